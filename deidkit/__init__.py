@@ -1,0 +1,10 @@
+"""deidkit: standard-driven de-identification of medical images.
+
+The library API lives in the stage modules (``deidkit.dicom``, ``deidkit.pipeline``,
+``deidkit.verify``, ``deidkit.deface``, ``deidkit.pseudonym`` ...); the ``deidkit`` command
+is a thin Typer layer over them (``deidkit.cli``).
+"""
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

@@ -1,0 +1,81 @@
+"""Safe file output: atomic writes and checks that never let an output touch the input."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from deidkit.errors import OutputPathError
+
+
+def _fsync_dir(directory: Path) -> None:
+    # A rename is only durable once the directory entry itself reaches the disk.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike[str], *, mode: str = "wb") -> Iterator[IO[bytes]]:
+    """Open a temp file beside ``path``; on success fsync and rename it over ``path``.
+
+    On any exception the temp file is removed and ``path`` is left untouched, so a
+    reader never sees a partial file.
+    """
+    if "w" not in mode:
+        raise ValueError("atomic_open only supports write modes")
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=target.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, mode) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    _fsync_dir(target.parent)
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file, fsync, rename)."""
+    with atomic_open(path, mode="wb") as handle:
+        handle.write(data)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def check_output_location(source: Path, output: Path) -> None:
+    """Refuse an output that equals the input, lies inside it, or contains it.
+
+    Raises
+    ------
+    OutputPathError
+        If writing to ``output`` could modify or mix with ``source``.
+    """
+    src = source.resolve()
+    out = output.resolve()
+    if out == src:
+        raise OutputPathError("OUTPUT must not be the same location as INPUT")
+    if src.is_dir() and out.is_relative_to(src):
+        raise OutputPathError("OUTPUT must not lie inside INPUT")
+    if out.is_dir() and src.is_relative_to(out):
+        raise OutputPathError("INPUT must not lie inside OUTPUT")
