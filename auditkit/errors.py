@@ -22,3 +22,51 @@ class MissingDependencyError(AuditkitError):
     """An optional dependency is missing; the message names the extra to install."""
 
     default_message = "an optional dependency is missing: pip install 'deidkit[audit]'"
+
+
+class PolicyError(UsageError):
+    """A gate policy file is malformed (exit 2); the message names the file and the key."""
+
+    default_message = "invalid policy file"
+
+
+class UnknownMetricError(PolicyError):
+    """A policy check names a metric auditkit does not compute."""
+
+    default_message = "unknown metric in policy"
+
+
+class UnknownAttributeError(PolicyError):
+    """A policy selects an attribute that the results do not contain."""
+
+    default_message = "unknown attribute in policy"
+
+
+class MalformedLimitError(PolicyError):
+    """A policy limit is missing, not a number, or contradictory."""
+
+    default_message = "malformed limit in policy"
+
+
+class ResultsFormatError(UsageError):
+    """A RESULTS.json (or baseline) lacks the keys the report and gate read."""
+
+    default_message = "results file does not follow the RESULTS.json schema"
+
+
+class ImageReadError(AuditkitError):
+    """An image could not be read or preprocessed (recorded as a failed row, never a crash)."""
+
+    default_message = "image could not be read"
+
+
+class ModelLoadError(UsageError):
+    """A model file, bundle or factory could not be loaded (exit 2)."""
+
+    default_message = "model could not be loaded"
+
+
+class DeviceUnavailableError(UsageError):
+    """The requested compute device is not available on this machine (exit 2)."""
+
+    default_message = "requested device is not available"

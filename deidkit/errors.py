@@ -38,3 +38,46 @@ class MissingDependencyError(DeidkitError):
     """An optional dependency for a feature is not installed."""
 
     default_message = "an optional dependency is missing"
+
+
+class ProfileError(UsageError):
+    """A de-identification profile is unknown, malformed or uses an unknown option/keyword."""
+
+    default_message = "invalid de-identification profile"
+
+
+class RecipeError(UsageError):
+    """A deid recipe holds an action deidkit cannot map onto a profile (never dropped silently)."""
+
+    default_message = "recipe action cannot be mapped"
+
+
+class LinkageError(DeidkitError):
+    """The linkage store is unreadable: wrong key, tampered or foreign file."""
+
+    default_message = "the linkage store could not be read"
+
+
+class TableInputError(DeidkitError):
+    """A table (CSV/TSV/Parquet) or BIDS tree cannot be pseudonymised as given."""
+
+    default_message = "the table could not be pseudonymised"
+
+
+class ColumnSpecError(UsageError):
+    """Table columns are missing, unlisted or listed twice; the message names the columns."""
+
+    default_message = "the column options do not match the table"
+
+
+class InputFileError(DeidkitError):
+    """One input file cannot be scrubbed; ``reason`` is a stable code for the run report.
+
+    The batch goes on: the file is held back and listed with its reason.
+    """
+
+    default_message = "input file cannot be scrubbed"
+
+    def __init__(self, reason: str, message: str | None = None) -> None:
+        super().__init__(message or f"input file held back: {reason}")
+        self.reason = reason

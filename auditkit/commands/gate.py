@@ -1,9 +1,83 @@
-"""CLI commands: gate (placeholder until the command lands)."""
+"""CLI command: ``auditkit gate`` (judge RESULTS.json against a policy, for CI)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from auditkit.commands._common import (
+    EXIT_FAIL,
+    EXIT_INSUFFICIENT,
+    EXIT_OK,
+    cli_errors,
+    configure_logging,
+    stderr_console,
+)
+from auditkit.gate import GateResult, Verdict, gate_to_dict, load_results_file, run_gate
+from auditkit.junit import write_junit
+from auditkit.policy import load_policy
+from auditkit.summary import markdown_summary, text_summary
+from deidkit.io import atomic_write_text
+
+
+def exit_code_for(result: GateResult) -> int:
+    """0 pass, 1 fail, 4 insufficient evidence the policy treats as failure."""
+    if result.verdict is Verdict.FAIL:
+        return EXIT_FAIL
+    if result.verdict is Verdict.INSUFFICIENT and result.insufficient_fails:
+        return EXIT_INSUFFICIENT
+    return EXIT_OK
+
+
+def gate(
+    results: Annotated[
+        Path,
+        typer.Argument(help="RESULTS.json written by `auditkit evaluate`.", show_default=False),
+    ],
+    policy: Annotated[Path, typer.Option("--policy", help="Policy YAML (see profiles/policies/).")],
+    baseline: Annotated[
+        Path | None, typer.Option("--baseline", help="Earlier RESULTS.json for change limits.")
+    ] = None,
+    junit: Annotated[
+        Path | None, typer.Option("--junit", help="Write JUnit XML, one test case per check.")
+    ] = None,
+    markdown: Annotated[
+        Path | None, typer.Option("--markdown", help="Write a Markdown summary (PR comments).")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the decisions as JSON on stdout.")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    """Gate a model on a policy, deciding on confidence intervals.
+
+    Exit codes: 0 pass, 1 fail, 4 insufficient evidence treated as failure, 2 usage.
+
+    Example: auditkit gate results.json --policy profiles/policies/strict-predeployment.yaml
+    --junit gate.xml --markdown gate.md
+    """
+    configure_logging(verbose)
+    with cli_errors():
+        loaded_policy = load_policy(policy)
+        current = load_results_file(results)
+        old = load_results_file(baseline) if baseline is not None else None
+        result = run_gate(current, loaded_policy, baseline=old)
+        if junit is not None:
+            write_junit(result, junit)
+            stderr_console.print(f"JUnit XML: {junit}", highlight=False)
+        if markdown is not None:
+            atomic_write_text(markdown, markdown_summary(result))
+            stderr_console.print(f"Markdown summary: {markdown}", highlight=False)
+    if as_json:
+        typer.echo(json.dumps(gate_to_dict(result), indent=2))
+    else:
+        typer.echo(text_summary(result), nl=False)
+    raise typer.Exit(exit_code_for(result))
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to app."""
+    app.command("gate")(gate)

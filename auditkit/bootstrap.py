@@ -1,0 +1,143 @@
+"""Seeded, vectorised bootstrap: resampling counts as an integer weight matrix, in chunks.
+
+A replicate is a vector of resampling counts over the input rows. Drawing the replicates of a
+chunk at once (``rng.integers(0, n_units, size=(b, n_units))``) consumes the generator stream
+exactly like ``b`` successive draws of ``rng.integers(0, n_units, size=n_units)``, so a plain
+``for`` loop over resamples with the same seed reproduces these replicates one for one (the
+tests rely on this). When a patient column is given the *patients* are resampled (cluster
+bootstrap): every row of a drawn patient gets that patient's count.
+
+Intervals are percentile intervals over the replicates; a replicate in which a metric is
+undefined (e.g. no positives drawn in a small group) is left out of that metric's interval and
+the share of such replicates is reported by :func:`percentile_interval`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+#: Elements of one chunk's weight matrix; bounds memory (a few tens of MB per array).
+CHUNK_ELEMENTS: Final = 2_000_000
+
+
+def resample_counts(
+    *,
+    n_rows: int,
+    n_boot: int,
+    seed: int,
+    clusters: IntArray | None = None,
+    chunk_elements: int = CHUNK_ELEMENTS,
+) -> Iterator[IntArray]:
+    """Yield ``(b, n_rows)`` resampling-count matrices, ``n_boot`` rows in all.
+
+    Parameters
+    ----------
+    n_rows
+        Number of input rows.
+    n_boot
+        Number of bootstrap replicates.
+    seed
+        Seed of the ``numpy.random.Generator`` (PCG64) drawing the resamples.
+    clusters
+        Optional cluster (patient) code per row, ``0 <= code < n_clusters``; clusters are
+        resampled with replacement and each row inherits its cluster's count.
+    chunk_elements
+        Approximate size of one chunk (replicates times units).
+    """
+    rng = np.random.default_rng(seed)
+    n_units = n_rows if clusters is None else int(clusters.max()) + 1 if len(clusters) else 0
+    per_chunk = max(1, min(n_boot, chunk_elements // max(n_units, 1)))
+    done = 0
+    while done < n_boot:
+        b = min(per_chunk, n_boot - done)
+        draws = rng.integers(0, n_units, size=(b, n_units))
+        offsets = (np.arange(b, dtype=np.int64) * n_units)[:, None]
+        counts = np.bincount((draws + offsets).ravel(), minlength=b * n_units)
+        counts = counts.reshape(b, n_units).astype(np.int64)
+        yield counts if clusters is None else counts[:, clusters]
+        done += b
+
+
+def run_bootstrap(
+    statistic: Callable[[IntArray], dict[str, FloatArray]],
+    *,
+    n_rows: int,
+    n_boot: int,
+    seed: int,
+    clusters: IntArray | None = None,
+    chunk_elements: int = CHUNK_ELEMENTS,
+) -> dict[str, FloatArray]:
+    """Evaluate ``statistic(weights)`` over all replicates and stack the results.
+
+    ``statistic`` maps a ``(b, n_rows)`` count matrix to arrays whose first axis is ``b``;
+    the result has the same keys with first axis ``n_boot``.
+    """
+    parts: dict[str, list[FloatArray]] = {}
+    for weights in resample_counts(
+        n_rows=n_rows,
+        n_boot=n_boot,
+        seed=seed,
+        clusters=clusters,
+        chunk_elements=chunk_elements,
+    ):
+        for key, value in statistic(weights).items():
+            parts.setdefault(key, []).append(value)
+    return {key: np.concatenate(chunks, axis=0) for key, chunks in parts.items()}
+
+
+def percentile_interval(
+    replicates: FloatArray, *, level: float = 0.95
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Percentile interval over axis 0, ignoring NaN replicates.
+
+    Returns ``(low, high, undefined_share)``; bounds are NaN where no replicate is defined.
+    """
+    alpha = (1.0 - level) / 2.0
+    defined = ~np.isnan(replicates)
+    share = 1.0 - defined.mean(axis=0)
+    with warnings.catch_warnings():
+        # An all-NaN column (metric never defined) is expected and gives NaN bounds.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        low = np.nanquantile(replicates, alpha, axis=0)
+        high = np.nanquantile(replicates, 1.0 - alpha, axis=0)
+    return low, high, np.asarray(share, dtype=np.float64)
+
+
+def two_sided_p_value(replicates: FloatArray, *, null: float = 0.0) -> FloatArray:
+    """Bootstrap p-value of ``H0: statistic == null`` from the replicates' sign balance.
+
+    ``p = min(1, 2 * min(P(d <= null), P(d >= null)))`` over defined replicates, which
+    inverts the percentile interval: ``p < alpha`` when (up to ties at ``null``) the
+    ``1 - alpha`` percentile interval excludes ``null``. NaN where no replicate is defined.
+    """
+    defined = ~np.isnan(replicates)
+    count = defined.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        le = np.where(defined, replicates <= null, False).sum(axis=0) / count
+        ge = np.where(defined, replicates >= null, False).sum(axis=0) / count
+    p = np.minimum(1.0, 2.0 * np.minimum(le, ge))
+    return np.where(count > 0, p, np.nan)
+
+
+def holm_adjust(p_values: FloatArray) -> FloatArray:
+    """Holm step-down adjusted p-values (NaN entries are not tested and stay NaN)."""
+    p = np.asarray(p_values, dtype=np.float64)
+    tested = np.flatnonzero(~np.isnan(p))
+    adjusted = np.full_like(p, np.nan)
+    if len(tested) == 0:
+        return adjusted
+    order = tested[np.argsort(p[tested], kind="stable")]
+    m = len(order)
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[index]))
+        adjusted[index] = running
+    return adjusted

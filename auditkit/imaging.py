@@ -1,0 +1,423 @@
+"""Load DICOM files, DICOM series folders and NIfTI files into one canonical geometry.
+
+Geometry is explicit, never guessed:
+
+* DICOM positions live in LPS patient space (ImagePositionPatient /
+  ImageOrientationPatient); NIfTI affines map voxels to RAS world space. Every image is
+  converted to a voxel array ``data[i, j, k]`` plus a 4x4 **RAS** affine, so the same
+  anatomy gives the same array and affine whichever format it came in. DICOM pixel
+  arrays are stored ``[row, column]``; they are transposed to ``[column, row]`` so that
+  voxel axis 0 runs along the row direction cosine, as the affine says.
+* :class:`Preprocessor` then reorients to the model's axis codes (default ``RAS``) and
+  resamples to the model's spacing with MONAI ``Orientation`` / ``Spacing`` on a
+  ``MetaTensor``. A left-right flip changes the array, so it changes the prediction.
+
+Intensities: DICOM stored values go through the Modality LUT (Rescale Slope/Intercept),
+so CT arrives in Hounsfield units; MONOCHROME1 images are inverted so that higher always
+means brighter. The intensity step (window, percentile scaling, ...) is declared by the
+model bundle or the flags, see :func:`parse_intensity`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from auditkit.errors import ImageReadError, UsageError
+
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+#: Relative tolerance on the spread of slice gaps before a series counts as irregular.
+SLICE_GAP_TOLERANCE = 0.01
+_LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+ERR_MISSING = "image file not found"
+ERR_UNREADABLE = "not a readable DICOM or NIfTI image"
+ERR_NO_PIXELS = "DICOM has no pixel data"
+ERR_COLOUR = "colour images are not supported"
+ERR_MIXED_SERIES = "folder holds more than one DICOM series"
+ERR_SHAPE = "DICOM series slices differ in size or orientation"
+ERR_GAPS = "DICOM series has irregular or duplicate slice positions"
+ERR_DIMS = "image has {n} dimensions; expected 2 or 3"
+ERR_3D_FOR_2D = "a 3D volume was given to a 2D model"
+
+
+@dataclass(frozen=True)
+class Volume:
+    """An image in voxel space with its RAS affine.
+
+    Attributes
+    ----------
+    data : numpy.ndarray
+        float32 array ``(X, Y, Z)``; 2D images have ``Z == 1``.
+    affine : numpy.ndarray
+        4x4 voxel-to-RAS-world matrix in millimetres.
+    header : pydicom.Dataset or None
+        Header of the first slice (for attributes), ``None`` for NIfTI.
+    source : str
+        ``"dicom"`` or ``"nifti"``.
+    """
+
+    data: np.ndarray
+    affine: np.ndarray
+    header: Any
+    source: str
+
+
+def is_nifti(path: Path) -> bool:
+    """Whether ``path`` names a NIfTI file by extension."""
+    name = path.name.lower()
+    return any(name.endswith(s) for s in NIFTI_SUFFIXES)
+
+
+def load_volume(path: str | Path) -> Volume:
+    """Load a DICOM file, a DICOM series folder or a NIfTI file.
+
+    Raises
+    ------
+    ImageReadError
+        With a reason that names no value from the file (it becomes the failed row's
+        ``error``).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ImageReadError(ERR_MISSING)
+    if path.is_dir():
+        return _load_dicom_series(path)
+    if is_nifti(path):
+        return _load_nifti(path)
+    return _load_dicom_files([path])
+
+
+# --- NIfTI -----------------------------------------------------------------------------
+
+
+def _load_nifti(path: Path) -> Volume:
+    import nibabel as nib
+
+    try:
+        image = nib.load(str(path))
+        data = np.asarray(image.get_fdata(dtype=np.float32))  # applies scl_slope/inter
+        affine = np.asarray(image.affine, dtype=np.float64)
+    except Exception:  # nibabel raises many types for corrupt files
+        raise ImageReadError(ERR_UNREADABLE) from None
+    while data.ndim > 3 and data.shape[-1] == 1:
+        data = data[..., 0]
+    if data.ndim == 2:
+        data = data[..., None]
+    if data.ndim != 3:
+        raise ImageReadError(ERR_DIMS.format(n=data.ndim))
+    return Volume(data=data, affine=affine, header=None, source="nifti")
+
+
+# --- DICOM -----------------------------------------------------------------------------
+
+
+def _read_dicom(path: Path) -> Any:
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        return pydicom.dcmread(path)
+    except (InvalidDicomError, OSError, ValueError, EOFError):
+        raise ImageReadError(ERR_UNREADABLE) from None
+
+
+def _pixels(ds: Any) -> np.ndarray:
+    """Stored pixels -> float32 modality values (HU for CT); frames first."""
+    from pydicom.pixels import apply_modality_lut
+
+    if "PixelData" not in ds:
+        raise ImageReadError(ERR_NO_PIXELS)
+    if int(getattr(ds, "SamplesPerPixel", 1)) != 1:
+        raise ImageReadError(ERR_COLOUR)
+    try:
+        stored = ds.pixel_array
+    except Exception:  # decoder errors: missing plugin, truncated data
+        raise ImageReadError(ERR_UNREADABLE) from None
+    values = np.asarray(apply_modality_lut(stored, ds), dtype=np.float32)
+    if str(getattr(ds, "PhotometricInterpretation", "")).upper() == "MONOCHROME1":
+        # MONOCHROME1 shows high values dark; invert so every image means the same thing.
+        values = values.max() + values.min() - values
+    return values
+
+
+def _orientation(ds: Any) -> tuple[np.ndarray, np.ndarray]:
+    iop = getattr(ds, "ImageOrientationPatient", None)
+    if iop is None or len(iop) != 6:
+        # Projection images carry no orientation: use the axial default (rows -> L, cols -> P).
+        iop = [1, 0, 0, 0, 1, 0]
+    values = np.asarray([float(v) for v in iop], dtype=np.float64)
+    return values[:3], values[3:]
+
+
+def _pixel_spacing(ds: Any) -> tuple[float, float]:
+    spacing = getattr(ds, "PixelSpacing", None) or getattr(ds, "ImagerPixelSpacing", None)
+    if spacing is None or len(spacing) != 2:
+        return 1.0, 1.0
+    return float(spacing[0]), float(spacing[1])
+
+
+def _position(ds: Any) -> np.ndarray | None:
+    ipp = getattr(ds, "ImagePositionPatient", None)
+    if ipp is None or len(ipp) != 3:
+        return None
+    return np.asarray([float(v) for v in ipp], dtype=np.float64)
+
+
+def _lps_affine(
+    ds: Any,
+    origin: np.ndarray | None,
+    slice_step: np.ndarray,
+    row_cos: np.ndarray,
+    col_cos: np.ndarray,
+) -> np.ndarray:
+    row_spacing, col_spacing = _pixel_spacing(ds)
+    affine = np.eye(4)
+    affine[:3, 0] = row_cos * col_spacing  # voxel axis 0 = column index, along the row
+    affine[:3, 1] = col_cos * row_spacing  # voxel axis 1 = row index, down the column
+    affine[:3, 2] = slice_step
+    affine[:3, 3] = origin if origin is not None else 0.0
+    return affine
+
+
+def _default_step(ds: Any, normal: np.ndarray) -> np.ndarray:
+    thickness = getattr(ds, "SpacingBetweenSlices", None) or getattr(ds, "SliceThickness", None)
+    try:
+        value = float(thickness) if thickness not in (None, "") else 1.0
+    except (TypeError, ValueError):
+        value = 1.0
+    return normal * (value if value > 0 else 1.0)
+
+
+def _load_dicom_series(folder: Path) -> Volume:
+    files = sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.name.upper() != "DICOMDIR"
+    )
+    if not files:
+        raise ImageReadError(ERR_MISSING)
+    return _load_dicom_files(files)
+
+
+def _load_dicom_files(files: Sequence[Path]) -> Volume:
+    datasets = [_read_dicom(p) for p in files]
+    series = {str(getattr(ds, "SeriesInstanceUID", "")) for ds in datasets}
+    if len(series) > 1:
+        raise ImageReadError(ERR_MIXED_SERIES)
+    first = datasets[0]
+    row_cos, col_cos = _orientation(first)
+    normal = np.cross(row_cos, col_cos)
+    if len(datasets) == 1:
+        frames = _pixels(first)
+        frames = frames[None] if frames.ndim == 2 else frames
+        if frames.ndim != 3:
+            raise ImageReadError(ERR_DIMS.format(n=frames.ndim))
+        step = _default_step(first, normal)
+        data = np.ascontiguousarray(
+            np.transpose(frames, (2, 1, 0))
+        )  # (frame,row,col)->(col,row,frame)
+        affine = _LPS_TO_RAS @ _lps_affine(first, _position(first), step, row_cos, col_cos)
+        return Volume(data=data, affine=affine, header=first, source="dicom")
+
+    positions = [_position(ds) for ds in datasets]
+    if any(p is None for p in positions):
+        raise ImageReadError(ERR_GAPS)
+    for ds in datasets[1:]:
+        r, c = _orientation(ds)
+        if not (np.allclose(r, row_cos, atol=1e-4) and np.allclose(c, col_cos, atol=1e-4)):
+            raise ImageReadError(ERR_SHAPE)
+    # Sort by distance along the slice normal, never by file name or InstanceNumber.
+    distances = np.asarray([float(np.dot(p, normal)) for p in positions if p is not None])
+    order = np.argsort(distances, kind="stable")
+    gaps = np.diff(distances[order])
+    if gaps.size and (
+        gaps.min() <= 0 or (gaps.max() - gaps.min()) > SLICE_GAP_TOLERANCE * gaps.mean()
+    ):
+        raise ImageReadError(ERR_GAPS)
+    slices = []
+    for index in order:
+        pixels = _pixels(datasets[index])
+        if pixels.ndim != 2:
+            raise ImageReadError(ERR_SHAPE)
+        slices.append(pixels)
+    if len({s.shape for s in slices}) != 1:
+        raise ImageReadError(ERR_SHAPE)
+    stack = np.stack(slices, axis=0)  # (slice, row, col)
+    data = np.ascontiguousarray(np.transpose(stack, (2, 1, 0)))
+    first_pos = positions[int(order[0])]
+    last_pos = positions[int(order[-1])]
+    assert first_pos is not None and last_pos is not None
+    step = (last_pos - first_pos) / (len(order) - 1)
+    header = datasets[int(order[0])]
+    affine = _LPS_TO_RAS @ _lps_affine(header, first_pos, step, row_cos, col_cos)
+    return Volume(data=data, affine=affine, header=header, source="dicom")
+
+
+# --- preprocessing ---------------------------------------------------------------------
+
+
+def parse_intensity(spec: str | None) -> Callable[[Any], Any] | None:
+    """Build the intensity transform named by ``spec`` (a MONAI transform) or ``None``.
+
+    Accepted forms:
+
+    * ``none`` or empty: values as loaded (HU for CT);
+    * ``window:LOW,HIGH`` (alias ``ct:LOW,HIGH``): clip to [LOW, HIGH], scale to [0, 1];
+    * ``percentile:LO,HI`` (alias ``mr``, default 1,99): per-image percentile scaling to
+      [0, 1] with clipping;
+    * ``minmax``: per-image min-max to [0, 1];
+    * ``zscore``: per-image zero mean, unit variance.
+
+    Raises
+    ------
+    UsageError
+        For any other spec.
+    """
+    from monai.transforms import (
+        NormalizeIntensity,
+        ScaleIntensity,
+        ScaleIntensityRange,
+        ScaleIntensityRangePercentiles,
+    )
+
+    if spec is None or spec.strip().lower() in {"", "none"}:
+        return None
+    name, _, args = spec.strip().lower().partition(":")
+    try:
+        numbers = [float(x) for x in args.split(",")] if args else []
+    except ValueError:
+        raise UsageError(f"intensity '{spec}': arguments must be numbers") from None
+    if name in {"window", "ct"}:
+        if len(numbers) != 2 or not numbers[0] < numbers[1]:
+            raise UsageError(f"intensity '{spec}': expected window:LOW,HIGH with LOW < HIGH")
+        return ScaleIntensityRange(numbers[0], numbers[1], 0.0, 1.0, clip=True)
+    if name in {"percentile", "mr"}:
+        low, high = numbers if numbers else [1.0, 99.0]
+        if not 0 <= low < high <= 100:
+            raise UsageError(f"intensity '{spec}': expected percentile:LO,HI in [0, 100]")
+        return ScaleIntensityRangePercentiles(low, high, 0.0, 1.0, clip=True)
+    if name == "minmax" and not numbers:
+        return ScaleIntensity(minv=0.0, maxv=1.0)
+    if name == "zscore" and not numbers:
+        return NormalizeIntensity()
+    raise UsageError(
+        f"unknown intensity '{spec}': use none, window:LOW,HIGH, percentile:LO,HI, minmax, zscore"
+    )
+
+
+@dataclass(frozen=True)
+class PreprocessSpec:
+    """What a model expects as input.
+
+    Attributes
+    ----------
+    spatial_dims : int
+        2 or 3.
+    spatial_size : tuple of int or None
+        Input size for classification/regression (``None``: as resampled).
+        For segmentation it is the sliding-window patch size instead.
+    spacing : tuple of float or None
+        Voxel size in mm to resample to (``None``: keep).
+    intensity : str or None
+        See :func:`parse_intensity`.
+    axcodes : str
+        Where each voxel axis points (``"RAS"``: axis 0 runs towards the patient's right).
+    channels : int
+        Input channels; a single-channel image is repeated to fill them.
+    """
+
+    spatial_dims: int = 3
+    spatial_size: tuple[int, ...] | None = None
+    spacing: tuple[float, ...] | None = None
+    intensity: str | None = None
+    axcodes: str = "RAS"
+    channels: int = 1
+
+
+class Preprocessor:
+    """Turn a :class:`Volume` into a model input tensor ``(C, *spatial)``.
+
+    Configured once in ``__init__`` (MONAI style); ``__call__`` is pure, so it can run
+    in DataLoader worker processes.
+
+    Parameters
+    ----------
+    spec : PreprocessSpec
+        The model's expected input.
+    resize : bool
+        Bring the image to ``spec.spatial_size`` (classification). When ``spec.spacing``
+        is set the image is padded/cropped around its centre, keeping physical scale;
+        without a spacing it is resized (interpolated). Segmentation passes ``False``.
+    """
+
+    def __init__(self, spec: PreprocessSpec, *, resize: bool = True) -> None:
+        from monai.transforms import Orientation, Resize, ResizeWithPadOrCrop, Spacing
+
+        if spec.spatial_dims not in (2, 3):
+            raise UsageError("spatial_dims must be 2 or 3")
+        if len(spec.axcodes) != 3:
+            raise UsageError("axcodes must name three axes, e.g. RAS")
+        self.spec = spec
+        self._orient = Orientation(axcodes=spec.axcodes, labels=None)
+        self._spacing: Callable[..., Any] | None = None
+        self._label_spacing: Callable[..., Any] | None = None
+        if spec.spacing is not None:
+            pixdim = tuple(spec.spacing) + (-1.0,) * (3 - len(spec.spacing))
+            # A non-positive pixdim keeps that axis' spacing (the z of a 2D image).
+            self._spacing = Spacing(pixdim=pixdim, mode="bilinear", padding_mode="border")
+            self._label_spacing = Spacing(pixdim=pixdim, mode="nearest", padding_mode="zeros")
+        self._intensity = parse_intensity(spec.intensity)
+        self._resize: Callable[..., Any] | None = None
+        if resize and spec.spatial_size is not None:
+            size = tuple(int(s) for s in spec.spatial_size)
+            if len(size) != spec.spatial_dims:
+                raise UsageError(f"spatial_size needs {spec.spatial_dims} values")
+            self._resize = (
+                ResizeWithPadOrCrop(size) if spec.spacing is not None else Resize(size, mode="area")
+            )
+
+    def geometry(self, volume: Volume, *, label: bool = False) -> Any:
+        """Reorient and resample; returns a ``MetaTensor`` ``(1, X, Y, Z)`` with its affine."""
+        import torch
+        from monai.data import MetaTensor
+
+        tensor = MetaTensor(
+            torch.from_numpy(np.ascontiguousarray(volume.data, dtype=np.float32))[None],
+            affine=torch.from_numpy(volume.affine),
+        )
+        tensor = self._orient(tensor)
+        resample = self._label_spacing if label else self._spacing
+        if resample is not None:
+            tensor = resample(tensor)
+        return tensor
+
+    def __call__(self, volume: Volume) -> tuple[Any, np.ndarray]:
+        """Return the input tensor ``(C, *spatial)`` and the 4x4 RAS affine of its grid."""
+        tensor = self.geometry(volume)
+        affine = np.asarray(tensor.affine, dtype=np.float64)
+        if self._intensity is not None:
+            tensor = self._intensity(tensor)
+        if self.spec.spatial_dims == 2:
+            if tensor.shape[-1] != 1:
+                raise ImageReadError(ERR_3D_FOR_2D)
+            tensor = tensor[..., 0]
+        if self._resize is not None:
+            tensor = self._resize(tensor)
+        plain = tensor.as_tensor() if hasattr(tensor, "as_tensor") else tensor
+        plain = plain.float()
+        if self.spec.channels > 1:
+            plain = plain.repeat(self.spec.channels, *([1] * (plain.ndim - 1)))
+        if not bool(plain.isfinite().all()):
+            raise ImageReadError("image has non-finite values after preprocessing")
+        return plain.contiguous(), affine
+
+
+def spacing_of(affine: np.ndarray) -> tuple[float, ...]:
+    """Voxel sizes (mm) encoded in an affine's columns."""
+    return tuple(float(math.hypot(*affine[:3, i])) for i in range(3))

@@ -1,0 +1,34 @@
+"""Lazy imports of the optional ``deface`` extra, so ``import deidkit`` stays light."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from deidkit.optional import import_optional
+
+_FEATURE = "deidkit deface"
+
+
+def sitk() -> ModuleType:
+    """Return the SimpleITK module."""
+    return import_optional("SimpleITK", feature=_FEATURE, extra="deface")
+
+
+def cv2() -> ModuleType:
+    """Return the OpenCV module (headless build)."""
+    return import_optional("cv2", feature=_FEATURE, extra="deface")
+
+
+def quickshear() -> ModuleType:
+    """Return the quickshear module."""
+    return import_optional("quickshear", feature=_FEATURE, extra="deface")
+
+
+def pydeface_data() -> ModuleType:
+    """Return the pydeface package (it ships the mean head and face mask)."""
+    return import_optional("pydeface", feature=_FEATURE, extra="deface")
+
+
+def nilearn_datasets() -> ModuleType:
+    """Return ``nilearn.datasets`` (it ships the MNI152 template and brain mask)."""
+    return import_optional("nilearn.datasets", feature=_FEATURE, extra="deface")

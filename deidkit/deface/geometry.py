@@ -1,0 +1,145 @@
+"""World-millimetre geometry: voxel grids, resampling between grids, SimpleITK conversion.
+
+Everything here works from the NIfTI affine (voxel index -> RAS+ mm), so the defacing code
+never assumes an axis order, an orientation (RAS, LPS, LIA, PIR, ...) or isotropic voxels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+#: RAS+ (NIfTI) <-> LPS+ (DICOM, ITK) flip of the first two world axes.
+RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A 3D voxel grid placed in world space.
+
+    Parameters
+    ----------
+    shape
+        Number of voxels along the three array axes.
+    affine
+        4x4 matrix mapping voxel indices to RAS+ millimetres.
+    """
+
+    shape: tuple[int, int, int]
+    affine: FloatArray
+
+    @property
+    def zooms(self) -> FloatArray:
+        """Voxel edge lengths in mm (column norms of the affine)."""
+        return np.sqrt((self.affine[:3, :3] ** 2).sum(axis=0))
+
+    def same_as(self, other: Grid, *, atol: float = 1e-3) -> bool:
+        """Return whether both grids have the same shape and (nearly) the same affine."""
+        return self.shape == other.shape and bool(np.allclose(self.affine, other.affine, atol=atol))
+
+
+def grid_of(shape: tuple[int, ...], affine: Any) -> Grid:
+    """Build a :class:`Grid` from the first three entries of ``shape`` and ``affine``."""
+    sx, sy, sz = (int(n) for n in shape[:3])
+    return Grid((sx, sy, sz), np.asarray(affine, dtype=np.float64))
+
+
+def resample_to(
+    data: NDArray[Any],
+    source: Grid,
+    target: Grid,
+    *,
+    order: int = 1,
+    world_transform: FloatArray | None = None,
+    cval: float = 0.0,
+) -> NDArray[np.float32]:
+    """Resample ``data`` (on ``source``) onto ``target`` through world coordinates.
+
+    Parameters
+    ----------
+    data
+        3D array on the source grid.
+    source, target
+        Grids of the input data and of the wanted output.
+    order
+        Spline order (0 nearest, 1 linear).
+    world_transform
+        Optional 4x4 map from target world mm to source world mm (a registration result);
+        identity when omitted.
+    cval
+        Value outside the source field of view.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 array of ``target.shape``.
+    """
+    world = np.eye(4) if world_transform is None else world_transform
+    vox = np.linalg.inv(source.affine) @ world @ target.affine
+    return ndimage.affine_transform(
+        np.asarray(data, dtype=np.float32),
+        vox[:3, :3],
+        vox[:3, 3],
+        output_shape=target.shape,
+        order=order,
+        mode="constant",
+        cval=cval,
+        prefilter=False,
+    )
+
+
+def downsampled_grid(grid: Grid, voxel_mm: float) -> Grid:
+    """Return a grid covering the same field of view with voxels of about ``voxel_mm``."""
+    zooms = grid.zooms
+    factors = np.maximum(voxel_mm / zooms, 1.0)
+    shape = tuple(max(int(np.ceil(n / f)), 2) for n, f in zip(grid.shape, factors, strict=True))
+    scale = np.diag([*factors, 1.0])
+    # Keep the centre of voxel 0 at the centre of the first block of source voxels.
+    shift = np.eye(4)
+    shift[:3, 3] = (factors - 1.0) / 2.0
+    sx, sy, sz = shape
+    return Grid((sx, sy, sz), grid.affine @ shift @ scale)
+
+
+def ras_aligned_grid(grid: Grid, voxel_mm: float) -> Grid:
+    """Return an axis-aligned RAS+ grid enclosing ``grid``'s field of view."""
+    corners = np.array(
+        [[i, j, k, 1.0] for i in (0, grid.shape[0] - 1) for j in (0, grid.shape[1] - 1)
+         for k in (0, grid.shape[2] - 1)]
+    )
+    world = (grid.affine @ corners.T)[:3]
+    lo, hi = world.min(axis=1), world.max(axis=1)
+    shape = np.floor((hi - lo) / voxel_mm).astype(int) + 1
+    affine = np.diag([voxel_mm, voxel_mm, voxel_mm, 1.0])
+    affine[:3, 3] = lo
+    sx, sy, sz = (int(n) for n in shape)
+    return Grid((sx, sy, sz), affine)
+
+
+def dilate_mm(mask: BoolArray, grid: Grid, radius_mm: float) -> BoolArray:
+    """Dilate ``mask`` by ``radius_mm`` in world distance (anisotropic voxels handled)."""
+    if radius_mm <= 0 or not mask.any():
+        return mask.copy()
+    dist = ndimage.distance_transform_edt(~mask, sampling=grid.zooms)
+    return np.asarray(dist <= radius_mm)
+
+
+def to_sitk(data: NDArray[Any], grid: Grid) -> Any:
+    """Wrap a 3D array as a SimpleITK image placed by ``grid`` (RAS affine -> LPS direction)."""
+    from deidkit.deface._deps import sitk
+
+    sk = sitk()
+    image = sk.GetImageFromArray(np.ascontiguousarray(np.asarray(data, dtype=np.float32).T))
+    lps = RAS_TO_LPS @ grid.affine
+    zooms = grid.zooms
+    image.SetSpacing([float(z) for z in zooms])
+    image.SetOrigin([float(v) for v in lps[:3, 3]])
+    image.SetDirection([float(v) for v in (lps[:3, :3] / zooms).ravel()])
+    return image

@@ -1,0 +1,181 @@
+"""Text patterns for the residual-PHI scanner, and a fast multi-value search.
+
+Two tools live here, both independent of the scrubber:
+
+* :func:`scan_text` looks for PHI-shaped text (person names, dates, phone numbers, e-mail
+  addresses, record numbers) in free text, file names and NIfTI/JSON headers.
+* :class:`ValueSearch` finds any of many known values (collected from the originals) in
+  strings or raw bytes with one compiled regular expression. The alternation is built as a
+  trie, so the regex engine walks shared prefixes once instead of trying every value at every
+  position (thousands of UIDs sharing a root cost little more than one).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+# Check names (stable: reports and CI parse them).
+CHECK_NAME_TEXT = "text-person-name"
+CHECK_DATE_TEXT = "text-date"
+CHECK_PHONE = "text-phone"
+CHECK_EMAIL = "text-email"
+CHECK_MRN = "text-mrn"
+
+# Common given names (several cultures), matched only when followed by a capitalised word,
+# so "Mark" alone or "MAY CONTRAST" is no finding but "Jane Smith" is.
+_GIVEN_NAMES = frozenset(
+    """
+    aaron abdul adam adrian ahmed aisha alan albert alex alexander alice amanda amy ana andrea
+    andrew angela anna anne anthony antonio barbara benjamin betty brian carlos carol caroline
+    catherine charles christian christina christopher claire daniel david deborah dennis diana
+    donald dorothy edward elena elizabeth emily emma eric fatima francesco frank gary george
+    giovanni hannah hans helen henry ibrahim isabel jacob james jane janet jason jean jennifer
+    jessica joan john jonathan jose joseph joshua juan julia karen katherine kenneth kevin laura
+    linda lisa lucas luis margaret maria marie mark martin mary matthew michael michelle mohammed
+    muhammad nancy nicholas olivia pamela patricia paul peter rachel rebecca richard robert ronald
+    ruth sandra sarah scott sharon sophie stephen steven susan thomas timothy wei william yusuf
+    """.split()
+)
+
+_TITLE_NAME = re.compile(
+    r"\b(?:Dr|Mr|Mrs|Ms|Miss|Prof|dr)\.?\s+[A-Z][a-z'\-]{1,30}\b|"
+    r"\b(?:DR|MR|MRS|MS|PROF)\.\s*[A-Z][A-Z'\-]{1,30}\b"
+)
+# DICOM PN form "Family^Given" left in free text.
+_CARET_NAME = re.compile(r"\b[A-Za-z][A-Za-z'\-]{1,40}\^[A-Za-z][A-Za-z'\-]{0,40}")
+_GIVEN_FAMILY = re.compile(r"\b([A-Za-z][a-z]{1,20}|[A-Z]{2,20})\s+([A-Z][a-z'\-]{1,30}|[A-Z]{2,30})\b")
+_LABELLED_NAME = re.compile(r"\b(?:patient|name|physician|doctor|referr\w*)\s*[:=]\s*[A-Za-z]", re.I)
+
+_YEAR = r"(?:19|20)\d\d"
+_MONTH_NAMES = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*"
+_DATE = re.compile(
+    rf"(?<![\d.])(?:{_YEAR}[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])"
+    rf"|(?:0?[1-9]|[12]\d|3[01])[-/.](?:0?[1-9]|1[0-2])[-/.]{_YEAR}"
+    rf"|(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])/{_YEAR}"
+    rf"|{_YEAR}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))(?![\d.])"
+    rf"|\b(?:0?[1-9]|[12]\d|3[01])\s+{_MONTH_NAMES}\.?\s+{_YEAR}\b"
+    rf"|\b{_MONTH_NAMES}\.?\s+(?:0?[1-9]|[12]\d|3[01]),?\s+{_YEAR}\b",
+    re.I,
+)
+_PHONE = re.compile(
+    r"(?<![\w.])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)\s?|\d{2,4}[\s.-])\d{3,4}[\s.-]\d{3,4}(?![\w.])"
+)
+_EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
+_MRN_LABELLED = re.compile(r"\b(?:mrn|mr#|medical record|patient id|pid|nhs|ssn)\s*[#:=]?\s*\d{4,}", re.I)
+
+
+@dataclass(frozen=True)
+class TextHit:
+    """One PHI-shaped match: the check name and its severity (never the matched text)."""
+
+    check: str
+    severity: str
+
+
+def _has_given_family(text: str) -> bool:
+    for match in _GIVEN_FAMILY.finditer(text):
+        if match.group(1).casefold() in _GIVEN_NAMES:
+            return True
+    return False
+
+
+def scan_text(text: str, *, dates_allowed: bool = False) -> list[TextHit]:
+    """PHI-shaped patterns in ``text``, one hit per check at most.
+
+    Parameters
+    ----------
+    text
+        Free text, a file name or a header string.
+    dates_allowed
+        The profile retains (shifted or full) dates, so date-shaped text is no finding.
+    """
+    hits: list[TextHit] = []
+    if _EMAIL.search(text):
+        hits.append(TextHit(CHECK_EMAIL, "error"))
+    if _PHONE.search(text):
+        hits.append(TextHit(CHECK_PHONE, "error"))
+    if _MRN_LABELLED.search(text):
+        hits.append(TextHit(CHECK_MRN, "error"))
+    if _CARET_NAME.search(text) or _TITLE_NAME.search(text) or _LABELLED_NAME.search(text):
+        hits.append(TextHit(CHECK_NAME_TEXT, "error"))
+    elif _has_given_family(text):
+        hits.append(TextHit(CHECK_NAME_TEXT, "warn"))
+    if not dates_allowed and _DATE.search(text):
+        hits.append(TextHit(CHECK_DATE_TEXT, "error"))
+    return hits
+
+
+# --- many known values at once ---------------------------------------------------------
+
+
+def _trie_pattern(words: Iterable[str]) -> str:
+    """A regex source matching exactly the given words, factored as a prefix trie."""
+    trie: dict[str, dict] = {}  # type: ignore[type-arg]
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def emit(node: dict) -> str:  # type: ignore[type-arg]
+        ends = "" in node
+        branches = [re.escape(ch) + emit(child) for ch, child in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if ends:
+            return "(?:" + body + ")?"
+        return body
+
+    return emit(trie)
+
+
+@dataclass(frozen=True)
+class ValueSearch:
+    """Search strings and bytes for any of a set of known values, case-folded.
+
+    Build with :meth:`from_values`; matches are whole tokens (not inside a longer word or
+    number), so the date ``20190304`` is not found inside a 40-digit 2.25 UID.
+    ``labels`` maps each searched (case-folded) value to the attribute keyword it came from.
+    """
+
+    labels: Mapping[str, str]
+    text_re: re.Pattern[str] | None
+    bytes_re: re.Pattern[bytes] | None
+
+    @classmethod
+    def from_values(cls, labels: Mapping[str, str]) -> ValueSearch:
+        """Compile a search for ``labels`` (case-folded value -> source attribute keyword)."""
+        if not labels:
+            return cls(labels={}, text_re=None, bytes_re=None)
+        body = _trie_pattern(labels)
+        text_re = re.compile(rf"(?<![^\W_])(?:{body})(?![^\W_])")
+        byte_body = _trie_pattern(v.encode("utf-8").decode("latin-1") for v in labels)
+        bytes_re = re.compile(
+            rf"(?<![A-Za-z0-9])(?:{byte_body})(?![A-Za-z0-9])".encode("latin-1"), re.I
+        )
+        return cls(labels=dict(labels), text_re=text_re, bytes_re=bytes_re)
+
+    def find_in_text(self, text: str) -> list[str]:
+        """Source keywords of the known values found in ``text`` (case-folded, ^ as space)."""
+        if self.text_re is None:
+            return []
+        folded = text.casefold()
+        found = [m.group(0) for m in self.text_re.finditer(folded)]
+        if "^" in folded:
+            found += [m.group(0) for m in self.text_re.finditer(folded.replace("^", " "))]
+        return [self.labels[v] for v in found if v in self.labels]
+
+    def count_in_bytes(self, data: bytes) -> dict[str, int]:
+        """Occurrences per source keyword of the known values in raw ``data``."""
+        counts: dict[str, int] = {}
+        if self.bytes_re is None:
+            return counts
+        for match in self.bytes_re.finditer(data):
+            value = match.group(0).decode("utf-8", "replace").casefold()
+            label = self.labels.get(value)
+            if label is not None:
+                counts[label] = counts.get(label, 0) + 1
+        return counts
