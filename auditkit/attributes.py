@@ -35,8 +35,18 @@ ATTRIBUTE_COLUMNS: Final[tuple[str, ...]] = (
 AGE_CAP_YEARS: Final[float] = 90.0
 
 
+def _get(ds: Any, keyword: str) -> Any:
+    """Value of ``keyword`` or ``None``; a malformed element never raises."""
+    if ds is None:
+        return None
+    try:
+        return getattr(ds, keyword, None)
+    except Exception:  # pydicom converts lazily and may raise on a malformed value
+        return None
+
+
 def _text(ds: Any, keyword: str) -> str:
-    value = getattr(ds, keyword, None) if ds is not None else None
+    value = _get(ds, keyword)
     if value is None:
         return ""
     return str(value).strip()
@@ -44,7 +54,7 @@ def _text(ds: Any, keyword: str) -> str:
 
 def _number(ds: Any, keyword: str) -> str:
     """A DS/IS value as a short canonical decimal ("1.50" -> "1.5"), "" when absent or bad."""
-    value = getattr(ds, keyword, None) if ds is not None else None
+    value = _get(ds, keyword)
     if value is None or value == "":
         return ""
     try:
@@ -57,7 +67,7 @@ def _number(ds: Any, keyword: str) -> str:
 
 
 def _spacing(ds: Any) -> str:
-    value = getattr(ds, "PixelSpacing", None) if ds is not None else None
+    value = _get(ds, "PixelSpacing")
     if value is None:
         return ""
     try:

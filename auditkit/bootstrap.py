@@ -35,7 +35,7 @@ def resample_counts(
     seed: int,
     clusters: IntArray | None = None,
     chunk_elements: int = CHUNK_ELEMENTS,
-) -> Iterator[IntArray]:
+) -> Iterator[npt.NDArray[np.int32]]:
     """Yield ``(b, n_rows)`` resampling-count matrices, ``n_boot`` rows in all.
 
     Parameters
@@ -61,7 +61,7 @@ def resample_counts(
         draws = rng.integers(0, n_units, size=(b, n_units))
         offsets = (np.arange(b, dtype=np.int64) * n_units)[:, None]
         counts = np.bincount((draws + offsets).ravel(), minlength=b * n_units)
-        counts = counts.reshape(b, n_units).astype(np.int64)
+        counts = counts.reshape(b, n_units).astype(np.int32)
         yield counts if clusters is None else counts[:, clusters]
         done += b
 

@@ -70,3 +70,15 @@ class DeviceUnavailableError(UsageError):
     """The requested compute device is not available on this machine (exit 2)."""
 
     default_message = "requested device is not available"
+
+
+class PredictionsError(UsageError):
+    """A predictions table lacks a column or holds malformed values (exit 2); names the column."""
+
+    default_message = "invalid predictions table"
+
+
+class EvaluationError(UsageError):
+    """Evaluation options do not fit the data (e.g. a threshold rule needing both classes)."""
+
+    default_message = "invalid evaluation options"

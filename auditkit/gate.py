@@ -16,7 +16,6 @@ TFMA's change thresholds do, because two independent RESULTS.json files carry no
 from __future__ import annotations
 
 import enum
-import json
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -112,21 +111,19 @@ class GateResult:
 
 
 def load_results_file(path: str | Path) -> dict[str, Any]:
-    """Read a RESULTS.json file and check the keys the report and the gate rely on.
+    """Read a RESULTS.json file, validate it against the shipped schema, check its shape.
+
+    Validation is :func:`auditkit.results.load_results` (the evaluate stage's contract).
 
     Raises
     ------
     ResultsFormatError
-        If the file is unreadable, not JSON, or lacks ``overall``/``groups``.
+        If the file is unreadable, not JSON, or breaks the schema.
     """
-    name = Path(path).name
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ResultsFormatError(f"cannot read results file {name} ({exc.strerror})") from None
-    except json.JSONDecodeError as exc:
-        raise ResultsFormatError(f"results file {name} is not JSON (line {exc.lineno})") from None
-    check_results(data, name=name)
+    from auditkit.results import load_results
+
+    data = load_results(path)
+    check_results(data, name=Path(path).name)
     return dict(data)
 
 
@@ -247,10 +244,13 @@ def _judge(
 
 def _evidence_problem(entry: Mapping[str, Any], policy: Policy) -> str:
     status = str(entry.get("status") or "ok")
+    n = _num(entry.get("n"))
+    if n is not None and n < policy.min_cell_size:
+        # The evaluation's reason may quote the count; small counts are never echoed.
+        return f"fewer than {policy.min_cell_size} cases (count suppressed)"
     if status == "insufficient":
         return str(entry.get("reason") or "the evaluation marked the group as insufficient")
     evidence = policy.min_evidence
-    n = _num(entry.get("n"))
     if n is not None and n < evidence.min_group_size:
         return f"fewer than {evidence.min_group_size} cases (policy minimum)"
     n_pos = metric_of(entry, "n_pos")[0]
@@ -278,6 +278,7 @@ def _group_checks(
             for e in group_entries(results)
             if str(e.get("attribute")) in attributes
         ]
+    yield from _absent_attributes(check, attributes, results)
     baseline_index: dict[tuple[str | None, str | None], Mapping[str, Any]] = {}
     if baseline is not None:
         baseline_index[(None, None)] = baseline["overall"]
@@ -332,8 +333,32 @@ def _group_checks(
         )
 
 
+def _absent_attributes(
+    check: Check, attributes: tuple[str, ...], results: Results
+) -> Iterator[CheckResult]:
+    # Only the policy-wide default selection can name an absent attribute here (a check's
+    # own attributes were validated); say so visibly instead of skipping in silence.
+    if check.scope is Scope.OVERALL:
+        return
+    present = set(attributes_in(results))
+    for attribute in attributes:
+        if attribute not in present:
+            yield CheckResult(
+                check_id=check.id,
+                name=f"{check.id}[{attribute}]",
+                metric=check.metric,
+                scope=check.scope,
+                outcome=Outcome.SKIPPED,
+                message=f"{attribute}: attribute not in the results, not checked",
+                attribute=attribute,
+                description=check.description,
+            )
+
+
 def _disparity_checks(check: Check, policy: Policy, results: Results) -> Iterator[CheckResult]:
     attributes = policy.attributes_for(check, attributes_in(results))
+    yield from _absent_attributes(check, attributes, results)
+    attributes = tuple(a for a in attributes if a in set(attributes_in(results)))
     disparities = results.get("disparities", []) or []
     for attribute in attributes:
         found = [

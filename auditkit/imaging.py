@@ -100,7 +100,7 @@ def _load_nifti(path: Path) -> Volume:
     import nibabel as nib
 
     try:
-        image = nib.load(str(path))
+        image: Any = nib.load(str(path))
         data = np.asarray(image.get_fdata(dtype=np.float32))  # applies scl_slope/inter
         affine = np.asarray(image.affine, dtype=np.float64)
     except Exception:  # nibabel raises many types for corrupt files
@@ -129,7 +129,7 @@ def _read_dicom(path: Path) -> Any:
 
 def _pixels(ds: Any) -> np.ndarray:
     """Stored pixels -> float32 modality values (HU for CT); frames first."""
-    from pydicom.pixels import apply_modality_lut
+    from pydicom.pixels.processing import apply_modality_lut
 
     if "PixelData" not in ds:
         raise ImageReadError(ERR_NO_PIXELS)
@@ -279,7 +279,7 @@ def parse_intensity(spec: str | None) -> Callable[[Any], Any] | None:
     UsageError
         For any other spec.
     """
-    from monai.transforms import (
+    from monai.transforms.intensity.array import (
         NormalizeIntensity,
         ScaleIntensity,
         ScaleIntensityRange,
@@ -357,7 +357,8 @@ class Preprocessor:
     """
 
     def __init__(self, spec: PreprocessSpec, *, resize: bool = True) -> None:
-        from monai.transforms import Orientation, Resize, ResizeWithPadOrCrop, Spacing
+        from monai.transforms.croppad.array import ResizeWithPadOrCrop
+        from monai.transforms.spatial.array import Orientation, Resize, Spacing
 
         if spec.spatial_dims not in (2, 3):
             raise UsageError("spatial_dims must be 2 or 3")
@@ -385,9 +386,9 @@ class Preprocessor:
     def geometry(self, volume: Volume, *, label: bool = False) -> Any:
         """Reorient and resample; returns a ``MetaTensor`` ``(1, X, Y, Z)`` with its affine."""
         import torch
-        from monai.data import MetaTensor
+        from monai.data.meta_tensor import MetaTensor
 
-        tensor = MetaTensor(
+        tensor: Any = MetaTensor(
             torch.from_numpy(np.ascontiguousarray(volume.data, dtype=np.float32))[None],
             affine=torch.from_numpy(volume.affine),
         )

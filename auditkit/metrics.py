@@ -23,7 +23,7 @@ A metric whose denominator is zero is NaN here; :mod:`auditkit.evaluate` turns i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -87,24 +87,43 @@ class BinaryLayout:
     """Rows of a binary problem in layout order (group, then score), with precomputed slices.
 
     Build it with :func:`binary_layout`. ``perm`` maps layout position to input row, so a weight
-    matrix over input rows is put in layout order by ``weights[:, perm]``.
+    matrix over input rows is put in layout order by ``weights[:, perm]``. ``pred_cut`` /
+    ``spec_cut`` hold, per group, the first layout position predicted positive when the
+    prediction is a score threshold (positives then form the tail of each group's slice, and
+    their counts are two look-ups in a cumulative sum); ``None`` for other rules (argmax).
     """
 
     perm: IntArray
     n_groups: int
     group_starts: IntArray
-    y: npt.NDArray[np.int64]
+    group_ends: IntArray
+    y: npt.NDArray[np.int32]
     score: FloatArray
-    pred: npt.NDArray[np.int64]
-    pred_spec: npt.NDArray[np.int64]
-    sq_err: FloatArray
+    pred: npt.NDArray[np.int32]
+    pred_spec: npt.NDArray[np.int32]
+    pred_cut: IntArray | None
+    spec_cut: IntArray | None
+    float_matrix: Any
     bin_starts: IntArray
+    bin_ends: IntArray
     group_first_bin: IntArray
     pos_idx: IntArray
     pos_group_bounds: IntArray
-    pos_group_start: IntArray
     pos_block_start: IntArray
     pos_block_end: IntArray
+
+
+def _tail_cuts(
+    flags: npt.NDArray[np.int32], starts: IntArray, ends: IntArray
+) -> IntArray | None:
+    """Per group, the start of its run of 1s if the flags are 0...0 1...1 inside it, else None."""
+    rises = np.diff(flags) < 0
+    rises_inside = rises.copy()
+    rises_inside[starts[1:] - 1] = False  # a drop across a group boundary is fine
+    if rises_inside.any():
+        return None
+    zeros = np.concatenate(([0], np.cumsum(1 - flags)))
+    return (starts + (zeros[ends] - zeros[starts])).astype(np.int64)
 
 
 def binary_layout(
@@ -136,46 +155,69 @@ def binary_layout(
     perm = np.lexsort((score, codes)).astype(np.int64)
     c = codes[perm]
     s = score[perm].astype(np.float64)
-    yy = y[perm].astype(np.int64)
+    yy = y[perm].astype(np.int32)
+    n = len(s)
     group_starts = _starts(c)
     if len(group_starts) != n_groups:
         raise ValueError("every group needs at least one row")
-    bins = ece_bin(s)
-    bin_starts = _starts(c, bins)
+    group_ends = np.append(group_starts[1:], n).astype(np.int64)
+    bin_starts = _starts(c, ece_bin(s))
     block_starts = _starts(c, s)
-    n = len(s)
-    # Per row: start of its group, start and end of its block of tied scores.
-    row_group_start = group_starts[np.searchsorted(group_starts, np.arange(n), side="right") - 1]
+    # Per row: start and end of its block of tied scores.
     block_id = np.searchsorted(block_starts, np.arange(n), side="right") - 1
     block_end = np.append(block_starts[1:], n)
     pos_idx = np.flatnonzero(yy == 1).astype(np.int64)
-    pos_codes = c[pos_idx]
-    pos_group_bounds = np.searchsorted(pos_codes, np.arange(n_groups + 1), side="left")
+    pos_group_bounds = np.searchsorted(c[pos_idx], np.arange(n_groups + 1), side="left")
+    p = pred[perm].astype(np.int32)
+    ps = pred_spec[perm].astype(np.int32)
     return BinaryLayout(
         perm=perm,
         n_groups=n_groups,
         group_starts=group_starts,
+        group_ends=group_ends,
         y=yy,
         score=s,
-        pred=pred[perm].astype(np.int64),
-        pred_spec=pred_spec[perm].astype(np.int64),
-        sq_err=(s - yy) ** 2,
+        pred=p,
+        pred_spec=ps,
+        pred_cut=_tail_cuts(p, group_starts, group_ends),
+        spec_cut=_tail_cuts(ps, group_starts, group_ends),
+        float_matrix=_float_matrix(perm, s, yy, bin_starts, group_starts),
         bin_starts=bin_starts,
+        bin_ends=np.append(bin_starts[1:], n).astype(np.int64),
         group_first_bin=np.searchsorted(c[bin_starts], np.arange(n_groups)).astype(np.int64),
         pos_idx=pos_idx,
         pos_group_bounds=pos_group_bounds.astype(np.int64),
-        pos_group_start=row_group_start[pos_idx].astype(np.int64),
         pos_block_start=block_starts[block_id[pos_idx]].astype(np.int64),
         pos_block_end=block_end[block_id[pos_idx]].astype(np.int64),
     )
 
 
-def _segment_sums(values: npt.NDArray[np.generic], bounds: IntArray) -> npt.NDArray[np.generic]:
-    """Sums over column slices ``bounds[g]:bounds[g+1]`` of a 2-D array; empty slices give 0."""
-    padded = np.zeros((values.shape[0], values.shape[1] + 1), dtype=values.dtype)
-    np.cumsum(values, axis=1, out=padded[:, 1:])
-    result: npt.NDArray[np.generic] = padded[:, bounds[1:]] - padded[:, bounds[:-1]]
-    return result
+def _float_matrix(
+    perm: IntArray, s: FloatArray, y: npt.NDArray[np.int32], bin_starts: IntArray, gs: IntArray
+) -> Any:
+    """Sparse ``(n_bins + n_groups, n)`` matrix over *input* rows: one product with the weights
+    gives every (group, bin) sum of scores and every group's sum of squared errors."""
+    from scipy import sparse
+
+    n = len(s)
+    positions = np.arange(n)
+    bin_row = np.searchsorted(bin_starts, positions, side="right") - 1
+    group_row = len(bin_starts) + np.searchsorted(gs, positions, side="right") - 1
+    rows = np.concatenate([bin_row, group_row])
+    cols = np.concatenate([perm, perm])
+    values = np.concatenate([s, (s - y) ** 2])
+    return sparse.csr_matrix((values, (rows, cols)), shape=(len(bin_starts) + len(gs), n))
+
+
+def _cumulative(values: npt.NDArray[np.int32]) -> npt.NDArray[np.int32]:
+    """Row-wise cumulative sums with a leading 0 column: slice sums are two look-ups."""
+    # cumsum into a contiguous array first: writing straight into the strided padded view
+    # takes numpy's slow path (several times slower).
+    cum = np.cumsum(values, axis=1, dtype=np.int32)
+    out = np.empty((values.shape[0], values.shape[1] + 1), dtype=np.int32)
+    out[:, 0] = 0
+    out[:, 1:] = cum
+    return out
 
 
 def binary_sums(layout: BinaryLayout, weights: npt.NDArray[np.integer]) -> dict[str, FloatArray]:
@@ -187,7 +229,8 @@ def binary_sums(layout: BinaryLayout, weights: npt.NDArray[np.integer]) -> dict[
         The rows in layout order.
     weights
         ``(b, n)`` non-negative integer weights over the *input* rows (resampling counts; ones
-        for the point estimate).
+        for the point estimate). Counts are summed in int32: fine while a replicate's total
+        weight stays below 2**31 (a bootstrap replicate's total is about n).
 
     Returns
     -------
@@ -195,32 +238,50 @@ def binary_sums(layout: BinaryLayout, weights: npt.NDArray[np.integer]) -> dict[
         Arrays of shape ``(b, n_groups)``: ``n, pos, pp, tp, tp_spec, pp_spec, brier_sum,
         ece_sum, auc_num2`` (twice the Mann-Whitney numerator, exact in integers).
     """
-    w = np.ascontiguousarray(weights[:, layout.perm], dtype=np.int64)
+    w = np.take(weights.astype(np.int32, copy=False), layout.perm, axis=1)
     wy = w * layout.y
-    starts = layout.group_starts
-    add = np.add.reduceat
-    sums: dict[str, FloatArray] = {
-        "n": add(w, starts, axis=1).astype(np.float64),
-        "pos": add(wy, starts, axis=1).astype(np.float64),
-        "pp": add(w * layout.pred, starts, axis=1).astype(np.float64),
-        "tp": add(wy * layout.pred, starts, axis=1).astype(np.float64),
-        "pp_spec": add(w * layout.pred_spec, starts, axis=1).astype(np.float64),
-        "tp_spec": add(wy * layout.pred_spec, starts, axis=1).astype(np.float64),
-        "brier_sum": add(w * layout.sq_err, starts, axis=1),
-    }
+    cw = _cumulative(w)
+    cy = _cumulative(wy)
+    gs, ge = layout.group_starts, layout.group_ends
+
+    def between(cum: npt.NDArray[np.int32], lo: IntArray, hi: IntArray) -> FloatArray:
+        return (cum[:, hi] - cum[:, lo]).astype(np.float64)
+
+    sums: dict[str, FloatArray] = {"n": between(cw, gs, ge), "pos": between(cy, gs, ge)}
+    for key, cut, flags in (
+        ("", layout.pred_cut, layout.pred),
+        ("_spec", layout.spec_cut, layout.pred_spec),
+    ):
+        if cut is not None:
+            sums["pp" + key] = between(cw, cut, ge)
+            sums["tp" + key] = between(cy, cut, ge)
+        else:
+            sums["pp" + key] = np.add.reduceat(w * flags, gs, axis=1).astype(np.float64)
+            sums["tp" + key] = np.add.reduceat(wy * flags, gs, axis=1).astype(np.float64)
+    # Float sums in one sparse product over input rows: scores per (group, bin), squared
+    # errors per group.
+    n_bins = len(layout.bin_starts)
+    products = np.asarray((layout.float_matrix @ weights.T.astype(np.float64)).T)
+    sums["brier_sum"] = np.ascontiguousarray(products[:, n_bins:])
     # ECE: per (group, bin) slice |sum of scores - sum of labels|, summed over the group's bins.
-    bin_w_score = add(w * layout.score, layout.bin_starts, axis=1)
-    bin_w_y = add(wy, layout.bin_starts, axis=1)
-    gaps = np.abs(bin_w_score - bin_w_y)
-    sums["ece_sum"] = add(gaps, layout.group_first_bin, axis=1)
-    # AUROC: for every positive, the negative weight strictly below its score plus half the
-    # negative weight tied with it, within its group; integers keep this exact.
-    neg_cum = np.zeros((w.shape[0], w.shape[1] + 1), dtype=np.int64)
-    np.cumsum(w - wy, axis=1, out=neg_cum[:, 1:])
-    below = neg_cum[:, layout.pos_block_start] - neg_cum[:, layout.pos_group_start]
-    tied = neg_cum[:, layout.pos_block_end] - neg_cum[:, layout.pos_block_start]
-    contrib = wy[:, layout.pos_idx] * (2 * below + tied)
-    sums["auc_num2"] = _segment_sums(contrib, layout.pos_group_bounds).astype(np.float64)
+    gaps = np.abs(products[:, :n_bins] - between(cy, layout.bin_starts, layout.bin_ends))
+    sums["ece_sum"] = np.add.reduceat(gaps, layout.group_first_bin, axis=1)
+    # AUROC: sum_i wy_i * (2 * below_i + tied_i) over positives i, with below_i the negative
+    # weight under i's block of tied scores within its group (neg[block start] - neg[group
+    # start]) and tied_i the negative weight inside the block (neg[block end] - neg[block
+    # start]). The group-start term is one product per group, subtracted after the sums.
+    neg = cw - cy
+    pos = layout.pos_idx
+    contrib = np.take(wy, pos, axis=1) * (
+        np.take(neg, layout.pos_block_start, axis=1) + np.take(neg, layout.pos_block_end, axis=1)
+    )
+    bounds = layout.pos_group_bounds
+    per_group = np.zeros((w.shape[0], layout.n_groups), dtype=np.int64)
+    has_pos = np.flatnonzero(bounds[1:] > bounds[:-1])
+    if len(has_pos):
+        per_group[:, has_pos] = np.add.reduceat(contrib, bounds[has_pos], axis=1, dtype=np.int64)
+    start_term = 2 * neg[:, gs].astype(np.int64) * (cy[:, ge] - cy[:, gs])
+    sums["auc_num2"] = (per_group - start_term).astype(np.float64)
     return sums
 
 

@@ -163,7 +163,11 @@ class Policy:
         return tuple(a for a in available if " | " not in a)
 
     def validate_attributes(self, available: Iterable[str]) -> None:
-        """Raise :class:`UnknownAttributeError` if a check selects an absent attribute.
+        """Raise :class:`UnknownAttributeError` if a check names an absent attribute.
+
+        Only attributes a check names itself are validated (a typo there must not pass
+        silently); absent attributes of the policy-wide default selection are reported by
+        the gate as skipped checks, so one policy can serve data sets with fewer columns.
 
         Parameters
         ----------
@@ -174,7 +178,7 @@ class Policy:
         for check in self.checks:
             if check.scope is Scope.OVERALL:
                 continue
-            for attribute in check.attributes or self.attributes:
+            for attribute in check.attributes:
                 if attribute not in known:
                     raise UnknownAttributeError(
                         MSG_UNKNOWN_ATTRIBUTE.format(

@@ -26,7 +26,8 @@ from deidkit.standard import (
 #: Options applied in this order; a later option's code wins, so "C" of Modified Dates wins
 #: over "K" of Retain Device Identity on calibration dates (shifting is the safer choice).
 _OPTION_PRECEDENCE: tuple[str, ...] = tuple(
-    [c for c in OPTION_COLUMNS if c != "retain_long_modified_dates"] + ["retain_long_modified_dates"]
+    [c for c in OPTION_COLUMNS if c != "retain_long_modified_dates"]
+    + ["retain_long_modified_dates"]
 )
 
 
@@ -73,8 +74,7 @@ def compiled_table(profile: Profile) -> Mapping[int, Decision]:
             table[tag] = decision
     for key, code in profile.overrides.items():
         tag = parse_tag_text(key)
-        row = concrete_rows().get(tag)
-        if row is None:
+        if tag not in concrete_rows():
             table[tag] = Decision(code, f"profile '{profile.name}' override")
     return MappingProxyType(table)
 

@@ -257,16 +257,16 @@ def enforce_min_cell_size(
     Returns
     -------
     tuple
-        (small cells before, changed rows per column, rows with every quasi-identifier blank).
+        (small cells before, rows changed per column, rows newly blank in every
+        quasi-identifier).
     """
-    changed: Counter[str] = Counter()
+    before = [tuple(r[c] for c in QUASI_IDENTIFIERS) for r in rows]
 
     def small() -> list[dict[str, str]]:
         sizes = _cell_sizes(rows)
         return [r for r in rows if sizes[tuple(r[c] for c in QUASI_IDENTIFIERS)] < min_cell_size]
 
     small_before = sum(1 for n in _cell_sizes(rows).values() if n < min_cell_size)
-    suppressed = 0
     for step in _STEPS:
         targets = small()
         if not targets:
@@ -274,12 +274,17 @@ def enforce_min_cell_size(
         for row in targets:
             for column in step:
                 name, _, how = column.partition(":")
-                new = _widen_band(row[name]) if how == "20" else ""
-                if new != row[name]:
-                    row[name] = new
-                    changed[name] += 1
-    suppressed = sum(1 for r in rows if not any(r[c] for c in QUASI_IDENTIFIERS))
-    return small_before, dict(sorted(changed.items())), suppressed
+                row[name] = _widen_band(row[name]) if how == "20" else ""
+    changed: Counter[str] = Counter()
+    for old, row in zip(before, rows, strict=True):
+        for column, value in zip(QUASI_IDENTIFIERS, old, strict=True):
+            changed[column] += row[column] != value
+    suppressed = sum(
+        1
+        for old, row in zip(before, rows, strict=True)
+        if any(old) and not any(row[c] for c in QUASI_IDENTIFIERS)
+    )
+    return small_before, {c: n for c, n in sorted(changed.items()) if n}, suppressed
 
 
 class CohortManifestWriter:

@@ -81,3 +81,9 @@ class InputFileError(DeidkitError):
     def __init__(self, reason: str, message: str | None = None) -> None:
         super().__init__(message or f"input file held back: {reason}")
         self.reason = reason
+
+
+class ScrubError(DeidkitError):
+    """A dataset cannot be de-identified into a valid instance (e.g. no SOP Class/Instance UID)."""
+
+    default_message = "dataset cannot be de-identified"

@@ -17,13 +17,15 @@ File format (version 1)
 ``record`` (appended, any number)::
 
     length  4 bytes big-endian        length of nonce + ciphertext
+    check   4 bytes                   CRC-32 of the length (seeded): tells damage from a torn end
     nonce   12 random bytes
     sealed  AES-GCM(JSON list of [kind, original, pseudonym]), 16-byte tag included
 
 The record's AAD is the header plus the record's byte offset, so a record cannot be moved,
 reordered, dropped from the middle or copied into another file without failing
 authentication. A record only counts once fully written and fsynced; a crash mid-append
-leaves a *torn tail* (a length prefix promising more bytes than exist), which readers report
+leaves a *torn tail* (a short or zero-filled prefix, or a body shorter than its length
+promises), which readers report
 and skip and the next append truncates. Earlier records are never rewritten. Whole records
 cut from the end of the file cannot be detected by the file alone (keep the run reports).
 
@@ -49,6 +51,7 @@ import logging
 import os
 import secrets
 import struct
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +68,8 @@ logger = logging.getLogger(__name__)
 MAGIC = b"DKLINK\x00\x01"
 HEADER_SIZE = 48
 NONCE_SIZE = 12
+PREFIX_SIZE = 8
+_PREFIX_SEED = 0x444B4C4B  # CRC start value: an all-zero prefix never checks out
 TAG_SIZE = 16
 MODE_DERIVED = 0
 MODE_SEPARATE = 1
@@ -171,51 +176,80 @@ class LinkageStore:
         return AESGCM(self._secret_key.digest(PURPOSE_AEAD, file_id))
 
     # -- records ------------------------------------------------------------------------
-    def _scan(self, handle: BinaryIO, header: bytes, aead: AESGCM) -> Iterator[tuple[int, bytes]]:
-        """Yield (offset, plaintext) per record; set ``torn_tail_bytes`` at a torn end."""
+    def _frames(self, handle: BinaryIO) -> Iterator[tuple[int, int]]:
+        """Yield (offset, body length) per complete record; note a torn tail.
+
+        The length prefix carries its own check, so a modified length is reported as
+        damage instead of being mistaken for a torn tail (which an append would drop).
+        """
         size = os.fstat(handle.fileno()).st_size
         offset = HEADER_SIZE
         self.torn_tail_bytes = 0
         while offset < size:
             handle.seek(offset)
-            prefix = handle.read(4)
-            length = struct.unpack(">I", prefix)[0] if len(prefix) == 4 else -1
-            if length < 0 or offset + 4 + length > size:
-                self.torn_tail_bytes = size - offset
-                logger.warning(
-                    "linkage file %s ends in a torn record (%d bytes, an interrupted append); "
-                    "earlier records are intact",
-                    self.path.name,
-                    self.torn_tail_bytes,
-                )
-                return
-            body = handle.read(length)
-            if length < NONCE_SIZE + TAG_SIZE:
+            prefix = handle.read(PREFIX_SIZE)
+            if len(prefix) == PREFIX_SIZE and _prefix_ok(prefix):
+                length = struct.unpack(">I", prefix[:4])[0]
+                if offset + PREFIX_SIZE + length <= size:
+                    yield offset, length
+                    offset += PREFIX_SIZE + length
+                    continue
+            elif len(prefix) == PREFIX_SIZE and (prefix + handle.read(size)).strip(b"\x00"):
                 raise LinkageError(ERR_TAMPERED.format(name=self.path.name, offset=offset))
+            # Short prefix, zero-filled tail or a body cut short: an interrupted append.
+            self.torn_tail_bytes = size - offset
+            logger.warning(
+                "linkage file %s ends in a torn record (%d bytes, an interrupted append); "
+                "earlier records are intact",
+                self.path.name,
+                self.torn_tail_bytes,
+            )
+            return
+
+    def _scan(self, handle: BinaryIO, header: bytes, aead: AESGCM) -> Iterator[tuple[int, bytes]]:
+        """Yield (offset, plaintext) per record, authenticating each."""
+        for offset, length in list(self._frames(handle)):
+            handle.seek(offset + PREFIX_SIZE)
+            body = handle.read(length)
             aad = header + struct.pack(">Q", offset)
             try:
+                if length < NONCE_SIZE + TAG_SIZE:
+                    raise InvalidTag
                 plain = aead.decrypt(body[:NONCE_SIZE], body[NONCE_SIZE:], aad)
             except InvalidTag:
                 raise LinkageError(
                     ERR_TAMPERED.format(name=self.path.name, offset=offset)
                 ) from None
             yield offset, plain
-            offset += 4 + length
 
     def _read_header(self, handle: BinaryIO) -> bytes:
         handle.seek(0)
         return handle.read(HEADER_SIZE)
 
+    def check_writable(self) -> None:
+        """Raise :class:`LinkageError` now if :meth:`append` would refuse this file.
+
+        Lets a command fail before it writes any output (wrong key, other project).
+        """
+        if not self.path.is_file() or self.path.stat().st_size < HEADER_SIZE:
+            return
+        with self.path.open("rb") as handle:
+            self._open_header(handle.read(HEADER_SIZE), for_append=True)
+
     def append(self, entries: Iterable[LinkageEntry]) -> int:
         """Append entries as one sealed record; return how many new entries were written.
 
-        Entries this store object already wrote are skipped. Safe across processes: the
+        Entries this store object already wrote are skipped (SOP Instance UIDs, unique
+        per file, are not tracked). Safe across processes: the
         write happens under an exclusive lock and is fsynced before returning.
         """
         batch: list[list[str]] = []
         for entry in entries:
             item = (entry.kind, entry.original, entry.pseudonym)
-            if item not in self._seen:
+            if entry.kind == "SOPInstanceUID":
+                # One per file: remembering them would only cost memory on big batches.
+                batch.append(list(item))
+            elif item not in self._seen:
                 self._seen.add(item)
                 batch.append(list(item))
         if not batch:
@@ -234,8 +268,8 @@ class LinkageStore:
                 os.fsync(handle.fileno())
             aead = self._open_header(header, for_append=True)
             end = HEADER_SIZE
-            for offset, size in self._scan_lengths(handle):
-                end = offset + size
+            for offset, length in self._frames(handle):
+                end = offset + PREFIX_SIZE + length
             if self.torn_tail_bytes:
                 # The torn record was never acknowledged (its writer crashed): drop it.
                 handle.truncate(end)
@@ -244,25 +278,30 @@ class LinkageStore:
             nonce = secrets.token_bytes(NONCE_SIZE)
             sealed = aead.encrypt(nonce, plaintext, header + struct.pack(">Q", end))
             handle.seek(end)
-            handle.write(struct.pack(">I", len(nonce) + len(sealed)) + nonce + sealed)
+            handle.write(_prefix(len(nonce) + len(sealed)) + nonce + sealed)
             handle.flush()
             os.fsync(handle.fileno())
         return len(batch)
 
-    def _scan_lengths(self, handle: BinaryIO) -> Iterator[tuple[int, int]]:
-        """Yield (offset, total record size) without decrypting (cheap append path)."""
-        size = os.fstat(handle.fileno()).st_size
-        offset = HEADER_SIZE
-        self.torn_tail_bytes = 0
-        while offset < size:
-            handle.seek(offset)
-            prefix = handle.read(4)
-            length = struct.unpack(">I", prefix)[0] if len(prefix) == 4 else -1
-            if length < 0 or offset + 4 + length > size:
-                self.torn_tail_bytes = size - offset
+    def _records(self) -> Iterator[list[LinkageEntry]]:
+        """Yield the entries of each authenticated record, holding a shared lock."""
+        if not self.path.exists():
+            raise LinkageError(f"linkage file {self.path.name} does not exist")
+        with self.path.open("rb") as handle, _locked(handle, exclusive=False):
+            header = self._read_header(handle)
+            if len(header) < HEADER_SIZE and MAGIC.startswith(header[:8]):
+                self.torn_tail_bytes = len(header)  # crashed before the first record
                 return
-            yield offset, 4 + length
-            offset += 4 + length
+            aead = self._open_header(header, for_append=False)
+            for offset, plain in self._scan(handle, header, aead):
+                try:
+                    items = json.loads(plain.decode("utf-8"))
+                    record = [LinkageEntry(str(k), str(o), str(p)) for k, o, p in items]
+                except (ValueError, TypeError):
+                    raise LinkageError(
+                        ERR_TAMPERED.format(name=self.path.name, offset=offset)
+                    ) from None
+                yield record
 
     def entries(self) -> Iterator[LinkageEntry]:
         """Decrypt and authenticate every record, yielding its entries in file order.
@@ -272,33 +311,15 @@ class LinkageStore:
         LinkageError
             If the key is wrong, the file is not a linkage file, or a record was modified.
         """
-        if not self.path.exists():
-            raise LinkageError(f"linkage file {self.path.name} does not exist")
-        with self.path.open("rb") as handle, _locked(handle, exclusive=False):
-            header = self._read_header(handle)
-            aead = self._open_header(header, for_append=False)
-            for offset, plain in self._scan(handle, header, aead):
-                try:
-                    items = json.loads(plain.decode("utf-8"))
-                except ValueError:
-                    raise LinkageError(
-                        ERR_TAMPERED.format(name=self.path.name, offset=offset)
-                    ) from None
-                for kind, original, pseudonym in items:
-                    yield LinkageEntry(kind=kind, original=original, pseudonym=pseudonym)
+        for record in self._records():
+            yield from record
 
     def check(self) -> LinkageCheck:
         """Read the whole file and count records and entries (raises on tamper)."""
-        records = 0
-        entries = 0
-        if not self.path.exists():
-            raise LinkageError(f"linkage file {self.path.name} does not exist")
-        with self.path.open("rb") as handle, _locked(handle, exclusive=False):
-            header = self._read_header(handle)
-            aead = self._open_header(header, for_append=False)
-            for _offset, plain in self._scan(handle, header, aead):
-                records += 1
-                entries += len(json.loads(plain.decode("utf-8")))
+        records = entries = 0
+        for record in self._records():
+            records += 1
+            entries += len(record)
         return LinkageCheck(records=records, entries=entries, torn_tail_bytes=self.torn_tail_bytes)
 
     def unique_entries(self) -> list[LinkageEntry]:
@@ -311,19 +332,36 @@ class LinkageStore:
 
         ``DateOffset`` entries are never matched by their value (many patients share one).
         """
-        wanted = pseudonym.strip()
-        found: list[LinkageEntry] = []
+        return self.lookup_many([pseudonym])[pseudonym.strip()]
+
+    def lookup_many(self, pseudonyms: Iterable[str]) -> dict[str, list[LinkageEntry]]:
+        """:meth:`lookup` for many pseudonyms in one pass over the file."""
+        wanted: dict[str, list[LinkageEntry]] = {p.strip(): [] for p in pseudonyms}
         offsets: dict[str, list[LinkageEntry]] = {}
         for entry in self.entries():
             if entry.kind == "DateOffset":
                 offsets.setdefault(entry.original, []).append(entry)
-            elif entry.pseudonym == wanted:
-                found.append(entry)
-        result = list(dict.fromkeys(found))
-        for entry in list(result):
-            if entry.kind == "PatientID":
-                result.extend(e for e in dict.fromkeys(offsets.get(entry.original, [])))
-        return result
+            elif entry.pseudonym in wanted:
+                wanted[entry.pseudonym].append(entry)
+        for pseudonym, found in wanted.items():
+            unique = list(dict.fromkeys(found))
+            for entry in list(unique):
+                if entry.kind == "PatientID":
+                    # DateOffset is keyed by the original patient id; accept the
+                    # pseudonym too, so either convention of a writer is found.
+                    unique.extend(offsets.get(entry.original, []))
+                    unique.extend(offsets.get(entry.pseudonym, []))
+            wanted[pseudonym] = list(dict.fromkeys(unique))
+        return wanted
+
+
+def _prefix(length: int) -> bytes:
+    packed = struct.pack(">I", length)
+    return packed + struct.pack(">I", zlib.crc32(packed, _PREFIX_SEED))
+
+
+def _prefix_ok(prefix: bytes) -> bool:
+    return bool(struct.unpack(">I", prefix[4:])[0] == zlib.crc32(prefix[:4], _PREFIX_SEED))
 
 
 @contextlib.contextmanager

@@ -133,7 +133,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ProfileError(f"profile {path.name} cannot be read as YAML: {type(exc).__name__}") from None
+        raise ProfileError(
+            f"profile {path.name} cannot be read as YAML: {type(exc).__name__}"
+        ) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -20,9 +20,10 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
-from pydicom.pixels import pack_bits
+from pydicom.pixels.utils import pack_bits
 from pydicom.sequence import Sequence
 from pydicom.uid import (
+    UID,
     ExplicitVRLittleEndian,
     JPEGBaseline8Bit,
     RLELossless,
@@ -198,7 +199,7 @@ def _base(
 ) -> Dataset:
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = sop_class
+    ds.file_meta.MediaStorageSOPClassUID = UID(sop_class)
     ds.SOPClassUID = sop_class
     ds.SOPInstanceUID = b.uid()
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
@@ -455,7 +456,7 @@ def _patient_files(
         _set_pixels(ds, _image(b, size))
         kind = "MR"
         if n == 1:  # one RLE-compressed instance per series
-            ds.compress(RLELossless, encoding_plugin="pydicom")
+            ds.compress(RLELossless, encoding_plugin="pydicom", generate_instance_uid=False)
             kind = "MR-RLE"
         add(ds, f"{study2['folder']}/MR_{p.patient_id}", kind)
     xr_class, xr_mod = (CR_STORAGE, "CR") if p.index % 2 == 0 else (DX_STORAGE, "DX")
@@ -506,8 +507,8 @@ def _broken_files(
                   buffer.getvalue()))  # fmt: skip
     dicomdir = Dataset()
     dicomdir.file_meta = FileMetaDataset()
-    dicomdir.file_meta.MediaStorageSOPClassUID = DICOMDIR_STORAGE
-    dicomdir.file_meta.MediaStorageSOPInstanceUID = b.uid()
+    dicomdir.file_meta.MediaStorageSOPClassUID = UID(DICOMDIR_STORAGE)
+    dicomdir.file_meta.MediaStorageSOPInstanceUID = UID(b.uid())
     dicomdir.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     dicomdir.FileSetID = b.canary("FILESET")[:16]
     dicomdir.FileSetConsistencyFlag = 0

@@ -42,7 +42,10 @@ CID7050: Mapping[str, tuple[str, str]] = MappingProxyType(
         "retain_device_identity": ("113109", "Retain Device Identity Option"),
         "retain_institution_identity": ("113112", "Retain Institution Identity Option"),
         "retain_patient_characteristics": ("113108", "Retain Patient Characteristics Option"),
-        "retain_long_full_dates": ("113106", "Retain Longitudinal Temporal Information Full Dates Option"),
+        "retain_long_full_dates": (
+            "113106",
+            "Retain Longitudinal Temporal Information Full Dates Option",
+        ),
         "retain_long_modified_dates": (
             "113107",
             "Retain Longitudinal Temporal Information Modified Dates Option",
@@ -125,7 +128,11 @@ def table_rows() -> tuple[TableRow, ...]:
 def concrete_rows() -> Mapping[int, TableRow]:
     """Rows with a concrete tag, keyed by integer tag (the 643 non-pattern rows)."""
     return MappingProxyType(
-        {parse_tag_text(row.tag): row for row in table_rows() if "x" not in row.tag and "g" not in row.tag}
+        {
+            parse_tag_text(row.tag): row
+            for row in table_rows()
+            if "x" not in row.tag and "g" not in row.tag
+        }
     )
 
 

@@ -16,12 +16,12 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-# Check names (stable: reports and CI parse them).
-CHECK_NAME_TEXT = "text-person-name"
-CHECK_DATE_TEXT = "text-date"
-CHECK_PHONE = "text-phone"
-CHECK_EMAIL = "text-email"
-CHECK_MRN = "text-mrn"
+# Pattern names (stable: reports and CI parse them; a finding's ``pattern`` field).
+PATTERN_NAME = "person-name"
+PATTERN_DATE = "date"
+PATTERN_PHONE = "phone"
+PATTERN_EMAIL = "email"
+PATTERN_MRN = "mrn"
 
 # Common given names (several cultures), matched only when followed by a capitalised word,
 # so "Mark" alone or "MAY CONTRAST" is no finding but "Jane Smith" is.
@@ -44,9 +44,14 @@ _TITLE_NAME = re.compile(
     r"\b(?:DR|MR|MRS|MS|PROF)\.\s*[A-Z][A-Z'\-]{1,30}\b"
 )
 # DICOM PN form "Family^Given" left in free text.
-_CARET_NAME = re.compile(r"\b[A-Za-z][A-Za-z'\-]{1,40}\^[A-Za-z][A-Za-z'\-]{0,40}")
-_GIVEN_FAMILY = re.compile(r"\b([A-Za-z][a-z]{1,20}|[A-Z]{2,20})\s+([A-Z][a-z'\-]{1,30}|[A-Z]{2,30})\b")
-_LABELLED_NAME = re.compile(r"\b(?:patient|name|physician|doctor|referr\w*)\s*[:=]\s*[A-Za-z]", re.I)
+_CARET_NAME = re.compile(r"\b[A-Za-z][A-Za-z0-9'\-]{1,40}\^[A-Za-z][A-Za-z0-9'\-]{0,40}")
+# Zero-width start so overlapping pairs are all seen ("by John Carter" -> "John Carter").
+_GIVEN_FAMILY = re.compile(
+    r"\b(?=([A-Za-z][a-z]{1,20}|[A-Z]{2,20})\s+([A-Z][a-z'\-]{1,30}|[A-Z]{2,30})\b)"
+)
+_LABELLED_NAME = re.compile(
+    r"\b(?:patient|name|physician|doctor|referr\w*)\s*[:=]\s*[A-Za-z]", re.I
+)
 
 _YEAR = r"(?:19|20)\d\d"
 _MONTH_NAMES = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*"
@@ -63,14 +68,16 @@ _PHONE = re.compile(
     r"(?<![\w.])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)\s?|\d{2,4}[\s.-])\d{3,4}[\s.-]\d{3,4}(?![\w.])"
 )
 _EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
-_MRN_LABELLED = re.compile(r"\b(?:mrn|mr#|medical record|patient id|pid|nhs|ssn)\s*[#:=]?\s*\d{4,}", re.I)
+_MRN_LABELLED = re.compile(
+    r"\b(?:mrn|mr#|medical record|patient id|pid|nhs|ssn)\s*[#:=]?\s*\d{4,}", re.I
+)
 
 
 @dataclass(frozen=True)
 class TextHit:
-    """One PHI-shaped match: the check name and its severity (never the matched text)."""
+    """One PHI-shaped match: the pattern name and its severity (never the matched text)."""
 
-    check: str
+    pattern: str
     severity: str
 
 
@@ -82,7 +89,7 @@ def _has_given_family(text: str) -> bool:
 
 
 def scan_text(text: str, *, dates_allowed: bool = False) -> list[TextHit]:
-    """PHI-shaped patterns in ``text``, one hit per check at most.
+    """PHI-shaped patterns in ``text``, one hit per pattern at most.
 
     Parameters
     ----------
@@ -93,17 +100,17 @@ def scan_text(text: str, *, dates_allowed: bool = False) -> list[TextHit]:
     """
     hits: list[TextHit] = []
     if _EMAIL.search(text):
-        hits.append(TextHit(CHECK_EMAIL, "error"))
+        hits.append(TextHit(PATTERN_EMAIL, "error"))
     if _PHONE.search(text):
-        hits.append(TextHit(CHECK_PHONE, "error"))
+        hits.append(TextHit(PATTERN_PHONE, "error"))
     if _MRN_LABELLED.search(text):
-        hits.append(TextHit(CHECK_MRN, "error"))
+        hits.append(TextHit(PATTERN_MRN, "error"))
     if _CARET_NAME.search(text) or _TITLE_NAME.search(text) or _LABELLED_NAME.search(text):
-        hits.append(TextHit(CHECK_NAME_TEXT, "error"))
+        hits.append(TextHit(PATTERN_NAME, "error"))
     elif _has_given_family(text):
-        hits.append(TextHit(CHECK_NAME_TEXT, "warn"))
+        hits.append(TextHit(PATTERN_NAME, "warn"))
     if not dates_allowed and _DATE.search(text):
-        hits.append(TextHit(CHECK_DATE_TEXT, "error"))
+        hits.append(TextHit(PATTERN_DATE, "error"))
     return hits
 
 
@@ -179,3 +186,13 @@ class ValueSearch:
             if label is not None:
                 counts[label] = counts.get(label, 0) + 1
         return counts
+
+
+#: Raw-byte patterns searched in every file outside pixel data (high precision only).
+RAW_PATTERNS: Mapping[str, re.Pattern[bytes]] = {
+    PATTERN_EMAIL: re.compile(_EMAIL.pattern.encode("ascii")),
+    PATTERN_PHONE: re.compile(_PHONE.pattern.encode("ascii")),
+}
+
+#: UID-shaped tokens in raw bytes, to look up in the set of original UIDs.
+UID_TOKEN = re.compile(rb"(?<![0-9.])[0-9]+(?:\.[0-9]+){2,}")

@@ -1,9 +1,101 @@
-"""CLI commands: report (placeholder until the command lands)."""
+"""CLI command: ``auditkit report`` (RESULTS.json -> one self-contained HTML file)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from auditkit.commands._common import cli_errors, configure_logging, stderr_console
+from auditkit.errors import UsageError
+from auditkit.gate import load_results_file
+from auditkit.policy import load_policy
+from auditkit.report import build_report, curves_from_predictions, write_report
+
+
+def report(
+    results: Annotated[
+        Path,
+        typer.Argument(help="RESULTS.json written by `auditkit evaluate`.", show_default=False),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")],
+    baseline: Annotated[
+        Path | None,
+        typer.Option("--baseline", help="Earlier RESULTS.json: show the change of every metric."),
+    ] = None,
+    policy: Annotated[
+        Path | None, typer.Option("--policy", help="Policy YAML for the verdict banner.")
+    ] = None,
+    predictions: Annotated[
+        Path | None,
+        typer.Option(
+            "--predictions",
+            help="Predictions table (CSV/Parquet) the results came from: enables ROC curves and "
+            "reliability diagrams by group.",
+        ),
+    ] = None,
+    label: Annotated[str, typer.Option("--label", help="Label column of --predictions.")] = "label",
+    score: Annotated[
+        str | None,
+        typer.Option("--score", help="Score column of --predictions (default: from the results)."),
+    ] = None,
+    min_cell_size: Annotated[
+        int | None,
+        typer.Option(
+            "--min-cell-size",
+            min=1,
+            help="Show groups smaller than this as counts-suppressed (default: policy's, else 10).",
+        ),
+    ] = None,
+    title: Annotated[
+        str, typer.Option("--title", help="Report title.")
+    ] = "Subgroup performance and fairness audit",
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    """Write the HTML audit report: verdict, forest plots, ROC and reliability by group,
+    intersections, disparities, insufficient evidence and change since a baseline.
+
+    Example: auditkit report results.json --out report.html --policy
+    profiles/policies/strict-predeployment.yaml --predictions predictions.parquet
+    """
+    configure_logging(verbose)
+    with cli_errors():
+        inputs = [p for p in (results, baseline, policy, predictions) if p is not None]
+        if any(out.resolve() == p.resolve() for p in inputs):
+            raise UsageError("--out must not be one of the input files")
+        data = load_results_file(results)
+        old = load_results_file(baseline) if baseline is not None else None
+        loaded_policy = load_policy(policy) if policy is not None else None
+        curves = None
+        if predictions is not None:
+            columns = (data.get("provenance") or {}).get("score_columns") or ["score"]
+            missing = {
+                str(e.get("attribute")): str(e.get("group"))
+                for e in data.get("groups", [])
+                if e.get("status") == "missing"
+            }
+            curves = curves_from_predictions(
+                predictions,
+                attributes=[str(a) for a in data.get("attributes") or missing or []]
+                or sorted({str(e.get("attribute")) for e in data.get("groups", [])}),
+                label=label,
+                score=score or str(columns[0]),
+                missing_names=missing,
+            )
+        html = build_report(
+            data,
+            policy=loaded_policy,
+            baseline=old,
+            curves=curves,
+            min_cell_size=min_cell_size,
+            title=title,
+        )
+        write_report(out, html)
+    stderr_console.print(f"report written: {out}", highlight=False)
+    typer.echo(str(out))
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to app."""
+    app.command("report")(report)

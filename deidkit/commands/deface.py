@@ -1,9 +1,114 @@
-"""CLI commands: deface (placeholder until the command lands)."""
+"""CLI command: ``deidkit deface`` (thin layer over :func:`deidkit.deface.run_batch`)."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from deidkit.commands._common import (
+    EXIT_HELD_BACK,
+    EXIT_OK,
+    cli_errors,
+    configure_logging,
+    stderr_console,
+)
+
+_EPILOG = (
+    "Example: deidkit deface bids_in/ bids_out/ --qc qc/ --workers 2\n\n"
+    "Output names equal input names inside OUTPUT (BIDS needs them). QC files are named by "
+    "12 hex digits of SHA-256 of the input's relative path, never by the input name. DICOM "
+    "series keep all headers (only PixelData changes): run `deidkit scrub` on them next."
+)
+
+
+def deface(
+    input_path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="INPUT", help="NIfTI file, folder, BIDS dataset or DICOM series folder."
+        ),
+    ],
+    output: Annotated[
+        Path, typer.Argument(metavar="OUTPUT", help="Output folder (outside INPUT).")
+    ],
+    method: Annotated[
+        str, typer.Option(help="auto | mask (template registration) | quickshear.")
+    ] = "auto",
+    brain_mask: Annotated[
+        Path | None, typer.Option(help="Brain mask NIfTI on the image's grid (else estimated).")
+    ] = None,
+    qc: Annotated[
+        Path | None, typer.Option(help="Write before/after renderings and JSON records here.")
+    ] = None,
+    applyto: Annotated[
+        list[Path] | None,
+        typer.Option(help="Co-registered images of the same subject that get INPUT's mask."),
+    ] = None,
+    blur: Annotated[bool, typer.Option(help="Blur the face instead of zeroing it.")] = False,
+    strict: Annotated[
+        bool, typer.Option(help="Fail a file on which a face is still detected.")
+    ] = False,
+    margin_mm: Annotated[
+        float, typer.Option(help="Brain dilation (mm) that must stay unchanged.")
+    ] = 4.0,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run report as JSON.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    """Remove the face from 3D head scans; never the brain (refused if it would change)."""
+    from deidkit.deface import DefaceOptions, FileResult, method_names, run_batch
+
+    configure_logging(verbose)
+    with cli_errors():
+        if method not in method_names():
+            raise typer.BadParameter(
+                f"choose one of {', '.join(method_names())}", param_hint="--method"
+            )
+        options = DefaceOptions(
+            method=method,
+            brain_mask=brain_mask,
+            qc_dir=qc,
+            applyto=tuple(applyto or ()),
+            blur=blur,
+            strict=strict,
+            margin_mm=margin_mm,
+        )
+        with Progress(
+            TextColumn("deface"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[last]}"),
+            console=stderr_console,
+            transient=True,
+        ) as bar:
+            job = bar.add_task("deface", total=None, last="")
+
+            def tick(result: FileResult) -> None:
+                bar.update(job, advance=1, last=result.status)
+
+            report = run_batch(input_path, output, options, workers=workers, progress=tick)
+    if as_json:
+        payload = {
+            "counts": report.counts(),
+            "results": [asdict(r) for r in report.results],
+        }
+        typer.echo(json.dumps(payload, indent=2))
+    else:
+        for r in report.results:
+            if r.status in ("defaced", "refused", "flagged", "failed"):
+                note = f"  ({r.message})" if r.message else ""
+                qc_note = f"  qc={r.qc['qc_id']}" if r.qc else ""
+                typer.echo(f"{r.status:8} {r.path}{qc_note}{note}")
+        summary = ", ".join(f"{n} {s}" for s, n in sorted(report.counts().items()))
+        typer.echo(f"summary: {summary}")
+    raise typer.Exit(EXIT_HELD_BACK if report.failed else EXIT_OK)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to app."""
+    """Add ``deface`` to ``app``."""
+    app.command(name="deface", epilog=_EPILOG)(deface)

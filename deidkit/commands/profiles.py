@@ -1,9 +1,107 @@
-"""CLI commands: profiles (placeholder until the command lands)."""
+"""CLI commands: ``profiles list``, ``profiles show NAME`` and ``explain TAG``."""
 
 from __future__ import annotations
 
+import json
+from typing import Annotated, Any
+
 import typer
+
+from deidkit.commands._common import cli_errors
+from deidkit.explain import explain_tag
+from deidkit.profile import Profile, list_profiles, load_profile
+from deidkit.standard import TABLE_EDITION
+
+profiles_app = typer.Typer(
+    help="List and inspect de-identification profiles.\n\nExample: deidkit profiles show research",
+    no_args_is_help=True,
+)
+
+
+def profile_dict(profile: Profile) -> dict[str, Any]:
+    """A profile as plain data (for ``--json``)."""
+    return {
+        "name": profile.name,
+        "description": profile.description,
+        "source": profile.source,
+        "table_edition": TABLE_EDITION,
+        "options": sorted(profile.options),
+        "overrides": dict(profile.overrides),
+        "patient_name": profile.patient_name,
+        "date_shift_range": list(profile.date_shift_range),
+    }
+
+
+@profiles_app.command("list")
+def list_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List the shipped profiles.
+
+    Example: deidkit profiles list
+    """
+    with cli_errors():
+        names = list_profiles()
+        if as_json:
+            typer.echo(json.dumps(names))
+            return
+        for name in names:
+            typer.echo(f"{name}\t{load_profile(name).description}")
+
+
+@profiles_app.command("show")
+def show_command(
+    name: Annotated[str, typer.Argument(help="Shipped profile name or path to a YAML file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Show a profile's resolved options and overrides.
+
+    Example: deidkit profiles show research --json
+    """
+    with cli_errors():
+        data = profile_dict(load_profile(name))
+        if as_json:
+            typer.echo(json.dumps(data, indent=2))
+            return
+        typer.echo(f"profile: {data['name']}  ({data['source']}, PS3.15 E.1-1 {TABLE_EDITION})")
+        typer.echo(f"description: {data['description']}")
+        typer.echo("options: Basic Profile" + "".join(f" + {o}" for o in data["options"]))
+        typer.echo(f"patient name: {data['patient_name']}")
+        low, high = data["date_shift_range"]
+        typer.echo(f"date shift range (days): {low}..{high}")
+        typer.echo(f"overrides: {len(data['overrides'])}")
+        for tag, code in data["overrides"].items():
+            typer.echo(f"  {tag} -> {code}")
+
+
+def explain_command(
+    tag: Annotated[str, typer.Argument(help='Tag as "(0010,0010)", "00100010" or a keyword.')],
+    profile: Annotated[str, typer.Option("--profile", help="Profile name or YAML file.")] = "basic",
+    sop_class: Annotated[
+        str | None, typer.Option("--sop-class", help="SOP Class UID, to resolve mixed codes.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Explain which action a profile applies to a tag, and why.
+
+    Example: deidkit explain InstitutionName --profile basic --sop-class 1.2.840.10008.5.1.4.1.1.2
+    """
+    with cli_errors():
+        result = explain_tag(tag, load_profile(profile), sop_class=sop_class)
+        if as_json:
+            typer.echo(json.dumps(result.as_dict(), indent=2))
+            return
+        typer.echo(f"{result.tag} {result.keyword} ({result.name})")
+        typer.echo(f"  table E.1-1 {TABLE_EDITION}: basic {result.basic or '-'}")
+        for option, code in result.option_codes.items():
+            typer.echo(f"    option {option}: {code}")
+        typer.echo(f"  applies: {result.code}  because {result.reason}")
+        if result.resolved != result.code:
+            typer.echo(f"  resolved: {result.resolved}  ({result.resolution})")
+        typer.echo(f"  action: {result.resolved}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to app."""
+    app.add_typer(profiles_app, name="profiles")
+    app.command("explain")(explain_command)

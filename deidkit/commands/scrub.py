@@ -1,9 +1,272 @@
-"""CLI commands: scrub (placeholder until the command lands)."""
+"""CLI commands: ``scrub`` (the batch tool), ``keygen``, ``sample`` and ``demo``."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from deidkit.commands._common import (
+    EXIT_HELD_BACK,
+    EXIT_OK,
+    cli_errors,
+    configure_logging,
+    stderr_console,
+)
+from deidkit.errors import OutputPathError
+from deidkit.keys import KEY_ENV_VAR, generate_key_file, load_key
+from deidkit.pipeline import (
+    RunOptions,
+    ScrubSettings,
+    ScrubSummary,
+    count_input_files,
+    scrub_tree,
+)
+from deidkit.profile import load_profile
+from deidkit.runreport import FileOutcome
+
+SCRUB_HELP = """De-identify a DICOM tree (PS3.15 Annex E) into a release folder.
+
+Walks INPUT, writes OUTPUT/<patient>/<study>/<series>/<instance>.dcm from new identifiers,
+and writes OUTPUT.run-report.json and OUTPUT.actions.jsonl beside OUTPUT (they name input
+files, so they stay out of the release). Exit 0: all released; 1: some files held back;
+2: usage error. Re-running the same command resumes an interrupted run.
+
+Example: deidkit scrub export/ release/ --profile research --key-file project.key
+"""
+
+
+def _progress_bar(total: int) -> Progress:
+    return Progress(
+        TextColumn("scrubbing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=stderr_console,
+        transient=True,
+    )
+
+
+def _summary_dict(summary: ScrubSummary) -> dict[str, Any]:
+    report = summary.report
+    return {
+        "exit_code": summary.exit_code,
+        "counts": summary.counts,
+        "reasons": report.get("reasons", {}),
+        "held_back": report.get("held_back", []),
+        "skipped": report.get("skipped", []),
+        "profile": report["profile"]["name"],
+        "table_edition": report["table_edition"],
+        "key_fingerprint": report["key"]["fingerprint"],
+        "unlinkable": report["unlinkable"],
+        "output": str(summary.output),
+        "run_report": str(summary.run_report) if summary.run_report else None,
+        "action_log": str(summary.action_log) if summary.action_log else None,
+        "resumed": report.get("resumed", False),
+    }
+
+
+def _print_summary(summary: ScrubSummary, *, dry_run: bool) -> None:
+    counts = summary.counts
+    verb = "would release" if dry_run else "released"
+    typer.echo(f"{verb} {counts['released']} of {counts['found']} files to {summary.output}")
+    if counts["unchanged"]:
+        typer.echo(f"  {counts['unchanged']} already present from an earlier run (resumed)")
+    if counts["held_back"]:
+        reasons = ", ".join(f"{k}: {v}" for k, v in summary.report["reasons"].items())
+        typer.echo(f"held back {counts['held_back']} files ({reasons})")
+    if counts["skipped"]:
+        typer.echo(f"skipped {counts['skipped']} files (DICOMDIR)")
+    if summary.run_report is not None:
+        typer.echo(f"run report: {summary.run_report}")
+        typer.echo(f"action log: {summary.action_log}")
+
+
+def _write_html_report(summary: ScrubSummary, path: Path) -> None:
+    from deidkit.release_report import ReleaseSummary, render_release_report
+
+    report = summary.report
+    # Input file names can carry PHI: the page names reasons and counts, never paths.
+    findings = [
+        {
+            "file": f"held-back file {i + 1} (see the run report)",
+            "tag_path": "",
+            "check": entry["reason"],
+            "severity": "held-back",
+        }
+        for i, entry in enumerate(report.get("held_back", []))
+    ]
+    html = ReleaseSummary(
+        title=f"Release {summary.output.name}",
+        verdict="scrubbed",
+        counts_per_check={f"held back: {k}": v for k, v in report.get("reasons", {}).items()},
+        per_modality=[
+            {"modality": m, "files": n, "findings": 0} for m, n in report["modalities"].items()
+        ],
+        findings=findings,
+        profile_name=report["profile"]["name"],
+        options=report["profile"]["options"],
+        table_edition=report["table_edition"],
+        tool_version=report["tool"]["version"],
+        key_fingerprint=report["key"]["fingerprint"],
+        created=report["finished"],
+        extra={
+            "files found": report["counts"]["found"],
+            "files released": report["counts"]["released"],
+            "unlinkable (random per-run key)": report["unlinkable"],
+            "run report": summary.run_report.name if summary.run_report else "",
+        },
+    )
+    render_release_report(html, path)
+
+
+def scrub(
+    input_dir: Annotated[Path, typer.Argument(metavar="INPUT", help="DICOM tree or file.")],
+    output: Annotated[Path, typer.Argument(metavar="OUTPUT", help="Release folder to write.")],
+    profile: Annotated[
+        str, typer.Option("--profile", help="Shipped profile name or profile YAML file.")
+    ] = "basic",
+    recipe: Annotated[
+        Path | None, typer.Option("--recipe", help="pydicom/deid recipe applied on top.")
+    ] = None,
+    key_file: Annotated[
+        Path | None,
+        typer.Option("--key-file", help=f"Project key file (else ${KEY_ENV_VAR}, else random)."),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="Worker processes (default: all).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Read and scrub, write nothing.")
+    ] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    allow_burned_in: Annotated[
+        bool,
+        typer.Option("--allow-burned-in", help="Release files flagged for burned-in text."),
+    ] = False,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Also write an HTML release report.")
+    ] = None,
+    linkage: Annotated[
+        Path | None,
+        typer.Option("--linkage", help="Append original->pseudonym pairs to this encrypted file."),
+    ] = None,
+    cohort_manifest: Annotated[
+        Path | None,
+        typer.Option("--cohort-manifest", help="Write a per-series cohort manifest CSV."),
+    ] = None,
+    min_cell_size: Annotated[
+        int | None,
+        typer.Option("--min-cell-size", min=1, help="k-anonymity on the cohort manifest."),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    configure_logging(verbose)
+    with cli_errors():
+        if min_cell_size is not None and cohort_manifest is None:
+            raise OutputPathError("--min-cell-size needs --cohort-manifest")
+        if report is not None and Path(report).resolve().is_relative_to(input_dir.resolve()):
+            raise OutputPathError("--report must lie outside INPUT")
+        key = load_key(key_file)
+        if key.ephemeral:
+            stderr_console.print(
+                f"[yellow]no key given (--key-file or ${KEY_ENV_VAR}): using a random key; "
+                "the output is unlinkable and cannot be resumed[/]"
+            )
+        settings = ScrubSettings(
+            profile=load_profile(profile, recipe=recipe),
+            key=key,
+            allow_burned_in=allow_burned_in,
+            recipe_name=recipe.name if recipe else None,
+        )
+        options = RunOptions(
+            workers=workers,
+            dry_run=dry_run,
+            linkage_path=linkage,
+            cohort_manifest=cohort_manifest,
+            min_cell_size=min_cell_size,
+        )
+        total = count_input_files(input_dir) if input_dir.exists() else 0
+        with _progress_bar(total) as bar:
+            task = bar.add_task("scrub", total=total)
+
+            def advance(_outcome: FileOutcome) -> None:
+                bar.advance(task)
+
+            summary = scrub_tree(
+                input_dir, output, settings=settings, options=options, on_outcome=advance
+            )
+        if report is not None:
+            _write_html_report(summary, report)
+    if json_output:
+        typer.echo(json.dumps(_summary_dict(summary), indent=2, sort_keys=True))
+    else:
+        _print_summary(summary, dry_run=dry_run)
+    raise typer.Exit(summary.exit_code)
+
+
+def keygen(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="Key file to create.")],
+) -> None:
+    """Write a new random project key (mode 0600); refuse to overwrite an existing file.
+
+    Example: deidkit keygen project.key
+    """
+    with cli_errors():
+        key = generate_key_file(file)
+    typer.echo(f"wrote key {file} (fingerprint {key.fingerprint}); keep it secret, back it up")
+
+
+def sample(
+    outdir: Annotated[Path, typer.Argument(metavar="OUTDIR", help="Folder to write.")],
+    patients: Annotated[int, typer.Option("--patients", min=1, help="Patients.")] = 4,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    broken: Annotated[
+        bool, typer.Option("--broken/--no-broken", help="Include broken files.")
+    ] = True,
+) -> None:
+    """Write a synthetic PACS export with planted (fake) PHI, for trying deidkit out.
+
+    Example: deidkit sample sample-export/
+    """
+    from deidkit.sample import generate_sample_corpus
+
+    with cli_errors():
+        corpus = generate_sample_corpus(outdir, n_patients=patients, seed=seed, broken=broken)
+    typer.echo(f"wrote {len(corpus.files)} files to {outdir}")
+
+
+def demo(
+    outdir: Annotated[Path, typer.Argument(metavar="OUTDIR", help="Folder for the demo.")],
+    workers: Annotated[int | None, typer.Option("--workers", min=1)] = None,
+) -> None:
+    """Generate a sample export, make a key, scrub it, and show where everything is.
+
+    Example: deidkit demo demo-output/
+    """
+    from deidkit.demo import run_demo
+
+    with cli_errors():
+        result = run_demo(outdir, workers=workers)
+    counts = result.scrub.counts
+    typer.echo(f"sample PACS export (fake PHI): {result.input}")
+    typer.echo(f"project key:                   {result.key_file}")
+    typer.echo(f"release ({counts['released']} files):          {result.release}")
+    typer.echo(f"run report:                    {result.run_report}")
+    typer.echo(f"action log:                    {result.action_log}")
+    typer.echo(
+        f"held back {counts['held_back']} files on purpose (broken or burned-in samples); "
+        "see the run report"
+    )
+    raise typer.Exit(EXIT_OK if counts["released"] else EXIT_HELD_BACK)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to app."""
+    app.command("scrub", help=SCRUB_HELP)(scrub)
+    app.command("keygen")(keygen)
+    app.command("sample")(sample)
+    app.command("demo")(demo)

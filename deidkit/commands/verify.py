@@ -1,9 +1,136 @@
-"""CLI commands: verify (placeholder until the command lands)."""
+"""CLI command: ``verify``, the independent residual-PHI check of a release."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from deidkit.commands._common import cli_errors, configure_logging, stderr_console
+from deidkit.errors import OutputPathError, UsageError
+from deidkit.io import atomic_write_text
+
+VERIFY_HELP = "\n\n".join(
+    [
+        "Check a release for residual PHI, independently of the scrubber.",
+        "Re-reads every file of RELEASE (every element at every depth, private blocks, file "
+        "and folder names, NIfTI headers, JSON sidecars, raw bytes) against the profile "
+        "(default: the one named in RELEASE.run-report.json). Findings name places, never values.",
+        "With --original, also searches the release for every PHI value of the originals and "
+        "checks references, study/series structure and missing files; with --linkage and/or "
+        "--key-file it adds a MIDI-B-style score.",
+        "Exit 0: clean; 3: PHI found (at the --fail-on level); 1: something could not be read; "
+        "2: usage error.",
+        "Example: deidkit verify release/ --original export/ --key-file project.key "
+        "--html report.html",
+    ]
+)
+
+
+def _outside(path: Path, folder: Path, option: str) -> None:
+    # A report written into the release would itself become part of the release.
+    if path.resolve().is_relative_to(folder.resolve()):
+        raise OutputPathError(f"{option} must lie outside {folder.name}")
+
+
+def verify(
+    release: Annotated[Path, typer.Argument(metavar="RELEASE", help="Release folder to check.")],
+    original: Annotated[
+        Path | None, typer.Option("--original", help="The input the release was made from.")
+    ] = None,
+    linkage: Annotated[
+        Path | None,
+        typer.Option("--linkage", help="Linkage store, or MIDI-B uid/patid mapping CSV(s)."),
+    ] = None,
+    key_file: Annotated[
+        Path | None, typer.Option("--key-file", help="Project key (opens --linkage).")
+    ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option("--profile", help="Profile name or YAML (default: from the run report)."),
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write machine-readable findings here.")
+    ] = None,
+    html_out: Annotated[
+        Path | None, typer.Option("--html", help="Write the HTML release report here.")
+    ] = None,
+    fail_on: Annotated[
+        str, typer.Option("--fail-on", help="Severity that fails the check: warn or error.")
+    ] = "error",
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="Worker processes (default: all).")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    configure_logging(verbose)
+    from deidkit.keys import load_key
+    from deidkit.release_report import render_release_report
+    from deidkit.verify import FAIL_ON, verify_release
+
+    with cli_errors():
+        if fail_on not in FAIL_ON:
+            raise UsageError(f"--fail-on must be one of {', '.join(FAIL_ON)}")
+        if linkage is not None and original is None:
+            raise UsageError("--linkage needs --original (the score compares with the originals)")
+        for out, option in ((json_out, "--json"), (html_out, "--html")):
+            if out is not None:
+                _outside(out, release, option)
+                if original is not None:
+                    _outside(out, original, option)
+        key = load_key(key_file, allow_ephemeral=False) if key_file is not None else None
+        with Progress(
+            TextColumn("verifying {task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=stderr_console,
+            transient=True,
+        ) as bar:
+            tasks: dict[str, int] = {}
+
+            def progress(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = int(bar.add_task(stage, total=total))
+                bar.update(tasks[stage], completed=done)  # type: ignore[arg-type]
+
+            result = verify_release(
+                release,
+                profile=profile,
+                original=original,
+                linkage=linkage,
+                key=key,
+                workers=workers,
+                progress=progress,
+            )
+        if json_out is not None:
+            text = json.dumps(result.to_json(fail_on), indent=2, sort_keys=True) + "\n"
+            atomic_write_text(json_out, text)
+        if html_out is not None:
+            render_release_report(result.summary(fail_on), html_out)
+    verdict = result.verdict(fail_on)
+    counts = {k: v for k, v in result.counts_per_check.items() if v}
+    typer.echo(
+        f"{verdict}: {result.files_checked} files checked, {len(result.failing(fail_on))} "
+        f"finding(s) at --fail-on {fail_on}"
+    )
+    for check, n in sorted(counts.items()):
+        typer.echo(f"  {check}: {n}")
+    if result.score is not None and result.score.get("overall") is not None:
+        typer.echo(f"MIDI-B-style score: {float(str(result.score['overall'])):.2%}")
+    if json_out is not None:
+        typer.echo(f"findings: {json_out}")
+    if html_out is not None:
+        typer.echo(f"report: {html_out}")
+    raise typer.Exit(result.exit_code(fail_on))
+
+
+verify.__doc__ = VERIFY_HELP
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to app."""
+    app.command("verify", help=VERIFY_HELP)(verify)

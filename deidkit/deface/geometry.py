@@ -111,8 +111,12 @@ def downsampled_grid(grid: Grid, voxel_mm: float) -> Grid:
 def ras_aligned_grid(grid: Grid, voxel_mm: float) -> Grid:
     """Return an axis-aligned RAS+ grid enclosing ``grid``'s field of view."""
     corners = np.array(
-        [[i, j, k, 1.0] for i in (0, grid.shape[0] - 1) for j in (0, grid.shape[1] - 1)
-         for k in (0, grid.shape[2] - 1)]
+        [
+            [i, j, k, 1.0]
+            for i in (0, grid.shape[0] - 1)
+            for j in (0, grid.shape[1] - 1)
+            for k in (0, grid.shape[2] - 1)
+        ]
     )
     world = (grid.affine @ corners.T)[:3]
     lo, hi = world.min(axis=1), world.max(axis=1)

@@ -39,7 +39,10 @@ def test_shipped_policies_load(name: str) -> None:
 def test_strict_policy_has_issue_limits() -> None:
     policy = load_policy(shipped_dir("profiles") / "policies" / "strict-predeployment.yaml")
     by_id = {c.id: c for c in policy.checks}
-    assert (by_id["worst-group-sensitivity"].limit_kind, by_id["worst-group-sensitivity"].limit) == (
+    assert (
+        by_id["worst-group-sensitivity"].limit_kind,
+        by_id["worst-group-sensitivity"].limit,
+    ) == (
         LimitKind.MIN,
         0.80,
     )
@@ -66,7 +69,9 @@ def test_scope_inference() -> None:
 
 
 def test_unknown_metric_is_named() -> None:
-    with pytest.raises(UnknownMetricError, match="unknown metric 'sensitivty'.*known metrics: .*tpr"):
+    with pytest.raises(
+        UnknownMetricError, match="unknown metric 'sensitivty'.*known metrics: .*tpr"
+    ):
         parse_policy(_policy({"id": "x", "metric": "sensitivty", "min": 0.8}), source="p.yaml")
 
 
@@ -102,11 +107,17 @@ def test_unknown_attribute_named_against_results() -> None:
         ({"checks": []}, "non-empty list"),
         ({"checks": [{"metric": "tpr", "min": 0.8}], "colour": 1}, "unknown key 'colour'"),
         ({"checks": [{"metric": "tpr", "min": 0.8, "limit": 1}]}, "unknown key 'limit'"),
-        ({"checks": [{"metric": "tpr", "min": 0.8}], "insufficient_evidence": "maybe"}, "fail, warn"),
+        (
+            {"checks": [{"metric": "tpr", "min": 0.8}], "insufficient_evidence": "maybe"},
+            "fail, warn",
+        ),
         ({"checks": [{"metric": "tpr", "min": 0.8, "scope": "disparity"}]}, "per-group metric"),
         ({"checks": [{"metric": "tpr", "min": 0.8, "scope": "change"}]}, "absolute limit"),
         ({"checks": [{"id": "a", "metric": "tpr", "min": 0.8}] * 2}, "duplicate check ids: a"),
-        ({"checks": [{"metric": "tpr", "min": 0.8}], "min_evidence": {"min_group_size": -1}}, ">= 0"),
+        (
+            {"checks": [{"metric": "tpr", "min": 0.8}], "min_evidence": {"min_group_size": -1}},
+            ">= 0",
+        ),
     ],
 )
 def test_structural_errors(data: Any, pattern: str) -> None:

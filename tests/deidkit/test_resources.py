@@ -33,9 +33,20 @@ def test_unknown_folder_is_an_error() -> None:
 @pytest.mark.slow
 def test_wheel_ships_profiles_reports_and_tables(tmp_path: Path) -> None:
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-         "-w", str(tmp_path / "dist"), str(REPO)],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path / "dist"),
+            str(REPO),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if build.returncode != 0:
         pytest.skip(f"cannot build a wheel here: {build.stderr[-300:]}")
@@ -47,17 +58,32 @@ def test_wheel_ships_profiles_reports_and_tables(tmp_path: Path) -> None:
 
     target = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--quiet",
-         "--target", str(target), str(wheel)],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-index",
+            "--quiet",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
     )
     probe = (
         "from deidkit.resources import shipped_dir, data_file;"
         "print(shipped_dir('profiles')); print(data_file('ps3.15-e1-1.json'))"
     )
     out = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True,
-        env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}, cwd=tmp_path,
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
     ).stdout.split()
     assert Path(out[0]).is_relative_to(target)
     assert Path(out[0]).name == "profiles"

@@ -1,0 +1,651 @@
+"""Subgroup evaluation: ``AuditResult`` computes every group's metrics, CIs and disparities once.
+
+Modelled on fairlearn's ``MetricFrame``: a keyword-only constructor validates and computes;
+results are read through properties (:attr:`AuditResult.overall`, :attr:`AuditResult.by_group`,
+:attr:`AuditResult.intersections`, :attr:`AuditResult.disparities`) and :meth:`to_dict` gives
+the RESULTS.json document (``auditkit/schema/results.schema.json``).
+
+Rules (documented in the schema too):
+
+* One global operating threshold for every group (fixed, or chosen on the *whole* evaluation set
+  by Youden's J or at a fixed specificity); it is not re-chosen inside bootstrap replicates.
+  ``score >= threshold`` is positive.
+* ``tpr_at_fixed_specificity``: per-group TPR at the threshold where the *overall* specificity
+  first reaches the target (default 0.9).
+* Missing attribute values form an explicit group (status ``missing``), reported and excluded
+  from disparities. Groups with fewer than ``min_group_size`` rows, or (binary) without both
+  classes, get status ``insufficient`` with the reason, and are excluded from disparities.
+* Undefined metrics are ``null`` with a reason, never 0.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from auditkit import __version__
+from auditkit.bootstrap import percentile_interval, run_bootstrap
+from auditkit.disparities import (
+    BINARY_SPECS,
+    MULTICLASS_SPECS,
+    REGRESSION_SPECS,
+    SEGMENTATION_SPECS,
+    DisparitySpec,
+    attribute_disparities,
+    fairlearn_disparities,
+    holm_flags,
+)
+from auditkit.errors import EvaluationError
+from auditkit.metrics import (
+    BINARY_METRICS,
+    PROPORTIONS,
+    binary_layout,
+    binary_metrics,
+    binary_sums,
+    mean_sums,
+    proportion_counts,
+    threshold_for_specificity,
+    threshold_youden,
+    wilson_interval,
+)
+from auditkit.predictions import Predictions, Task
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+SCHEMA_VERSION: Final = "1.0"
+MISSING: Final = "missing"
+OVERALL_ATTRIBUTE: Final = "overall"
+OVERALL_GROUP: Final = "all"
+SEPARATOR: Final = " | "
+
+MSG_THRESHOLD_RULE: Final = (
+    "--threshold-from must be 'youden' or 'fixed-specificity:S' with 0 < S < 1, not '{rule}'"
+)
+MSG_THRESHOLD_CLASSES: Final = "--threshold-from {rule} needs both positive and negative cases"
+MSG_BOTH_THRESHOLDS: Final = "give either --threshold or --threshold-from, not both"
+MSG_INTERSECTIONS: Final = "--intersections must be at least 1"
+
+REASON_MISSING: Final = "attribute value missing: reported, excluded from disparities"
+REASON_SMALL: Final = "n={n} is below the minimum group size {m}"
+REASON_NO_POS: Final = "no positive cases"
+REASON_NO_NEG: Final = "no negative cases"
+
+#: Why a metric is undefined (null), by metric name.
+UNDEFINED_REASONS: Final[dict[str, str]] = {
+    "auroc": "needs both positive and negative cases",
+    "tpr": "no positive cases",
+    "tpr_at_fixed_specificity": "no positive cases",
+    "fpr": "no negative cases",
+    "tnr": "no negative cases",
+    "balanced_accuracy": "needs both positive and negative cases",
+    "ppv": "no predicted positives at the threshold",
+    "npv": "no predicted negatives at the threshold",
+    "hd95": "no case with a finite HD95",
+    "dice": "no case with a Dice value",
+}
+REASON_UNDEFINED: Final = "undefined for this group"
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """The global operating threshold and how it was chosen."""
+
+    value: float | None
+    method: str
+    target_specificity: float | None = None
+
+
+@dataclass(frozen=True)
+class _Grouping:
+    attribute: str
+    names: list[str]
+    statuses: list[str]
+    codes: IntArray
+    missing: npt.NDArray[np.bool_]
+
+
+def parse_threshold_rule(rule: str) -> tuple[str, float | None]:
+    """Parse ``youden`` or ``fixed-specificity:0.9``; raise :class:`EvaluationError` otherwise."""
+    text = rule.strip().lower()
+    if text == "youden":
+        return "youden", None
+    if text.startswith("fixed-specificity:"):
+        try:
+            target = float(text.split(":", 1)[1])
+        except ValueError:
+            raise EvaluationError(MSG_THRESHOLD_RULE.format(rule=rule)) from None
+        if 0.0 < target < 1.0:
+            return "fixed-specificity", target
+    raise EvaluationError(MSG_THRESHOLD_RULE.format(rule=rule))
+
+
+def _float(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+class AuditResult:
+    """Per-group metrics with bootstrap CIs, disparities and warnings, computed once.
+
+    Parameters
+    ----------
+    predictions
+        A validated table from :func:`auditkit.predictions.load_predictions`.
+    threshold
+        Fixed operating threshold (binary); default 0.5 unless ``threshold_from`` is given.
+    threshold_from
+        ``"youden"`` or ``"fixed-specificity:S"``: choose the one global threshold on all rows.
+    target_specificity
+        Specificity for ``tpr_at_fixed_specificity`` (taken from ``threshold_from`` when that
+        is a fixed-specificity rule).
+    intersections
+        Largest number of attributes crossed (1: none, 2: every pair ...).
+    min_group_size
+        Groups with fewer rows are reported as insufficient evidence.
+    n_boot
+        Bootstrap replicates (0 disables intervals).
+    seed
+        Seed of the bootstrap generator.
+    ci_level
+        Level of every interval.
+    provenance
+        Extra provenance recorded verbatim (e.g. the input file's hash).
+    """
+
+    def __init__(
+        self,
+        *,
+        predictions: Predictions,
+        threshold: float | None = None,
+        threshold_from: str | None = None,
+        target_specificity: float = 0.9,
+        intersections: int = 1,
+        min_group_size: int = 30,
+        n_boot: int = 1000,
+        seed: int = 0,
+        ci_level: float = 0.95,
+        provenance: dict[str, Any] | None = None,
+    ) -> None:
+        if threshold is not None and threshold_from is not None:
+            raise EvaluationError(MSG_BOTH_THRESHOLDS)
+        if intersections < 1:
+            raise EvaluationError(MSG_INTERSECTIONS)
+        if n_boot < 0 or min_group_size < 1 or not 0.0 < ci_level < 1.0:
+            raise EvaluationError("n_boot >= 0, min_group_size >= 1 and 0 < ci_level < 1")
+        self._pred = predictions
+        self._min = min_group_size
+        self._n_boot = n_boot
+        self._seed = seed
+        self._level = ci_level
+        self._warnings: list[dict[str, Any]] = list(predictions.warnings)
+        self._extra_provenance = dict(provenance or {})
+        self._threshold, self._spec = self._choose_thresholds(
+            threshold, threshold_from, target_specificity
+        )
+        self._groupings = self._build_groupings(intersections)
+        self._entries, self._disparities = self._compute()
+
+    # ----------------------------------------------------------------- public API
+    @property
+    def threshold(self) -> Threshold:
+        """The global operating threshold."""
+        return self._threshold
+
+    @property
+    def overall(self) -> dict[str, Any]:
+        """The whole evaluation set as one entry (attribute ``overall``, group ``all``)."""
+        return self._entries[0][0]
+
+    @property
+    def by_group(self) -> list[dict[str, Any]]:
+        """One entry per group of every attribute."""
+        return [
+            e
+            for g, es in zip(self._groupings[1:], self._entries[1:], strict=True)
+            if SEPARATOR not in g.attribute
+            for e in es
+        ]
+
+    @property
+    def intersections(self) -> list[dict[str, Any]]:
+        """One entry per group of every intersection of attributes."""
+        return [
+            e
+            for g, es in zip(self._groupings[1:], self._entries[1:], strict=True)
+            if SEPARATOR in g.attribute
+            for e in es
+        ]
+
+    @property
+    def disparities(self) -> list[dict[str, Any]]:
+        """Disparity entries across groups of each attribute and intersection."""
+        return self._disparities
+
+    @property
+    def warnings(self) -> list[dict[str, Any]]:
+        """Warnings: excluded rows, missing groups, insufficient groups ..."""
+        return self._warnings
+
+    def to_dict(self) -> dict[str, Any]:
+        """The RESULTS.json document (keys fixed by ``results.schema.json``)."""
+        pred = self._pred
+        spec = self._spec
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "task": pred.task.value,
+            "threshold": {
+                "value": self._threshold.value,
+                "method": self._threshold.method,
+                "target_specificity": self._threshold.target_specificity,
+            },
+            "specificity_threshold": None
+            if spec is None
+            else {"target": spec.target_specificity, "value": spec.value},
+            "min_group_size": self._min,
+            "bootstrap": {
+                "n_boot": self._n_boot,
+                "seed": self._seed,
+                "unit": "patient" if pred.patients is not None else "row",
+                "ci_level": self._level,
+                "method": "percentile",
+            },
+            "attributes": list(pred.attributes),
+            "classes": list(pred.classes),
+            "overall": self.overall,
+            "groups": self.by_group,
+            "intersections": self.intersections,
+            "disparities": self.disparities,
+            "warnings": self._warnings,
+            "provenance": {
+                "tool": "auditkit",
+                "version": __version__,
+                "command": "evaluate",
+                "n_rows_read": pred.n_read,
+                "n_rows_used": pred.n,
+                "score_columns": list(pred.score_names),
+                **self._extra_provenance,
+            },
+        }
+
+    # ----------------------------------------------------------------- set-up
+    def _choose_thresholds(
+        self, threshold: float | None, rule: str | None, target: float
+    ) -> tuple[Threshold, Threshold | None]:
+        task = self._pred.task
+        if task is Task.MULTICLASS:
+            return Threshold(None, "argmax"), None
+        if task is not Task.BINARY:
+            return Threshold(None, "none"), None
+        y = self._pred.labels.astype(np.int64)
+        s = self._pred.scores[:, 0]
+        both = bool(y.any() and (1 - y).any())
+        method, spec_target = ("fixed", None) if rule is None else parse_threshold_rule(rule)
+        if spec_target is not None:
+            target = spec_target
+        if method != "fixed" and not both:
+            raise EvaluationError(MSG_THRESHOLD_CLASSES.format(rule=rule))
+        spec_value = threshold_for_specificity(y, s, target) if (1 - y).any() else math.inf
+        spec = Threshold(_float(spec_value), "fixed-specificity", target)
+        if method == "youden":
+            chosen = Threshold(threshold_youden(y, s), "youden")
+        elif method == "fixed-specificity":
+            chosen = Threshold(spec_value, "fixed-specificity", target)
+        else:
+            chosen = Threshold(0.5 if threshold is None else float(threshold), "fixed")
+        return chosen, spec
+
+    def _missing_label(self) -> str:
+        for values in self._pred.attributes.values():
+            if (values == MISSING).any():
+                self._warnings.append(
+                    {
+                        "code": "missing_label_renamed",
+                        "message": "a real category is spelled 'missing'; the group of missing "
+                        "values is named '(missing)'",
+                        "count": 0,
+                    }
+                )
+                return "(missing)"
+        return MISSING
+
+    def _build_groupings(self, max_cross: int) -> list[_Grouping]:
+        pred = self._pred
+        n = pred.n
+        groupings = [
+            _Grouping(
+                OVERALL_ATTRIBUTE,
+                [OVERALL_GROUP],
+                ["ok"],
+                np.zeros(n, dtype=np.int64),
+                np.zeros(n, dtype=bool),
+            )
+        ]
+        missing_name = self._missing_label()
+        names = list(pred.attributes)
+        for k in range(1, min(max_cross, len(names)) + 1):
+            for combo in itertools.combinations(names, k):
+                parts = [pred.attributes[c] for c in combo]
+                missing = np.zeros(n, dtype=bool)
+                for part in parts:
+                    missing |= part == ""
+                labels = [np.where(part == "", missing_name, part).astype(str) for part in parts]
+                joined = (
+                    labels[0]
+                    if k == 1
+                    else np.array(
+                        [SEPARATOR.join(t) for t in zip(*labels, strict=True)], dtype=object
+                    ).astype(str)
+                )
+                uniques, codes = np.unique(joined, return_inverse=True)
+                # Missing groups last, otherwise sorted: stable order for reports and diffs.
+                miss_of = np.zeros(len(uniques), dtype=bool)
+                np.logical_or.at(miss_of, codes, missing)
+                order = np.lexsort((uniques, miss_of))
+                rank = np.empty_like(order)
+                rank[order] = np.arange(len(order))
+                groupings.append(
+                    _Grouping(
+                        SEPARATOR.join(combo),
+                        [str(uniques[i]) for i in order],
+                        ["missing" if miss_of[i] else "ok" for i in order],
+                        rank[codes].astype(np.int64),
+                        missing,
+                    )
+                )
+                if k == 1 and missing.all():
+                    self._warnings.append(
+                        {
+                            "code": "attribute_all_missing",
+                            "message": f"attribute '{combo[0]}' is missing in every row",
+                            "count": int(n),
+                        }
+                    )
+        return groupings
+
+    # ----------------------------------------------------------------- computing
+    def _statistic(self) -> Any:
+        """The per-replicate statistic: weights (b, n) -> {(grouping, metric): (b, G)}."""
+        pred = self._pred
+        task = pred.task
+        if task is Task.BINARY:
+            y = pred.labels.astype(np.int64)
+            s = pred.scores[:, 0]
+            t = self._threshold.value
+            spec = self._spec.value if self._spec and self._spec.value is not None else math.inf
+            layouts = [
+                binary_layout(
+                    codes=g.codes,
+                    n_groups=len(g.names),
+                    y=y,
+                    score=s,
+                    pred=s >= (t if t is not None else 0.5),
+                    pred_spec=s >= spec,
+                )
+                for g in self._groupings
+            ]
+
+            def binary_stat(weights: IntArray, counts: bool = False) -> dict[str, FloatArray]:
+                out: dict[str, FloatArray] = {}
+                for i, layout in enumerate(layouts):
+                    sums = binary_sums(layout, weights)
+                    for name, value in binary_metrics(sums).items():
+                        out[f"{i}/{name}"] = value
+                    if counts:
+                        for name, value in proportion_counts(sums).items():
+                            out[f"{i}/#{name}"] = value
+                return out
+
+            return binary_stat
+        if task is Task.MULTICLASS:
+            return self._multiclass_statistic()
+        return self._mean_statistic()
+
+    def _multiclass_statistic(self) -> Any:
+        pred = self._pred
+        y = pred.labels.astype(np.int64)
+        argmax = np.argmax(pred.scores, axis=1)
+        classes = pred.classes
+        layouts = [
+            [
+                binary_layout(
+                    codes=g.codes,
+                    n_groups=len(g.names),
+                    y=(y == c).astype(np.int64),
+                    score=pred.scores[:, c],
+                    pred=argmax == c,
+                    pred_spec=argmax == c,
+                )
+                for c in range(len(classes))
+            ]
+            for g in self._groupings
+        ]
+        macro = ("auroc", "tpr", "fpr", "tnr", "ppv", "npv", "brier", "ece")
+
+        def multiclass_stat(weights: IntArray, counts: bool = False) -> dict[str, FloatArray]:
+            out: dict[str, FloatArray] = {}
+            for i, per_class in enumerate(layouts):
+                correct: FloatArray | None = None
+                n: FloatArray | None = None
+                collected: dict[str, list[FloatArray]] = {m: [] for m in macro}
+                for c, layout in enumerate(per_class):
+                    sums = binary_sums(layout, weights)
+                    metrics = binary_metrics(sums)
+                    for m in macro:
+                        collected[m].append(metrics[m])
+                        out[f"{i}/{classes[c]}::{m}"] = metrics[m]
+                    for m in ("n_pos", "prevalence"):
+                        out[f"{i}/{classes[c]}::{m}"] = metrics[m]
+                    correct = sums["tp"] if correct is None else correct + sums["tp"]
+                    n = sums["n"]
+                assert correct is not None and n is not None
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    out[f"{i}/accuracy"] = np.where(n > 0, correct / np.maximum(n, 1), np.nan)
+                for m in macro:
+                    stack = np.stack(collected[m])
+                    defined = ~np.isnan(stack)
+                    with np.errstate(invalid="ignore", divide="ignore"):
+                        mean = np.where(defined, stack, 0).sum(0) / defined.sum(0)
+                    out[f"{i}/macro_{m}"] = np.where(defined.any(0), mean, np.nan)
+                out[f"{i}/balanced_accuracy"] = out[f"{i}/macro_tpr"]
+            return out
+
+        return multiclass_stat
+
+    def _mean_statistic(self) -> Any:
+        pred = self._pred
+        columns: dict[str, FloatArray] = {}
+        if pred.task is Task.REGRESSION:
+            err = pred.scores[:, 0] - pred.labels
+            columns = {"mae": np.abs(err), "bias": err, "mse": err**2}
+        else:
+            for j, name in enumerate(pred.score_names):
+                values = pred.scores[:, j].copy()
+                bad = ~np.isfinite(values) & ~np.isnan(values)
+                values[bad] = np.nan
+                undefined = np.isnan(values)
+                if undefined.any():
+                    self._warnings.append(
+                        {
+                            "code": "undefined_value",
+                            "message": f"cases with an empty or non-finite '{name}' (e.g. HD95 "
+                            "when exactly one mask is empty) were left out of its mean",
+                            "count": int(undefined.sum()),
+                        }
+                    )
+                columns[name] = values
+        groupings = self._groupings
+
+        def mean_stat(weights: IntArray, counts: bool = False) -> dict[str, FloatArray]:
+            out: dict[str, FloatArray] = {}
+            for i, g in enumerate(groupings):
+                for name, values in columns.items():
+                    count, total = mean_sums(
+                        codes=g.codes, n_groups=len(g.names), values=values, weights=weights
+                    )
+                    with np.errstate(invalid="ignore", divide="ignore"):
+                        mean = np.where(count > 0, total / np.maximum(count, 1e-300), np.nan)
+                    if name == "mse":
+                        out[f"{i}/rmse"] = np.sqrt(mean)
+                    else:
+                        out[f"{i}/{name}"] = mean
+                        if counts:
+                            out[f"{i}/#n_{name}"] = count
+            return out
+
+        return mean_stat
+
+    def _compute(self) -> tuple[list[list[dict[str, Any]]], list[dict[str, Any]]]:
+        pred = self._pred
+        statistic = self._statistic()
+        ones = np.ones((1, pred.n), dtype=np.int64)
+        point = {k: v[0] for k, v in statistic(ones, True).items()}
+        reps: dict[str, FloatArray] = {}
+        if self._n_boot > 0:
+            reps = run_bootstrap(
+                statistic,
+                n_rows=pred.n,
+                n_boot=self._n_boot,
+                seed=self._seed,
+                clusters=pred.patients,
+            )
+        entries: list[list[dict[str, Any]]] = []
+        disparities: list[dict[str, Any]] = []
+        for i, grouping in enumerate(self._groupings):
+            gp = {k.split("/", 1)[1]: v for k, v in point.items() if k.startswith(f"{i}/")}
+            gr = {k.split("/", 1)[1]: v for k, v in reps.items() if k.startswith(f"{i}/")}
+            group_entries, usable = self._entries_for(grouping, gp, gr)
+            entries.append(group_entries)
+            if i > 0:
+                disparities.extend(
+                    attribute_disparities(
+                        self._specs(),
+                        attribute=grouping.attribute,
+                        names=grouping.names,
+                        usable=usable,
+                        point={k: v for k, v in gp.items() if "::" not in k},
+                        replicates={k: v for k, v in gr.items() if "::" not in k},
+                        ci_level=self._level,
+                        fairlearn_values=self._fairlearn_values(grouping, usable),
+                    )
+                )
+        holm_flags(disparities, alpha=1.0 - self._level)
+        return entries, disparities
+
+    def _specs(self) -> tuple[DisparitySpec, ...]:
+        return {
+            Task.BINARY: BINARY_SPECS,
+            Task.MULTICLASS: MULTICLASS_SPECS,
+            Task.REGRESSION: REGRESSION_SPECS,
+            Task.SEGMENTATION: SEGMENTATION_SPECS,
+        }[self._pred.task]
+
+    def _fairlearn_values(
+        self, grouping: _Grouping, usable: npt.NDArray[np.bool_]
+    ) -> dict[str, float] | None:
+        """Point disparities from fairlearn's MetricFrame on the usable groups (binary only)."""
+        if self._pred.task is not Task.BINARY or usable.sum() < 2:
+            return None
+        rows = usable[grouping.codes]
+        t = self._threshold.value if self._threshold.value is not None else 0.5
+        return fairlearn_disparities(
+            y_true=self._pred.labels[rows].astype(np.int64),
+            y_pred=(self._pred.scores[rows, 0] >= t).astype(np.int64),
+            groups=np.asarray(grouping.names, dtype=object)[grouping.codes[rows]],
+        )
+
+    def _entries_for(
+        self, grouping: _Grouping, point: dict[str, FloatArray], reps: dict[str, FloatArray]
+    ) -> tuple[list[dict[str, Any]], npt.NDArray[np.bool_]]:
+        pred = self._pred
+        n_groups = len(grouping.names)
+        sizes = np.bincount(grouping.codes, minlength=n_groups)
+        patients = None
+        if pred.patients is not None:
+            pairs = np.unique(np.column_stack([grouping.codes, pred.patients]), axis=0)
+            patients = np.bincount(pairs[:, 0], minlength=n_groups)
+        intervals = {
+            k: percentile_interval(v, level=self._level)
+            for k, v in reps.items()
+            if not k.split("::")[-1].startswith("#")
+        }
+        metric_names = [k for k in point if not k.startswith("#") and "::" not in k]
+        usable = np.zeros(n_groups, dtype=bool)
+        entries = []
+        for g, name in enumerate(grouping.names):
+            status, reason = grouping.statuses[g], None
+            n = int(sizes[g])
+            if status == "missing":
+                reason = REASON_MISSING
+            elif n < self._min:
+                status, reason = "insufficient", REASON_SMALL.format(n=n, m=self._min)
+            elif pred.task is Task.BINARY and point["n_pos"][g] == 0:
+                status, reason = "insufficient", REASON_NO_POS
+            elif pred.task is Task.BINARY and point["n_neg"][g] == 0:
+                status, reason = "insufficient", REASON_NO_NEG
+            usable[g] = status == "ok"
+            if status != "ok" and grouping.attribute != OVERALL_ATTRIBUTE:
+                self._warnings.append(
+                    {
+                        "code": f"group_{status}",
+                        "message": f"{grouping.attribute} = {name}: {reason}",
+                        "count": n,
+                    }
+                )
+            entry: dict[str, Any] = {
+                "attribute": grouping.attribute,
+                "group": name,
+                "n": n,
+                "status": status,
+                "reason": reason,
+                "metrics": {m: self._metric(m, g, point, intervals) for m in metric_names},
+            }
+            if patients is not None:
+                entry["n_patients"] = int(patients[g])
+            if pred.task is Task.MULTICLASS:
+                entry["per_class"] = {
+                    c: {
+                        m.split("::", 1)[1]: self._metric(m, g, point, intervals)
+                        for m in point
+                        if m.startswith(f"{c}::")
+                    }
+                    for c in pred.classes
+                }
+            entries.append(entry)
+        return entries, usable
+
+    def _metric(
+        self,
+        key: str,
+        g: int,
+        point: dict[str, FloatArray],
+        intervals: dict[str, tuple[FloatArray, FloatArray, FloatArray]],
+    ) -> dict[str, Any]:
+        name = key.split("::")[-1]
+        value = _float(point[key][g])
+        out: dict[str, Any] = {"value": value, "ci_low": None, "ci_high": None}
+        if name in ("n_pos", "n_neg"):
+            out["value"] = None if value is None else int(value)
+            return out
+        if value is None:
+            out["reason"] = UNDEFINED_REASONS.get(name, REASON_UNDEFINED)
+            return out
+        if key in intervals:
+            low, high, share = intervals[key]
+            out["ci_low"], out["ci_high"] = _float(low[g]), _float(high[g])
+            if share[g] > 0:
+                out["ci_undefined_share"] = float(share[g])
+        if name in PROPORTIONS and "::" not in key and f"#{PROPORTIONS[name][1]}" in point:
+            num, den = PROPORTIONS[name]
+            low_w, high_w = wilson_interval(
+                point[f"#{num}"][g : g + 1], point[f"#{den}"][g : g + 1]
+            )
+            out["wilson_low"], out["wilson_high"] = _float(low_w[0]), _float(high_w[0])
+        return out
+
+
+__all__ = ["AuditResult", "BINARY_METRICS", "Threshold", "parse_threshold_rule"]

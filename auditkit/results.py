@@ -1,0 +1,255 @@
+"""Read, validate and write RESULTS.json (the contract between evaluate, report and gate).
+
+The JSON Schema ships inside the package (``auditkit/schema/results.schema.json``) and is the
+documentation of every key. :func:`load_results` validates a file against it: with the
+``jsonschema`` package when installed (full validation), otherwise with a built-in check of the
+required keys and their types, so the report and gate work in a minimal install too.
+Typed views (:class:`Results`, :class:`GroupResult`, :class:`Disparity`) are provided for code
+that prefers attributes to dictionary keys.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, Final
+
+from auditkit.errors import ResultsFormatError
+
+SCHEMA_PATH: Final = Path(__file__).parent / "schema" / "results.schema.json"
+SUPPORTED_MAJOR: Final = "1"
+
+MSG_UNREADABLE: Final = "results: '{name}' could not be read as JSON"
+MSG_INVALID: Final = "results: '{name}' does not follow the RESULTS.json schema: {detail}"
+MSG_VERSION: Final = (
+    "results: '{name}' has schema_version '{version}'; this auditkit reads {major}.x"
+)
+
+
+@cache
+def results_schema() -> dict[str, Any]:
+    """The shipped JSON Schema of RESULTS.json."""
+    schema: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return schema
+
+
+def _type_ok(value: Any, types: str | list[str]) -> bool:
+    names = [types] if isinstance(types, str) else types
+    checks = {
+        "object": lambda v: isinstance(v, dict),
+        "array": lambda v: isinstance(v, list),
+        "string": lambda v: isinstance(v, str),
+        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+        "boolean": lambda v: isinstance(v, bool),
+        "null": lambda v: v is None,
+    }
+    return any(checks[name](value) for name in names)
+
+
+def _basic_errors(node: Any, schema: dict[str, Any], root: dict[str, Any], where: str) -> list[str]:
+    """A small validator for the subset of JSON Schema the results schema uses."""
+    if "$ref" in schema:
+        ref = schema["$ref"].split("/")[-1]
+        return _basic_errors(node, root["$defs"][ref], root, where)
+    if "type" in schema and not _type_ok(node, schema["type"]):
+        return [f"{where or '/'} should be {schema['type']}"]
+    if "enum" in schema and node not in schema["enum"]:
+        return [f"{where} should be one of {schema['enum']}"]
+    if "const" in schema and node != schema["const"]:
+        return [f"{where} should be {schema['const']!r}"]
+    errors: list[str] = []
+    if isinstance(node, dict):
+        errors += [
+            f"{where}/{key} is missing" for key in schema.get("required", ()) if key not in node
+        ]
+        for key, sub in schema.get("properties", {}).items():
+            if key in node:
+                errors += _basic_errors(node[key], sub, root, f"{where}/{key}")
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            for key, value in node.items():
+                if key not in schema.get("properties", {}):
+                    errors += _basic_errors(value, extra, root, f"{where}/{key}")
+    if isinstance(node, list) and "items" in schema:
+        for i, item in enumerate(node):
+            errors += _basic_errors(item, schema["items"], root, f"{where}/{i}")
+    return errors
+
+
+def validation_errors(document: Any) -> list[str]:
+    """Schema violations of a RESULTS.json document (empty when valid)."""
+    schema = results_schema()
+    try:
+        import jsonschema
+    except ImportError:
+        return _basic_errors(document, schema, schema, "")
+    validator = jsonschema.Draft202012Validator(schema)
+    return [
+        f"/{'/'.join(str(p) for p in error.absolute_path)}: {error.message}"
+        for error in sorted(validator.iter_errors(document), key=lambda e: list(e.path))
+    ]
+
+
+def validate_results(document: Any, *, name: str = "RESULTS.json") -> dict[str, Any]:
+    """Return ``document`` if it follows the schema, else raise :class:`ResultsFormatError`."""
+    if isinstance(document, dict):
+        version = str(document.get("schema_version", ""))
+        if version and version.split(".")[0] != SUPPORTED_MAJOR:
+            raise ResultsFormatError(
+                MSG_VERSION.format(name=name, version=version, major=SUPPORTED_MAJOR)
+            )
+    errors = validation_errors(document)
+    if errors:
+        detail = "; ".join(errors[:5]) + (
+            f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+        )
+        raise ResultsFormatError(MSG_INVALID.format(name=name, detail=detail))
+    assert isinstance(document, dict)
+    return document
+
+
+def load_results(path: str | Path) -> dict[str, Any]:
+    """Read a RESULTS.json file and validate it against the shipped schema.
+
+    Raises
+    ------
+    ResultsFormatError
+        The file is not JSON, has an unsupported major version, or breaks the schema.
+    """
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raise ResultsFormatError(MSG_UNREADABLE.format(name=path.name)) from None
+    return validate_results(document, name=path.name)
+
+
+def dumps_results(document: dict[str, Any]) -> str:
+    """Serialise a results document deterministically (sorted keys off: schema order kept).
+
+    NaN and infinities are refused: the schema uses ``null`` for undefined values.
+    """
+    return json.dumps(document, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+
+
+# --------------------------------------------------------------------------- typed views
+@dataclass(frozen=True)
+class MetricValue:
+    """One metric of one group: point value, bootstrap CI, optional Wilson CI and reason."""
+
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    reason: str | None = None
+    wilson_low: float | None = None
+    wilson_high: float | None = None
+
+    @property
+    def defined(self) -> bool:
+        """Whether the metric has a finite value."""
+        return self.value is not None and math.isfinite(self.value)
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    """One entry of ``overall``, ``groups`` or ``intersections``."""
+
+    attribute: str
+    group: str
+    n: int
+    status: str
+    reason: str | None
+    metrics: dict[str, MetricValue]
+    n_patients: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the group has enough evidence to be compared."""
+        return self.status == "ok"
+
+
+@dataclass(frozen=True)
+class Disparity:
+    """One entry of ``disparities``."""
+
+    attribute: str
+    metric: str
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    significant_holm: bool | None
+    groups_used: tuple[str, ...]
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Results:
+    """A typed view of a validated RESULTS.json document (the dict stays in ``raw``)."""
+
+    schema_version: str
+    task: str
+    threshold: float | None
+    overall: GroupResult
+    groups: tuple[GroupResult, ...]
+    intersections: tuple[GroupResult, ...]
+    disparities: tuple[Disparity, ...]
+    warnings: tuple[dict[str, Any], ...]
+    raw: dict[str, Any]
+
+    def attribute_groups(self, attribute: str) -> tuple[GroupResult, ...]:
+        """Entries of one attribute (or intersection name)."""
+        return tuple(g for g in self.groups + self.intersections if g.attribute == attribute)
+
+
+def _metric(raw: dict[str, Any]) -> MetricValue:
+    return MetricValue(
+        value=raw.get("value"),
+        ci_low=raw.get("ci_low"),
+        ci_high=raw.get("ci_high"),
+        reason=raw.get("reason"),
+        wilson_low=raw.get("wilson_low"),
+        wilson_high=raw.get("wilson_high"),
+    )
+
+
+def _group(raw: dict[str, Any]) -> GroupResult:
+    return GroupResult(
+        attribute=raw["attribute"],
+        group=raw["group"],
+        n=raw["n"],
+        status=raw["status"],
+        reason=raw.get("reason"),
+        metrics={name: _metric(m) for name, m in raw["metrics"].items()},
+        n_patients=raw.get("n_patients"),
+    )
+
+
+def parse_results(document: dict[str, Any]) -> Results:
+    """Typed view of a document already checked by :func:`validate_results`."""
+    return Results(
+        schema_version=document["schema_version"],
+        task=document["task"],
+        threshold=document["threshold"].get("value"),
+        overall=_group(document["overall"]),
+        groups=tuple(_group(g) for g in document["groups"]),
+        intersections=tuple(_group(g) for g in document["intersections"]),
+        disparities=tuple(
+            Disparity(
+                attribute=d["attribute"],
+                metric=d["metric"],
+                value=d["value"],
+                ci_low=d["ci_low"],
+                ci_high=d["ci_high"],
+                significant_holm=d["significant_holm"],
+                groups_used=tuple(d["groups_used"]),
+                reason=d.get("reason"),
+            )
+            for d in document["disparities"]
+        ),
+        warnings=tuple(document["warnings"]),
+        raw=document,
+    )

@@ -1,0 +1,232 @@
+"""Benchmark ``deidkit scrub`` side by side with the anchors (a script, not a test).
+
+Generates a synthetic export (CT, MR with RLE, CR/DX, US with JPEG, SEG/RTSTRUCT, SR;
+default ~2,000 files / ~600 MB) and runs, interleaved and repeated, in fresh output folders:
+``cp -r``, a plain pydicom dcmread + save_as loop with 1 and 2 processes, dicognito,
+pydicom/deid with its default recipe, Kitware dicom-anonymizer, gdcmanon (if installed) and
+deidkit with 1 and 2 workers. Prints files/s, MB/s, peak RSS of the whole process tree
+(sampled with psutil) and ratios.
+
+    .venv/bin/python bench/scrub.py                 # full size
+    .venv/bin/python bench/scrub.py --files 300 --repeats 1 --skip deid
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+PY = sys.executable
+BIN = Path(PY).parent
+FILES_PER_PATIENT_FIXED = 3.5  # derived object + SR + CR/DX + US on every other patient
+
+
+@dataclass
+class Result:
+    tool: str
+    seconds: float
+    peak_rss_mb: float
+    files_out: int
+    returncode: int
+
+
+def _tree_rss(proc: psutil.Process) -> int:
+    total = 0
+    try:
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def run_measured(cmd: list[str], *, cwd: Path | None = None) -> tuple[float, float, int]:
+    """Run ``cmd``; return wall seconds, peak RSS of its process tree (MB), return code."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ps = psutil.Process(proc.pid)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, _tree_rss(ps))
+        time.sleep(0.02)
+    return time.perf_counter() - start, peak / 2**20, proc.returncode
+
+
+def count_files(root: Path) -> int:
+    return sum(len(files) for _d, _s, files in os.walk(root))
+
+
+def corpus_size(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+# -- the plain pydicom loop (run in a subprocess through this script) -------------------------
+
+
+def _copy_one(args: tuple[str, str]) -> None:
+    import pydicom
+
+    src, dst = args
+    ds = pydicom.dcmread(src)
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    Path(dst).write_bytes(buffer.getvalue())
+
+
+def pydicom_loop(src: Path, dst: Path, procs: int) -> None:
+    tasks = [(str(p), str(dst / p.relative_to(src))) for p in sorted(src.rglob("*")) if p.is_file()]
+    if procs == 1:
+        for task in tasks:
+            _copy_one(task)
+        return
+    with ProcessPoolExecutor(procs) as pool:
+        list(pool.map(_copy_one, tasks, chunksize=16))
+
+
+DEID_SNIPPET = """
+import sys
+from deid.dicom import get_files, replace_identifiers
+files = sorted(get_files(sys.argv[1]))
+replace_identifiers(dicom_files=files, save=True, output_folder=sys.argv[2], overwrite=True)
+"""
+
+
+def tool_commands(src: Path, flat: Path, out: Path, key: Path) -> dict[str, list[str]]:
+    me = str(Path(__file__).resolve())
+    commands = {
+        "cp -r": ["cp", "-r", str(src), str(out)],
+        "pydicom loop x1": [PY, me, "--loop", str(src), str(out), "--procs", "1"],
+        "pydicom loop x2": [PY, me, "--loop", str(src), str(out), "--procs", "2"],
+        "dicognito": [PY, "-m", "dicognito", "--output-directory", str(out), "--quiet",
+                      "--assume-burned-in-annotation", "never", str(src)],  # fmt: skip
+        "deid (default recipe)": [PY, "-c", DEID_SNIPPET, str(src), str(out)],
+        # dicom-anonymizer does not recurse into nested trees: give it a flat hard-link copy.
+        "dicom-anonymizer": [str(BIN / "dicom-anonymizer"), str(flat), str(out)],
+        "deidkit x1": [str(BIN / "deidkit"), "scrub", str(src), str(out), "--workers", "1",
+                       "--key-file", str(key), "--allow-burned-in", "--profile", "basic"],
+        "deidkit x2": [str(BIN / "deidkit"), "scrub", str(src), str(out), "--workers", "2",
+                       "--key-file", str(key), "--allow-burned-in", "--profile", "basic"],
+    }  # fmt: skip
+    gdcmanon = shutil.which("gdcmanon")
+    if gdcmanon:
+        commands["gdcmanon"] = [gdcmanon, "--dumb", "--remove", "0010,0010", "--continue",
+                                "--recursive", "-i", str(src), "-o", str(out)]  # fmt: skip
+    return commands
+
+
+def make_corpus(root: Path, n_files: int, image_size: int) -> Path:
+    from deidkit.sample import generate_sample_corpus
+
+    per_series = 10 if n_files >= 500 else 4
+    patients = max(1, math.ceil(n_files / (2 * per_series + FILES_PER_PATIENT_FIXED)))
+    src = root / "export"
+    generate_sample_corpus(
+        src,
+        n_patients=patients,
+        instances_per_series=per_series,
+        image_size=image_size,
+        broken=False,
+        us_jpeg=True,
+    )
+    return src
+
+
+def flat_copy(src: Path, flat: Path) -> None:
+    flat.mkdir()
+    for i, path in enumerate(sorted(p for p in src.rglob("*") if p.is_file())):
+        os.link(path, flat / f"{i:06d}.dcm")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=2000, help="approximate corpus size")
+    parser.add_argument("--image-size", type=int, default=416, help="rows = columns")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--skip", nargs="*", default=[], help="tool names (prefix) to skip")
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--loop", nargs=2, metavar=("SRC", "DST"), help=argparse.SUPPRESS)
+    parser.add_argument("--procs", type=int, default=1, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.loop:
+        pydicom_loop(Path(args.loop[0]), Path(args.loop[1]), args.procs)
+        return 0
+
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="deidkit-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"generating corpus in {work} ...", file=sys.stderr)
+    src = make_corpus(work, args.files, args.image_size)
+    flat = work / "flat"
+    if not flat.exists():
+        flat_copy(src, flat)
+    key = work / "bench.key"
+    if not key.exists():
+        subprocess.run([str(BIN / "deidkit"), "keygen", str(key)], check=True,
+                       stdout=subprocess.DEVNULL)  # fmt: skip
+    n_files, n_bytes = count_files(src), corpus_size(src)
+    print(f"corpus: {n_files} files, {n_bytes / 2**20:.0f} MB", file=sys.stderr)
+
+    results: dict[str, list[Result]] = {}
+    for repeat in range(args.repeats):
+        out = work / "out"
+        for tool, cmd in tool_commands(src, flat, out, key).items():
+            if any(tool.startswith(s) for s in args.skip):
+                continue
+            shutil.rmtree(out, ignore_errors=True)
+            for extra in work.glob("out.*"):
+                extra.unlink()
+            if tool.startswith(("deid ", "dicom-anonymizer")):
+                out.mkdir()  # these two refuse a missing output folder
+            seconds, rss, rc = run_measured(cmd)
+            produced = count_files(out) if out.exists() else 0
+            results.setdefault(tool, []).append(Result(tool, seconds, rss, produced, rc))
+            print(f"[{repeat + 1}/{args.repeats}] {tool:24s} {seconds:7.2f}s  "
+                  f"{n_files / seconds:7.1f} files/s  rss {rss:6.0f} MB  out {produced} rc {rc}",
+                  file=sys.stderr)  # fmt: skip
+    shutil.rmtree(work / "out", ignore_errors=True)
+    _print_table(results, n_files, n_bytes)
+    return 0
+
+
+def _print_table(results: dict[str, list[Result]], n_files: int, n_bytes: int) -> None:
+    def rate(tool: str) -> float:
+        runs = results.get(tool)
+        return n_files / statistics.median(r.seconds for r in runs) if runs else float("nan")
+
+    ref_dicognito, ref_loop2 = rate("dicognito"), rate("pydicom loop x2")
+    print(f"\ncorpus: {n_files} files, {n_bytes / 2**20:.0f} MB; median of repeats; "
+          "peak RSS = max over repeats of the whole process tree")  # fmt: skip
+    header = f"{'tool':24s} {'files/s':>9s} {'MB/s':>8s} {'peak RSS MB':>12s} " \
+             f"{'x dicognito':>12s} {'x loop x2':>10s} {'files out':>10s}"  # fmt: skip
+    print(header)
+    print("-" * len(header))
+    fmt: Callable[[float], str] = lambda v: "n/a" if math.isnan(v) else f"{v:.2f}"  # noqa: E731
+    for tool, runs in results.items():
+        files_s = rate(tool)
+        mb_s = files_s * n_bytes / n_files / 2**20
+        peak = max(r.peak_rss_mb for r in runs)
+        out = runs[-1].files_out
+        ratios = f"{fmt(files_s / ref_dicognito):>12s} {fmt(files_s / ref_loop2):>10s}"
+        print(f"{tool:24s} {files_s:9.1f} {mb_s:8.1f} {peak:12.0f} {ratios} {out:>10d}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

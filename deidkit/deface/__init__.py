@@ -1,0 +1,115 @@
+"""Deface 3D head scans in world mm, never touch the brain, and prove it.
+
+Public API
+----------
+deface_image(img, ...)            deface a nibabel NIfTI image in memory
+deface_raw(raw, grid, ...)        the same on a stored voxel array and its grid
+run_batch(INPUT, OUTPUT, options) the ``deidkit deface`` command as a function
+scrub_nifti_header(img)           empty NIfTI free-text header fields and extensions
+scrub_sidecar(dict)               drop identifying keys from a BIDS JSON sidecar
+
+Heavy optional dependencies (SimpleITK, OpenCV, nilearn, pydeface) are imported lazily, so
+importing this package is cheap; see :func:`deidkit.deface.methods.get_method`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deidkit.deface.batch import DefaceOptions, DefaceReport, FileResult, run_batch
+from deidkit.deface.bids import IDENTIFYING_SIDECAR_KEYS, scrub_sidecar
+from deidkit.deface.core import BRAIN_MARGIN_MM, DefaceOutcome, deface_raw
+from deidkit.deface.errors import (
+    BrainMaskError,
+    BrainOverlapError,
+    DefaceError,
+    FaceStillDetectedError,
+    MethodUnavailableError,
+    UnsupportedImageError,
+)
+from deidkit.deface.geometry import Grid, grid_of
+from deidkit.deface.methods import FaceMask, get_method, method_names
+from deidkit.deface.nifti_io import NIFTI_TEXT_FIELDS, raw_data, scrub_nifti_header, slope_inter
+
+__all__ = [
+    "BRAIN_MARGIN_MM",
+    "IDENTIFYING_SIDECAR_KEYS",
+    "NIFTI_TEXT_FIELDS",
+    "BrainMaskError",
+    "BrainOverlapError",
+    "DefaceError",
+    "DefaceOptions",
+    "DefaceOutcome",
+    "DefaceReport",
+    "FaceMask",
+    "FaceStillDetectedError",
+    "FileResult",
+    "Grid",
+    "MethodUnavailableError",
+    "UnsupportedImageError",
+    "deface_image",
+    "deface_raw",
+    "get_method",
+    "method_names",
+    "run_batch",
+    "scrub_nifti_header",
+    "scrub_sidecar",
+]
+
+
+def deface_image(
+    img: Any,
+    *,
+    method: str = "auto",
+    brain_mask: Any | None = None,
+    blur: bool = False,
+    margin_mm: float = BRAIN_MARGIN_MM,
+) -> tuple[Any, DefaceOutcome]:
+    """Deface a nibabel NIfTI image in memory.
+
+    Parameters
+    ----------
+    img
+        ``nibabel.Nifti1Image`` / ``Nifti2Image`` (3D or 4D).
+    method
+        ``auto``, ``mask`` or ``quickshear``.
+    brain_mask
+        Optional NIfTI brain mask on the same grid.
+    blur
+        Blur the face instead of zeroing it.
+    margin_mm
+        Dilation of the brain mask that must stay unchanged.
+
+    Returns
+    -------
+    (image, outcome)
+        A new image with the input's grid, affine, dtype and scaling and a scrubbed header,
+        and the evidence (:class:`DefaceOutcome`).
+
+    Raises
+    ------
+    BrainOverlapError
+        If defacing would change a voxel inside the dilated brain.
+    BrainMaskError
+        If ``brain_mask`` is on another grid.
+    """
+    import numpy as np
+
+    from deidkit.deface.core import check_brain_mask
+
+    grid = grid_of(img.shape, img.affine)
+    brain = None
+    if brain_mask is not None:
+        data = np.nan_to_num(np.asarray(brain_mask.dataobj, dtype=np.float32))
+        brain = check_brain_mask(data > 0.5, grid, grid_of(brain_mask.shape, brain_mask.affine))
+    raw = raw_data(img)
+    scaling = slope_inter(img)
+    outcome = deface_raw(
+        raw, grid, scaling=scaling, method=method, brain=brain, blur=blur, margin_mm=margin_mm
+    )
+    clean = scrub_nifti_header(img)
+    header = clean.header.copy()
+    slope, inter = scaling
+    new = img.__class__(outcome.raw, img.affine, header)
+    new.header.set_slope_inter(slope, inter)
+    return new, outcome

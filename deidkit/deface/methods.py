@@ -1,0 +1,248 @@
+"""Defacing methods behind one protocol, registered lazily by import path.
+
+A method turns a 3D volume on its grid into a :class:`FaceMask`: the voxels to remove, the
+brain it must never touch, and (when known) the template face region used for QC. Applying
+the mask, the brain post-condition and writing live in :mod:`deidkit.deface.core`.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.util
+import warnings
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from deidkit.deface.errors import BrainMaskError, MethodUnavailableError
+from deidkit.deface.geometry import BoolArray, FloatArray, Grid, resample_to
+
+
+@dataclass(frozen=True)
+class FaceMask:
+    """Result of a defacing method on one grid.
+
+    Parameters
+    ----------
+    face
+        True on voxels to remove.
+    brain
+        True inside the brain (not dilated).
+    grid
+        Grid the masks live on.
+    method
+        Name of the method that made them.
+    face_region
+        The registered template face region (for QC); None when not computed.
+    """
+
+    face: BoolArray
+    brain: BoolArray
+    grid: Grid
+    method: str
+    face_region: BoolArray | None = None
+
+    def moved_to(self, target: Grid) -> FaceMask:
+        """Carry the masks to another grid of the same subject through world mm (--applyto)."""
+        if target.same_as(self.grid):
+            return self
+
+        def move(mask: BoolArray) -> BoolArray:
+            return np.asarray(resample_to(mask, self.grid, target, order=1) > 0.5)
+
+        region = None if self.face_region is None else move(self.face_region)
+        return FaceMask(move(self.face), move(self.brain), target, self.method, region)
+
+
+class DefaceMethod(Protocol):
+    """What a defacing backend provides."""
+
+    name: str
+
+    def is_available(self) -> bool:
+        """Return whether the backend's dependencies are importable."""
+        ...
+
+    def face_mask(
+        self, volume: NDArray[np.float32], grid: Grid, *, brain: BoolArray | None
+    ) -> FaceMask:
+        """Compute the face (and brain) masks of ``volume`` on ``grid``."""
+        ...
+
+
+def _importable(*modules: str) -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in modules)
+
+
+@dataclass(frozen=True)
+class _Registered:
+    transform: FloatArray
+    face: BoolArray
+    brain: BoolArray
+
+
+#: Resolution (mm) at which the template is registered to the subject.
+REGISTRATION_MM = 4.0
+
+
+@functools.lru_cache(maxsize=1)
+def _template_coarse() -> tuple[NDArray[np.float32], Grid]:
+    from deidkit.deface.registration import prepare
+    from deidkit.deface.templates import load_template
+
+    tpl = load_template()
+    return prepare(tpl.head, tpl.grid, REGISTRATION_MM)
+
+
+def register_template(volume: NDArray[np.float32], grid: Grid) -> _Registered:
+    """Register the mean head to ``volume`` and warp its face and brain masks onto ``grid``."""
+    from deidkit.deface.registration import register_affine
+    from deidkit.deface.templates import load_template
+
+    tpl = load_template()
+    coarse, coarse_grid = _template_coarse()
+    transform = register_affine(
+        volume, grid, coarse, coarse_grid, voxel_mm=REGISTRATION_MM, moving_prepared=True
+    )
+    face = resample_to(tpl.face, tpl.grid, grid, order=1, world_transform=transform) > 0.5
+    brain = resample_to(tpl.brain, tpl.grid, grid, order=1, world_transform=transform) > 0.5
+    return _Registered(transform, np.asarray(face), np.asarray(brain))
+
+
+class TemplateMaskMethod:
+    """Default: register pydeface's mean head (affine, SimpleITK) and warp its face mask."""
+
+    name = "mask"
+
+    def is_available(self) -> bool:
+        """Return whether SimpleITK, pydeface and nilearn are importable."""
+        return _importable("SimpleITK", "pydeface", "nilearn")
+
+    def face_mask(
+        self, volume: NDArray[np.float32], grid: Grid, *, brain: BoolArray | None
+    ) -> FaceMask:
+        """Register the template and return its warped face mask."""
+        reg = register_template(volume, grid)
+        return FaceMask(
+            face=reg.face,
+            brain=reg.brain if brain is None else brain,
+            grid=grid,
+            method=self.name,
+            face_region=reg.face,
+        )
+
+
+class QuickshearMethod:
+    """Quickshear's shear plane, computed in world mm from a (given or estimated) brain mask.
+
+    Fixes over ``quickshear.quickshear``: the plane and the buffer are in world mm (so
+    obliquity and anisotropic voxels are handled), small masks raise a typed error instead of
+    an IndexError, and 4D images get the same mask on every volume (in ``core``).
+    """
+
+    name = "quickshear"
+
+    def __init__(self, buffer_mm: float = 10.0) -> None:
+        self.buffer_mm = buffer_mm
+
+    def is_available(self) -> bool:
+        """Return whether quickshear (and, for mask estimation, SimpleITK) is importable."""
+        return _importable("quickshear")
+
+    def face_mask(
+        self, volume: NDArray[np.float32], grid: Grid, *, brain: BoolArray | None
+    ) -> FaceMask:
+        """Cut below quickshear's plane; estimate the brain by registration when not given."""
+        region = None
+        if brain is None:
+            reg = register_template(volume, grid)
+            brain, region = reg.brain, reg.face
+        face = shear_mask(brain, grid, buffer_mm=self.buffer_mm)
+        return FaceMask(face=face, brain=brain, grid=grid, method=self.name, face_region=region)
+
+
+def _world_axis(grid: Grid, row: int) -> NDArray[np.float32]:
+    # One world coordinate for every voxel, by broadcasting the affine row (no meshgrid).
+    a = grid.affine[row].astype(np.float32)
+    i, j, k = (np.arange(n, dtype=np.float32) for n in grid.shape)
+    return (
+        a[0] * i[:, None, None] + a[1] * j[None, :, None] + a[2] * k[None, None, :] + a[3]
+    ).astype(np.float32)
+
+
+def shear_mask(brain: BoolArray, grid: Grid, *, buffer_mm: float = 10.0) -> BoolArray:
+    """Return quickshear's face mask: everything below its plane, in world mm.
+
+    The brain's lowest points are projected onto the sagittal (A, S) plane on a 1 mm raster,
+    quickshear's own ``convex_hull`` finds the lower hull from the front, and its first
+    segment, lowered by ``buffer_mm``, is the cutting plane.
+
+    Raises
+    ------
+    BrainMaskError
+        If the brain mask is too small to define a plane.
+    """
+    from deidkit.deface._deps import quickshear
+
+    if int(brain.sum()) < 50:
+        raise BrainMaskError("brain mask too small to place a shear plane")
+    ijk = np.argwhere(brain).astype(np.float64)
+    world = ijk @ grid.affine[:3, :3].T + grid.affine[:3, 3]
+    p = np.floor(-world[:, 1]).astype(np.int64)  # posterior-increasing, as quickshear wants
+    s = np.floor(world[:, 2]).astype(np.int64)
+    p0, s0 = p.min(), s.min()
+    raster = np.zeros((p.max() - p0 + 1, s.max() - s0 + 1), dtype=np.uint8)
+    lowest = np.full(raster.shape[0], np.iinfo(np.int64).max)
+    np.minimum.at(lowest, p - p0, s - s0)
+    rows = np.nonzero(lowest < raster.shape[1])[0]
+    raster[rows, lowest[rows]] = 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # np.cross on 2D vectors
+        hull = quickshear().convex_hull(raster)
+    if hull.ndim != 2 or hull.shape[1] < 2:
+        raise BrainMaskError("brain mask too small to place a shear plane")
+    dp, ds = float(hull[0][1] - hull[0][0]), float(hull[1][1] - hull[1][0])
+    slope = ds / dp if dp else 0.0
+    # Plane in world mm: S = s_at(P) - offset, with P = -A. quickshear shifts the line down by
+    # the buffer, which is only buffer*cos(angle) away from the brain on a steep plane; shift
+    # by buffer/cos instead (+1 mm for the raster), so the buffer is a true distance.
+    offset = buffer_mm * float(np.hypot(1.0, slope)) + 1.0
+    p_start, s_start = hull[0][0] + p0, hull[1][0] + s0
+    a_world, s_world = _world_axis(grid, 1), _world_axis(grid, 2)
+    plane = (s_start + slope * (-a_world - p_start)) - offset
+    return np.asarray(s_world < plane)
+
+
+_REGISTRY: dict[str, str] = {
+    "mask": "deidkit.deface.methods:TemplateMaskMethod",
+    "quickshear": "deidkit.deface.methods:QuickshearMethod",
+}
+
+
+def method_names() -> tuple[str, ...]:
+    """Names of the registered methods (plus ``auto``)."""
+    return ("auto", *_REGISTRY)
+
+
+def get_method(name: str) -> DefaceMethod:
+    """Return the method registered as ``name`` (``auto``: mask, else quickshear).
+
+    Raises
+    ------
+    MethodUnavailableError
+        If the name is unknown or its dependencies are missing.
+    """
+    candidates = ["mask", "quickshear"] if name == "auto" else [name]
+    for candidate in candidates:
+        if candidate not in _REGISTRY:
+            raise MethodUnavailableError(f"unknown defacing method {candidate!r}")
+        module_name, attr = _REGISTRY[candidate].split(":")
+        method: DefaceMethod = getattr(importlib.import_module(module_name), attr)()
+        if method.is_available():
+            return method
+    raise MethodUnavailableError(
+        f"defacing method {name!r} needs the deface extra: pip install 'deidkit[deface]'"
+    )

@@ -1,0 +1,139 @@
+"""Deface one NIfTI group (a primary image and the images its mask applies to), with QC."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from deidkit.deface.batch import DefaceOptions, FileResult, Task
+from deidkit.deface.core import DefaceOutcome, check_brain_mask, deface_raw, scaled_volume
+from deidkit.deface.errors import BrainOverlapError, FaceStillDetectedError
+from deidkit.deface.geometry import Grid, grid_of
+from deidkit.deface.methods import FaceMask
+from deidkit.deface.nifti_io import image_bytes, load_nifti, raw_data, slope_inter
+from deidkit.errors import DeidkitError
+from deidkit.io import atomic_write_bytes
+
+
+def run_qc(
+    rel: str,
+    raw_before: NDArray[Any],
+    outcome: DefaceOutcome,
+    scaling: tuple[float, float],
+    options: DefaceOptions,
+) -> dict[str, object] | None:
+    """Write QC files (``--qc``) and/or run the face detector (``--strict``).
+
+    Raises
+    ------
+    FaceStillDetectedError
+        With ``strict`` when a face is still detected on the defaced rendering.
+    """
+    if options.qc_dir is None and not options.strict:
+        return None
+    before = scaled_volume(raw_before, scaling)
+    after = scaled_volume(outcome.raw, scaling)
+    grid = outcome.mask.grid
+    flagged: bool
+    record: dict[str, object] | None = None
+    if options.qc_dir is not None:
+        from deidkit.deface.qc import write_qc
+
+        rec = write_qc(
+            options.qc_dir,
+            rel,
+            before=before,
+            after=after,
+            grid=grid,
+            method=outcome.mask.method,
+            brain_voxels_changed=outcome.brain_voxels_changed,
+            face_voxels_changed=outcome.face_voxels_changed,
+            face_region_removed=outcome.face_region_removed,
+        )
+        record, flagged = asdict(rec), rec.flagged
+    else:
+        from deidkit.deface.qc import detect_faces
+        from deidkit.deface.render import render_views
+
+        flagged = detect_faces(render_views(after, grid)["front"]) > 0
+    if flagged and options.strict:
+        raise FaceStillDetectedError()
+    return record
+
+
+def _load(path: Path) -> tuple[Any, NDArray[Any], Grid, tuple[float, float]]:
+    img = load_nifti(path)
+    return img, raw_data(img), grid_of(img.shape, img.affine), slope_inter(img)
+
+
+def _brain(options: DefaceOptions, grid: Grid) -> NDArray[np.bool_] | None:
+    if options.brain_mask is None:
+        return None
+    mask_img = load_nifti(options.brain_mask)
+    data = np.asarray(mask_img.dataobj)
+    if data.ndim > 3:
+        data = data.reshape(data.shape[:3] + (-1,))[..., 0]
+    return check_brain_mask(
+        np.nan_to_num(data) > 0.5, grid, grid_of(mask_img.shape, mask_img.affine)
+    )
+
+
+def _write(img: Any, raw: NDArray[Any], dst: Path) -> None:
+    atomic_write_bytes(dst, image_bytes(img, raw=raw, gz=dst.name.lower().endswith(".gz")))
+
+
+def _rel(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
+
+
+def deface_nifti_group(task: Task, options: DefaceOptions) -> list[FileResult]:
+    """Deface ``task.sources[0]`` and carry its mask to ``task.applyto``.
+
+    Errors of the primary image propagate (the caller reports them); errors of an applyto
+    image become that image's result.
+    """
+    primary = task.sources[0]
+    rel = _rel(primary, task.root)
+    img, raw, grid, scaling = _load(primary)
+    outcome = deface_raw(
+        raw,
+        grid,
+        scaling=scaling,
+        method=options.method,
+        brain=_brain(options, grid),
+        blur=options.blur,
+        margin_mm=options.margin_mm,
+    )
+    record = run_qc(rel, raw, outcome, scaling, options)
+    _write(img, outcome.raw, task.out_root / rel)
+    results = [FileResult(rel, "defaced", outcome.mask.method, record)]
+    for other in task.applyto:
+        results.append(_apply(other, outcome.mask, task, options))
+    return results
+
+
+def _apply(path: Path, mask: FaceMask, task: Task, options: DefaceOptions) -> FileResult:
+    rel = _rel(path, task.root)
+    try:
+        img, raw, grid, scaling = _load(path)
+        outcome = deface_raw(
+            raw,
+            grid,
+            scaling=scaling,
+            mask=mask.moved_to(grid),
+            blur=options.blur,
+            margin_mm=options.margin_mm,
+        )
+        record = run_qc(rel, raw, outcome, scaling, options)
+        _write(img, outcome.raw, task.out_root / rel)
+        return FileResult(rel, "defaced", f"{mask.method} (mask applied from T1w)", record)
+    except BrainOverlapError as exc:
+        return FileResult(rel, "refused", str(exc))
+    except FaceStillDetectedError as exc:
+        return FileResult(rel, "flagged", str(exc))
+    except DeidkitError as exc:
+        return FileResult(rel, "failed", str(exc))

@@ -1,0 +1,606 @@
+"""The batch loop: walk -> read -> scrub -> write atomically -> log. The only loop over files.
+
+:func:`scrub_tree` streams the input tree through a process pool in chunks, keeping a
+bounded number of chunks in flight, and handles outcomes in walk order so the action log
+is deterministic. Nothing is held per file except the short lists of files that need
+attention (held back, skipped, burned-in), so memory stays flat in corpus size.
+
+Determinism and resume: every output's bytes and path are a pure function of the input
+file, the key and the profile, and every write is atomic. A re-run with the same settings
+into the same OUTPUT therefore finds finished files byte-identical (``unchanged``, not
+rewritten), removes temp files an interrupted run left, and writes the rest, ending with
+the same tree an uninterrupted run writes. The settings fingerprint is stored in the run
+report at the start of a run; a re-run with other settings into a non-empty OUTPUT is
+refused rather than mixing two releases.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import io
+import json
+import logging
+import multiprocessing
+import os
+import re
+import time
+import warnings
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import IO, Any, Final
+
+from deidkit import __version__
+from deidkit.dicom import ScrubResult, scrub_dataset
+from deidkit.errors import DeidkitError, InputFileError, OutputPathError, UsageError
+from deidkit.io import atomic_open, atomic_write_text, check_output_location
+from deidkit.keys import ProjectKey
+from deidkit.profile import Profile
+from deidkit.runreport import (
+    REPORT_FORMAT,
+    STATUS_DRY_RUN,
+    STATUS_HELD_BACK,
+    STATUS_SKIPPED,
+    STATUS_UNCHANGED,
+    STATUS_WRITTEN,
+    ActionLog,
+    FileOutcome,
+    RunTally,
+    action_log_path,
+    dump_report,
+    read_run_report,
+    run_report_path,
+)
+from deidkit.standard import TABLE_EDITION
+from deidkit.walk import REASON_DICOMDIR, REASON_UNREADABLE, is_dicomdir_name, read_input
+from deidkit.walk import iter_input_files as iter_input_files
+
+REASON_BURNED_IN: Final = "burned_in"
+REASON_SCRUB_ERROR: Final = "scrub_error"
+REASON_ENCODE_ERROR: Final = "encode_error"
+REASON_WRITE_ERROR: Final = "write_error"
+REASON_CONFLICT: Final = "output_conflict"
+REASON_BAD_IDS: Final = "invalid_new_identifiers"
+REASON_INTERNAL: Final = "internal_error"
+
+_PYDICOM_LOGGER: Final = logging.getLogger("pydicom")
+_SAFE_COMPONENT: Final = re.compile(r"^[A-Za-z0-9.]{1,64}$")
+_TEMP_FILE: Final = re.compile(r"^\.tmp-.*\.part$")
+
+
+@dataclass(frozen=True)
+class ScrubSettings:
+    """Everything that decides the bytes of a release (part of the settings fingerprint).
+
+    Parameters
+    ----------
+    profile
+        The resolved profile (recipe overrides already applied).
+    key
+        The project key; an ephemeral key makes the release unlinkable.
+    allow_burned_in
+        Release files flagged as likely to carry burned-in text (default: hold them back).
+    recipe_name
+        File name of a deid recipe folded into ``profile``, for provenance only.
+    """
+
+    profile: Profile
+    key: ProjectKey
+    allow_burned_in: bool = False
+    recipe_name: str | None = None
+
+    def fingerprint(self) -> str:
+        """A digest of the settings (never of the key itself: its public fingerprint)."""
+        payload = {
+            "profile": profile_record(self.profile),
+            "key": self.key.fingerprint,
+            "allow_burned_in": self.allow_burned_in,
+            "table_edition": TABLE_EDITION,
+            "version": __version__,
+        }
+        text = json.dumps(payload, sort_keys=True)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run (does not change the bytes of the release)."""
+
+    workers: int | None = None  # None: os.cpu_count()
+    dry_run: bool = False
+    chunk_size: int = 16
+    linkage_path: Path | None = None
+    cohort_manifest: Path | None = None
+    min_cell_size: int | None = None
+
+
+@dataclass(frozen=True)
+class ScrubSummary:
+    """The result of :func:`scrub_tree`: counts, files needing attention, report paths."""
+
+    input: Path
+    output: Path
+    report: dict[str, Any] = field(repr=False)
+    run_report: Path | None
+    action_log: Path | None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """found / released / written / unchanged / dry_run / held_back / skipped counts."""
+        counts: dict[str, int] = self.report["counts"]
+        return counts
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every file was released or skipped on purpose, 1 when any was held back."""
+        return 1 if self.counts["held_back"] else 0
+
+
+def profile_record(profile: Profile) -> dict[str, Any]:
+    """The profile as it goes into reports: name, source, options, overrides."""
+    return {
+        "name": profile.name,
+        "source": profile.source,
+        "options": sorted(profile.options),
+        "overrides": dict(sorted(profile.overrides.items())),
+        "patient_name": profile.patient_name,
+        "date_shift_range": list(profile.date_shift_range),
+    }
+
+
+def count_input_files(root: Path) -> int:
+    """Number of files :func:`scrub_tree` will visit (a listing pass, for progress bars)."""
+    return sum(1 for _ in iter_input_files(root))
+
+
+# -- worker side -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _WorkerConfig:
+    settings: ScrubSettings
+    output: Path
+    dry_run: bool
+    want_linkage: bool
+    want_cohort: bool
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Profile.overrides is a read-only mapping proxy, which cannot be pickled: send a
+        # plain dict to the worker and rebuild the identical frozen profile there.
+        profile = self.settings.profile
+        state = {f.name: getattr(profile, f.name) for f in dataclasses.fields(profile)}
+        state["overrides"] = dict(profile.overrides)
+        settings = dataclasses.replace(self.settings, profile=None)  # type: ignore[arg-type]
+        return (_rebuild_config, (state, settings, self.output, self.dry_run,
+                                  self.want_linkage, self.want_cohort))  # fmt: skip
+
+
+def _rebuild_config(
+    state: dict[str, Any],
+    settings: ScrubSettings,
+    output: Path,
+    dry_run: bool,
+    want_linkage: bool,
+    want_cohort: bool,
+) -> _WorkerConfig:
+    state["overrides"] = MappingProxyType(state["overrides"])
+    profile = Profile(**state)
+    return _WorkerConfig(
+        dataclasses.replace(settings, profile=profile), output, dry_run, want_linkage, want_cohort
+    )
+
+
+_CONFIG: _WorkerConfig | None = None
+
+
+def _init_worker(config: _WorkerConfig) -> None:
+    global _CONFIG
+    _CONFIG = config
+    _PYDICOM_LOGGER.disabled = True
+
+
+@contextlib.contextmanager
+def _quiet_pydicom() -> Iterator[None]:
+    """Silence pydicom's logger: its warnings quote element values, i.e. PHI."""
+    previous = _PYDICOM_LOGGER.disabled
+    _PYDICOM_LOGGER.disabled = True
+    try:
+        yield
+    finally:
+        _PYDICOM_LOGGER.disabled = previous
+
+
+def _run_chunk(tasks: list[tuple[str, str]]) -> list[FileOutcome]:
+    if _CONFIG is None:  # pragma: no cover - the pool initializer always runs first
+        raise RuntimeError("worker not initialised")
+    return [process_file(Path(path), rel, _CONFIG) for path, rel in tasks]
+
+
+def _held(source: str, reason: str, detail: str | None = None, **kw: Any) -> FileOutcome:
+    return FileOutcome(source=source, status=STATUS_HELD_BACK, reason=reason, detail=detail, **kw)
+
+
+def process_file(path: Path, rel: str, config: _WorkerConfig) -> FileOutcome:
+    """Scrub one input file and write its output; never raises for a bad file."""
+    try:
+        return _process_file(path, rel, config)
+    except Exception as exc:  # last line of defence: one file must never stop the batch
+        return _held(rel, REASON_INTERNAL, type(exc).__name__)
+
+
+def _process_file(path: Path, rel: str, config: _WorkerConfig) -> FileOutcome:
+    if is_dicomdir_name(rel):
+        return FileOutcome(source=rel, status=STATUS_SKIPPED, reason=REASON_DICOMDIR)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return _held(rel, REASON_UNREADABLE, type(exc).__name__)
+    try:
+        ds = read_input(data)
+    except InputFileError as exc:
+        status = STATUS_SKIPPED if exc.reason == REASON_DICOMDIR else STATUS_HELD_BACK
+        detail = None if str(exc).endswith(exc.reason) else str(exc)
+        return FileOutcome(source=rel, status=status, reason=exc.reason, detail=detail)
+    del data
+    settings = config.settings
+    cohort = None
+    if config.want_cohort:
+        from deidkit.cohort import series_attributes
+
+        try:
+            cohort = series_attributes(ds, key=settings.key)
+        except Exception:  # a malformed attribute must not stop the scrub
+            cohort = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pydicom warnings can quote values (PHI)
+            result = scrub_dataset(ds, profile=settings.profile, key=settings.key)
+    except DeidkitError as exc:  # typed errors carry no values by contract
+        return _held(rel, REASON_SCRUB_ERROR, f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # pydicom errors may quote values: keep the type only
+        return _held(rel, REASON_SCRUB_ERROR, type(exc).__name__)
+    return _finish(rel, ds, result, config, cohort)
+
+
+def _finish(
+    rel: str,
+    ds: Any,
+    result: ScrubResult,
+    config: _WorkerConfig,
+    cohort: dict[str, str] | None,
+) -> FileOutcome:
+    ids = (result.patient_pseudonym, result.study_uid, result.series_uid)
+    common: dict[str, Any] = {
+        "modality": result.modality or None,
+        "sop_class_uid": result.sop_class_uid or None,
+        "burned_in_risk": result.burned_in_risk,
+        "actions": tuple((a.path, a.keyword, a.action, a.reason) for a in result.actions),
+        "warnings": tuple(str(w) for w in result.warnings),
+    }
+    if result.burned_in_risk is not None and not config.settings.allow_burned_in:
+        return _held(rel, REASON_BURNED_IN, **common)
+    parts = (*ids, result.sop_instance_uid)
+    if not all(_SAFE_COMPONENT.match(str(p) or "") for p in parts):
+        return _held(rel, REASON_BAD_IDS, **common)
+    out_rel = f"{parts[0]}/{parts[1]}/{parts[2]}/{parts[3]}.dcm"
+    extra: dict[str, Any] = {"output": out_rel, "ids": ids, "cohort": cohort}
+    if config.want_linkage:
+        extra["linkage"] = tuple((p.kind, p.original, p.pseudonym) for p in result.linkage)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            buffer = io.BytesIO()
+            ds.save_as(buffer, enforce_file_format=True)
+    except Exception as exc:
+        return _held(rel, REASON_ENCODE_ERROR, type(exc).__name__, **common)
+    encoded = buffer.getvalue()
+    if config.dry_run:
+        return FileOutcome(source=rel, status=STATUS_DRY_RUN, **common, **extra)
+    target = config.output / out_rel
+    try:
+        if target.is_file():
+            if target.stat().st_size == len(encoded) and target.read_bytes() == encoded:
+                return FileOutcome(source=rel, status=STATUS_UNCHANGED, **common, **extra)
+            return _held(rel, REASON_CONFLICT, "another input maps to this output", **common)
+        _publish(target, encoded)
+    except OSError as exc:
+        return _held(rel, REASON_WRITE_ERROR, type(exc).__name__, **common)
+    return FileOutcome(source=rel, status=STATUS_WRITTEN, **common, **extra)
+
+
+def _publish(target: Path, data: bytes) -> None:
+    """Atomic but not yet durable write: temp file beside ``target``, then rename.
+
+    Unlike :func:`deidkit.io.atomic_write_bytes` this skips the two fsyncs per file (they
+    cost more than reading, scrubbing and encoding a file together); :func:`scrub_tree`
+    flushes the whole release with one ``os.sync()`` before it marks the run complete.
+    A reader never sees a partial file; a killed run leaves at most a ``.tmp-*.part``
+    file, which the resumed run removes.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".tmp-{target.stem}-{os.getpid()}.part")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+# -- parent side -----------------------------------------------------------------------------
+
+
+def _check_locations(source: Path, output: Path, options: RunOptions) -> None:
+    if not source.exists():
+        raise UsageError(f"INPUT {source} does not exist")
+    check_output_location(source, output)
+    if output.exists() and not output.is_dir():
+        raise OutputPathError(f"OUTPUT {output} exists and is not a folder")
+    resolved_out, resolved_in = output.resolve(), source.resolve()
+    for name, extra in (("--linkage", options.linkage_path), ("--cohort-manifest",
+                        options.cohort_manifest)):  # fmt: skip
+        if extra is None:
+            continue
+        where = Path(extra).resolve()
+        if where.is_relative_to(resolved_in) or where.is_relative_to(resolved_out):
+            raise OutputPathError(f"{name} file must lie outside INPUT and OUTPUT")
+
+
+def _prepare_output(output: Path, settings: ScrubSettings, report_file: Path) -> bool:
+    """Check a non-empty OUTPUT was made with these settings; clear stale temp files.
+
+    Returns whether this run resumes an earlier one.
+    """
+    if not output.is_dir() or not any(output.iterdir()):
+        return False
+    previous = read_run_report(report_file)
+    if previous is None or previous.get("settings_fingerprint") != settings.fingerprint():
+        raise OutputPathError(
+            f"OUTPUT {output} is not empty and was not made by deidkit with the same profile, "
+            "key and options; choose an empty OUTPUT (a run without a key file is never resumable)"
+        )
+    for folder, _dirs, files in os.walk(output):
+        for name in files:
+            if _TEMP_FILE.match(name):  # an interrupted run's unfinished atomic write
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(folder, name))
+    return True
+
+
+def _chunks(source: Path, size: int) -> Iterator[list[tuple[str, str]]]:
+    chunk: list[tuple[str, str]] = []
+    for item in iter_input_files(source):
+        chunk.append((str(item.path), item.relpath))
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _outcomes(source: Path, config: _WorkerConfig, options: RunOptions) -> Iterator[FileOutcome]:
+    """Yield outcomes in walk order, with at most ``2 * workers`` chunks in flight."""
+    workers = max(1, options.workers or os.cpu_count() or 1)
+    chunk_size = max(1, options.chunk_size)
+    if workers == 1:
+        for chunk in _chunks(source, chunk_size):
+            for path, rel in chunk:
+                yield process_file(Path(path), rel, config)
+        return
+    context = multiprocessing.get_context("forkserver")
+    # Workers fork from a server that has already imported the engine: cheap start-up,
+    # and no fork of a parent that runs a progress-bar thread.
+    context.set_forkserver_preload(["deidkit.pipeline"])
+    pending: deque[Future[list[FileOutcome]]] = deque()
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(config,)
+    ) as pool:
+        try:
+            for chunk in _chunks(source, chunk_size):
+                pending.append(pool.submit(_run_chunk, chunk))
+                if len(pending) >= 2 * workers:
+                    yield from pending.popleft().result()
+            while pending:
+                yield from pending.popleft().result()
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
+def _report(
+    source: Path,
+    output: Path,
+    settings: ScrubSettings,
+    options: RunOptions,
+    *,
+    status: str,
+    started: str,
+    tally: RunTally | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    key = settings.key
+    report: dict[str, Any] = {
+        "format": REPORT_FORMAT,
+        "status": status,
+        "tool": {"name": "deidkit", "version": __version__, "command": "scrub"},
+        "table_edition": TABLE_EDITION,
+        "profile": profile_record(settings.profile),
+        "recipe": settings.recipe_name,
+        "key": {"fingerprint": key.fingerprint, "source": key.source},
+        "unlinkable": key.ephemeral,
+        "settings_fingerprint": settings.fingerprint(),
+        "options": {
+            "allow_burned_in": settings.allow_burned_in,
+            "dry_run": options.dry_run,
+            "workers": options.workers or os.cpu_count() or 1,
+            "linkage": options.linkage_path is not None,
+            "cohort_manifest": options.cohort_manifest is not None,
+            "min_cell_size": options.min_cell_size,
+        },
+        "input": str(source.absolute()),
+        "output": str(output.absolute()),
+        "started": started,
+    }
+    if tally is not None:
+        report.update(
+            {
+                "finished": _now(),
+                "counts": tally.counts(),
+                "modalities": dict(sorted(tally.by_modality.items())),
+                "reasons": dict(sorted(tally.by_reason.items())),
+                "held_back": tally.held_back,
+                "skipped": tally.skipped,
+                "burned_in": tally.burned_in,
+                "warnings": dict(sorted(tally.warnings.items())),
+            }
+        )
+    report.update(extra or {})
+    return report
+
+
+def _now() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+def scrub_tree(
+    source: Path,
+    output: Path,
+    *,
+    settings: ScrubSettings,
+    options: RunOptions | None = None,
+    on_outcome: Callable[[FileOutcome], None] | None = None,
+) -> ScrubSummary:
+    """De-identify every DICOM file under ``source`` into ``output``.
+
+    Parameters
+    ----------
+    source
+        The input tree (never modified) or a single file.
+    output
+        The release folder: ``<patient>/<study>/<series>/<instance>.dcm`` from new
+        identifiers only. Must not be, contain or lie inside ``source``.
+    settings
+        Profile, key and burned-in policy: they decide the output bytes.
+    options
+        Workers, dry run, chunk size and the optional linkage / cohort-manifest outputs.
+    on_outcome
+        Called in the parent once per input file, in walk order (progress bars).
+
+    Returns
+    -------
+    ScrubSummary
+        Counts, held-back and skipped files with reason codes, and the report paths.
+
+    Raises
+    ------
+    UsageError
+        Unsafe locations, or a non-empty OUTPUT made with other settings.
+    """
+    options = options or RunOptions()
+    source, output = Path(source), Path(output)
+    _check_locations(source, output, options)
+    report_file, log_file = run_report_path(output), action_log_path(output)
+    started = _now()
+    resumed = False
+    if not options.dry_run:
+        resumed = _prepare_output(output, settings, report_file)
+        output.mkdir(parents=True, exist_ok=True)
+        start = _report(source, output, settings, options, status="running", started=started)
+        atomic_write_text(report_file, dump_report(start))
+    config = _WorkerConfig(
+        settings=settings,
+        output=output,
+        dry_run=options.dry_run,
+        want_linkage=options.linkage_path is not None,
+        want_cohort=options.cohort_manifest is not None,
+    )
+    sinks = _Sinks(settings, options)
+    tally = RunTally()
+    clock = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_quiet_pydicom())
+        handle: IO[bytes] | None = None
+        if not options.dry_run:
+            handle = stack.enter_context(atomic_open(log_file))
+        log = ActionLog(handle)
+        for outcome in _outcomes(source, config, options):
+            tally.add(outcome)
+            log.write(outcome)
+            sinks.add(outcome)
+            if on_outcome is not None:
+                on_outcome(outcome)
+        extra = sinks.close()
+    extra["resumed"] = resumed
+    extra["elapsed_seconds"] = round(time.perf_counter() - clock, 3)
+    report = _report(source, output, settings, options, status="complete", started=started,
+                     tally=tally, extra=extra)  # fmt: skip
+    if options.dry_run:
+        return ScrubSummary(source, output, report, None, None)
+    os.sync()  # the release reaches the disk before the report says "complete"
+    atomic_write_text(report_file, dump_report(report))
+    return ScrubSummary(source, output, report, report_file, log_file)
+
+
+class _Sinks:
+    """The optional outputs fed from outcomes in the parent: linkage store, cohort manifest."""
+
+    _BATCH = 512
+
+    def __init__(self, settings: ScrubSettings, options: RunOptions) -> None:
+        self._linkage: Any = None
+        self._cohort: Any = None
+        self._pending: list[Any] = []
+        if options.dry_run:
+            return
+        if options.linkage_path is not None:
+            from deidkit.linkage import LinkageStore
+
+            self._linkage = LinkageStore(options.linkage_path, key=settings.key)
+        if options.cohort_manifest is not None:
+            from deidkit.cohort import CohortManifestWriter
+
+            self._cohort = CohortManifestWriter(
+                options.cohort_manifest, min_cell_size=options.min_cell_size
+            )
+
+    def add(self, outcome: FileOutcome) -> None:
+        if outcome.status not in (STATUS_WRITTEN, STATUS_UNCHANGED):
+            return
+        if self._linkage is not None and outcome.linkage:
+            from deidkit.linkage import LinkageEntry
+
+            self._pending.extend(LinkageEntry(*pair) for pair in outcome.linkage)
+            if len(self._pending) >= self._BATCH:
+                self._flush()
+        if self._cohort is not None and outcome.ids is not None:
+            patient, study, series = outcome.ids
+            self._cohort.add(patient_pseudonym=patient, study_uid=study, series_uid=series,
+                             attributes=dict(outcome.cohort or {}))  # fmt: skip
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._linkage.append(self._pending)
+            self._pending = []
+
+    def close(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
+        if self._linkage is not None:
+            self._flush()
+            extra["linkage_file"] = self._linkage.path.name
+        if self._cohort is not None:
+            cohort = self._cohort.close()
+            extra["cohort_manifest"] = {"file": cohort.path.name, **_cohort_counts(cohort)}
+        return extra
+
+
+def _cohort_counts(cohort: Any) -> dict[str, Any]:
+    data = cohort.to_dict() if hasattr(cohort, "to_dict") else {}
+    return {k: v for k, v in data.items() if k != "path"}

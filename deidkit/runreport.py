@@ -1,0 +1,172 @@
+"""The paper trail of a scrub run: per-file outcomes, the action log and the run report.
+
+Both files live *beside* the release (``<OUTPUT>.run-report.json``,
+``<OUTPUT>.actions.jsonl``), never inside it, because they name input paths, which in a
+PACS export often carry patient names. Neither ever holds a value read from a header:
+actions are recorded as (tag path, keyword, action, reason).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Final
+
+# Statuses of one input file.
+STATUS_WRITTEN: Final = "written"
+STATUS_UNCHANGED: Final = "unchanged"  # resumed run: the identical output was already there
+STATUS_DRY_RUN: Final = "dry_run"
+STATUS_HELD_BACK: Final = "held_back"
+STATUS_SKIPPED: Final = "skipped"
+RELEASED_STATUSES: Final = frozenset({STATUS_WRITTEN, STATUS_UNCHANGED, STATUS_DRY_RUN})
+
+RUN_REPORT_SUFFIX: Final = ".run-report.json"
+ACTION_LOG_SUFFIX: Final = ".actions.jsonl"
+REPORT_FORMAT: Final = "deidkit-run-report/1"
+
+
+def run_report_path(output: Path) -> Path:
+    """``<OUTPUT>.run-report.json``, beside the release folder."""
+    output = Path(output).absolute()
+    return output.with_name(output.name + RUN_REPORT_SUFFIX)
+
+
+def action_log_path(output: Path) -> Path:
+    """``<OUTPUT>.actions.jsonl``, beside the release folder."""
+    output = Path(output).absolute()
+    return output.with_name(output.name + ACTION_LOG_SUFFIX)
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What happened to one input file. Holds codes, paths and tag names, never values.
+
+    ``linkage`` and ``cohort`` travel from a worker to the parent only in memory; they are
+    never written to the action log or the run report (``linkage`` holds originals).
+    """
+
+    source: str
+    status: str
+    output: str | None = None
+    reason: str | None = None
+    detail: str | None = None
+    modality: str | None = None
+    sop_class_uid: str | None = None
+    burned_in_risk: str | None = None
+    actions: tuple[tuple[str, str, str, str], ...] = ()
+    warnings: tuple[str, ...] = ()
+    linkage: tuple[tuple[str, str, str], ...] = field(default=(), repr=False)
+    cohort: Mapping[str, str] | None = field(default=None, repr=False)
+    ids: tuple[str, str, str] | None = None  # (patient pseudonym, new study, new series)
+
+    def log_record(self) -> dict[str, Any]:
+        """The action-log line for this file (JSON-ready)."""
+        record: dict[str, Any] = {"source": self.source, "status": self.status}
+        if self.output is not None:
+            record["output"] = self.output
+        if self.reason is not None:
+            record["reason"] = self.reason
+        if self.detail is not None:
+            record["detail"] = self.detail
+        if self.modality is not None:
+            record["modality"] = self.modality
+        if self.sop_class_uid is not None:
+            record["sop_class_uid"] = self.sop_class_uid
+        if self.burned_in_risk is not None:
+            record["burned_in_risk"] = self.burned_in_risk
+        if self.warnings:
+            record["warnings"] = list(self.warnings)
+        if self.actions:
+            record["actions"] = [list(a) for a in self.actions]
+        return record
+
+
+@dataclass
+class RunTally:
+    """Running counts of a batch; keeps lists only of the files that need attention."""
+
+    found: int = 0
+    by_status: Counter[str] = field(default_factory=Counter)
+    by_modality: Counter[str] = field(default_factory=Counter)
+    by_reason: Counter[str] = field(default_factory=Counter)
+    held_back: list[dict[str, str]] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    burned_in: list[dict[str, Any]] = field(default_factory=list)
+    warnings: Counter[str] = field(default_factory=Counter)
+
+    def add(self, outcome: FileOutcome) -> None:
+        """Count one outcome."""
+        self.found += 1
+        self.by_status[outcome.status] += 1
+        self.warnings.update(outcome.warnings)
+        if outcome.status in RELEASED_STATUSES and outcome.modality:
+            self.by_modality[outcome.modality] += 1
+        if outcome.reason is not None:
+            self.by_reason[outcome.reason] += 1
+        entry = {"source": outcome.source, "reason": outcome.reason or ""}
+        if outcome.detail:
+            entry["detail"] = outcome.detail
+        if outcome.status == STATUS_HELD_BACK:
+            self.held_back.append(entry)
+        elif outcome.status == STATUS_SKIPPED:
+            self.skipped.append(entry)
+        if outcome.burned_in_risk is not None:
+            self.burned_in.append(
+                {
+                    "source": outcome.source,
+                    "risk": outcome.burned_in_risk,
+                    "released": outcome.status in RELEASED_STATUSES,
+                    "output": outcome.output,
+                }
+            )
+
+    @property
+    def released(self) -> int:
+        """Files written, already present (resume) or that would be written (dry run)."""
+        return sum(self.by_status[s] for s in RELEASED_STATUSES)
+
+    def counts(self) -> dict[str, int]:
+        """Counts for the summary and the report."""
+        return {
+            "found": self.found,
+            "released": self.released,
+            "written": self.by_status[STATUS_WRITTEN],
+            "unchanged": self.by_status[STATUS_UNCHANGED],
+            "dry_run": self.by_status[STATUS_DRY_RUN],
+            "held_back": self.by_status[STATUS_HELD_BACK],
+            "skipped": self.by_status[STATUS_SKIPPED],
+            "burned_in_flagged": len(self.burned_in),
+        }
+
+
+class ActionLog:
+    """Writes one JSON line per input file to an open handle (see :func:`action_log_path`)."""
+
+    def __init__(self, handle: IO[bytes] | None) -> None:
+        self._handle = handle
+
+    def write(self, outcome: FileOutcome) -> None:
+        """Append the outcome's record (no-op without a handle, e.g. in a dry run)."""
+        if self._handle is None:
+            return
+        line = json.dumps(outcome.log_record(), sort_keys=True, ensure_ascii=False)
+        self._handle.write(line.encode("utf-8") + b"\n")
+
+
+def dump_report(report: Mapping[str, Any]) -> str:
+    """Serialise a run report deterministically (sorted keys, two-space indent)."""
+    return json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def read_run_report(path: Path) -> dict[str, Any] | None:
+    """Read a run report, or ``None`` if it is missing or not a deidkit run report."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("format") != REPORT_FORMAT:
+        return None
+    return data

@@ -1,0 +1,641 @@
+"""``deidkit verify``: an independent residual-PHI scanner for a release.
+
+:func:`verify_release` walks every file of a release in parallel worker processes
+(streaming: one file in memory per worker), runs the checks of
+:mod:`deidkit.verify_checks` on it, and, when the originals are given, first collects their
+PHI (:mod:`deidkit.verify_originals`) so every original value can be searched for, checks
+reference integrity, study/series relationships and files missing without a reason, and
+(with a mapping or the key) computes a MIDI-B-style score (:mod:`deidkit.verify_score`).
+
+The result holds findings (file, tag path, check, severity; never a value) and turns into
+the JSON output, the HTML release report and an exit code.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from deidkit import __version__
+from deidkit.errors import UsageError
+from deidkit.keys import ProjectKey
+from deidkit.profile import Profile, load_profile
+from deidkit.release_report import ReleaseSummary
+from deidkit.standard import TABLE_EDITION
+from deidkit.verify_checks import (
+    BASE_CHECKS,
+    ORIGINAL_CHECKS,
+    FileReport,
+    Finding,
+    OriginalIndex,
+    Rules,
+    check_file,
+)
+from deidkit.verify_originals import OriginalHarvest, harvest_file
+from deidkit.verify_score import IdentifierMap, ScoreCounts, load_mapping, score_pair, summarise
+
+logger = logging.getLogger(__name__)
+
+CHECK_REFERENCES = "reference-integrity"
+CHECK_RELATIONSHIPS = "relationships"
+CHECK_MISSING = "missing-file"
+RELEASE_CHECKS = (CHECK_REFERENCES, CHECK_RELATIONSHIPS)
+FAIL_ON = ("warn", "error")
+RUN_REPORT_SUFFIX = ".run-report.json"
+#: Below this many files the checks run in this process (starting workers costs more).
+SERIAL_LIMIT = 48
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """The outcome of :func:`verify_release`. Holds no value read from patient data.
+
+    Attributes
+    ----------
+    findings : tuple of Finding
+        Sorted by file, tag path and check.
+    checks : tuple of str
+        Every check that ran (so a zero count is evidence, not absence).
+    per_modality : tuple of dict
+        ``{"modality", "files", "errors", "warnings"}`` rows.
+    score : Mapping or None
+        The MIDI-B-style score, when originals and a mapping (or key) were given.
+    """
+
+    release: Path
+    files_checked: int
+    unreadable: int
+    findings: tuple[Finding, ...]
+    checks: tuple[str, ...]
+    per_modality: tuple[Mapping[str, object], ...]
+    profile_name: str
+    options: tuple[str, ...]
+    key_fingerprint: str | None
+    originals_checked: int | None
+    created: str
+    score: Mapping[str, object] | None = None
+
+    @property
+    def counts_per_check(self) -> dict[str, int]:
+        """Findings per check, every check listed (info findings not counted)."""
+        counts = dict.fromkeys(self.checks, 0)
+        for f in self.findings:
+            if f.severity != "info":
+                counts[f.check] = counts.get(f.check, 0) + 1
+        return counts
+
+    def failing(self, fail_on: str = "error") -> list[Finding]:
+        """Findings at or above the ``fail_on`` severity ("warn" or "error")."""
+        if fail_on not in FAIL_ON:
+            raise UsageError(f"--fail-on must be one of {', '.join(FAIL_ON)}")
+        levels = ("error",) if fail_on == "error" else ("error", "warn")
+        return [f for f in self.findings if f.severity in levels and f.check != "unreadable"]
+
+    def verdict(self, fail_on: str = "error") -> str:
+        """ "phi-found", "incomplete" (something unreadable, or no file at all) or "clean"."""
+        if self.failing(fail_on):
+            return "phi-found"
+        return "incomplete" if self.unreadable or not self.files_checked else "clean"
+
+    def exit_code(self, fail_on: str = "error") -> int:
+        """0 clean, 3 PHI found, 1 something could not be read."""
+        return {"phi-found": 3, "incomplete": 1, "clean": 0}[self.verdict(fail_on)]
+
+    def to_json(self, fail_on: str = "error") -> dict[str, Any]:
+        """Machine-readable result (the ``--json`` output)."""
+        return {
+            "format": "deidkit-verify/1",
+            "release": self.release.name,
+            "verdict": self.verdict(fail_on),
+            "exit_code": self.exit_code(fail_on),
+            "fail_on": fail_on,
+            "files_checked": self.files_checked,
+            "unreadable": self.unreadable,
+            "originals_checked": self.originals_checked,
+            "counts_per_check": self.counts_per_check,
+            "per_modality": [dict(r) for r in self.per_modality],
+            "profile": {"name": self.profile_name, "options": list(self.options)},
+            "table_edition": TABLE_EDITION,
+            "tool": {"name": "deidkit", "version": __version__, "command": "verify"},
+            "key_fingerprint": self.key_fingerprint,
+            "created": self.created,
+            "score": self.score,
+            "findings": [f.as_dict() for f in self.findings],
+        }
+
+    def summary(self, fail_on: str = "error") -> ReleaseSummary:
+        """The :class:`ReleaseSummary` for the HTML release report."""
+        extra: dict[str, object] = {
+            "Files checked": self.files_checked,
+            "Unreadable files": self.unreadable,
+            "Fail on": fail_on,
+        }
+        if self.originals_checked is not None:
+            extra["Originals compared"] = self.originals_checked
+        if self.score is not None:
+            overall = self.score.get("overall")
+            extra["MIDI-B-style score"] = "n/a" if overall is None else f"{float(str(overall)):.2%}"
+            categories = self.score.get("categories")
+            if isinstance(categories, Mapping):
+                for cat, row in categories.items():
+                    if isinstance(row, Mapping) and row.get("required"):
+                        extra[f"  {cat}"] = f"{row['done']} / {row['required']}"
+        return ReleaseSummary(
+            title=self.release.name,
+            verdict=self.verdict(fail_on),
+            counts_per_check=self.counts_per_check,
+            per_modality=self.per_modality,
+            findings=[f.as_dict() for f in self.findings],
+            profile_name=self.profile_name,
+            options=self.options,
+            table_edition=TABLE_EDITION,
+            tool_version=__version__,
+            key_fingerprint=self.key_fingerprint,
+            created=self.created,
+            extra=extra,
+        )
+
+
+# --- profile and run report ---------------------------------------------------------------
+
+
+def run_report_for(release: Path) -> dict[str, Any] | None:
+    """The run report ``<RELEASE>.run-report.json`` beside the release, if it is one."""
+    from deidkit.runreport import read_run_report
+
+    path = release.absolute().with_name(release.absolute().name + RUN_REPORT_SUFFIX)
+    return read_run_report(path) if path.is_file() else None
+
+
+def rules_from_profile(profile: Profile) -> Rules:
+    """The verifier's view of a profile (options and overrides only)."""
+    return Rules(profile.name, frozenset(profile.options), dict(profile.overrides))
+
+
+def _resolve_rules(
+    profile: Profile | str | Path | None, report: Mapping[str, Any] | None
+) -> tuple[Rules, tuple[int, int] | None]:
+    if isinstance(profile, Profile):
+        return rules_from_profile(profile), profile.date_shift_range
+    if profile is not None:
+        loaded = load_profile(profile)
+        return rules_from_profile(loaded), loaded.date_shift_range
+    record = (report or {}).get("profile")
+    if isinstance(record, Mapping) and isinstance(record.get("options"), list):
+        shift = record.get("date_shift_range")
+        rules = Rules(
+            str(record.get("name", "unknown")),
+            frozenset(str(o) for o in record["options"]),
+            {str(k): str(v) for k, v in dict(record.get("overrides") or {}).items()},
+        )
+        return rules, (int(shift[0]), int(shift[1])) if isinstance(shift, list) and len(
+            shift
+        ) == 2 else None
+    loaded = load_profile("basic")
+    return rules_from_profile(loaded), loaded.date_shift_range
+
+
+# --- parallel plumbing -----------------------------------------------------------------------
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(state: dict[str, Any]) -> None:
+    _WORKER.clear()
+    _WORKER.update(state)
+
+
+def _check_chunk(tasks: list[tuple[str, str]]) -> list[tuple[FileReport, ScoreCounts | None]]:
+    results: list[tuple[FileReport, ScoreCounts | None]] = []
+    pairs: Mapping[str, str] = _WORKER.get("pairs") or {}
+    for path, rel in tasks:
+        report = check_file(Path(path), rel, rules=_WORKER["rules"], originals=_WORKER["originals"])
+        counts = None
+        original = pairs.get(report.sop_uid) if report.sop_uid else None
+        if original is not None:
+            counts = _score_one(original, path)
+        results.append((report, counts))
+    return results
+
+
+def _score_one(original: str, released: str) -> ScoreCounts | None:
+    try:
+        return score_pair(
+            Path(original).read_bytes(),
+            Path(released).read_bytes(),
+            rules=_WORKER["rules"],
+            mapping=_WORKER["mapping"],
+            shift_range=_WORKER["shift_range"],
+        )
+    except Exception:  # noqa: BLE001 - an unreadable pair is not scored, the batch goes on
+        logger.warning("a file pair could not be scored")
+        return None
+
+
+def _harvest_chunk(tasks: list[tuple[str, str]]) -> OriginalHarvest:
+    total = OriginalHarvest()
+    for path, rel in tasks:
+        total.merge(harvest_file(Path(path), rel, rules=_WORKER["rules"]))
+    return total
+
+
+def _chunks(items: Sequence[_T], size: int) -> list[list[_T]]:
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def _run(
+    func: Callable[[list[_T]], _R],
+    items: Sequence[_T],
+    state: dict[str, Any],
+    *,
+    workers: int,
+    label: str,
+    progress: Progress | None,
+) -> Iterator[_R]:
+    """Map ``func`` over chunks of ``items``, in worker processes unless the job is small."""
+    chunk = max(1, min(32, len(items) // (workers * 4) or 1))
+    chunks = _chunks(items, chunk)
+    done = 0
+    if workers <= 1 or len(items) <= SERIAL_LIMIT:
+        _init_worker(state)
+        results: Iterable[_R] = map(func, chunks)
+        executor = None
+    else:
+        # forkserver, not fork: the CLI runs a progress thread, and forking a threaded
+        # process can deadlock a child on a lock held by that thread.
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["deidkit.verify"])
+        executor = ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(state,)
+        )
+        results = executor.map(func, chunks)
+    try:
+        for part, result in zip(chunks, results, strict=True):
+            done += len(part)
+            if progress is not None:
+                progress(label, done, len(items))
+            yield result
+    finally:
+        if executor is not None:
+            executor.shutdown(cancel_futures=True)
+
+
+def _list_files(root: Path) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in sorted(files):
+            path = Path(folder) / name
+            found.append((str(path), path.relative_to(root).as_posix()))
+    return found
+
+
+def _dir_findings(root: Path, originals: OriginalIndex | None, rules: Rules) -> list[Finding]:
+    # Empty folders still carry a name; folders with files are scanned with their files.
+    from deidkit.verify_checks import check_name
+
+    findings: list[Finding] = []
+    for folder, dirs, files in os.walk(root):
+        if not dirs and not files and Path(folder) != root:
+            rel = Path(folder).relative_to(root).as_posix()
+            findings += check_name(rel, rules=rules, originals=originals)
+    return findings
+
+
+# --- the main entry point ---------------------------------------------------------------------
+
+
+def verify_release(
+    release: Path,
+    *,
+    profile: Profile | str | Path | None = None,
+    original: Path | None = None,
+    linkage: Path | None = None,
+    key: ProjectKey | None = None,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> VerifyResult:
+    """Check a release for residual PHI, independently of the scrubber.
+
+    Parameters
+    ----------
+    release
+        The release folder (never modified).
+    profile
+        The profile the release claims to follow; default: the one named in the run report
+        beside the release (``<RELEASE>.run-report.json``), else "basic".
+    original
+        The input folder the release was made from: enables the value search, reference,
+        relationship and missing-file checks, and (with ``linkage`` or ``key``) the score.
+    linkage
+        Linkage store or mapping CSV(s) for the score.
+    key
+        The project key: opens the linkage store, derives pseudonyms for the score and ties
+        dates to patients (fewer false alarms).
+    workers
+        Worker processes (default: CPU count).
+    progress
+        Called as ``progress(stage, done, total)``.
+
+    Raises
+    ------
+    UsageError
+        If ``release`` or ``original`` is not a folder, or they overlap.
+    """
+    release = Path(release)
+    if not release.is_dir():
+        raise UsageError(f"release {release} is not a folder")
+    if original is not None:
+        original = Path(original)
+        if not original.is_dir():
+            raise UsageError(f"original {original} is not a folder")
+        if original.resolve() == release.resolve():
+            raise UsageError("RELEASE and --original must be different folders")
+    n_workers = max(1, workers or os.cpu_count() or 1)
+    report = run_report_for(release)
+    rules, shift_range = _resolve_rules(profile, report)
+    fingerprint = key.fingerprint if key is not None else _report_fingerprint(report)
+
+    harvest: OriginalHarvest | None = None
+    index: OriginalIndex | None = None
+    if original is not None:
+        harvest = OriginalHarvest()
+        items = _list_files(original)
+        for harvested in _run(
+            _harvest_chunk,
+            items,
+            {"rules": rules},
+            workers=n_workers,
+            label="originals",
+            progress=progress,
+        ):
+            harvest.merge(harvested)
+        index = harvest.index(key=key)
+
+    held = _held_sources(report)
+    mapping: IdentifierMap | None = None
+    pairs: dict[str, str] = {}
+    if harvest is not None and original is not None and (linkage is not None or key is not None):
+        # Score while checking: each released file is read once, next to its original.
+        mapping = load_mapping(linkage, key=key)
+        pairs = _pairs(harvest, held, original, mapping)
+
+    files = _list_files(release)
+    reports: list[FileReport] = []
+    total = ScoreCounts()
+    scored = 0
+    state = {
+        "rules": rules,
+        "originals": index,
+        "pairs": pairs,
+        "mapping": mapping,
+        "shift_range": shift_range,
+    }
+    for part in _run(
+        _check_chunk, files, state, workers=n_workers, label="release", progress=progress
+    ):
+        for file_report, counts in part:
+            reports.append(file_report)
+            if counts is not None:
+                total.merge(counts)
+                scored += 1
+
+    findings = [f for r in reports for f in r.findings]
+    findings += _dir_findings(release, index, rules)
+    findings += _release_structure(reports)
+    checks = list(BASE_CHECKS) + list(RELEASE_CHECKS)
+    score: Mapping[str, object] | None = None
+    if harvest is not None:
+        checks += [*ORIGINAL_CHECKS, CHECK_MISSING]
+        findings += _compare_with_originals(harvest, reports, held, mapping)
+        if mapping is not None:
+            candidates = sum(1 for o in harvest.files if not o.unreadable and o.rel not in held)
+            score = summarise(total, pairs=scored, unpaired=candidates - scored)
+    findings.sort(
+        key=lambda f: (f.file, f.tag_path, f.check, f.severity, f.matched_attribute, f.pattern)
+    )
+    return VerifyResult(
+        release=release,
+        files_checked=len(reports),
+        unreadable=sum(1 for r in reports if r.unreadable),
+        findings=tuple(findings),
+        checks=tuple(checks),
+        per_modality=tuple(_per_modality(reports)),
+        profile_name=rules.profile_name,
+        options=tuple(sorted(rules.options)),
+        key_fingerprint=fingerprint,
+        originals_checked=None if harvest is None else len(harvest.files),
+        created=datetime.now(UTC).replace(microsecond=0).isoformat(),
+        score=score,
+    )
+
+
+def _report_fingerprint(report: Mapping[str, Any] | None) -> str | None:
+    key = (report or {}).get("key")
+    if isinstance(key, Mapping) and key.get("fingerprint"):
+        return str(key["fingerprint"])
+    return None
+
+
+def _held_sources(report: Mapping[str, Any] | None) -> set[str]:
+    held: set[str] = set()
+    for section in ("held_back", "skipped"):
+        for entry in (report or {}).get(section) or []:
+            if isinstance(entry, Mapping) and entry.get("source"):
+                held.add(str(entry["source"]))
+    return held
+
+
+def _per_modality(reports: list[FileReport]) -> list[dict[str, object]]:
+    rows: dict[str, dict[str, object]] = {}
+    for r in reports:
+        row = rows.setdefault(
+            r.modality or r.kind,
+            {"modality": r.modality or r.kind, "files": 0, "errors": 0, "warnings": 0},
+        )
+        row["files"] = int(str(row["files"])) + 1
+        row["errors"] = int(str(row["errors"])) + sum(
+            1 for f in r.findings if f.severity == "error"
+        )
+        row["warnings"] = int(str(row["warnings"])) + sum(
+            1 for f in r.findings if f.severity == "warn"
+        )
+    return [rows[k] for k in sorted(rows)]
+
+
+def _release_structure(reports: list[FileReport]) -> list[Finding]:
+    """Relationships and references inside the release alone."""
+    findings: list[Finding] = []
+    dicom = [r for r in reports if r.kind == "dicom" and r.sop_uid]
+    series_study: dict[str, set[str]] = {}
+    study_patient: dict[str, set[str]] = {}
+    first_file: dict[str, str] = {}
+    for r in dicom:
+        series_study.setdefault(r.series_uid, set()).add(r.study_uid)
+        study_patient.setdefault(r.study_uid, set()).add(r.patient_id)
+        first_file.setdefault(r.series_uid, r.rel)
+        first_file.setdefault(r.study_uid, r.rel)
+    for series, studies in sorted(series_study.items()):
+        if len(studies) > 1:
+            findings.append(
+                Finding(
+                    first_file[series],
+                    "(0020,000E)",
+                    CHECK_RELATIONSHIPS,
+                    "error",
+                    "SeriesInstanceUID",
+                    message="one series spans several studies",
+                )
+            )
+    for study, patients in sorted(study_patient.items()):
+        if len(patients) > 1:
+            findings.append(
+                Finding(
+                    first_file[study],
+                    "(0020,000D)",
+                    CHECK_RELATIONSHIPS,
+                    "error",
+                    "StudyInstanceUID",
+                    message="one study spans several patients",
+                )
+            )
+    sops = {r.sop_uid for r in dicom}
+    for r in dicom:
+        missing = sum(1 for ref in r.references if ref not in sops)
+        if missing:
+            findings.append(
+                Finding(
+                    r.rel,
+                    "-",
+                    CHECK_REFERENCES,
+                    "info",
+                    "ReferencedSOPInstanceUID",
+                    message=f"{missing} reference(s) do not resolve within the release",
+                )
+            )
+    return findings
+
+
+def _shape(records: Iterable[tuple[str, str, str]]) -> list[tuple[tuple[int, ...], ...]]:
+    """Patient -> studies -> series sizes, with identities erased (comparable across runs)."""
+    tree: dict[str, dict[str, Counter[str]]] = {}
+    for patient, study, series in records:
+        tree.setdefault(patient, {}).setdefault(study, Counter())[series] += 1
+    return sorted(
+        tuple(sorted(tuple(sorted(series.values())) for series in studies.values()))
+        for studies in tree.values()
+    )
+
+
+def _compare_with_originals(
+    harvest: OriginalHarvest,
+    reports: list[FileReport],
+    held: set[str],
+    mapping: IdentifierMap | None,
+) -> list[Finding]:
+    findings: list[Finding] = []
+    released = [r for r in reports if r.kind == "dicom" and r.sop_uid]
+    originals = [o for o in harvest.files if not o.unreadable and o.rel not in held]
+    release_sops = {r.sop_uid for r in released}
+    # Missing files: exact with a mapping, else by count.
+    if mapping is not None:
+        for o in originals:
+            new = mapping.new_uid(o.sop_uid)
+            if new is not None and new not in release_sops:
+                findings.append(
+                    Finding(
+                        o.rel,
+                        "-",
+                        CHECK_MISSING,
+                        "error",
+                        message="original not in the release and no run-report reason",
+                    )
+                )
+    elif len(originals) > len(released):
+        findings.append(
+            Finding(
+                "-",
+                "-",
+                CHECK_MISSING,
+                "error",
+                message=f"{len(originals) - len(released)} original file(s) missing from "
+                "the release without a run-report reason",
+            )
+        )
+    # Study/series relationships: same shape of patients, studies and series.
+    before = _shape((o.patient_id, o.study_uid, o.series_uid) for o in originals)
+    after = _shape((r.patient_id, r.study_uid, r.series_uid) for r in released)
+    if before != after:
+        findings.append(
+            Finding(
+                "-",
+                "-",
+                CHECK_RELATIONSHIPS,
+                "error",
+                message="patient/study/series structure differs from the originals",
+            )
+        )
+    # Reference integrity: a profile may drop references, never break one. Per file with a
+    # mapping (a released file may not have more dangling references than its original),
+    # else over the whole set.
+    orig_sops = {o.sop_uid for o in originals}
+    by_sop = {r.sop_uid: r for r in released}
+    if mapping is not None:
+        for o in originals:
+            paired = by_sop.get(mapping.new_uid(o.sop_uid) or "")
+            if paired is None:
+                continue
+            before_n = sum(1 for ref in o.references if ref not in orig_sops)
+            after_n = sum(1 for ref in paired.references if ref not in release_sops)
+            if after_n > before_n:
+                findings.append(
+                    Finding(
+                        paired.rel,
+                        "-",
+                        CHECK_REFERENCES,
+                        "error",
+                        "ReferencedSOPInstanceUID",
+                        message=f"{after_n - before_n} reference(s) broken by de-identification",
+                    )
+                )
+    else:
+        before_n = sum(1 for o in originals for ref in o.references if ref not in orig_sops)
+        after_n = sum(1 for r in released for ref in r.references if ref not in release_sops)
+        if after_n > before_n:
+            findings.append(
+                Finding(
+                    "-",
+                    "-",
+                    CHECK_REFERENCES,
+                    "error",
+                    "ReferencedSOPInstanceUID",
+                    message=f"{after_n - before_n} more dangling reference(s) than the originals",
+                )
+            )
+    return findings
+
+
+def _pairs(
+    harvest: OriginalHarvest, held: set[str], original: Path, mapping: IdentifierMap
+) -> dict[str, str]:
+    """Release SOP Instance UID -> original file path, for the files the score compares."""
+    pairs: dict[str, str] = {}
+    for o in harvest.files:
+        if o.unreadable or o.rel in held:
+            continue
+        new = mapping.new_uid(o.sop_uid)
+        if new is not None:
+            pairs[new] = str(original / o.rel)
+    return pairs

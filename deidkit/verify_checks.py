@@ -1,0 +1,795 @@
+"""Per-file checks of the residual-PHI scanner: DICOM, NIfTI, JSON sidecars, other files.
+
+This module re-reads a released file with its own code path. It shares the PS3.15 tables
+(:mod:`deidkit.standard`) with the scrubber but none of its action code, so a bug in the
+scrubber cannot hide itself here. Every element at every depth is visited, file meta and
+private blocks included, and the raw bytes of the file are searched too.
+
+Findings name a file, a tag path, a check and a severity, never a value.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pydicom
+from pydicom.datadict import dictionary_VR, keyword_for_tag
+from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+from deidkit.standard import CID7050, CID7050_BASIC, row_for_tag, safe_private_table
+from deidkit.verify_patterns import RAW_PATTERNS, UID_TOKEN, ValueSearch, scan_text
+
+# Check names: stable, parsed by CI and shown in the report.
+CHECK_PROFILE_ACTION = "profile-action"
+CHECK_PRIVATE = "private-element"
+CHECK_PERSON_NAME = "person-name"
+CHECK_DATE = "date"
+CHECK_UID = "uid"
+CHECK_PROVENANCE = "provenance"
+CHECK_BURNED_IN = "burned-in"
+CHECK_FREE_TEXT = "free-text"
+CHECK_FILE_NAME = "file-name"
+CHECK_NIFTI = "nifti-header"
+CHECK_JSON = "json-sidecar"
+CHECK_TEXT_FILE = "text-file"
+CHECK_RAW = "raw-bytes"
+CHECK_ORIGINAL_VALUE = "original-value"
+CHECK_ORIGINAL_UID = "original-uid"
+CHECK_UID_ROOT = "uid-root"
+CHECK_UNREADABLE = "unreadable"
+
+#: Checks run on every release, with or without originals (shown with zero counts).
+BASE_CHECKS: tuple[str, ...] = (
+    CHECK_PROFILE_ACTION,
+    CHECK_PRIVATE,
+    CHECK_PERSON_NAME,
+    CHECK_DATE,
+    CHECK_UID,
+    CHECK_PROVENANCE,
+    CHECK_BURNED_IN,
+    CHECK_FREE_TEXT,
+    CHECK_FILE_NAME,
+    CHECK_NIFTI,
+    CHECK_JSON,
+    CHECK_TEXT_FILE,
+    CHECK_RAW,
+    CHECK_UNREADABLE,
+)
+ORIGINAL_CHECKS: tuple[str, ...] = (CHECK_ORIGINAL_VALUE, CHECK_ORIGINAL_UID, CHECK_UID_ROOT)
+
+SEVERITIES = ("error", "warn", "info")
+
+_BINARY_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN", "SQ"})
+_TEXT_VRS = frozenset({"LO", "LT", "ST", "UT", "SH", "UC"})
+_DATE_VRS = frozenset({"DA", "DT", "TM"})
+_STANDARD_UID_ROOT = "1.2.840.10008."
+_DEID_UID_ROOT = "2.25."
+_PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
+_CODE_PIXEL_CLEANED = "113101"
+_REFERENCED_SOP_INSTANCE_UID = 0x00081155
+
+# What the scrubber writes instead of identifiers (see deidkit.pseudonym): accepted anywhere.
+_PSEUDONYM = re.compile(
+    r"^(?:P[A-Z2-7]{16}|S[A-Z2-7]{15}|A[A-Z2-7]{15}|SITE[A-Z2-7]{8}|X[A-Z2-7]{16})$"
+)
+# Obvious dummies (PS3.15 "D": a non-zero-length value consistent with the VR).
+_DUMMY_TEXT = frozenset(
+    {
+        "ANONYMOUS",
+        "ANONYMIZED",
+        "ANON",
+        "REMOVED",
+        "DEIDENTIFIED",
+        "UNKNOWN",
+        "NONE",
+        "DUMMY",
+        "0",
+        "X",
+        "XXXX",
+        "N/A",
+        "NA",
+        "SITE",
+        "INSTITUTION",
+        "DEVICE",
+        "STATION",
+        "OPERATOR",
+        "PHYSICIAN",
+    }
+)
+_DUMMY_DATES = frozenset({"19000101", "00010101", "19700101", "20000101"})
+_DUMMY_TIMES = frozenset({"000000", "000000.00", "000000.000000", "0000", "00"})
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One place that may hold PHI. Never carries the value itself.
+
+    ``tag_path`` is e.g. ``(0040,A730)[0]>(0040,A160)`` (or ``nifti:descrip``, ``json:key``,
+    ``name:2``, ``-``); ``keyword`` its keyword form; ``pattern`` which text pattern fired;
+    ``matched_attribute`` which original attribute keyword a matched value came from.
+    """
+
+    file: str
+    tag_path: str
+    check: str
+    severity: str
+    keyword: str = ""
+    pattern: str = ""
+    matched_attribute: str = ""
+    message: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        """A plain dict with the non-empty fields (for JSON and the HTML report)."""
+        return {k: v for k, v in asdict(self).items() if v}
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What the profile demands, resolved per tag from Table E.1-1 (picklable, no PHI)."""
+
+    profile_name: str
+    options: frozenset[str]
+    overrides: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def dates_allowed(self) -> bool:
+        """Whether the profile keeps (full or shifted) dates."""
+        return bool({"retain_long_full_dates", "retain_long_modified_dates"} & self.options)
+
+    @property
+    def expected_method_codes(self) -> frozenset[str]:
+        """CID 7050 codes the method code sequence must hold for this profile."""
+        return frozenset({CID7050_BASIC[0]} | {CID7050[o][0] for o in self.options if o in CID7050})
+
+    def code_for(self, tag: int) -> str | None:
+        """The action code the profile demands for a standard tag, or None if unlisted."""
+        return _code_for(tag, self.options, tuple(sorted(self.overrides.items())))
+
+
+@lru_cache(maxsize=4096)
+def _code_for(
+    tag: int, options: frozenset[str], overrides: tuple[tuple[str, str], ...]
+) -> str | None:
+    text = f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+    for key, code in overrides:
+        if key == text:
+            return code
+    row = row_for_tag(tag)
+    if row is None:
+        return None
+    codes = {row.options[o] for o in options if o in row.options}
+    # Several options may speak for one tag: the most permissive one is what a conformant
+    # scrubber may have done, so verify accepts it.
+    for permissive in ("K", "C", "U"):
+        if permissive in codes:
+            return permissive
+    return next(iter(sorted(codes))) if codes else row.basic
+
+
+@dataclass(frozen=True)
+class OriginalIndex:
+    """PHI collected from the originals, for searching the release (lives in memory only).
+
+    ``values`` maps a case-folded value to the attribute keyword it came from; ``uids`` maps
+    original UIDs to their keyword; ``uid_roots`` are organisation roots ("1.2.3.4.5.");
+    ``date_owners`` (only with a key) maps an original date to the pseudonyms of the
+    patients it belongs to, so a shifted date that happens to equal another patient's real
+    date is no false alarm.
+    """
+
+    values: Mapping[str, str]
+    uids: Mapping[str, str]
+    uid_roots: frozenset[str]
+    date_owners: Mapping[str, frozenset[str]] | None = None
+
+
+@dataclass
+class FileReport:
+    """What one worker learnt about one released file (UIDs here are pseudonymous)."""
+
+    rel: str
+    kind: str
+    modality: str = ""
+    findings: list[Finding] = field(default_factory=list)
+    unreadable: bool = False
+    sop_uid: str = ""
+    study_uid: str = ""
+    series_uid: str = ""
+    patient_id: str = ""
+    references: tuple[str, ...] = ()
+
+
+@dataclass
+class _Counts:
+    """Element-level match counts, compared with raw-byte counts afterwards."""
+
+    values: dict[str, int] = field(default_factory=dict)
+    patterns: dict[str, int] = field(default_factory=dict)
+    uids: int = 0
+
+    def add(self, target: dict[str, int], more: Mapping[str, int]) -> None:
+        for key, n in more.items():
+            target[key] = target.get(key, 0) + n
+
+
+class _Scanner:
+    """Walks one dataset and records findings; one instance per file."""
+
+    def __init__(self, rel: str, rules: Rules, originals: OriginalIndex | None) -> None:
+        self.rel = rel
+        self.rules = rules
+        self.originals = originals
+        self.search = _value_search(originals)
+        self.findings: list[Finding] = []
+        self.counts = _Counts()
+        self.references: list[str] = []
+        self.patient_id = ""
+
+    def add(self, path: str, keyword: str, check: str, severity: str, **extra: str) -> None:
+        self.findings.append(Finding(self.rel, path, check, severity, keyword, **extra))
+
+    # -- traversal ------------------------------------------------------------------------
+
+    def walk(self, ds: Dataset, path: str = "", kw_path: str = "") -> None:
+        for tag in list(ds.keys()):
+            raw = ds.get_item(tag)
+            tag_int = int(tag)
+            tag_str = f"({tag_int >> 16:04X},{tag_int & 0xFFFF:04X})"
+            here = f"{path}>{tag_str}" if path else tag_str
+            kw = keyword_for_tag(tag_int) or tag_str
+            kw_here = f"{kw_path}>{kw}" if kw_path else kw
+            vr = _vr_of(raw, tag_int)
+            if (tag_int >> 16) % 2 == 1:
+                self._check_private(ds, tag_int, here, kw_here)
+            if vr == "SQ":
+                self._check_sequence(ds, tag_int, here, kw_here)
+                continue
+            if vr in _BINARY_VRS or tag_int in _PIXEL_TAGS:
+                self._count_raw(raw)
+                continue
+            elem = ds[tag]
+            self._count_raw(raw)
+            values = _string_values(elem)
+            self._check_element(tag_int, vr, values, here, kw_here)
+
+    def _check_sequence(self, ds: Dataset, tag: int, here: str, kw_here: str) -> None:
+        items = ds[tag].value or []
+        code = self.rules.code_for(tag) if (tag >> 16) % 2 == 0 else None
+        if items and code == "X":
+            self.add(
+                here, kw_here, CHECK_PROFILE_ACTION, "error", message="profile requires removal"
+            )
+        for index, item in enumerate(items):
+            self.walk(item, f"{here}[{index}]", f"{kw_here}[{index}]")
+
+    def _count_raw(self, raw: DataElement | RawDataElement) -> None:
+        data = raw.value if isinstance(raw, RawDataElement) else None
+        if not isinstance(data, bytes) or not data:
+            return
+        if self.search is not None:
+            self.counts.add(self.counts.values, self.search.count_in_bytes(data))
+        for name, pattern in RAW_PATTERNS.items():
+            n = len(pattern.findall(data))
+            if n:
+                self.counts.patterns[name] = self.counts.patterns.get(name, 0) + n
+        if self.originals is not None and self.originals.uids:
+            self.counts.uids += sum(
+                1 for t in UID_TOKEN.findall(data) if t.decode("ascii") in self.originals.uids
+            )
+
+    # -- element checks -------------------------------------------------------------------
+
+    def _check_private(self, ds: Dataset, tag: int, here: str, kw_here: str) -> None:
+        group, element = tag >> 16, tag & 0xFFFF
+        allowed = False
+        if "retain_safe_private" in self.rules.options and element >= 0x10:
+            table = safe_private_table()
+            if element <= 0xFF:
+                creator = _text(ds.get(tag))
+                allowed = any(c == creator and g == group for c, g, _ in table)
+            elif element >= 0x1000:
+                creator = _text(ds.get((group << 16) | (element >> 8)))
+                allowed = (creator, group, element & 0xFF) in table
+        if not allowed:
+            self.add(
+                here,
+                kw_here,
+                CHECK_PRIVATE,
+                "error",
+                message="private element not on the safe list",
+            )
+
+    def _check_element(self, tag: int, vr: str, values: list[str], here: str, kw: str) -> None:
+        present = [v for v in values if v.strip(" \x00^")]
+        if not present:
+            return
+        if tag == _REFERENCED_SOP_INSTANCE_UID:
+            self.references.extend(v.strip().rstrip("\x00") for v in present)
+        std = (tag >> 16) % 2 == 0 and (tag >> 16) != 0x0002
+        code = self.rules.code_for(tag) if std else None
+        if code is not None:
+            self._check_code(code, vr, present, here, kw)
+        if vr == "PN":
+            if not all(_is_pseudonym_or_dummy(v) for v in present):
+                self.add(
+                    here,
+                    kw,
+                    CHECK_PERSON_NAME,
+                    "error",
+                    message="person name not empty or pseudonym",
+                )
+        elif vr in _DATE_VRS:
+            self._check_date(code, vr, present, here, kw)
+        elif vr == "UI":
+            self._check_uid(tag, code, present, here, kw)
+        elif vr in _TEXT_VRS:
+            for value in present:
+                for hit in scan_text(value, dates_allowed=self.rules.dates_allowed):
+                    self.add(here, kw, CHECK_FREE_TEXT, hit.severity, pattern=hit.pattern)
+        if self.search is not None and vr != "UI":
+            self._check_original_values(vr, present, here, kw)
+
+    def _check_code(self, code: str, vr: str, present: list[str], here: str, kw: str) -> None:
+        if code == "X":
+            self.add(here, kw, CHECK_PROFILE_ACTION, "error", message="profile requires removal")
+        elif code in ("Z", "X/Z") and vr not in ("UI",):
+            if not all(_is_pseudonym_or_dummy(v) for v in present):
+                self.add(
+                    here,
+                    kw,
+                    CHECK_PROFILE_ACTION,
+                    "error",
+                    message="profile requires empty or dummy",
+                )
+
+    def _check_date(
+        self, code: str | None, vr: str, present: list[str], here: str, kw: str
+    ) -> None:
+        if self.rules.dates_allowed or code in ("K", "C"):
+            return
+        if all(_is_dummy_date(v) for v in present):
+            return
+        severity = "warn" if vr == "TM" else "error"
+        self.add(here, kw, CHECK_DATE, severity, message="date or time not allowed by the profile")
+
+    def _check_uid(
+        self, tag: int, code: str | None, present: list[str], here: str, kw: str
+    ) -> None:
+        for value in present:
+            uid = value.strip().rstrip("\x00")
+            if self.originals is not None:
+                source = self.originals.uids.get(uid)
+                if source is not None:
+                    self.add(here, kw, CHECK_ORIGINAL_UID, "error", matched_attribute=source)
+                    continue
+                if any(uid.startswith(root) for root in self.originals.uid_roots):
+                    self.add(
+                        here,
+                        kw,
+                        CHECK_UID_ROOT,
+                        "error",
+                        message="UID shares a root with the originals",
+                    )
+                    continue
+            if uid.startswith((_STANDARD_UID_ROOT, _DEID_UID_ROOT)):
+                continue
+            if "retain_uids" in self.rules.options or code == "K":
+                continue
+            if code in ("U", "X/Z/U*", "D", "Z", "X", "X/Z", "X/D", "Z/D", "X/Z/D"):
+                self.add(here, kw, CHECK_UID, "error", message="UID is not a de-identified UID")
+            elif not keyword_for_tag(tag).endswith("ClassUID") and tag >> 16 != 0x0002:
+                self.add(here, kw, CHECK_UID, "warn", message="UID outside 2.25 kept")
+
+    def _check_original_values(self, vr: str, present: list[str], here: str, kw: str) -> None:
+        assert self.search is not None and self.originals is not None
+        seen: set[str] = set()
+        for value in present:
+            for source in self.search.find_in_text(value):
+                if source in seen:
+                    continue
+                seen.add(source)
+                severity = "error"
+                if vr in ("DA", "DT") and _is_date_value(value):
+                    severity = self._date_match_severity(value)
+                    if not severity:
+                        continue
+                self.add(here, kw, CHECK_ORIGINAL_VALUE, severity, matched_attribute=source)
+
+    def _date_match_severity(self, value: str) -> str:
+        # A shifted date may equal another patient's real date by chance.
+        owners = self.originals.date_owners if self.originals else None
+        if owners is None:
+            return "warn"
+        return "error" if self.patient_id in owners.get(value.strip()[:8], frozenset()) else ""
+
+
+@lru_cache(maxsize=2)
+def _search_for(index_id: int, values: tuple[tuple[str, str], ...]) -> ValueSearch:
+    return ValueSearch.from_values(dict(values))
+
+
+_SEARCH_CACHE: dict[int, tuple[OriginalIndex, ValueSearch]] = {}
+
+
+def _value_search(originals: OriginalIndex | None) -> ValueSearch | None:
+    """Compile the originals' value search once per process (it is reused for every file)."""
+    if originals is None:
+        return None
+    cached = _SEARCH_CACHE.get(id(originals))
+    if cached is not None and cached[0] is originals:
+        return cached[1]
+    search = ValueSearch.from_values(originals.values)
+    _SEARCH_CACHE.clear()
+    _SEARCH_CACHE[id(originals)] = (originals, search)
+    return search
+
+
+# --- small helpers ------------------------------------------------------------------------
+
+
+def _vr_of(raw: DataElement | RawDataElement, tag: int) -> str:
+    if raw.VR:
+        return str(raw.VR)
+    try:
+        return str(dictionary_VR(tag))
+    except KeyError:
+        return "UN"
+
+
+def _text(elem: Any) -> str:
+    """A trimmed string from an element, a raw value or None (``ds.get`` returns either)."""
+    value = elem.value if isinstance(elem, DataElement | RawDataElement) else elem
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    return str(value).strip().rstrip("\x00").strip()
+
+
+def _string_values(elem: DataElement) -> list[str]:
+    value = elem.value
+    if value is None:
+        return []
+    if isinstance(value, bytes):
+        return [value.decode("latin-1")]
+    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+        return [str(v) for v in value if v is not None]
+    return [str(value)]
+
+
+def _is_pseudonym_or_dummy(value: str) -> bool:
+    text = value.replace("^", " ").strip(" \x00")
+    return bool(_PSEUDONYM.match(text)) or text.upper() in _DUMMY_TEXT
+
+
+def _is_date_value(value: str) -> bool:
+    return bool(re.fullmatch(r"\d{8}(?:\d{2,6}(?:\.\d{1,6})?)?(?:[+-]\d{4})?", value.strip()))
+
+
+def _is_dummy_date(value: str) -> bool:
+    text = value.strip(" \x00")
+    return text[:8] in _DUMMY_DATES or text in _DUMMY_TIMES
+
+
+def _method_codes(ds: Dataset) -> set[str]:
+    codes: set[str] = set()
+    for item in ds.get("DeidentificationMethodCodeSequence") or []:
+        code = _text(item.get("CodeValue"))
+        if code:
+            codes.add(code)
+    return codes
+
+
+def _pixel_span(ds: Dataset, size: int) -> tuple[int, int] | None:
+    """Byte range of the top-level pixel data in the file, to keep it out of pattern scans."""
+    tags = sorted(int(t) for t in ds.keys())
+    for i, tag in enumerate(tags):
+        if tag not in _PIXEL_TAGS:
+            continue
+        raw = ds.get_item(tag)
+        start = getattr(raw, "value_tell", None)
+        length = getattr(raw, "length", None)
+        if start is None:
+            return None
+        if length is not None and length != 0xFFFFFFFF:
+            return start, start + length
+        following = [getattr(ds.get_item(t), "value_tell", None) for t in tags[i + 1 :]]
+        ends = [t - 12 for t in following if t is not None]
+        return start, (min(ends) if ends else size)
+    return None
+
+
+# --- DICOM ---------------------------------------------------------------------------------
+
+
+def check_dicom_bytes(
+    rel: str, data: bytes, *, rules: Rules, originals: OriginalIndex | None
+) -> FileReport:
+    """Check one DICOM file given as bytes (the release file is never modified).
+
+    Returns a :class:`FileReport`; an unparsable file is reported, not raised.
+    """
+    report = FileReport(rel=rel, kind="dicom")
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data), force=data[128:132] != b"DICM")
+        if not len(ds):
+            raise InvalidDicomError("no data set after the file meta")
+    except (InvalidDicomError, EOFError, ValueError, OSError, TypeError, KeyError):
+        report.unreadable = True
+        report.findings.append(
+            Finding(rel, "-", CHECK_UNREADABLE, "error", message="not readable as DICOM")
+        )
+        return report
+    scanner = _Scanner(rel, rules, originals)
+    try:
+        scanner.patient_id = _text(ds.get("PatientID"))
+        if getattr(ds, "file_meta", None) is not None:
+            scanner.walk(ds.file_meta)
+        scanner.walk(ds)
+        _check_top_level(scanner, ds)
+        report.references = tuple(scanner.references)
+    except Exception as exc:  # noqa: BLE001 - a broken file must not stop the batch
+        report.unreadable = True
+        scanner.add(
+            "-",
+            "",
+            CHECK_UNREADABLE,
+            "error",
+            message=f"could not be parsed ({type(exc).__name__})",
+        )
+    _check_raw_bytes(scanner, data, _safe_pixel_span(ds, len(data)))
+    report.findings = scanner.findings
+    report.modality = _text(ds.get("Modality")) or "?"
+    report.sop_uid = _text(ds.get("SOPInstanceUID"))
+    report.study_uid = _text(ds.get("StudyInstanceUID"))
+    report.series_uid = _text(ds.get("SeriesInstanceUID"))
+    report.patient_id = scanner.patient_id
+    return report
+
+
+def _safe_pixel_span(ds: Dataset, size: int) -> tuple[int, int] | None:
+    try:
+        return _pixel_span(ds, size)
+    except Exception:  # noqa: BLE001 - then scan everything
+        return None
+
+
+def _check_top_level(scanner: _Scanner, ds: Dataset) -> None:
+    removed = _text(ds.get("PatientIdentityRemoved")).upper()
+    if removed != "YES":
+        scanner.add(
+            "(0012,0062)",
+            "PatientIdentityRemoved",
+            CHECK_PROVENANCE,
+            "error",
+            message="Patient Identity Removed is not YES",
+        )
+    codes = _method_codes(ds)
+    if not codes:
+        scanner.add(
+            "(0012,0064)",
+            "DeidentificationMethodCodeSequence",
+            CHECK_PROVENANCE,
+            "error",
+            message="no de-identification method codes",
+        )
+    else:
+        expected = scanner.rules.expected_method_codes
+        # Pixel and visual-feature cleaning codes depend on the data, not the profile.
+        extra = codes - expected - {_CODE_PIXEL_CLEANED, "113102"}
+        if expected - codes or extra:
+            scanner.add(
+                "(0012,0064)",
+                "DeidentificationMethodCodeSequence",
+                CHECK_PROVENANCE,
+                "warn",
+                message="method codes do not match the profile's options",
+            )
+    if _text(ds.get("BurnedInAnnotation")).upper() == "YES" and _CODE_PIXEL_CLEANED not in codes:
+        scanner.add(
+            "(0028,0301)",
+            "BurnedInAnnotation",
+            CHECK_BURNED_IN,
+            "error",
+            message="burned-in annotation without recorded pixel cleaning",
+        )
+
+
+def _check_raw_bytes(scanner: _Scanner, data: bytes, pixels: tuple[int, int] | None) -> None:
+    """Find PHI in bytes no element accounts for (preamble, padding, broken elements)."""
+    outside = data if pixels is None else data[: pixels[0]] + data[pixels[1] :]
+    for name, pattern in RAW_PATTERNS.items():
+        if len(pattern.findall(outside)) > scanner.counts.patterns.get(name, 0):
+            scanner.add(
+                "-", "", CHECK_RAW, "error", pattern=name, message="pattern outside any element"
+            )
+    if scanner.search is not None:
+        for source, n in scanner.search.count_in_bytes(data).items():
+            if n > scanner.counts.values.get(source, 0):
+                scanner.add(
+                    "-",
+                    "",
+                    CHECK_RAW,
+                    "error",
+                    matched_attribute=source,
+                    message="original value in raw bytes",
+                )
+    if scanner.originals is not None and scanner.originals.uids:
+        hits = [t for t in UID_TOKEN.findall(data) if t.decode("ascii") in scanner.originals.uids]
+        if len(hits) > scanner.counts.uids:
+            scanner.add(
+                "-",
+                "",
+                CHECK_RAW,
+                "error",
+                matched_attribute="UID",
+                message="original UID in raw bytes",
+            )
+
+
+# --- names, NIfTI, JSON, other files -------------------------------------------------------
+
+
+def check_name(rel: str, *, rules: Rules, originals: OriginalIndex | None) -> list[Finding]:
+    """Scan each component of a relative path (folders and file name)."""
+    findings: list[Finding] = []
+    search = _value_search(originals)
+    for index, part in enumerate(Path(rel).parts):
+        stem = re.sub(r"(\.nii\.gz|\.[A-Za-z0-9]{1,5})$", "", part)
+        text = stem.replace("_", " ")
+        for hit in scan_text(text, dates_allowed=False):
+            findings.append(
+                Finding(rel, f"name:{index}", CHECK_FILE_NAME, hit.severity, pattern=hit.pattern)
+            )
+        if search is not None:
+            for source in sorted(set(search.find_in_text(text))):
+                findings.append(
+                    Finding(
+                        rel, f"name:{index}", CHECK_FILE_NAME, "error", matched_attribute=source
+                    )
+                )
+        if originals is not None and stem in originals.uids:
+            findings.append(
+                Finding(
+                    rel,
+                    f"name:{index}",
+                    CHECK_FILE_NAME,
+                    "error",
+                    matched_attribute=originals.uids[stem],
+                )
+            )
+    return findings
+
+
+def _scan_strings(
+    rel: str,
+    items: Iterable[tuple[str, str]],
+    check: str,
+    rules: Rules,
+    originals: OriginalIndex | None,
+) -> list[Finding]:
+    findings: list[Finding] = []
+    search = _value_search(originals)
+    for where, text in items:
+        if not text:
+            continue
+        for hit in scan_text(text, dates_allowed=rules.dates_allowed):
+            findings.append(Finding(rel, where, check, hit.severity, pattern=hit.pattern))
+        if search is not None:
+            for source in sorted(set(search.find_in_text(text))):
+                findings.append(Finding(rel, where, check, "error", matched_attribute=source))
+        if originals is not None:
+            for token in UID_TOKEN.findall(text.encode("utf-8", "replace")):
+                uid_source = originals.uids.get(token.decode("ascii"))
+                if uid_source is not None:
+                    found = Finding(rel, where, check, "error", matched_attribute=uid_source)
+                    findings.append(found)
+    return findings
+
+
+def _nifti_strings(path: Path) -> list[tuple[str, str]]:
+    import nibabel as nib
+
+    header: Any = nib.load(str(path)).header
+    items: list[tuple[str, str]] = []
+    for name in ("descrip", "aux_file", "intent_name", "db_name"):
+        try:
+            raw = header[name]
+        except (KeyError, ValueError):
+            continue
+        value = raw.item() if hasattr(raw, "item") else raw
+        if isinstance(value, bytes):
+            value = value.decode("latin-1")
+        items.append((f"nifti:{name}", str(value).rstrip("\x00")))
+    for index, ext in enumerate(getattr(header, "extensions", []) or []):
+        content = ext.get_content() if hasattr(ext, "get_content") else b""
+        if isinstance(content, bytes):
+            items.append((f"nifti:extension[{index}]", content.decode("latin-1")))
+    return items
+
+
+def _json_strings(node: Any, where: str) -> Iterator[tuple[str, str]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            sub = f"{where}.{key}" if where != "json:" else f"json:{key}"
+            yield sub, str(key)
+            yield from _json_strings(value, sub)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _json_strings(value, f"{where}[{index}]")
+    elif isinstance(node, str):
+        yield where, node
+
+
+def check_file(
+    path: Path, rel: str, *, rules: Rules, originals: OriginalIndex | None
+) -> FileReport:
+    """Check any released file: dispatch on its content and name; never raises for bad data."""
+    findings = check_name(rel, rules=rules, originals=originals)
+    try:
+        data = path.read_bytes()
+    except OSError:
+        report = FileReport(rel=rel, kind="other", unreadable=True)
+        report.findings = [
+            *findings,
+            Finding(rel, "-", CHECK_UNREADABLE, "error", message="cannot be read"),
+        ]
+        return report
+    name = path.name.lower()
+    if data[128:132] == b"DICM" or name.endswith((".dcm", ".ima")):
+        report = check_dicom_bytes(rel, data, rules=rules, originals=originals)
+    elif name.endswith((".nii", ".nii.gz")):
+        report = _check_with(
+            rel, "nifti", CHECK_NIFTI, lambda: _nifti_strings(path), rules, originals
+        )
+    elif name.endswith(".json"):
+        report = _check_with(
+            rel,
+            "json",
+            CHECK_JSON,
+            lambda: list(_json_strings(json.loads(data), "json:")),
+            rules,
+            originals,
+        )
+    else:
+        text = data.decode("utf-8", "replace")
+        lines = [(f"line:{i + 1}", line) for i, line in enumerate(text.splitlines())]
+        report = _check_with(rel, "other", CHECK_TEXT_FILE, lambda: lines, rules, originals)
+    if report.kind in ("nifti", "json", "other"):
+        raw_scanner = _Scanner(rel, rules, originals)
+        _check_raw_bytes(raw_scanner, b"" if name.endswith(".gz") else data, None)
+        # Text files are scanned line by line above; raw bytes add nothing new for them.
+        if report.kind != "other":
+            report.findings += [f for f in raw_scanner.findings if f.matched_attribute]
+    report.findings = findings + report.findings
+    return report
+
+
+def _check_with(
+    rel: str,
+    kind: str,
+    check: str,
+    extract: Any,
+    rules: Rules,
+    originals: OriginalIndex | None,
+) -> FileReport:
+    report = FileReport(rel=rel, kind=kind, modality=kind.upper() if kind != "other" else "other")
+    try:
+        items = extract()
+    except Exception:  # noqa: BLE001 - a malformed file is reported, the batch goes on
+        report.unreadable = True
+        report.findings.append(
+            Finding(rel, "-", CHECK_UNREADABLE, "error", message=f"not readable as {kind}")
+        )
+        return report
+    report.findings = _scan_strings(rel, items, check, rules, originals)
+    return report

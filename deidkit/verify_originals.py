@@ -1,0 +1,314 @@
+"""Collect the PHI of the original files, so the release can be searched for every value.
+
+What is collected (the issue's list): person names (any PN element, at any depth), the
+identifying attributes in :data:`IDENTIFYING_KEYWORDS` (IDs, accession numbers, addresses,
+institution and physician data), dates (DA/DT) and UIDs, unless the profile keeps that
+attribute (code K, e.g. Institution Name under Retain Institution Identity).
+
+Short or common values would raise false alarms, so a value is skipped when, after
+trimming, it is shorter than :data:`MIN_VALUE_CHARS` characters, is all digits and shorter
+than :data:`MIN_DIGIT_CHARS`, or is a common placeholder (:data:`STOP_VALUES`). Person
+names are searched as "family^given", "family given", "given family" and each name part of
+at least :data:`MIN_VALUE_CHARS` characters.
+
+The collected values live in memory only; findings name the attribute keyword they came
+from, never the value.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pydicom
+from pydicom.datadict import dictionary_VR, keyword_for_tag
+from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.dataset import Dataset
+
+from deidkit.keys import ProjectKey
+from deidkit.pseudonym import patient_pseudonym
+from deidkit.verify_checks import OriginalIndex, Rules
+
+MIN_VALUE_CHARS = 4
+MIN_DIGIT_CHARS = 6
+STOP_VALUES = frozenset(
+    {
+        "anonymous",
+        "anonymized",
+        "unknown",
+        "none",
+        "null",
+        "test",
+        "n/a",
+        "removed",
+        "other",
+        "patient",
+    }
+)
+IDENTIFYING_KEYWORDS = frozenset(
+    {
+        "PatientID",
+        "OtherPatientIDs",
+        "IssuerOfPatientID",
+        "AccessionNumber",
+        "StudyID",
+        "MedicalRecordLocator",
+        "PatientAddress",
+        "PatientTelephoneNumbers",
+        "InstitutionName",
+        "InstitutionAddress",
+        "InstitutionalDepartmentName",
+        "StationName",
+        "DeviceSerialNumber",
+        "AdmissionID",
+        "ServiceEpisodeID",
+        "RequestedProcedureID",
+        "PerformedProcedureStepID",
+        "ScheduledProcedureStepID",
+        "PlacerOrderNumberImagingServiceRequest",
+        "FillerOrderNumberImagingServiceRequest",
+        "ResponsibleOrganization",
+        "MilitaryRank",
+        "BranchOfService",
+        "RegionOfResidence",
+        "CurrentPatientLocation",
+        "Occupation",
+        "PatientInsurancePlanCodeSequence",
+        "IssuerOfAdmissionID",
+        "PatientBirthName",
+        "PatientMotherBirthName",
+        "ReferringPhysicianAddress",
+        "ReferringPhysicianTelephoneNumbers",
+        "ConsultingPhysicianName",
+        "RequestingPhysician",
+        "ScheduledPerformingPhysicianName",
+        "ResponsiblePerson",
+        "PersonAddress",
+        "PersonTelephoneNumbers",
+        "OtherPatientNames",
+        "PatientComments",
+        "AdditionalPatientHistory",
+        "SourceApplicationEntityTitle",
+        "StationAETitle",
+        "ScheduledStationAETitle",
+        "PerformedStationAETitle",
+    }
+)
+_BINARY_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN"})
+_STANDARD_UID_ROOT = "1.2.840.10008."
+_DATE = re.compile(r"^\d{8}")
+
+
+@dataclass
+class OriginalFile:
+    """Identity of one original file (its UIDs are PHI: memory only, never written)."""
+
+    rel: str
+    sop_uid: str = ""
+    study_uid: str = ""
+    series_uid: str = ""
+    patient_id: str = ""
+    references: tuple[str, ...] = ()
+    unreadable: bool = False
+
+
+@dataclass
+class OriginalHarvest:
+    """Values and identities collected from one or more original files."""
+
+    values: dict[str, str] = field(default_factory=dict)
+    uids: dict[str, str] = field(default_factory=dict)
+    dates: dict[str, set[str]] = field(default_factory=dict)  # date -> original patient ids
+    files: list[OriginalFile] = field(default_factory=list)
+
+    def merge(self, other: OriginalHarvest) -> None:
+        """Add another harvest (from a worker) into this one."""
+        for value, keyword in other.values.items():
+            self.values.setdefault(value, keyword)
+        for uid, keyword in other.uids.items():
+            self.uids.setdefault(uid, keyword)
+        for date, owners in other.dates.items():
+            self.dates.setdefault(date, set()).update(owners)
+        self.files.extend(other.files)
+
+    def index(self, *, key: ProjectKey | None = None) -> OriginalIndex:
+        """Freeze into the searchable :class:`OriginalIndex` (date owners need the key)."""
+        owners = None
+        if key is not None:
+            owners = {
+                date: frozenset(patient_pseudonym(key, pid) for pid in pids)
+                for date, pids in self.dates.items()
+            }
+        return OriginalIndex(
+            values=dict(self.values),
+            uids=dict(self.uids),
+            uid_roots=uid_roots(self.uids),
+            date_owners=owners,
+        )
+
+
+def uid_roots(uids: dict[str, str] | set[str]) -> frozenset[str]:
+    """Organisation roots of original UIDs: the common prefix of UIDs sharing 5 components.
+
+    A root needs at least 5 components, so "1.2.826.0" (a national root) never counts,
+    and 2.25 and DICOM's own 1.2.840.10008 UIDs have none.
+    """
+    groups: dict[tuple[str, ...], list[list[str]]] = {}
+    for uid in uids:
+        if uid.startswith(("2.25.", _STANDARD_UID_ROOT)):
+            continue
+        parts = uid.split(".")
+        if len(parts) < 6:
+            continue
+        groups.setdefault(tuple(parts[:5]), []).append(parts)
+    roots: set[str] = set()
+    for members in groups.values():
+        if len(members) == 1:
+            prefix = members[0][:-1]
+        else:
+            prefix = []
+            for column in zip(*members, strict=False):
+                if len(set(column)) != 1:
+                    break
+                prefix.append(column[0])
+            prefix = prefix[: min(len(m) for m in members) - 1]
+        if len(prefix) >= 5:
+            roots.add(".".join(prefix) + ".")
+    return frozenset(roots)
+
+
+def _keep(value: str) -> bool:
+    text = value.strip()
+    if len(text) < MIN_VALUE_CHARS or text.casefold() in STOP_VALUES:
+        return False
+    return not (text.isdigit() and len(text) < MIN_DIGIT_CHARS)
+
+
+def name_variants(value: str) -> Iterator[str]:
+    """Case-folded search forms of a DICOM PN value (first component group only)."""
+    first = value.split("=")[0]
+    parts = [p.strip() for p in first.split("^")]
+    family, given = (parts + ["", ""])[:2]
+    if family and given:
+        yield f"{family}^{given}".casefold()
+        yield f"{family} {given}".casefold()
+        yield f"{given} {family}".casefold()
+    for part in parts:
+        for word in part.split():
+            if _keep(word):
+                yield word.casefold()
+    whole = first.replace("^", " ").strip()
+    if _keep(whole):
+        yield " ".join(whole.split()).casefold()
+
+
+class _Collector:
+    def __init__(self, rules: Rules, harvest: OriginalHarvest, patient_id: str) -> None:
+        self.rules = rules
+        self.harvest = harvest
+        self.patient_id = patient_id
+        self.references: list[str] = []
+
+    def walk(self, ds: Dataset) -> None:
+        for tag in list(ds.keys()):
+            raw = ds.get_item(tag)
+            tag_int = int(tag)
+            vr = _vr_of(raw, tag_int)
+            if vr in _BINARY_VRS or tag_int == 0x7FE00010:
+                continue
+            elem = ds[tag]
+            if vr == "SQ":
+                for item in elem.value or []:
+                    self.walk(item)
+                continue
+            self._element(tag_int, vr, elem)
+
+    def _element(self, tag: int, vr: str, elem: DataElement) -> None:
+        values = _values(elem)
+        if not values:
+            return
+        keyword = keyword_for_tag(tag) or f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+        code = self.rules.code_for(tag) if (tag >> 16) % 2 == 0 else None
+        if vr == "UI":
+            if tag == 0x00081155:  # Referenced SOP Instance UID, for reference integrity
+                self.references.extend(values)
+            if "retain_uids" not in self.rules.options:
+                for uid in values:
+                    if not uid.startswith(_STANDARD_UID_ROOT):
+                        self.harvest.uids.setdefault(uid, keyword)
+            return
+        if code == "K":
+            return
+        if vr == "PN":
+            for value in values:
+                for variant in name_variants(value):
+                    self.harvest.values.setdefault(variant, keyword)
+        elif vr in ("DA", "DT"):
+            if "retain_long_full_dates" in self.rules.options:
+                return
+            for value in values:
+                if _DATE.match(value):
+                    date = value[:8]
+                    self.harvest.values.setdefault(date, keyword)
+                    self.harvest.dates.setdefault(date, set()).add(self.patient_id)
+        elif keyword in IDENTIFYING_KEYWORDS:
+            for value in values:
+                if _keep(value):
+                    self.harvest.values.setdefault(" ".join(value.split()).casefold(), keyword)
+
+
+def _vr_of(raw: DataElement | RawDataElement, tag: int) -> str:
+    if raw.VR:
+        return str(raw.VR)
+    try:
+        return str(dictionary_VR(tag))
+    except KeyError:
+        return "UN"
+
+
+def _values(elem: DataElement) -> list[str]:
+    value = elem.value
+    if value is None or isinstance(value, bytes):
+        return []
+    items = (
+        list(value) if type(value).__name__ == "MultiValue" or isinstance(value, list) else [value]
+    )
+    return [
+        str(v).strip().rstrip("\x00").strip() for v in items if v is not None and str(v).strip()
+    ]
+
+
+def _text(ds: Dataset, keyword: str) -> str:
+    value = ds.get(keyword)
+    return "" if value is None else str(value).strip()
+
+
+def harvest_file(path: Path, rel: str, *, rules: Rules) -> OriginalHarvest:
+    """Collect the PHI values and identity of one original file (never raises on bad data)."""
+    harvest = OriginalHarvest()
+    record = OriginalFile(rel=rel)
+    harvest.files.append(record)
+    try:
+        data = path.read_bytes()
+        if data[128:132] != b"DICM" and path.suffix.lower() not in (".dcm", ".ima", ""):
+            record.unreadable = True
+            return harvest
+        ds = pydicom.dcmread(io.BytesIO(data), force=True)
+        patient_id = _text(ds, "PatientID")
+        collector = _Collector(rules, harvest, patient_id)
+        if getattr(ds, "file_meta", None) is not None:
+            collector.walk(ds.file_meta)
+        collector.walk(ds)
+        record.sop_uid = _text(ds, "SOPInstanceUID")
+        record.study_uid = _text(ds, "StudyInstanceUID")
+        record.series_uid = _text(ds, "SeriesInstanceUID")
+        record.patient_id = patient_id
+        record.references = tuple(collector.references)
+        if not record.sop_uid:
+            record.unreadable = True
+    except Exception:  # noqa: BLE001 - a broken original is counted, the batch goes on
+        record.unreadable = True
+    return harvest

@@ -1,0 +1,310 @@
+"""A MIDI-B-style score: the share of required de-identification actions done right.
+
+MIDI-B (MICCAI 2024, scorer CBIIT/MIDI_validation_script) scores correct actions over
+required actions. Here each original file is paired with its released file through the
+mapping (the encrypted linkage store, MIDI-B ``uid_mapping.csv`` / ``patid_mapping.csv``, a
+``kind,original,pseudonym`` CSV, or the project key itself), and its top-level attributes are
+scored by category:
+
+``text_removed``
+    Attributes the profile removes, empties or replaces (X, Z, D and mixed codes): the
+    release has them absent, empty or different from the original.
+``date_shifted``
+    Dates under Retain Longitudinal Modified Dates: present, changed, and (when the offset
+    is known) shifted by exactly the patient's offset.
+``uid_changed`` / ``uid_consistent``
+    Replaced UIDs differ from the original, and equal the mapping's pseudonym.
+``patient_id_consistent``
+    Patient ID equals the mapping's pseudonym for the original Patient ID.
+``research_retained``
+    Research-relevant values (:data:`RESEARCH_KEYWORDS`, plus anything an option keeps)
+    survive unchanged: over-scrubbing is a failure too.
+
+Only counts leave this module; compared values stay inside one function call.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import pydicom
+from pydicom.dataset import Dataset
+
+from deidkit.errors import UsageError
+from deidkit.keys import ProjectKey
+from deidkit.verify_checks import Rules
+
+CATEGORIES: tuple[str, ...] = (
+    "text_removed",
+    "date_shifted",
+    "uid_changed",
+    "uid_consistent",
+    "patient_id_consistent",
+    "research_retained",
+)
+RESEARCH_KEYWORDS = frozenset(
+    {
+        "Modality",
+        "Rows",
+        "Columns",
+        "PixelSpacing",
+        "SliceThickness",
+        "SpacingBetweenSlices",
+        "ImageOrientationPatient",
+        "ImagePositionPatient",
+        "BitsAllocated",
+        "BitsStored",
+        "HighBit",
+        "PixelRepresentation",
+        "SamplesPerPixel",
+        "PhotometricInterpretation",
+        "KVP",
+        "RepetitionTime",
+        "EchoTime",
+        "InversionTime",
+        "FlipAngle",
+        "MagneticFieldStrength",
+        "Manufacturer",
+        "BodyPartExamined",
+        "RescaleIntercept",
+        "RescaleSlope",
+        "WindowCenter",
+        "WindowWidth",
+        "SeriesNumber",
+        "InstanceNumber",
+        "SOPClassUID",
+        "ImageType",
+        "ScanningSequence",
+        "SequenceVariant",
+        "PatientPosition",
+        "ContrastBolusAgent",
+    }
+)
+_REMOVE_CODES = frozenset({"X", "Z", "D", "X/Z", "X/D", "Z/D", "X/Z/D"})
+_UID_CODES = frozenset({"U", "X/Z/U*"})
+_UID = re.compile(r"^[0-9]+(?:\.[0-9]+)+$")
+_STRING_VRS = frozenset(
+    {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UT"}
+)
+
+
+@dataclass
+class IdentifierMap:
+    """Original -> pseudonym maps by kind (held in memory only: originals are PHI)."""
+
+    uids: dict[str, str] = field(default_factory=dict)
+    patient_ids: dict[str, str] = field(default_factory=dict)
+    date_offsets: dict[str, int] = field(default_factory=dict)
+    key: ProjectKey | None = None
+
+    def new_uid(self, uid: str) -> str | None:
+        """The release UID for an original UID, from the mapping or the key."""
+        found = self.uids.get(uid)
+        if found is None and self.key is not None:
+            from deidkit.pseudonym import pseudonymous_uid
+
+            found = pseudonymous_uid(self.key, uid)
+        return found
+
+    def new_patient_id(self, patient_id: str) -> str | None:
+        """The release Patient ID for an original one."""
+        found = self.patient_ids.get(patient_id)
+        if found is None and self.key is not None:
+            from deidkit.pseudonym import patient_pseudonym
+
+            found = patient_pseudonym(self.key, patient_id)
+        return found
+
+    def offset(self, patient_id: str, rules_range: tuple[int, int] | None) -> int | None:
+        """The date offset of a patient, from the mapping or the key."""
+        if patient_id in self.date_offsets:
+            return self.date_offsets[patient_id]
+        if self.key is not None and rules_range is not None:
+            from deidkit.pseudonym import date_offset_days
+
+            return date_offset_days(self.key, patient_id, shift_range=rules_range)
+        return None
+
+
+def load_mapping(path: Path | None, *, key: ProjectKey | None) -> IdentifierMap:
+    """Read a mapping: a deidkit linkage store, MIDI-B CSV(s) or a ``kind,original,pseudonym`` CSV.
+
+    A folder is searched for ``uid_mapping.csv`` and ``patid_mapping.csv``.
+
+    Raises
+    ------
+    UsageError
+        If the file is missing or in no known layout.
+    """
+    mapping = IdentifierMap(key=key)
+    if path is None:
+        return mapping
+    if path.is_dir():
+        files = [
+            p
+            for p in (path / "uid_mapping.csv", path / "patid_mapping.csv", path / "linkage.csv")
+            if p.is_file()
+        ]
+        if not files:
+            raise UsageError(
+                f"mapping folder {path.name} holds no uid_mapping.csv / patid_mapping.csv"
+            )
+        for file in files:
+            _read_csv(file, mapping)
+        return mapping
+    if not path.is_file():
+        raise UsageError(f"mapping file {path.name} does not exist")
+    if path.suffix.lower() == ".csv":
+        _read_csv(path, mapping)
+        return mapping
+    if key is None:
+        raise UsageError("--linkage needs --key-file to open an encrypted linkage store")
+    from deidkit.linkage import LinkageStore
+
+    for entry in LinkageStore(path, key=key).entries():
+        _add(mapping, entry.kind, entry.original, entry.pseudonym)
+    return mapping
+
+
+def _add(mapping: IdentifierMap, kind: str, original: str, pseudonym: str) -> None:
+    if kind in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "UID"):
+        mapping.uids[original] = pseudonym
+    elif kind == "PatientID":
+        mapping.patient_ids[original] = pseudonym
+    elif kind == "DateOffset":
+        try:
+            mapping.date_offsets[original] = int(pseudonym)
+        except ValueError:
+            pass
+
+
+def _read_csv(path: Path, mapping: IdentifierMap) -> None:
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        fields = {f.strip().lower() for f in reader.fieldnames or []}
+        for row in reader:
+            norm = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
+            if {"kind", "original", "pseudonym"} <= fields:
+                _add(mapping, norm["kind"], norm["original"], norm["pseudonym"])
+            elif {"id_old", "id_new"} <= fields:
+                old, new = norm["id_old"], norm["id_new"]
+                is_uid = "uid" in path.name.lower() or bool(_UID.match(old))
+                _add(mapping, "UID" if is_uid else "PatientID", old, new)
+            else:
+                raise UsageError(
+                    f"mapping file {path.name}: expected columns id_old,id_new "
+                    "or kind,original,pseudonym"
+                )
+
+
+@dataclass
+class ScoreCounts:
+    """Done / required per category."""
+
+    done: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CATEGORIES, 0))
+    required: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CATEGORIES, 0))
+
+    def tick(self, category: str, ok: bool) -> None:
+        """Count one required action, done right or not."""
+        self.required[category] += 1
+        self.done[category] += int(ok)
+
+    def merge(self, other: ScoreCounts) -> None:
+        """Add another file's counts."""
+        for cat in CATEGORIES:
+            self.done[cat] += other.done[cat]
+            self.required[cat] += other.required[cat]
+
+    def as_dict(self) -> dict[str, object]:
+        """Per-category and overall shares (None where nothing was required)."""
+        per = {
+            cat: {
+                "done": self.done[cat],
+                "required": self.required[cat],
+                "score": round(self.done[cat] / self.required[cat], 4)
+                if self.required[cat]
+                else None,
+            }
+            for cat in CATEGORIES
+        }
+        total_req = sum(self.required.values())
+        total = round(sum(self.done.values()) / total_req, 4) if total_req else None
+        return {"overall": total, "categories": per}
+
+
+def _value(ds: Dataset, tag: int) -> str | None:
+    elem = ds.get(tag)
+    if elem is None or elem.value is None:
+        return None
+    value = elem.value
+    if isinstance(value, bytes):
+        return None
+    text = "\\".join(str(v) for v in value) if type(value).__name__ == "MultiValue" else str(value)
+    return text.strip().rstrip("\x00").strip()
+
+
+def _shift(value: str, days: int) -> str | None:
+    try:
+        day = date(int(value[:4]), int(value[4:6]), int(value[6:8])) + timedelta(days=days)
+    except ValueError:
+        return None
+    return f"{day.year:04d}{day.month:02d}{day.day:02d}" + value[8:]
+
+
+def score_pair(
+    original: bytes,
+    released: bytes,
+    *,
+    rules: Rules,
+    mapping: IdentifierMap,
+    shift_range: tuple[int, int] | None,
+) -> ScoreCounts:
+    """Score one original/released file pair (top-level attributes)."""
+    counts = ScoreCounts()
+    orig = pydicom.dcmread(io.BytesIO(original), force=True, stop_before_pixels=True)
+    rel = pydicom.dcmread(io.BytesIO(released), force=True, stop_before_pixels=True)
+    patient_id = _value(orig, 0x00100020) or ""
+    for elem in orig:
+        tag = int(elem.tag)
+        if (tag >> 16) % 2 == 1 or elem.VR not in _STRING_VRS:
+            continue
+        before = _value(orig, tag)
+        if not before:
+            continue
+        after = _value(rel, tag)
+        code = rules.code_for(tag)
+        keyword = elem.keyword
+        if tag == 0x00100020:
+            target = mapping.new_patient_id(before)
+            if target is not None:
+                counts.tick("patient_id_consistent", after == target)
+            counts.tick("text_removed", after != before)
+        elif elem.VR == "UI" and code in _UID_CODES and "retain_uids" not in rules.options:
+            counts.tick("uid_changed", after != before)
+            target = mapping.new_uid(before)
+            if target is not None:
+                counts.tick("uid_consistent", after == target)
+        elif elem.VR in ("DA", "DT") and code == "C":
+            offset = mapping.offset(patient_id, shift_range) if patient_id else None
+            expected = _shift(before, offset) if offset is not None else None
+            ok = bool(after) and after != before and (expected is None or after == expected)
+            counts.tick("date_shifted", ok)
+        elif code in _REMOVE_CODES:
+            counts.tick("text_removed", not after or after != before)
+        elif keyword in RESEARCH_KEYWORDS or code == "K":
+            counts.tick("research_retained", after == before)
+    return counts
+
+
+def summarise(counts: ScoreCounts, *, pairs: int, unpaired: int) -> Mapping[str, object]:
+    """The score as a JSON-ready mapping."""
+    result = dict(counts.as_dict())
+    result["pairs"] = pairs
+    result["unpaired_originals"] = unpaired
+    return result

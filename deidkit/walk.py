@@ -1,0 +1,162 @@
+"""Input discovery: walk a PACS export in a fixed order and read each file as DICOM or say why not.
+
+The walk streams (one directory listing in memory per level) and sorts every listing, so
+the same tree always yields the same sequence whatever the file system returns.
+:func:`read_input` accepts DICOM with or without preamble and file meta, and turns every
+way a file can fail into an :class:`~deidkit.errors.InputFileError` with a stable reason
+code; it never lets a half-read file pass as complete.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import pydicom
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+
+from deidkit.errors import InputFileError, UsageError
+
+# Reason codes (stable: the run report and tests match them).
+REASON_EMPTY: Final = "empty"
+REASON_NOT_DICOM: Final = "not_dicom"
+REASON_TRUNCATED: Final = "truncated"
+REASON_UNREADABLE: Final = "unreadable"
+REASON_NO_UIDS: Final = "missing_uids"
+REASON_DICOMDIR: Final = "dicomdir"
+
+DICOMDIR_SOP_CLASS: Final = "1.2.840.10008.1.3.10"
+_PIXEL_KEYWORDS: Final = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+_UNDEFINED: Final = 0xFFFFFFFF
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One file found under the input root."""
+
+    path: Path
+    relpath: str  # POSIX path relative to the input root (names PHI; keep it out of OUTPUT)
+
+
+def iter_input_files(root: Path) -> Iterator[InputFile]:
+    """Yield every regular file under ``root`` (or ``root`` itself) in sorted order.
+
+    Symbolic links to directories are not followed (they can loop); file links are read.
+
+    Raises
+    ------
+    UsageError
+        If ``root`` does not exist.
+    """
+    root = Path(root)
+    if root.is_file():
+        yield InputFile(root, root.name)
+        return
+    if not root.is_dir():
+        raise UsageError(f"INPUT {root} does not exist")
+    yield from _walk(root, "")
+
+
+def _walk(directory: Path, prefix: str) -> Iterator[InputFile]:
+    try:
+        with os.scandir(directory) as scan:
+            entries = sorted(scan, key=lambda e: e.name)
+    except OSError:
+        return  # an unreadable folder holds nothing we can release
+    for entry in entries:
+        rel = f"{prefix}{entry.name}"
+        if entry.is_dir(follow_symlinks=False):
+            yield from _walk(Path(entry.path), rel + "/")
+        elif entry.is_file():
+            yield InputFile(Path(entry.path), rel)
+
+
+def is_dicomdir_name(relpath: str) -> bool:
+    """Whether the file is named like a DICOMDIR (checked before reading it)."""
+    return relpath.rsplit("/", 1)[-1].upper() == "DICOMDIR"
+
+
+def read_input(data: bytes) -> Dataset:
+    """Parse one file's bytes as DICOM, with or without preamble and file meta.
+
+    Parameters
+    ----------
+    data
+        The whole file (read once; the caller never re-opens the input).
+
+    Returns
+    -------
+    Dataset
+        The parsed dataset with every top-level element complete.
+
+    Raises
+    ------
+    InputFileError
+        ``empty``, ``not_dicom``, ``truncated``, ``unreadable``, ``missing_uids`` or
+        ``dicomdir``. Messages never carry values read from the file.
+    """
+    if not data:
+        raise InputFileError(REASON_EMPTY)
+    has_preamble = data[128:132] == b"DICM"
+    if not has_preamble and not _looks_like_raw_dataset(data):
+        raise InputFileError(REASON_NOT_DICOM)
+    try:
+        with warnings.catch_warnings():
+            # pydicom warnings can quote element values (PHI); never let them reach stderr.
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(io.BytesIO(data), force=True)
+            _classify(ds, has_preamble)
+    except InputFileError:
+        raise
+    except EOFError:
+        raise InputFileError(REASON_TRUNCATED) from None
+    except Exception as exc:  # pydicom raises many types on garbage; the batch must go on
+        # Only the exception type: pydicom messages can quote values read from the file.
+        raise InputFileError(
+            REASON_UNREADABLE, f"unreadable DICOM ({type(exc).__name__})"
+        ) from None
+    return ds
+
+
+def _classify(ds: Dataset, has_preamble: bool) -> None:
+    media_class = str(ds.file_meta.get("MediaStorageSOPClassUID", "")) if ds.file_meta else ""
+    if media_class == DICOMDIR_SOP_CLASS or "DirectoryRecordSequence" in ds:
+        raise InputFileError(REASON_DICOMDIR)
+    if _is_truncated(ds):
+        raise InputFileError(REASON_TRUNCATED)
+    if "SOPInstanceUID" not in ds or "SOPClassUID" not in ds:
+        if not has_preamble and len(ds) < 3:
+            raise InputFileError(REASON_NOT_DICOM)
+        raise InputFileError(REASON_NO_UIDS)
+
+
+def _looks_like_raw_dataset(data: bytes) -> bool:
+    # A dataset without preamble starts with a low group tag: file meta (0002) or an
+    # identifying/patient group (0008..0010), little endian. Text and other formats do not.
+    if len(data) < 8:
+        return False
+    group = int.from_bytes(data[0:2], "little")
+    element = int.from_bytes(data[2:4], "little")
+    return group in (0x0002, 0x0008, 0x0010) and element < 0x1000
+
+
+def _is_truncated(ds: Dataset) -> bool:
+    # pydicom stops quietly at end of file, so compare each element's declared length
+    # with what was read, and demand pixel data where the image module says there is some.
+    for raw in ds._dict.values():
+        if (
+            isinstance(raw, RawDataElement)
+            and raw.length != _UNDEFINED
+            and raw.value is not None
+            and len(raw.value) < raw.length
+        ):
+            return True
+    if "Rows" in ds and "Columns" in ds and not any(k in ds for k in _PIXEL_KEYWORDS):
+        return True
+    return False

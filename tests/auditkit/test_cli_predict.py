@@ -1,0 +1,103 @@
+"""``auditkit predict`` through the CLI: outputs, JSON summary, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from imaging_samples import write_nifti
+from typer.testing import CliRunner
+
+from auditkit.cli import app
+
+runner = CliRunner()
+
+
+class MeanLogit(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(1, 2, 3)).unsqueeze(1) - 0.5
+
+
+@pytest.fixture()
+def workdir(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        write_nifti(tmp_path / f"img{i}.nii", rng.random((8, 8, 1)).astype(np.float32), np.eye(4))
+    pd.DataFrame(
+        {"image": ["img0.nii", "img1.nii", "img2.nii", "gone.nii"], "label": [0, 1, 1, 0]}
+    ).to_csv(tmp_path / "manifest.csv", index=False)
+    torch.jit.save(torch.jit.script(MeanLogit()), str(tmp_path / "model.ts"))
+    return tmp_path
+
+
+def base_args(workdir: Path, out: str) -> list[str]:
+    return [
+        "predict",
+        "--model",
+        str(workdir / "model.ts"),
+        "--data",
+        str(workdir / "manifest.csv"),
+        "--out",
+        str(workdir / out),
+        "--device",
+        "cpu",
+        "--spatial-size",
+        "8,8",
+        "--no-progress",
+    ]
+
+
+def test_help_has_an_example() -> None:
+    result = runner.invoke(app, ["predict", "--help"])
+    assert result.exit_code == 0
+    assert "Example" in result.output and "--device" in result.output
+
+
+def test_json_summary_and_failed_rows_exit_1(workdir: Path) -> None:
+    result = runner.invoke(app, [*base_args(workdir, "preds"), "--json"])
+    assert result.exit_code == 1, result.output
+    summary = json.loads(result.stdout)
+    assert summary["rows"] == 4 and summary["ok"] == 3 and summary["failed"] == 1
+    assert summary["device"] == "cpu"
+    frame = pd.read_csv(summary["predictions_csv"])
+    assert frame["status"].tolist() == ["ok", "ok", "ok", "failed"]
+    assert Path(summary["provenance"]).is_file()
+    again = runner.invoke(app, [*base_args(workdir, "preds"), "--allow-failures", "--force"])
+    assert again.exit_code == 0, again.output
+    assert "3 ok, 1 failed" in again.stdout
+
+
+def test_refuses_to_overwrite_without_force(workdir: Path) -> None:
+    runner.invoke(app, [*base_args(workdir, "preds"), "--allow-failures"])
+    result = runner.invoke(app, [*base_args(workdir, "preds"), "--allow-failures"])
+    assert result.exit_code == 2
+    assert "--force" in result.output
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--task", "ranking"], "unknown task"),
+        (["--image-column", "path"], "no column 'path'"),
+        (["--spatial-size", "8,x"], "comma-separated integers"),
+        (["--intensity", "gamma"], "unknown intensity"),
+        (["--model-kind", "onnx"], "onnxruntime"),
+    ],
+)
+def test_usage_errors_exit_2(workdir: Path, extra: list[str], message: str) -> None:
+    result = runner.invoke(app, [*base_args(workdir, "p"), *extra])
+    assert result.exit_code == 2, result.output
+    assert message in result.output.replace("\n", " ")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+def test_cuda_requested_without_cuda(workdir: Path) -> None:
+    args = base_args(workdir, "p")
+    args[args.index("cpu")] = "cuda"
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert "CUDA is not available" in result.output.replace("\n", " ")
