@@ -90,6 +90,7 @@ UNDEFINED_REASONS: Final[dict[str, str]] = {
     "dice": "no case with a Dice value",
 }
 REASON_UNDEFINED: Final = "undefined for this group"
+REASON_NO_SPEC: Final = "no negative cases overall: the fixed-specificity threshold is undefined"
 
 
 @dataclass(frozen=True)
@@ -226,6 +227,27 @@ class AuditResult:
         """Disparity entries across groups of each attribute and intersection."""
         return self._disparities
 
+    def disparity(self, attribute: str, metric: str) -> dict[str, Any]:
+        """The disparity entry of one attribute (or intersection) and metric.
+
+        Raises
+        ------
+        KeyError
+            If the attribute or metric was not evaluated.
+        """
+        for entry in self._disparities:
+            if entry["attribute"] == attribute and entry["metric"] == metric:
+                return entry
+        raise KeyError(f"no disparity '{metric}' for attribute '{attribute}'")
+
+    def group(self, attribute: str, group: str) -> dict[str, Any]:
+        """The entry of one group (``attribute`` may be an intersection such as ``a | b``)."""
+        for entries in self._entries:
+            for entry in entries:
+                if entry["attribute"] == attribute and entry["group"] == group:
+                    return entry
+        raise KeyError(f"no group '{group}' for attribute '{attribute}'")
+
     @property
     def warnings(self) -> list[dict[str, Any]]:
         """Warnings: excluded rows, missing groups, insufficient groups ..."""
@@ -277,6 +299,14 @@ class AuditResult:
         self, threshold: float | None, rule: str | None, target: float
     ) -> tuple[Threshold, Threshold | None]:
         task = self._pred.task
+        if task is not Task.BINARY and (threshold is not None or rule is not None):
+            self._warnings.append(
+                {
+                    "code": "threshold_ignored",
+                    "message": f"--threshold/--threshold-from do not apply to --task {task.value}",
+                    "count": 0,
+                }
+            )
         if task is Task.MULTICLASS:
             return Threshold(None, "argmax"), None
         if task is not Task.BINARY:
@@ -376,6 +406,7 @@ class AuditResult:
             y = pred.labels.astype(np.int64)
             s = pred.scores[:, 0]
             t = self._threshold.value
+            has_spec = self._spec is not None and self._spec.value is not None
             spec = self._spec.value if self._spec and self._spec.value is not None else math.inf
             layouts = [
                 binary_layout(
@@ -395,6 +426,8 @@ class AuditResult:
                     sums = binary_sums(layout, weights)
                     for name, value in binary_metrics(sums).items():
                         out[f"{i}/{name}"] = value
+                    if not has_spec:  # no negatives overall: specificity is undefined
+                        out[f"{i}/tpr_at_fixed_specificity"] = np.full_like(value, np.nan)
                     if counts:
                         for name, value in proportion_counts(sums).items():
                             out[f"{i}/#{name}"] = value
@@ -633,6 +666,10 @@ class AuditResult:
             return out
         if value is None:
             out["reason"] = UNDEFINED_REASONS.get(name, REASON_UNDEFINED)
+            if name == "tpr_at_fixed_specificity" and (
+                self._spec is None or self._spec.value is None
+            ):
+                out["reason"] = REASON_NO_SPEC
             return out
         if key in intervals:
             low, high, share = intervals[key]

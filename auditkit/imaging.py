@@ -200,9 +200,21 @@ def _load_dicom_series(folder: Path) -> Volume:
         for p in folder.iterdir()
         if p.is_file() and not p.name.startswith(".") and p.name.upper() != "DICOMDIR"
     )
-    if not files:
-        raise ImageReadError(ERR_MISSING)
-    return _load_dicom_files(files)
+    readable = [p for p in files if _looks_like_dicom(p)]
+    if not readable:
+        raise ImageReadError(ERR_UNREADABLE if files else ERR_MISSING)
+    # Other files in a series folder (notes, thumbnails) are ignored; a missing slice
+    # still shows up as an irregular gap.
+    return _load_dicom_files(readable)
+
+
+def _looks_like_dicom(path: Path) -> bool:
+    """Part 10 files start with a 128-byte preamble and ``DICM``."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(132)[128:] == b"DICM"
+    except OSError:
+        return False
 
 
 def _load_dicom_files(files: Sequence[Path]) -> Volume:

@@ -27,6 +27,7 @@ import logging
 import math
 import os
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -256,9 +257,12 @@ def _segmentation_metrics(
     y_pred = torch.from_numpy(pred[None, None].astype(np.float32))
     y = torch.from_numpy(truth[None, None].astype(np.float32))
     dice = float(compute_dice(y_pred, y, include_background=True, ignore_empty=False)[0, 0])
-    hd95 = compute_hausdorff_distance(
-        y_pred, y, include_background=True, percentile=95, spacing=list(spacing)[: pred.ndim]
-    )
+    with warnings.catch_warnings():
+        # MONAI 1.5+ warns about its own internal use of a deprecated argument.
+        warnings.simplefilter("ignore", FutureWarning)
+        hd95 = compute_hausdorff_distance(
+            y_pred, y, include_background=True, percentile=95, spacing=list(spacing)[: pred.ndim]
+        )
     return {"dice": dice, "hd95": float(hd95[0, 0])}
 
 
@@ -290,7 +294,6 @@ def _label_value(task: str, value: Any) -> Any:
 def _resolve_spec(
     model: LoadedModel,
     *,
-    task: str,
     spatial_size: tuple[int, ...] | None,
     spacing: tuple[float, ...] | None,
     intensity: str | None,
@@ -408,7 +411,6 @@ def predict(
     seg = task == "segmentation"
     spec = _resolve_spec(
         loaded,
-        task=task,
         spatial_size=spatial_size,
         spacing=spacing,
         intensity=intensity,
@@ -640,6 +642,10 @@ def _assemble(
 
     rows = []
     records = frame.to_dict(orient="records")
+    reserved = {"status", "error", "label", "score", "prediction", "mask_path", "dice", "hd95"}
+    clashes = sorted(c for c in frame.columns if c in reserved and c != label_column)
+    if clashes or any(str(c).startswith("score_") for c in frame.columns):
+        logger.warning("manifest columns named like prediction columns are not copied: %s", clashes)
     extra_columns = [
         c for c in frame.columns if c not in {"case_id", "patient_id", image_column, label_column}
     ]
@@ -660,7 +666,8 @@ def _assemble(
             )
             row[name] = header.get(name, "") if missing else value
         for name in extra_columns:
-            if name not in ATTRIBUTE_COLUMNS:
+            # A manifest column never overwrites a column predict computed (score, status...).
+            if name not in row:
                 row[name] = record[name]
         rows.append(row)
     table = pd.DataFrame(rows)

@@ -113,17 +113,15 @@ class BinaryLayout:
     pos_block_end: IntArray
 
 
-def _tail_cuts(
-    flags: npt.NDArray[np.int32], starts: IntArray, ends: IntArray
-) -> IntArray | None:
+def _tail_cuts(flags: npt.NDArray[np.int32], starts: IntArray, ends: IntArray) -> IntArray | None:
     """Per group, the start of its run of 1s if the flags are 0...0 1...1 inside it, else None."""
-    rises = np.diff(flags) < 0
-    rises_inside = rises.copy()
-    rises_inside[starts[1:] - 1] = False  # a drop across a group boundary is fine
-    if rises_inside.any():
+    drops = np.diff(flags) < 0
+    drops[starts[1:] - 1] = False  # a drop across a group boundary is fine
+    if drops.any():
         return None
     zeros = np.concatenate(([0], np.cumsum(1 - flags)))
-    return (starts + (zeros[ends] - zeros[starts])).astype(np.int64)
+    cuts: IntArray = (starts + (zeros[ends] - zeros[starts])).astype(np.int64)
+    return cuts
 
 
 def binary_layout(
@@ -261,7 +259,7 @@ def binary_sums(layout: BinaryLayout, weights: npt.NDArray[np.integer]) -> dict[
     # Float sums in one sparse product over input rows: scores per (group, bin), squared
     # errors per group.
     n_bins = len(layout.bin_starts)
-    products = np.asarray((layout.float_matrix @ weights.T.astype(np.float64)).T)
+    products = np.asarray((layout.float_matrix @ weights.T).T)
     sums["brier_sum"] = np.ascontiguousarray(products[:, n_bins:])
     # ECE: per (group, bin) slice |sum of scores - sum of labels|, summed over the group's bins.
     gaps = np.abs(products[:, :n_bins] - between(cy, layout.bin_starts, layout.bin_ends))

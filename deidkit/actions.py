@@ -180,8 +180,11 @@ def shift_date(value: str, days: int) -> str:
         if not part:
             out.append("")
             continue
+        digits = part.strip()[:8]
         try:
-            day = _dt.datetime.strptime(part[:8], "%Y%m%d").date()
+            if len(digits) != 8 or not digits.isdigit():
+                return ""
+            day = _dt.date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))
         except ValueError:
             return ""
         out.append((day + _dt.timedelta(days=days)).strftime("%Y%m%d"))

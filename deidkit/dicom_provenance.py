@@ -7,6 +7,7 @@ the PS3.15 provenance attributes with CID 7050 codes, and the new File Meta Info
 from __future__ import annotations
 
 import pydicom
+from pydicom import config
 from pydicom.dataelem import DataElement
 from pydicom.dataset import FileMetaDataset
 from pydicom.multival import MultiValue
@@ -73,7 +74,8 @@ def transfer_syntax(ds: pydicom.Dataset) -> str:
 
 def _add(ds: pydicom.Dataset, tag: int, vr: str, value: object) -> None:
     # direct DataElements: keyword lookups through __setattr__ cost more than the scrub itself
-    ds.add(DataElement(tag, vr, value))
+    # our constants are valid by construction: skip pydicom's per-value validation
+    ds.add(DataElement(tag, vr, value, validation_mode=config.IGNORE))
 
 
 def write_provenance(ds: pydicom.Dataset, profile: Profile) -> None:
@@ -87,6 +89,8 @@ def write_provenance(ds: pydicom.Dataset, profile: Profile) -> None:
     options = profile.options
     _add(ds, 0x00120062, "CS", "YES")
     method = f"deidkit {__version__}; PS3.15 E.1-1 {TABLE_EDITION}; profile {profile.name}"
+    if "+recipe:" in profile.source:
+        method += "+recipe"
     _add(ds, 0x00120063, "LO", method[:64])
     codes = [CID7050_BASIC] + [CID7050[o] for o in CID7050 if o in options]
     items = []

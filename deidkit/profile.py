@@ -74,6 +74,21 @@ class Profile:
     date_shift_range: tuple[int, int]
     source: str
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # mappingproxy cannot be pickled; rebuild from a plain dict (worker processes)
+        return (
+            _rebuild_profile,
+            (
+                self.name,
+                self.description,
+                self.options,
+                dict(self.overrides),
+                self.patient_name,
+                self.date_shift_range,
+                self.source,
+            ),
+        )
+
     def __hash__(self) -> int:
         # overrides is a mapping (unhashable); hash its sorted items so profiles can key caches.
         return hash(
@@ -85,6 +100,26 @@ class Profile:
                 self.date_shift_range,
             )
         )
+
+
+def _rebuild_profile(
+    name: str,
+    description: str,
+    options: frozenset[str],
+    overrides: dict[str, str],
+    patient_name: str,
+    date_shift_range: tuple[int, int],
+    source: str,
+) -> Profile:
+    return Profile(
+        name=name,
+        description=description,
+        options=options,
+        overrides=MappingProxyType(overrides),
+        patient_name=patient_name,
+        date_shift_range=date_shift_range,
+        source=source,
+    )
 
 
 def is_valid_code(code: str) -> bool:
@@ -207,9 +242,10 @@ def _load_chain(path: Path, source: str, depth: int) -> dict[str, Any]:
     }
     parent = data.get("extends")
     if parent is not None:
-        parent_path, parent_source = _profile_path(str(parent))
-        if not parent_source.startswith("builtin:") and not Path(str(parent)).is_absolute():
-            parent_path = (path.parent / str(parent)).resolve()
+        beside = path.parent / str(parent)
+        # a parent file is looked up beside the child profile first, then as given / shipped
+        target = beside if beside.is_file() else str(parent)
+        parent_path, parent_source = _profile_path(target)
         merged = _load_chain(parent_path, parent_source, depth + 1)
     merged["name"] = str(data.get("name") or path.stem)
     merged["description"] = str(data.get("description") or merged["description"])

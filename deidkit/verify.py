@@ -19,10 +19,12 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
+
+from pydicom.dataset import Dataset
 
 from deidkit import __version__
 from deidkit.errors import UsageError
@@ -32,6 +34,7 @@ from deidkit.release_report import ReleaseSummary
 from deidkit.standard import TABLE_EDITION
 from deidkit.verify_checks import (
     BASE_CHECKS,
+    CHECK_FILE_NAME,
     ORIGINAL_CHECKS,
     FileReport,
     Finding,
@@ -221,20 +224,27 @@ def _check_chunk(tasks: list[tuple[str, str]]) -> list[tuple[FileReport, ScoreCo
     results: list[tuple[FileReport, ScoreCounts | None]] = []
     pairs: Mapping[str, str] = _WORKER.get("pairs") or {}
     for path, rel in tasks:
-        report = check_file(Path(path), rel, rules=_WORKER["rules"], originals=_WORKER["originals"])
+        report = check_file(
+            Path(path),
+            rel,
+            rules=_WORKER["rules"],
+            originals=_WORKER["originals"],
+            keep_dataset=bool(pairs),
+        )
         counts = None
         original = pairs.get(report.sop_uid) if report.sop_uid else None
-        if original is not None:
-            counts = _score_one(original, path)
+        if original is not None and report.dataset is not None:
+            counts = _score_one(original, report.dataset)
+        report.dataset = None  # parsed data sets stay in the worker
         results.append((report, counts))
     return results
 
 
-def _score_one(original: str, released: str) -> ScoreCounts | None:
+def _score_one(original: str, released: Dataset) -> ScoreCounts | None:
     try:
         return score_pair(
             Path(original).read_bytes(),
-            Path(released).read_bytes(),
+            released,
             rules=_WORKER["rules"],
             mapping=_WORKER["mapping"],
             shift_range=_WORKER["shift_range"],
@@ -361,8 +371,11 @@ def verify_release(
         original = Path(original)
         if not original.is_dir():
             raise UsageError(f"original {original} is not a folder")
-        if original.resolve() == release.resolve():
-            raise UsageError("RELEASE and --original must be different folders")
+        a, b = original.resolve(), release.resolve()
+        if a == b or a.is_relative_to(b) or b.is_relative_to(a):
+            raise UsageError(
+                "RELEASE and --original must be separate folders (neither inside the other)"
+            )
     n_workers = max(1, workers or os.cpu_count() or 1)
     report = run_report_for(release)
     rules, shift_range = _resolve_rules(profile, report)
@@ -382,7 +395,7 @@ def verify_release(
             progress=progress,
         ):
             harvest.merge(harvested)
-        index = harvest.index(key=key)
+        index = harvest.index(key=key, shift_range=shift_range)
 
     held = _held_sources(report)
     mapping: IdentifierMap | None = None
@@ -423,6 +436,7 @@ def verify_release(
         if mapping is not None:
             candidates = sum(1 for o in harvest.files if not o.unreadable and o.rel not in held)
             score = summarise(total, pairs=scored, unpaired=candidates - scored)
+    findings = redact_paths(findings)
     findings.sort(
         key=lambda f: (f.file, f.tag_path, f.check, f.severity, f.matched_attribute, f.pattern)
     )
@@ -440,6 +454,32 @@ def verify_release(
         created=datetime.now(UTC).replace(microsecond=0).isoformat(),
         score=score,
     )
+
+
+def redact_paths(findings: list[Finding]) -> list[Finding]:
+    """Replace every path component flagged by the file-name check, in every finding.
+
+    A flagged folder or file name is itself PHI, so reports show ``[redacted-N]`` instead
+    (N numbers the distinct flagged names in sorted order, so runs stay comparable).
+    """
+    flagged: set[str] = set()
+    for f in findings:
+        if f.check == CHECK_FILE_NAME and f.tag_path.startswith("name:"):
+            parts = Path(f.file).parts
+            index = int(f.tag_path.split(":", 1)[1])
+            if index < len(parts):
+                flagged.add(parts[index])
+    if not flagged:
+        return findings
+    labels = {name: f"[redacted-{i + 1}]" for i, name in enumerate(sorted(flagged))}
+
+    def clean(path: str) -> str:
+        parts = Path(path).parts
+        if not any(p in labels for p in parts):
+            return path
+        return "/".join(labels.get(p, p) for p in parts)
+
+    return [replace(f, file=clean(f.file)) for f in findings]
 
 
 def _report_fingerprint(report: Mapping[str, Any] | None) -> str | None:
@@ -551,12 +591,14 @@ def _compare_with_originals(
     release_sops = {r.sop_uid for r in released}
     # Missing files: exact with a mapping, else by count.
     if mapping is not None:
+        ordinal = {o.rel: i + 1 for i, o in enumerate(sorted(harvest.files, key=lambda o: o.rel))}
         for o in originals:
             new = mapping.new_uid(o.sop_uid)
             if new is not None and new not in release_sops:
+                # Input paths often carry patient names: name the file by its ordinal only.
                 findings.append(
                     Finding(
-                        o.rel,
+                        f"original #{ordinal[o.rel]}",
                         "-",
                         CHECK_MISSING,
                         "error",

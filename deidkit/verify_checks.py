@@ -15,6 +15,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,9 @@ SEVERITIES = ("error", "warn", "info")
 
 _BINARY_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN", "SQ"})
 _TEXT_VRS = frozenset({"LO", "LT", "ST", "UT", "SH", "UC"})
+_NUMERIC_VRS = frozenset({"US", "SS", "UL", "SL", "FL", "FD", "AT", "UV", "SV"})
+# ASCII-only VRs (PS3.5 6.2): decoded straight from the raw bytes, no character set needed.
+_ASCII_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI", "UR"})
 _DATE_VRS = frozenset({"DA", "DT", "TM"})
 _STANDARD_UID_ROOT = "1.2.840.10008."
 _DEID_UID_ROOT = "2.25."
@@ -181,7 +185,9 @@ class OriginalIndex:
 
     ``values`` maps a case-folded value to the attribute keyword it came from; ``uids`` maps
     original UIDs to their keyword; ``uid_roots`` are organisation roots ("1.2.3.4.5.");
-    ``date_owners`` (only with a key) maps an original date to the pseudonyms of the
+    ``patient_dates`` and ``offsets`` (only with a key) map a patient pseudonym to the
+    original dates of that patient and to its date shift, so a shifted date that happens
+    to equal a real date is no false alarm. Without them a date match is only a warning.
     patients it belongs to, so a shifted date that happens to equal another patient's real
     date is no false alarm.
     """
@@ -189,7 +195,8 @@ class OriginalIndex:
     values: Mapping[str, str]
     uids: Mapping[str, str]
     uid_roots: frozenset[str]
-    date_owners: Mapping[str, frozenset[str]] | None = None
+    patient_dates: Mapping[str, frozenset[str]] | None = None
+    offsets: Mapping[str, int] | None = None
 
 
 @dataclass
@@ -206,6 +213,8 @@ class FileReport:
     series_uid: str = ""
     patient_id: str = ""
     references: tuple[str, ...] = ()
+    #: The parsed data set, only with ``keep_dataset`` and never sent between processes.
+    dataset: Dataset | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -233,6 +242,8 @@ class _Scanner:
         self.counts = _Counts()
         self.references: list[str] = []
         self.patient_id = ""
+        self.count_elements = True
+        self.codec: str | None = None
 
     def add(self, path: str, keyword: str, check: str, severity: str, **extra: str) -> None:
         self.findings.append(Finding(self.rel, path, check, severity, keyword, **extra))
@@ -253,12 +264,15 @@ class _Scanner:
             if vr == "SQ":
                 self._check_sequence(ds, tag_int, here, kw_here)
                 continue
-            if vr in _BINARY_VRS or tag_int in _PIXEL_TAGS:
-                self._count_raw(raw)
-                continue
-            elem = ds[tag]
             self._count_raw(raw)
-            values = _string_values(elem)
+            if vr in _BINARY_VRS or tag_int in _PIXEL_TAGS:
+                continue
+            if vr in _NUMERIC_VRS:
+                # Binary numbers hold no text; they only matter where the profile removes them.
+                code = self.rules.code_for(tag_int) if (tag_int >> 16) % 2 == 0 else None
+                if code in (None, "K", "C", "U"):
+                    continue
+            values = _values_of(ds, tag, raw, vr, self.codec)
             self._check_element(tag_int, vr, values, here, kw_here)
 
     def _check_sequence(self, ds: Dataset, tag: int, here: str, kw_here: str) -> None:
@@ -272,6 +286,8 @@ class _Scanner:
             self.walk(item, f"{here}[{index}]", f"{kw_here}[{index}]")
 
     def _count_raw(self, raw: DataElement | RawDataElement) -> None:
+        if not self.count_elements:
+            return
         data = raw.value if isinstance(raw, RawDataElement) else None
         if not isinstance(data, bytes) or not data:
             return
@@ -405,16 +421,26 @@ class _Scanner:
                 self.add(here, kw, CHECK_ORIGINAL_VALUE, severity, matched_attribute=source)
 
     def _date_match_severity(self, value: str) -> str:
-        # A shifted date may equal another patient's real date by chance.
-        owners = self.originals.date_owners if self.originals else None
-        if owners is None:
-            return "warn"
-        return "error" if self.patient_id in owners.get(value.strip()[:8], frozenset()) else ""
+        """ "error", "warn" or "" (no finding) for an original date found in a date element."""
+        index = self.originals
+        if index is None or index.patient_dates is None:
+            return "warn"  # cannot tell a leak from a shifted date that collides
+        dates = index.patient_dates.get(self.patient_id, frozenset())
+        day = value.strip()[:8]
+        if day not in dates:
+            return ""  # another patient's real date, reached by this patient's shift
+        offset = (index.offsets or {}).get(self.patient_id)
+        if offset is not None and _shift_day(day, -offset) in dates:
+            return ""  # explained as this patient's own shifted date
+        return "error"
 
 
-@lru_cache(maxsize=2)
-def _search_for(index_id: int, values: tuple[tuple[str, str], ...]) -> ValueSearch:
-    return ValueSearch.from_values(dict(values))
+def _shift_day(day: str, days: int) -> str:
+    try:
+        moved = date(int(day[:4]), int(day[4:6]), int(day[6:8])) + timedelta(days=days)
+    except ValueError:
+        return ""
+    return f"{moved.year:04d}{moved.month:02d}{moved.day:02d}"
 
 
 _SEARCH_CACHE: dict[int, tuple[OriginalIndex, ValueSearch]] = {}
@@ -453,6 +479,41 @@ def _text(elem: Any) -> str:
     if isinstance(value, bytes):
         value = value.decode("latin-1")
     return str(value).strip().rstrip("\x00").strip()
+
+
+_CODECS = {"": "latin-1", "ISO_IR 6": "latin-1", "ISO_IR 100": "latin-1", "ISO_IR 192": "utf-8"}
+_SINGLE_VALUED_TEXT = frozenset({"LT", "ST", "UT"})
+
+
+def _codec_for(ds: Dataset) -> str | None:
+    """A Python codec for the data set's text, for the common character sets; else None."""
+    raw = ds.get_item(0x00080005) if 0x00080005 in ds else None
+    value = raw.value if raw is not None else b""
+    if isinstance(value, bytes):
+        text = value.decode("latin-1").strip(" \x00")
+    else:
+        text = str(value).strip()
+    return _CODECS.get(text)
+
+
+def _values_of(
+    ds: Dataset, tag: Any, raw: DataElement | RawDataElement, vr: str, codec: str | None
+) -> list[str]:
+    """String forms of an element's values, decoded from the raw bytes where that is safe.
+
+    ASCII VRs always, text VRs when the character set is a single common one; anything else
+    goes through pydicom's (slower, complete) conversion.
+    """
+    if isinstance(raw, RawDataElement) and isinstance(raw.value, bytes):
+        use = "latin-1" if vr in _ASCII_VRS else codec if vr in _TEXT_VRS or vr == "PN" else None
+        if use is not None:
+            text = raw.value.decode(use, "replace").strip(" \x00")
+            if not text:
+                return []
+            if vr in _SINGLE_VALUED_TEXT:
+                return [text]
+            return [v.strip(" \x00") for v in text.split("\\")]
+    return _string_values(ds[tag])
 
 
 def _string_values(elem: DataElement) -> list[str]:
@@ -512,7 +573,12 @@ def _pixel_span(ds: Dataset, size: int) -> tuple[int, int] | None:
 
 
 def check_dicom_bytes(
-    rel: str, data: bytes, *, rules: Rules, originals: OriginalIndex | None
+    rel: str,
+    data: bytes,
+    *,
+    rules: Rules,
+    originals: OriginalIndex | None,
+    keep_dataset: bool = False,
 ) -> FileReport:
     """Check one DICOM file given as bytes (the release file is never modified).
 
@@ -530,8 +596,12 @@ def check_dicom_bytes(
         )
         return report
     scanner = _Scanner(rel, rules, originals)
+    totals = _raw_totals(scanner, data, _safe_pixel_span(ds, len(data)))
+    # Element-level counting is only needed to explain raw hits; most files have none.
+    scanner.count_elements = bool(totals.patterns or totals.values or totals.uids)
     try:
         scanner.patient_id = _text(ds.get("PatientID"))
+        scanner.codec = _codec_for(ds)
         if getattr(ds, "file_meta", None) is not None:
             scanner.walk(ds.file_meta)
         scanner.walk(ds)
@@ -546,13 +616,15 @@ def check_dicom_bytes(
             "error",
             message=f"could not be parsed ({type(exc).__name__})",
         )
-    _check_raw_bytes(scanner, data, _safe_pixel_span(ds, len(data)))
+    _report_raw(scanner, totals)
     report.findings = scanner.findings
     report.modality = _text(ds.get("Modality")) or "?"
     report.sop_uid = _text(ds.get("SOPInstanceUID"))
     report.study_uid = _text(ds.get("StudyInstanceUID"))
     report.series_uid = _text(ds.get("SeriesInstanceUID"))
     report.patient_id = scanner.patient_id
+    if keep_dataset:
+        report.dataset = ds
     return report
 
 
@@ -604,36 +676,53 @@ def _check_top_level(scanner: _Scanner, ds: Dataset) -> None:
         )
 
 
-def _check_raw_bytes(scanner: _Scanner, data: bytes, pixels: tuple[int, int] | None) -> None:
-    """Find PHI in bytes no element accounts for (preamble, padding, broken elements)."""
+def _raw_totals(scanner: _Scanner, data: bytes, pixels: tuple[int, int] | None) -> _Counts:
+    """Matches in the whole file (patterns outside pixel data; original values and UIDs)."""
+    totals = _Counts()
     outside = data if pixels is None else data[: pixels[0]] + data[pixels[1] :]
     for name, pattern in RAW_PATTERNS.items():
-        if len(pattern.findall(outside)) > scanner.counts.patterns.get(name, 0):
+        n = len(pattern.findall(outside))
+        if n:
+            totals.patterns[name] = n
+    if scanner.search is not None:
+        totals.values = scanner.search.count_in_bytes(data)
+    if scanner.originals is not None and scanner.originals.uids:
+        uids = scanner.originals.uids
+        totals.uids = sum(1 for t in UID_TOKEN.findall(data) if t.decode("ascii") in uids)
+    return totals
+
+
+def _report_raw(scanner: _Scanner, totals: _Counts) -> None:
+    """Flag matches in bytes that no element accounts for (preamble, padding, damage)."""
+    for name, n in totals.patterns.items():
+        if n > scanner.counts.patterns.get(name, 0):
             scanner.add(
                 "-", "", CHECK_RAW, "error", pattern=name, message="pattern outside any element"
             )
-    if scanner.search is not None:
-        for source, n in scanner.search.count_in_bytes(data).items():
-            if n > scanner.counts.values.get(source, 0):
-                scanner.add(
-                    "-",
-                    "",
-                    CHECK_RAW,
-                    "error",
-                    matched_attribute=source,
-                    message="original value in raw bytes",
-                )
-    if scanner.originals is not None and scanner.originals.uids:
-        hits = [t for t in UID_TOKEN.findall(data) if t.decode("ascii") in scanner.originals.uids]
-        if len(hits) > scanner.counts.uids:
+    for source, n in totals.values.items():
+        if n > scanner.counts.values.get(source, 0):
             scanner.add(
                 "-",
                 "",
                 CHECK_RAW,
                 "error",
-                matched_attribute="UID",
-                message="original UID in raw bytes",
+                matched_attribute=source,
+                message="original value in raw bytes",
             )
+    if totals.uids > scanner.counts.uids:
+        scanner.add(
+            "-",
+            "",
+            CHECK_RAW,
+            "error",
+            matched_attribute="UID",
+            message="original UID in raw bytes",
+        )
+
+
+def _check_raw_bytes(scanner: _Scanner, data: bytes, pixels: tuple[int, int] | None) -> None:
+    """Raw-byte check of a file whose elements were not walked (all matches count)."""
+    _report_raw(scanner, _raw_totals(scanner, data, pixels))
 
 
 # --- names, NIfTI, JSON, other files -------------------------------------------------------
@@ -731,7 +820,12 @@ def _json_strings(node: Any, where: str) -> Iterator[tuple[str, str]]:
 
 
 def check_file(
-    path: Path, rel: str, *, rules: Rules, originals: OriginalIndex | None
+    path: Path,
+    rel: str,
+    *,
+    rules: Rules,
+    originals: OriginalIndex | None,
+    keep_dataset: bool = False,
 ) -> FileReport:
     """Check any released file: dispatch on its content and name; never raises for bad data."""
     findings = check_name(rel, rules=rules, originals=originals)
@@ -746,7 +840,9 @@ def check_file(
         return report
     name = path.name.lower()
     if data[128:132] == b"DICM" or name.endswith((".dcm", ".ima")):
-        report = check_dicom_bytes(rel, data, rules=rules, originals=originals)
+        report = check_dicom_bytes(
+            rel, data, rules=rules, originals=originals, keep_dataset=keep_dataset
+        )
     elif name.endswith((".nii", ".nii.gz")):
         report = _check_with(
             rel, "nifti", CHECK_NIFTI, lambda: _nifti_strings(path), rules, originals

@@ -29,8 +29,8 @@ from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 
 from deidkit.keys import ProjectKey
-from deidkit.pseudonym import patient_pseudonym
-from deidkit.verify_checks import OriginalIndex, Rules
+from deidkit.pseudonym import date_offset_days, patient_pseudonym
+from deidkit.verify_checks import OriginalIndex, Rules, _codec_for
 
 MIN_VALUE_CHARS = 4
 MIN_DIGIT_CHARS = 6
@@ -100,6 +100,19 @@ IDENTIFYING_KEYWORDS = frozenset(
 _BINARY_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN"})
 _STANDARD_UID_ROOT = "1.2.840.10008."
 _DATE = re.compile(r"^\d{8}")
+_WANTED_VRS = frozenset({"PN", "DA", "DT", "UI"})
+
+
+def _raw_values(raw: DataElement | RawDataElement, vr: str, codec: str | None) -> list[str]:
+    """Values decoded straight from the raw bytes (ASCII VRs, or text in a known codec)."""
+    if not (isinstance(raw, RawDataElement) and isinstance(raw.value, bytes)):
+        return []
+    use = "latin-1" if vr in ("DA", "DT", "UI", "CS", "AE", "IS", "DS") else codec
+    if use is None:
+        return []
+    text = raw.value.decode(use, "replace").strip(" \x00")
+    parts = [text] if vr in ("LT", "ST", "UT") else text.split("\\")
+    return [v.strip(" \x00") for v in parts if v.strip(" \x00")]
 
 
 @dataclass
@@ -134,19 +147,32 @@ class OriginalHarvest:
             self.dates.setdefault(date, set()).update(owners)
         self.files.extend(other.files)
 
-    def index(self, *, key: ProjectKey | None = None) -> OriginalIndex:
-        """Freeze into the searchable :class:`OriginalIndex` (date owners need the key)."""
-        owners = None
+    def index(
+        self, *, key: ProjectKey | None = None, shift_range: tuple[int, int] | None = None
+    ) -> OriginalIndex:
+        """Freeze into the searchable :class:`OriginalIndex`.
+
+        With the key, dates are tied to patient pseudonyms (and their offsets, given the
+        profile's shift range), so a coincidental date match is told from a leak.
+        """
+        patient_dates: dict[str, set[str]] | None = None
+        offsets: dict[str, int] | None = None
         if key is not None:
-            owners = {
-                date: frozenset(patient_pseudonym(key, pid) for pid in pids)
-                for date, pids in self.dates.items()
-            }
+            patient_dates, offsets = {}, {}
+            for day, pids in self.dates.items():
+                for pid in pids:
+                    pseudonym = patient_pseudonym(key, pid)
+                    patient_dates.setdefault(pseudonym, set()).add(day)
+                    if shift_range is not None and pseudonym not in offsets:
+                        offsets[pseudonym] = date_offset_days(key, pid, shift_range=shift_range)
         return OriginalIndex(
             values=dict(self.values),
             uids=dict(self.uids),
             uid_roots=uid_roots(self.uids),
-            date_owners=owners,
+            patient_dates=None
+            if patient_dates is None
+            else {k: frozenset(v) for k, v in patient_dates.items()},
+            offsets=offsets,
         )
 
 
@@ -211,6 +237,7 @@ class _Collector:
         self.harvest = harvest
         self.patient_id = patient_id
         self.references: list[str] = []
+        self.codec: str | None = None
 
     def walk(self, ds: Dataset) -> None:
         for tag in list(ds.keys()):
@@ -219,15 +246,15 @@ class _Collector:
             vr = _vr_of(raw, tag_int)
             if vr in _BINARY_VRS or tag_int == 0x7FE00010:
                 continue
-            elem = ds[tag]
             if vr == "SQ":
-                for item in elem.value or []:
+                for item in ds[tag].value or []:
                     self.walk(item)
                 continue
-            self._element(tag_int, vr, elem)
+            if vr in _WANTED_VRS or keyword_for_tag(tag_int) in IDENTIFYING_KEYWORDS:
+                values = _raw_values(raw, vr, self.codec) or _values(ds[tag])
+                self._element(tag_int, vr, values)
 
-    def _element(self, tag: int, vr: str, elem: DataElement) -> None:
-        values = _values(elem)
+    def _element(self, tag: int, vr: str, values: list[str]) -> None:
         if not values:
             return
         keyword = keyword_for_tag(tag) or f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
@@ -299,6 +326,7 @@ def harvest_file(path: Path, rel: str, *, rules: Rules) -> OriginalHarvest:
         ds = pydicom.dcmread(io.BytesIO(data), force=True)
         patient_id = _text(ds, "PatientID")
         collector = _Collector(rules, harvest, patient_id)
+        collector.codec = _codec_for(ds)
         if getattr(ds, "file_meta", None) is not None:
             collector.walk(ds.file_meta)
         collector.walk(ds)

@@ -28,12 +28,14 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
 import pydicom
+from pydicom.datadict import keyword_for_tag
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
 from deidkit.errors import UsageError
@@ -239,14 +241,23 @@ class ScoreCounts:
 
 
 def _value(ds: Dataset, tag: int) -> str | None:
-    elem = ds.get(tag)
-    if elem is None or elem.value is None:
+    """The element's value as text, from the raw bytes where possible (no conversion).
+
+    Raw bytes compare equal exactly when the values do, as long as both files share the
+    character set (the scrubber keeps Specific Character Set).
+    """
+    if tag not in ds:
         return None
-    value = elem.value
-    if isinstance(value, bytes):
+    raw = ds.get_item(tag)
+    value = raw.value
+    if isinstance(raw, RawDataElement):
+        if not isinstance(value, bytes):
+            return None
+        return value.decode("latin-1").strip(" \x00")
+    if value is None or isinstance(value, bytes):
         return None
     text = "\\".join(str(v) for v in value) if type(value).__name__ == "MultiValue" else str(value)
-    return text.strip().rstrip("\x00").strip()
+    return text.strip(" \x00")
 
 
 def _shift(value: str, days: int) -> str | None:
@@ -259,7 +270,7 @@ def _shift(value: str, days: int) -> str | None:
 
 def score_pair(
     original: bytes,
-    released: bytes,
+    released: bytes | Dataset,
     *,
     rules: Rules,
     mapping: IdentifierMap,
@@ -268,38 +279,63 @@ def score_pair(
     """Score one original/released file pair (top-level attributes)."""
     counts = ScoreCounts()
     orig = pydicom.dcmread(io.BytesIO(original), force=True, stop_before_pixels=True)
-    rel = pydicom.dcmread(io.BytesIO(released), force=True, stop_before_pixels=True)
+    if isinstance(released, Dataset):
+        rel = released
+    else:
+        rel = pydicom.dcmread(io.BytesIO(released), force=True, stop_before_pixels=True)
     patient_id = _value(orig, 0x00100020) or ""
-    for elem in orig:
-        tag = int(elem.tag)
-        if (tag >> 16) % 2 == 1 or elem.VR not in _STRING_VRS:
+    for tag in list(orig.keys()):
+        tag_int = int(tag)
+        raw = orig.get_item(tag)
+        vr = raw.VR or orig[tag].VR
+        if (tag_int >> 16) % 2 == 1 or vr not in _STRING_VRS:
             continue
-        before = _value(orig, tag)
-        if not before:
-            continue
-        after = _value(rel, tag)
-        code = rules.code_for(tag)
-        keyword = elem.keyword
-        if tag == 0x00100020:
-            target = mapping.new_patient_id(before)
-            if target is not None:
-                counts.tick("patient_id_consistent", after == target)
-            counts.tick("text_removed", after != before)
-        elif elem.VR == "UI" and code in _UID_CODES and "retain_uids" not in rules.options:
-            counts.tick("uid_changed", after != before)
-            target = mapping.new_uid(before)
-            if target is not None:
-                counts.tick("uid_consistent", after == target)
-        elif elem.VR in ("DA", "DT") and code == "C":
-            offset = mapping.offset(patient_id, shift_range) if patient_id else None
-            expected = _shift(before, offset) if offset is not None else None
-            ok = bool(after) and after != before and (expected is None or after == expected)
-            counts.tick("date_shifted", ok)
-        elif code in _REMOVE_CODES:
-            counts.tick("text_removed", not after or after != before)
-        elif keyword in RESEARCH_KEYWORDS or code == "K":
-            counts.tick("research_retained", after == before)
+        before = _value(orig, tag_int)
+        if before:
+            _score_element(
+                counts,
+                tag_int,
+                str(vr),
+                before,
+                _value(rel, tag_int),
+                rules=rules,
+                mapping=mapping,
+                offset=lambda: mapping.offset(patient_id, shift_range),
+            )
     return counts
+
+
+def _score_element(
+    counts: ScoreCounts,
+    tag: int,
+    vr: str,
+    before: str,
+    after: str | None,
+    *,
+    rules: Rules,
+    mapping: IdentifierMap,
+    offset: Callable[[], int | None],
+) -> None:
+    code = rules.code_for(tag)
+    if tag == 0x00100020:
+        target = mapping.new_patient_id(before)
+        if target is not None:
+            counts.tick("patient_id_consistent", after == target)
+        counts.tick("text_removed", after != before)
+    elif vr == "UI" and code in _UID_CODES and "retain_uids" not in rules.options:
+        counts.tick("uid_changed", after != before)
+        target = mapping.new_uid(before)
+        if target is not None:
+            counts.tick("uid_consistent", after == target)
+    elif vr in ("DA", "DT") and code == "C":
+        days = offset()
+        expected = _shift(before, days) if days is not None else None
+        ok = bool(after) and after != before and (expected is None or after == expected)
+        counts.tick("date_shifted", ok)
+    elif code in _REMOVE_CODES:
+        counts.tick("text_removed", not after or after != before)
+    elif keyword_for_tag(tag) in RESEARCH_KEYWORDS or code == "K":
+        counts.tick("research_retained", after == before)
 
 
 def summarise(counts: ScoreCounts, *, pairs: int, unpaired: int) -> Mapping[str, object]:

@@ -108,7 +108,7 @@ def deface_image(
         raw, grid, scaling=scaling, method=method, brain=brain, blur=blur, margin_mm=margin_mm
     )
     clean = scrub_nifti_header(img)
-    header = clean.header.copy()
+    header: Any = clean.header.copy()  # type: ignore[no-untyped-call]
     slope, inter = scaling
     new = img.__class__(outcome.raw, img.affine, header)
     new.header.set_slope_inter(slope, inter)

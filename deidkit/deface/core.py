@@ -53,7 +53,7 @@ def scaled_volume(raw: NDArray[Any], scaling: tuple[float, float]) -> NDArray[np
     """Return the first 3D volume in real units, NaNs and infinities set to 0."""
     if raw.ndim < 3 or min(raw.shape[:3]) < 2:
         raise UnsupportedImageError("image is not a 3D or 4D volume")
-    vol = raw.reshape(raw.shape[:3] + (-1,))[..., 0].astype(np.float32)
+    vol = raw.reshape((*raw.shape[:3], -1))[..., 0].astype(np.float32)
     slope, inter = scaling
     vol = vol * np.float32(slope) + np.float32(inter)
     return np.nan_to_num(vol, nan=0.0, posinf=0.0, neginf=0.0)
@@ -87,15 +87,17 @@ def _blurred(
 ) -> NDArray[Any]:
     sigma = BLUR_SIGMA_MM / grid.zooms
     out = raw.copy()
-    vols = out.reshape(raw.shape[:3] + (-1,))
     slope, inter = scaling
-    for t in range(vols.shape[-1]):
-        real = np.nan_to_num(vols[..., t].astype(np.float32) * slope + inter)
+    # Index volumes explicitly: a reshape of the (Fortran-ordered) array could be a copy.
+    for extra in np.ndindex(*raw.shape[3:]):
+        index = (slice(None), slice(None), slice(None), *extra)
+        real = np.nan_to_num(out[index].astype(np.float32) * slope + inter)
         smooth = (ndimage.gaussian_filter(real, sigma) - inter) / slope
         if raw.dtype.kind in "iu":
             info = np.iinfo(raw.dtype)
             smooth = np.clip(np.round(smooth), info.min, info.max)
-        vols[..., t][face] = smooth[face].astype(raw.dtype)
+        volume = out[index]
+        volume[face] = smooth[face].astype(raw.dtype)
     return out
 
 
@@ -179,7 +181,7 @@ def deface_raw(
     removed = None
     if mask.face_region is not None and mask.face_region.any():
         fill = fill_value(raw, scaling)
-        first = out.reshape(out.shape[:3] + (-1,))[..., 0]
+        first = out.reshape((*out.shape[:3], -1))[..., 0]
         gone = (first == fill) | changed
         removed = float(np.count_nonzero(gone & mask.face_region) / mask.face_region.sum())
     return DefaceOutcome(

@@ -38,7 +38,7 @@ class Grid:
     @property
     def zooms(self) -> FloatArray:
         """Voxel edge lengths in mm (column norms of the affine)."""
-        return np.sqrt((self.affine[:3, :3] ** 2).sum(axis=0))
+        return np.asarray(np.sqrt((self.affine[:3, :3] ** 2).sum(axis=0)), dtype=np.float64)
 
     def same_as(self, other: Grid, *, atol: float = 1e-3) -> bool:
         """Return whether both grids have the same shape and (nearly) the same affine."""
@@ -83,7 +83,7 @@ def resample_to(
     """
     world = np.eye(4) if world_transform is None else world_transform
     vox = np.linalg.inv(source.affine) @ world @ target.affine
-    return ndimage.affine_transform(
+    out = ndimage.affine_transform(
         np.asarray(data, dtype=np.float32),
         vox[:3, :3],
         vox[:3, 3],
@@ -93,6 +93,7 @@ def resample_to(
         cval=cval,
         prefilter=False,
     )
+    return np.asarray(out, dtype=np.float32)
 
 
 def downsampled_grid(grid: Grid, voxel_mm: float) -> Grid:

@@ -168,9 +168,8 @@ def _world_axis(grid: Grid, row: int) -> NDArray[np.float32]:
     # One world coordinate for every voxel, by broadcasting the affine row (no meshgrid).
     a = grid.affine[row].astype(np.float32)
     i, j, k = (np.arange(n, dtype=np.float32) for n in grid.shape)
-    return (
-        a[0] * i[:, None, None] + a[1] * j[None, :, None] + a[2] * k[None, None, :] + a[3]
-    ).astype(np.float32)
+    coords = a[0] * i[:, None, None] + a[1] * j[None, :, None] + a[2] * k[None, None, :] + a[3]
+    return np.asarray(coords, dtype=np.float32)
 
 
 def shear_mask(brain: BoolArray, grid: Grid, *, buffer_mm: float = 10.0) -> BoolArray:

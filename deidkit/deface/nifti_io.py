@@ -62,11 +62,12 @@ def slope_inter(img: NiftiImage) -> tuple[float, float]:
 
     nibabel moves a loaded file's scaling from ``img.header`` onto ``img.dataobj``.
     """
-    proxy = img.dataobj
+    proxy: Any = img.dataobj
+    header: Any = img.header
     if hasattr(proxy, "slope"):
         slope, inter = proxy.slope, proxy.inter
     else:
-        slope, inter = img.header.get_slope_inter()
+        slope, inter = header.get_slope_inter()
     s = 1.0 if slope is None or not np.isfinite(slope) or slope == 0 else float(slope)
     i = 0.0 if inter is None or not np.isfinite(inter) else float(inter)
     return s, i
@@ -79,7 +80,7 @@ def scrub_nifti_header(img: NiftiImage) -> NiftiImage:
     extensions (which can hold whole DICOM headers) are dropped. Geometry, dtype and scaling
     are unchanged; the voxel data is shared, not copied.
     """
-    header = img.header.copy()
+    header: Any = img.header.copy()  # type: ignore[no-untyped-call]
     for field in NIFTI_TEXT_FIELDS:
         if field in header:
             header[field] = b""

@@ -59,9 +59,7 @@ def detect_faces(image: NDArray[np.uint8]) -> int:
     big = cv.resize(image, None, fx=_UPSCALE, fy=_UPSCALE, interpolation=cv.INTER_CUBIC)
     # A face on a head rendering spans a good part of the head; smaller hits are ears/texture.
     side = int(_MIN_FACE_SHARE * min(big.shape[:2]))
-    faces = _cascade().detectMultiScale(
-        big, scaleFactor=1.05, minNeighbors=3, minSize=(side, side)
-    )
+    faces = _cascade().detectMultiScale(big, scaleFactor=1.05, minNeighbors=3, minSize=(side, side))
     return len(faces)
 
 

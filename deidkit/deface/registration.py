@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from deidkit.deface._deps import sitk
+from deidkit.deface.errors import DefaceError
 from deidkit.deface.geometry import (
     RAS_TO_LPS,
     FloatArray,
@@ -20,7 +21,6 @@ from deidkit.deface.geometry import (
     resample_to,
     to_sitk,
 )
-from deidkit.deface.errors import DefaceError
 
 _SEED = 20240601
 
@@ -39,7 +39,7 @@ def _normalise(data: NDArray[Any]) -> NDArray[np.float32]:
         raise RegistrationError("image has no positive voxels to register")
     # A strided subsample gives the same percentile to well under 1 % and is ~10x faster.
     hi = float(np.percentile(positive[:: max(1, positive.size // 200_000)], 99.0))
-    return np.clip(arr / hi, 0.0, 1.0).astype(np.float32)
+    return np.asarray(np.clip(arr / hi, 0.0, 1.0), dtype=np.float32)
 
 
 def prepare(data: NDArray[Any], grid: Grid, voxel_mm: float) -> tuple[NDArray[np.float32], Grid]:

@@ -33,7 +33,7 @@ def _depth_image(inside: NDArray[np.bool_], axis: int, from_high: bool) -> NDArr
     hit = occ.any(axis=axis)
     depth = np.argmax(occ, axis=axis).astype(np.float32)
     depth[~hit] = np.nan
-    return depth
+    return np.asarray(depth, dtype=np.float32)
 
 
 def _shade(depth: NDArray[np.float32]) -> NDArray[np.uint8]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -65,8 +66,8 @@ def _pydeface_file(name: str) -> Path:
 @functools.lru_cache(maxsize=1)
 def load_template() -> HeadTemplate:
     """Load (once per process) the pydeface mean head, its face mask and a brain mask."""
-    head_img = nib.load(_pydeface_file("mean_reg2mean.nii.gz"))
-    face_img = nib.load(_pydeface_file("facemask.nii.gz"))
+    head_img: Any = nib.load(_pydeface_file("mean_reg2mean.nii.gz"))
+    face_img: Any = nib.load(_pydeface_file("facemask.nii.gz"))
     grid = grid_of(head_img.shape, head_img.affine)
     head = np.asarray(head_img.get_fdata(dtype=np.float32))
     face = np.asarray(face_img.get_fdata(dtype=np.float32)) < 0.5
@@ -78,7 +79,7 @@ def load_template() -> HeadTemplate:
             mask_img.get_fdata(dtype=np.float32),
             mask_grid,
             grid,
-            world_transform=np.linalg.inv(MNI_TO_MEAN_HEAD),
+            world_transform=np.asarray(np.linalg.inv(MNI_TO_MEAN_HEAD), dtype=np.float64),
         )
         > 0.5
     )
@@ -99,7 +100,7 @@ def derive_brain_transform() -> FloatArray:
     datasets = nilearn_datasets()
     tpl = datasets.load_mni152_template(resolution=2)
     mask = datasets.load_mni152_brain_mask(resolution=2)
-    head_img = nib.load(_pydeface_file("mean_reg2mean.nii.gz"))
+    head_img: Any = nib.load(_pydeface_file("mean_reg2mean.nii.gz"))
     return register_affine(
         tpl.get_fdata(),
         grid_of(tpl.shape, tpl.affine),

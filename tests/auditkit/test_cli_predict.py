@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -85,13 +86,19 @@ def test_refuses_to_overwrite_without_force(workdir: Path) -> None:
         (["--image-column", "path"], "no column 'path'"),
         (["--spatial-size", "8,x"], "comma-separated integers"),
         (["--intensity", "gamma"], "unknown intensity"),
-        (["--model-kind", "onnx"], "onnxruntime"),
     ],
 )
 def test_usage_errors_exit_2(workdir: Path, extra: list[str], message: str) -> None:
     result = runner.invoke(app, [*base_args(workdir, "p"), *extra])
     assert result.exit_code == 2, result.output
     assert message in result.output.replace("\n", " ")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is not None, reason="has onnxruntime")
+def test_missing_onnxruntime_exits_1_naming_it(workdir: Path) -> None:
+    result = runner.invoke(app, [*base_args(workdir, "p"), "--model-kind", "onnx"])
+    assert result.exit_code == 1
+    assert "onnxruntime" in result.output
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")

@@ -144,6 +144,17 @@ def test_unreadable_and_missing_images(tmp_path: Path) -> None:
         load_volume(bad_nifti)
 
 
+def test_stray_files_in_a_series_folder_are_ignored(tmp_path: Path, volume: np.ndarray) -> None:
+    series = write_dicom_series(tmp_path / "s", volume)
+    (series / "notes.txt").write_text("acquired on the old scanner")
+    np.testing.assert_array_equal(Preprocessor(PreprocessSpec())(load_volume(series))[0][0], volume)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no images here")
+    with pytest.raises(ImageReadError, match=ERR_UNREADABLE):
+        load_volume(empty)
+
+
 def test_duplicate_slice_positions_are_refused(tmp_path: Path, volume: np.ndarray) -> None:
     series = write_dicom_series(tmp_path / "s", volume[:, :, :3])
     files = sorted(series.iterdir())

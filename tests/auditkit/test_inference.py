@@ -124,6 +124,37 @@ def test_geometry_and_failed_rows(cases: Path) -> None:
     assert "image" not in frame.columns  # paths may carry identifiers
 
 
+def test_manifest_columns_never_overwrite_predictions(cases: Path) -> None:
+    manifest = cases / "data" / "manifest.csv"
+    table = pd.read_csv(manifest)
+    table["score"] = 0.123
+    table["status"] = "ok"
+    table["scanner_room"] = "B"
+    table.to_csv(manifest, index=False)
+    frame = run(cases, "clash")
+    assert 0.123 not in frame["score"].tolist()
+    assert frame["status"].tolist()[3:] == ["failed", "failed"]
+    assert frame["scanner_room"].tolist() == ["B"] * 5  # other columns pass through
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_with_amp_matches_cpu(cases: Path) -> None:
+    cpu = run(cases, "cpu")
+    gpu = predict(
+        model=cases / "asym.ts",
+        manifest=cases / "data" / "manifest.csv",
+        out=cases / "gpu",
+        device="cuda",
+        amp=True,
+        spacing=(1.0, 1.0, 1.0),
+        spatial_size=(16, 10, 16),
+        progress=False,
+    )
+    assert gpu.device.startswith("cuda")
+    np.testing.assert_allclose(gpu.frame["score"], cpu["score"], atol=5e-3)
+
+
 def test_attributes_from_header_and_manifest(cases: Path) -> None:
     frame = run(cases, "preds", key=KEY)
     dicom_row = frame.iloc[0]

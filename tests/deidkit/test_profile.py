@@ -109,3 +109,19 @@ def test_recipe_becomes_overrides(tmp_path: Path) -> None:
     profile = load_profile("basic", recipe=recipe)
     assert profile.overrides["(0008,103E)"] == "K"
     assert profile.source == "builtin:basic+recipe:deid.dicom"
+
+
+def test_profile_pickles_for_worker_processes() -> None:
+    import pickle
+
+    profile = load_profile("research")
+    again = pickle.loads(pickle.dumps(profile))
+    assert again == profile and hash(again) == hash(profile)
+    with pytest.raises(TypeError):
+        again.overrides["(0010,0010)"] = "K"  # type: ignore[index]
+
+
+def test_extends_a_file_beside_the_child(tmp_path: Path) -> None:
+    _write(tmp_path, "parent.yaml", "extends: basic\noptions: [retain_uids]\n")
+    child = _write(tmp_path, "child.yaml", "extends: parent.yaml\noptions: [clean_graphics]\n")
+    assert load_profile(child).options == {"retain_uids", "clean_graphics"}

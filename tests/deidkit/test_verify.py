@@ -182,6 +182,9 @@ def test_phi_folder_name(pair: Pair) -> None:
     assert code == EXIT_PHI_FOUND
     hits = [f for f in data["findings"] if f["check"] == "file-name"]  # type: ignore[union-attr]
     assert {f["pattern"] for f in hits} >= {"person-name", "date"}
+    # The flagged folder name is PHI itself: reports show a placeholder.
+    assert {f["file"] for f in hits} == {"[redacted-1]/x.dcm"}
+    assert "Doe" not in json.dumps(data) and "1961" not in json.dumps(data)
 
 
 def test_nifti_descrip_with_a_name(pair: Pair) -> None:

@@ -57,9 +57,7 @@ def _check(img: nib.Nifti1Image, out: nib.Nifti1Image, truth: Truth) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))
-def test_geometry_variants_keep_brain(
-    name: str, template: HeadTemplate, tmp_path: Path
-) -> None:
+def test_geometry_variants_keep_brain(name: str, template: HeadTemplate, tmp_path: Path) -> None:
     grid = head_grid(template, **VARIANTS[name])  # type: ignore[arg-type]
     head, truth = make_head(template, grid)
     img = nifti(head, grid)
@@ -128,3 +126,17 @@ def test_grid_helper_orientations_are_the_same_head(template: HeadTemplate) -> N
     ca = a.affine @ np.array([*((np.array(a.shape) - 1) / 2), 1])
     cb = b.affine @ np.array([*((np.array(b.shape) - 1) / 2), 1])
     np.testing.assert_allclose(ca, cb, atol=1e-6)
+
+
+def test_blur_changes_only_face_in_every_volume(template: HeadTemplate) -> None:
+    from deidkit.deface.core import deface_raw
+
+    grid = head_grid(template, zooms=(4.0, 4.0, 4.0))
+    head, truth = make_head(template, grid)
+    raw = np.asfortranarray(np.stack([head, head], axis=-1).astype(np.int16))
+    outcome = deface_raw(raw, grid, method="mask", blur=True)
+    changed = changed_voxels(raw, outcome.raw)
+    assert not (changed & truth.brain).any()
+    assert (changed & truth.face).sum() / truth.face.sum() > 0.5
+    np.testing.assert_array_equal(outcome.raw[..., 0], outcome.raw[..., 1])
+    assert (outcome.raw[changed] != 0).any()  # blurred, not zeroed
