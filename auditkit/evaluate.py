@@ -44,16 +44,12 @@ from auditkit.errors import EvaluationError
 from auditkit.metrics import (
     BINARY_METRICS,
     PROPORTIONS,
-    binary_layout,
-    binary_metrics,
-    binary_sums,
-    mean_sums,
-    proportion_counts,
     threshold_for_specificity,
     threshold_youden,
     wilson_interval,
 )
 from auditkit.predictions import Predictions, Task
+from auditkit.replicates import Statistic, binary_statistic, mean_statistic, multiclass_statistic
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -109,6 +105,7 @@ class _Grouping:
     statuses: list[str]
     codes: IntArray
     missing: npt.NDArray[np.bool_]
+    crossed: int = 1  # attributes crossed: 1 for an attribute (and overall), 2+ intersections
 
 
 def parse_threshold_rule(rule: str) -> tuple[str, float | None]:
@@ -208,7 +205,7 @@ class AuditResult:
         return [
             e
             for g, es in zip(self._groupings[1:], self._entries[1:], strict=True)
-            if SEPARATOR not in g.attribute
+            if g.crossed == 1
             for e in es
         ]
 
@@ -218,7 +215,7 @@ class AuditResult:
         return [
             e
             for g, es in zip(self._groupings[1:], self._entries[1:], strict=True)
-            if SEPARATOR in g.attribute
+            if g.crossed > 1
             for e in es
         ]
 
@@ -385,6 +382,7 @@ class AuditResult:
                         ["missing" if miss_of[i] else "ok" for i in order],
                         rank[codes].astype(np.int64),
                         missing,
+                        crossed=k,
                     )
                 )
                 if k == 1 and missing.all():
@@ -398,139 +396,46 @@ class AuditResult:
         return groupings
 
     # ----------------------------------------------------------------- computing
-    def _statistic(self) -> Any:
-        """The per-replicate statistic: weights (b, n) -> {(grouping, metric): (b, G)}."""
+    def _statistic(self) -> Statistic:
+        """The per-replicate statistic of the task over every grouping."""
         pred = self._pred
-        task = pred.task
-        if task is Task.BINARY:
-            y = pred.labels.astype(np.int64)
-            s = pred.scores[:, 0]
+        groupings = [(g.codes, len(g.names)) for g in self._groupings]
+        if pred.task is Task.BINARY:
             t = self._threshold.value
-            has_spec = self._spec is not None and self._spec.value is not None
-            spec = self._spec.value if self._spec and self._spec.value is not None else math.inf
-            layouts = [
-                binary_layout(
-                    codes=g.codes,
-                    n_groups=len(g.names),
-                    y=y,
-                    score=s,
-                    pred=s >= (t if t is not None else 0.5),
-                    pred_spec=s >= spec,
-                )
-                for g in self._groupings
-            ]
-
-            def binary_stat(weights: IntArray, counts: bool = False) -> dict[str, FloatArray]:
-                out: dict[str, FloatArray] = {}
-                for i, layout in enumerate(layouts):
-                    sums = binary_sums(layout, weights)
-                    for name, value in binary_metrics(sums).items():
-                        out[f"{i}/{name}"] = value
-                    if not has_spec:  # no negatives overall: specificity is undefined
-                        out[f"{i}/tpr_at_fixed_specificity"] = np.full_like(value, np.nan)
-                    if counts:
-                        for name, value in proportion_counts(sums).items():
-                            out[f"{i}/#{name}"] = value
-                return out
-
-            return binary_stat
-        if task is Task.MULTICLASS:
-            return self._multiclass_statistic()
-        return self._mean_statistic()
-
-    def _multiclass_statistic(self) -> Any:
-        pred = self._pred
-        y = pred.labels.astype(np.int64)
-        argmax = np.argmax(pred.scores, axis=1)
-        classes = pred.classes
-        layouts = [
-            [
-                binary_layout(
-                    codes=g.codes,
-                    n_groups=len(g.names),
-                    y=(y == c).astype(np.int64),
-                    score=pred.scores[:, c],
-                    pred=argmax == c,
-                    pred_spec=argmax == c,
-                )
-                for c in range(len(classes))
-            ]
-            for g in self._groupings
-        ]
-        macro = ("auroc", "tpr", "fpr", "tnr", "ppv", "npv", "brier", "ece")
-
-        def multiclass_stat(weights: IntArray, counts: bool = False) -> dict[str, FloatArray]:
-            out: dict[str, FloatArray] = {}
-            for i, per_class in enumerate(layouts):
-                correct: FloatArray | None = None
-                n: FloatArray | None = None
-                collected: dict[str, list[FloatArray]] = {m: [] for m in macro}
-                for c, layout in enumerate(per_class):
-                    sums = binary_sums(layout, weights)
-                    metrics = binary_metrics(sums)
-                    for m in macro:
-                        collected[m].append(metrics[m])
-                        out[f"{i}/{classes[c]}::{m}"] = metrics[m]
-                    for m in ("n_pos", "prevalence"):
-                        out[f"{i}/{classes[c]}::{m}"] = metrics[m]
-                    correct = sums["tp"] if correct is None else correct + sums["tp"]
-                    n = sums["n"]
-                assert correct is not None and n is not None
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    out[f"{i}/accuracy"] = np.where(n > 0, correct / np.maximum(n, 1), np.nan)
-                for m in macro:
-                    stack = np.stack(collected[m])
-                    defined = ~np.isnan(stack)
-                    with np.errstate(invalid="ignore", divide="ignore"):
-                        mean = np.where(defined, stack, 0).sum(0) / defined.sum(0)
-                    out[f"{i}/macro_{m}"] = np.where(defined.any(0), mean, np.nan)
-                out[f"{i}/balanced_accuracy"] = out[f"{i}/macro_tpr"]
-            return out
-
-        return multiclass_stat
-
-    def _mean_statistic(self) -> Any:
-        pred = self._pred
-        columns: dict[str, FloatArray] = {}
+            return binary_statistic(
+                groupings,
+                y=pred.labels.astype(np.int64),
+                score=pred.scores[:, 0],
+                threshold=0.5 if t is None else t,
+                spec_threshold=None if self._spec is None else self._spec.value,
+            )
+        if pred.task is Task.MULTICLASS:
+            return multiclass_statistic(
+                groupings,
+                y=pred.labels.astype(np.int64),
+                scores=pred.scores,
+                classes=pred.classes,
+            )
         if pred.task is Task.REGRESSION:
             err = pred.scores[:, 0] - pred.labels
-            columns = {"mae": np.abs(err), "bias": err, "mse": err**2}
-        else:
-            for j, name in enumerate(pred.score_names):
-                values = pred.scores[:, j].copy()
-                bad = ~np.isfinite(values) & ~np.isnan(values)
-                values[bad] = np.nan
-                undefined = np.isnan(values)
-                if undefined.any():
-                    self._warnings.append(
-                        {
-                            "code": "undefined_value",
-                            "message": f"cases with an empty or non-finite '{name}' (e.g. HD95 "
-                            "when exactly one mask is empty) were left out of its mean",
-                            "count": int(undefined.sum()),
-                        }
-                    )
-                columns[name] = values
-        groupings = self._groupings
-
-        def mean_stat(weights: IntArray, counts: bool = False) -> dict[str, FloatArray]:
-            out: dict[str, FloatArray] = {}
-            for i, g in enumerate(groupings):
-                for name, values in columns.items():
-                    count, total = mean_sums(
-                        codes=g.codes, n_groups=len(g.names), values=values, weights=weights
-                    )
-                    with np.errstate(invalid="ignore", divide="ignore"):
-                        mean = np.where(count > 0, total / np.maximum(count, 1e-300), np.nan)
-                    if name == "mse":
-                        out[f"{i}/rmse"] = np.sqrt(mean)
-                    else:
-                        out[f"{i}/{name}"] = mean
-                        if counts:
-                            out[f"{i}/#n_{name}"] = count
-            return out
-
-        return mean_stat
+            return mean_statistic(
+                groupings, columns={"mae": np.abs(err), "bias": err, "mse": err**2}
+            )
+        columns: dict[str, FloatArray] = {}
+        for j, name in enumerate(pred.score_names):
+            values = np.where(np.isfinite(pred.scores[:, j]), pred.scores[:, j], np.nan)
+            undefined = int(np.isnan(values).sum())
+            if undefined:
+                self._warnings.append(
+                    {
+                        "code": "undefined_value",
+                        "message": f"cases with an empty or non-finite '{name}' (e.g. HD95 "
+                        "when exactly one mask is empty) were left out of its mean",
+                        "count": undefined,
+                    }
+                )
+            columns[name] = values
+        return mean_statistic(groupings, columns=columns)
 
     def _compute(self) -> tuple[list[list[dict[str, Any]]], list[dict[str, Any]]]:
         pred = self._pred

@@ -4,7 +4,8 @@ Output contract (read by ``auditkit evaluate``): ``out`` names the predictions t
 ``X.parquet`` and ``X.csv`` are both written (an ``out`` ending in ``.parquet`` or ``.csv``
 gets its sibling with the other suffix; any other name gets both suffixes appended),
 plus ``X.provenance.json`` and, for segmentation, predicted masks in ``X_masks/``
-named by row number (``case-00001.nii.gz``), never by anything from the data.
+named by row number (``case-00001.nii``, uncompressed so the bytes are reproducible),
+never by anything from the data.
 
 One row per manifest row, in manifest order: ``case_id``, ``patient_id`` (when the
 manifest has it), ``status`` (``ok``/``failed``), ``error`` (a reason, never a value),
@@ -25,9 +26,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import time
-import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,25 +35,30 @@ from typing import Any
 import numpy as np
 import torch
 
-from auditkit.attributes import ATTRIBUTE_COLUMNS, dicom_attributes, empty_attributes
+from auditkit.attributes import dicom_attributes, empty_attributes
 from auditkit.errors import DeviceUnavailableError, ImageReadError, UsageError
 from auditkit.imaging import Preprocessor, PreprocessSpec, load_volume, spacing_of
 from auditkit.manifest import load_manifest
 from auditkit.models import LoadedModel, load_model
+from auditkit.outputs import (
+    EMPTY_MASK_RULE,
+    Scorer,
+    assemble_table,
+    output_paths,
+    segmentation_metrics,
+    write_mask,
+    write_table,
+)
 from auditkit.provenance import build_provenance, write_provenance
-from deidkit.io import atomic_write_bytes, atomic_write_text
 from deidkit.keys import ProjectKey
 
 logger = logging.getLogger(__name__)
 
 TASKS: tuple[str, ...] = ("binary", "multiclass", "regression", "segmentation")
-EMPTY_MASK_RULE = (
-    "foreground = any non-zero label; both masks empty: dice 1, hd95 0; "
-    "exactly one empty: dice 0, hd95 undefined (empty)"
-)
 ERR_MODEL_FAILED = "model failed on this input ({kind})"
 ERR_NO_IMAGE = "no image path in the manifest row"
 ERR_BAD_LABEL_MASK = "label mask grid differs from the image grid"
+ERR_NOT_FINITE = "model output is not finite (NaN or infinity)"
 
 
 @dataclass(frozen=True)
@@ -117,19 +121,6 @@ def select_device(requested: str) -> torch.device:
             raise DeviceUnavailableError(f"no CUDA device {device.index} on this machine")
         return device
     raise UsageError(f"unknown device '{requested}': use auto, cpu or cuda")
-
-
-def output_paths(out: Path) -> tuple[Path, Path, Path, Path]:
-    """Parquet, CSV, provenance and mask-folder paths for ``--out``."""
-    out = Path(out)
-    suffix = out.suffix.lower()
-    stem = out.with_suffix("") if suffix in {".parquet", ".csv"} else out
-    return (
-        stem.with_name(stem.name + ".parquet"),
-        stem.with_name(stem.name + ".csv"),
-        stem.with_name(stem.name + ".provenance.json"),
-        stem.with_name(stem.name + "_masks"),
-    )
 
 
 class CaseDataset(torch.utils.data.Dataset[dict[str, Any]]):
@@ -202,93 +193,6 @@ def _deterministic(seed: int, device: torch.device) -> Iterator[None]:
         finally:
             torch.use_deterministic_algorithms(previous, warn_only=previous_warn)
             torch.backends.cudnn.benchmark = previous_bench
-
-
-class _Scorer:
-    """Turn raw network outputs into table columns for one task."""
-
-    def __init__(self, task: str, class_names: Sequence[str] | None) -> None:
-        self.task = task
-        self.class_names = list(class_names) if class_names else None
-
-    def columns(self, output: torch.Tensor) -> list[dict[str, Any]]:
-        out = output.detach().float().cpu()
-        if out.ndim == 1:
-            out = out[:, None]
-        out = out.reshape(out.shape[0], -1)
-        width = out.shape[1]
-        if self.task == "binary":
-            if width == 1:
-                scores = torch.sigmoid(out[:, 0])
-            elif width == 2:
-                scores = torch.softmax(out, dim=1)[:, 1]
-            else:
-                raise UsageError(f"model gives {width} outputs; --task binary expects 1 or 2")
-            return [{"score": float(s)} for s in scores.tolist()]
-        if self.task == "regression":
-            if width != 1:
-                raise UsageError(f"model gives {width} outputs; --task regression expects 1")
-            return [{"prediction": float(v)} for v in out[:, 0].tolist()]
-        names = self.class_names or [str(i) for i in range(width)]
-        if len(names) != width:
-            raise UsageError(f"model gives {width} outputs but {len(names)} class names were given")
-        probs = torch.softmax(out, dim=1)
-        rows = []
-        for row in probs.tolist():
-            record: dict[str, Any] = {
-                f"score_{n}": float(p) for n, p in zip(names, row, strict=True)
-            }
-            record["prediction"] = names[int(np.argmax(row))]
-            rows.append(record)
-        return rows
-
-
-def _segmentation_metrics(
-    pred: np.ndarray, truth: np.ndarray, spacing: Sequence[float]
-) -> dict[str, Any]:
-    from monai.metrics.hausdorff_distance import compute_hausdorff_distance
-    from monai.metrics.meandice import compute_dice
-
-    p_empty, t_empty = not pred.any(), not truth.any()
-    if p_empty and t_empty:
-        return {"dice": 1.0, "hd95": 0.0}
-    if p_empty or t_empty:
-        return {"dice": 0.0, "hd95": math.nan}
-    y_pred = torch.from_numpy(pred[None, None].astype(np.float32))
-    y = torch.from_numpy(truth[None, None].astype(np.float32))
-    dice = float(compute_dice(y_pred, y, include_background=True, ignore_empty=False)[0, 0])
-    with warnings.catch_warnings():
-        # MONAI 1.5+ warns about its own internal use of a deprecated argument.
-        warnings.simplefilter("ignore", FutureWarning)
-        hd95 = compute_hausdorff_distance(
-            y_pred, y, include_background=True, percentile=95, spacing=list(spacing)[: pred.ndim]
-        )
-    return {"dice": dice, "hd95": float(hd95[0, 0])}
-
-
-def _write_mask(path: Path, mask: np.ndarray, affine: np.ndarray) -> None:
-    import nibabel as nib
-
-    data = mask.astype(np.uint8)
-    if data.ndim == 2:
-        data = data[..., None]
-    image: Any = nib.Nifti1Image(data, affine)  # type: ignore[no-untyped-call]
-    image.header.set_xyzt_units("mm")
-    atomic_write_bytes(path, image.to_bytes())  # .nii; gzip would embed a time stamp
-
-
-def _label_value(task: str, value: Any) -> Any:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if task == "multiclass":
-        return str(value)
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return str(value) if task == "binary" else None
-    if task == "binary" and number in (0.0, 1.0):
-        return int(number)
-    return number
 
 
 def _resolve_spec(
@@ -446,7 +350,7 @@ def predict(
         pin_memory=torch_device.type == "cuda",
     )
     results: list[dict[str, Any]] = [{} for _ in range(len(dataset))]
-    scorer = _Scorer(task, class_names or loaded.hints.get("class_names"))
+    scorer = Scorer(task, class_names or loaded.hints.get("class_names"))
     if seg:
         mask_dir.mkdir(parents=True, exist_ok=True)
     with _deterministic(seed, torch_device), _progress(progress, len(dataset)) as advance:
@@ -455,10 +359,10 @@ def predict(
                 items, results, loaded, scorer, spec, torch_device, amp, seg, mask_dir, overlap
             )
             advance(len(items))
-    table_out = _assemble(
+    table_out = assemble_table(
         frame, results, task=task, image_column=image_column, label_column=label_column
     )
-    _write_table(table_out, parquet_path, csv_path)
+    write_table(table_out, parquet_path, csv_path)
     n_failed = int((table_out["status"] == "failed").sum())
     settings = {
         "task": task,
@@ -542,7 +446,7 @@ def _run_batch(
     items: list[dict[str, Any]],
     results: list[dict[str, Any]],
     loaded: LoadedModel,
-    scorer: _Scorer,
+    scorer: Scorer,
     spec: PreprocessSpec,
     device: torch.device,
     amp: bool,
@@ -573,17 +477,25 @@ def _run_batch(
             columns = []
         if len(columns) == len(group):
             for item, cols in zip(group, columns, strict=True):
-                results[item["index"]] = {"columns": cols, "attributes": item["attributes"]}
+                results[item["index"]] = _checked(cols, item)
             continue
         for item in group:  # one bad input must not fail its batch: retry one by one
             try:
                 cols = scorer.columns(_forward(loaded, item["image"][None], device, amp))[0]
-                results[item["index"]] = {"columns": cols, "attributes": item["attributes"]}
+                results[item["index"]] = _checked(cols, item)
             except UsageError:
                 raise
             except Exception as exc:
                 reason = ERR_MODEL_FAILED.format(kind=type(exc).__name__)
                 results[item["index"]] = {"error": reason, "attributes": item["attributes"]}
+
+
+def _checked(columns: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+    """A row's result; a non-finite model output fails the row instead of scoring it."""
+    numbers = [v for v in columns.values() if isinstance(v, float)]
+    if not all(math.isfinite(v) for v in numbers):
+        return {"error": ERR_NOT_FINITE, "attributes": item["attributes"]}
+    return {"columns": columns, "attributes": item["attributes"]}
 
 
 def _segment(
@@ -621,82 +533,10 @@ def _segment(
         reason = ERR_MODEL_FAILED.format(kind=type(exc).__name__)
         return {"error": reason, "attributes": item["attributes"]}
     name = f"case-{item['index'] + 1:05d}.nii"
-    _write_mask(mask_dir / name, pred, item["affine"])
+    write_mask(mask_dir / name, pred, item["affine"])
     columns: dict[str, Any] = {"mask_path": f"{mask_dir.name}/{name}"}
     truth = item.get("label_mask")
     if truth is not None:
         truth = truth if pred.ndim == truth.ndim else truth[..., 0]
-        columns.update(_segmentation_metrics(pred, truth, spacing_of(item["affine"])))
+        columns.update(segmentation_metrics(pred, truth, spacing_of(item["affine"])))
     return {"columns": columns, "attributes": item["attributes"]}
-
-
-def _assemble(
-    frame: Any,
-    results: list[dict[str, Any]],
-    *,
-    task: str,
-    image_column: str,
-    label_column: str | None,
-) -> Any:
-    import pandas as pd
-
-    rows = []
-    records = frame.to_dict(orient="records")
-    reserved = {"status", "error", "label", "score", "prediction", "mask_path", "dice", "hd95"}
-    clashes = sorted(c for c in frame.columns if c in reserved and c != label_column)
-    if clashes or any(str(c).startswith("score_") for c in frame.columns):
-        logger.warning("manifest columns named like prediction columns are not copied: %s", clashes)
-    extra_columns = [
-        c for c in frame.columns if c not in {"case_id", "patient_id", image_column, label_column}
-    ]
-    for record, result in zip(records, results, strict=True):
-        row: dict[str, Any] = {"case_id": record["case_id"]}
-        if "patient_id" in frame.columns:
-            row["patient_id"] = record["patient_id"]
-        row["status"] = "failed" if "error" in result else "ok"
-        row["error"] = result.get("error") or None
-        if label_column is not None and task != "segmentation":
-            row["label"] = _label_value(task, record.get(label_column))
-        row.update(result.get("columns", {}))
-        header = result.get("attributes") or empty_attributes()
-        for name in ATTRIBUTE_COLUMNS:
-            value = record.get(name)
-            missing = (
-                value is None or (isinstance(value, float) and math.isnan(value)) or value == ""
-            )
-            row[name] = header.get(name, "") if missing else value
-        for name in extra_columns:
-            # A manifest column never overwrites a column predict computed (score, status...).
-            if name not in row:
-                row[name] = record[name]
-        rows.append(row)
-    table = pd.DataFrame(rows)
-    for name in ATTRIBUTE_COLUMNS:
-        # Empty attribute -> missing (evaluate's "missing" group), not the string "".
-        table[name] = table[name].astype(object).where(table[name].astype(str) != "", None)
-    if task == "binary" and "label" in table.columns:
-        table["label"] = _numeric_or_object(table["label"])
-    return table
-
-
-def _numeric_or_object(column: Any) -> Any:
-    import pandas as pd
-
-    numeric = pd.to_numeric(column, errors="coerce")
-    if numeric.notna().sum() == column.notna().sum():
-        return numeric.astype("Int64") if (numeric.dropna() % 1 == 0).all() else numeric
-    return column
-
-
-def _write_table(table: Any, parquet_path: Path, csv_path: Path) -> None:
-    import io
-
-    buffer = io.BytesIO()
-    table.to_parquet(buffer, index=False)
-    atomic_write_bytes(parquet_path, buffer.getvalue())
-    atomic_write_text(csv_path, table.to_csv(index=False, lineterminator="\n"))
-
-
-def default_workers() -> int:
-    """A sensible DataLoader worker count for this machine (CPU cores - 1, at most 8)."""
-    return max(0, min(8, (os.cpu_count() or 1) - 1))

@@ -218,7 +218,12 @@ def _cumulative(values: npt.NDArray[np.int32]) -> npt.NDArray[np.int32]:
     return out
 
 
-def binary_sums(layout: BinaryLayout, weights: npt.NDArray[np.integer]) -> dict[str, FloatArray]:
+def binary_sums(
+    layout: BinaryLayout,
+    weights: npt.NDArray[np.integer],
+    *,
+    float_sums: tuple[FloatArray, FloatArray] | None = None,
+) -> dict[str, FloatArray]:
     """Weighted per-group sums for a batch of weight vectors.
 
     Parameters
@@ -229,6 +234,9 @@ def binary_sums(layout: BinaryLayout, weights: npt.NDArray[np.integer]) -> dict[
         ``(b, n)`` non-negative integer weights over the *input* rows (resampling counts; ones
         for the point estimate). Counts are summed in int32: fine while a replicate's total
         weight stays below 2**31 (a bootstrap replicate's total is about n).
+    float_sums
+        ``(brier_sum, ece_sum)`` already computed for these weights (e.g. once for several
+        groupings by :func:`auditkit.replicates.binary_statistic`); computed here if omitted.
 
     Returns
     -------
@@ -256,14 +264,17 @@ def binary_sums(layout: BinaryLayout, weights: npt.NDArray[np.integer]) -> dict[
         else:
             sums["pp" + key] = np.add.reduceat(w * flags, gs, axis=1).astype(np.float64)
             sums["tp" + key] = np.add.reduceat(wy * flags, gs, axis=1).astype(np.float64)
-    # Float sums in one sparse product over input rows: scores per (group, bin), squared
-    # errors per group.
-    n_bins = len(layout.bin_starts)
-    products = np.asarray((layout.float_matrix @ weights.T).T)
-    sums["brier_sum"] = np.ascontiguousarray(products[:, n_bins:])
-    # ECE: per (group, bin) slice |sum of scores - sum of labels|, summed over the group's bins.
-    gaps = np.abs(products[:, :n_bins] - between(cy, layout.bin_starts, layout.bin_ends))
-    sums["ece_sum"] = np.add.reduceat(gaps, layout.group_first_bin, axis=1)
+    if float_sums is not None:
+        sums["brier_sum"], sums["ece_sum"] = float_sums
+    else:
+        # Float sums in one sparse product over input rows: scores per (group, bin), squared
+        # errors per group.
+        n_bins = len(layout.bin_starts)
+        products = np.asarray((layout.float_matrix @ weights.T).T)
+        sums["brier_sum"] = np.ascontiguousarray(products[:, n_bins:])
+        # ECE: per (group, bin) |sum of scores - sum of labels|, summed over the group's bins.
+        gaps = np.abs(products[:, :n_bins] - between(cy, layout.bin_starts, layout.bin_ends))
+        sums["ece_sum"] = np.add.reduceat(gaps, layout.group_first_bin, axis=1)
     # AUROC: sum_i wy_i * (2 * below_i + tied_i) over positives i, with below_i the negative
     # weight under i's block of tied scores within its group (neg[block start] - neg[group
     # start]) and tied_i the negative weight inside the block (neg[block end] - neg[block

@@ -127,9 +127,9 @@ def _require(frame: pd.DataFrame, column: str) -> None:
 
 
 def _text_value(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+    if value is None or (not isinstance(value, str) and bool(pd.isna(value))):
         return ""
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, float | np.floating) and float(value).is_integer():
         # Parquet field strengths 3.0 and CSV "3" must be the same group.
         return str(int(value))
     return str(value).strip()
@@ -247,7 +247,7 @@ def prepare_predictions(
     keep = np.ones(n_read, dtype=bool)
     warnings: list[dict[str, Any]] = []
     if "status" in frame.columns:
-        failed = text_column(frame, "status") == "failed"
+        failed = np.array([t.lower() == "failed" for t in text_column(frame, "status")], dtype=bool)
         if failed.any():
             warnings.append(
                 _warn("failed_rows", "rows with status 'failed' were excluded", failed.sum())

@@ -52,7 +52,8 @@ def make_inputs(folder: Path, mm: float) -> list[Path]:
         affine = back @ rot @ there @ affine
         grid = Grid((shape[0], shape[1], shape[2]), affine)
         head = resample_to(tpl.head, tpl.grid, grid)
-        brain = resample_to(tpl.brain, tpl.grid, grid) > 0.5
+        brain = resample_to(tpl.brain, tpl.brain_grid, grid, world_transform=tpl.head_to_brain)
+        brain = brain > 0.5
         img = nib.Nifti1Image(np.round(head).astype(np.int16), affine)
         img.header.set_qform(affine, 1)
         img.header.set_sform(affine, 1)

@@ -22,13 +22,13 @@ from deidkit.dicom_provenance import (
     transfer_syntax,
     write_provenance,
 )
+from deidkit.dicom_values import peek_text
 from deidkit.dicom_walk import (
     TAG_PATIENT_ID,
     ActionRecord,
     LinkagePair,
     WalkContext,
     dict_vr,
-    text_value,
     walk_dataset,
 )
 from deidkit.errors import ScrubError
@@ -84,11 +84,11 @@ def scrub_dataset(ds: pydicom.Dataset, *, profile: Profile, key: ProjectKey) -> 
     ScrubResult
         New identifiers, the action log (no values) and the linkage pairs.
     """
-    sop_class = text_value(ds.get("SOPClassUID", ""))
-    if not sop_class or not text_value(ds.get("SOPInstanceUID", "")):
+    sop_class = peek_text(ds, 0x00080016)
+    if not sop_class or not peek_text(ds, 0x00080018):
         # checked before any change: the caller's dataset stays untouched
         raise ScrubError("dataset has no SOPClassUID or SOPInstanceUID; not a valid instance")
-    modality = text_value(ds.get("Modality", ""))
+    modality = peek_text(ds, 0x00080060)
     risk = burned_in_risk(ds)
     syntax = transfer_syntax(ds)
     pkey, warning = patient_key(ds)
@@ -106,7 +106,7 @@ def scrub_dataset(ds: pydicom.Dataset, *, profile: Profile, key: ProjectKey) -> 
         ciod_known=is_known_ciod(ciod),
         offset=offset,
         patient=patient,
-        study_uid=text_value(ds.get("StudyInstanceUID", "")),
+        study_uid=peek_text(ds, 0x0020000D),
         declared=declared_safe(ds),
     )
     if warning:
@@ -131,9 +131,9 @@ def scrub_dataset(ds: pydicom.Dataset, *, profile: Profile, key: ProjectKey) -> 
     new_file_meta(ds, syntax)
     return ScrubResult(
         patient_pseudonym=patient,
-        study_uid=text_value(ds.get("StudyInstanceUID", "")),
-        series_uid=text_value(ds.get("SeriesInstanceUID", "")),
-        sop_instance_uid=text_value(ds.get("SOPInstanceUID", "")),
+        study_uid=peek_text(ds, 0x0020000D),
+        series_uid=peek_text(ds, 0x0020000E),
+        sop_instance_uid=peek_text(ds, 0x00080018),
         modality=modality,
         sop_class_uid=sop_class,
         actions=tuple(ctx.actions),

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 import pydicom
 
+from deidkit.dicom_values import raw_text
 from deidkit.standard import safe_private_table
 
 TAG_PRIVATE_CHARACTERISTICS = 0x00080300
@@ -24,9 +25,14 @@ _TAG_BLOCK_STATUS = 0x00080303
 def block_creators(ds: pydicom.Dataset) -> dict[tuple[int, int], str]:
     """``{(group, block byte): creator}`` for the private creators in one dataset level."""
     creators: dict[tuple[int, int], str] = {}
-    for tag in list(ds._dict):
+    elements = ds._dict
+    for tag in list(elements):
         group, element = tag >> 16, tag & 0xFFFF
         if group & 1 and 0x0010 <= element <= 0x00FF:
+            text = raw_text(elements[tag])
+            if text is not None:
+                creators[(group, element)] = text
+                continue
             value = ds[tag].value
             if isinstance(value, bytes):
                 value = value.decode("latin-1", "replace")

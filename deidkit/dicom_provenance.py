@@ -6,15 +6,24 @@ the PS3.15 provenance attributes with CID 7050 codes, and the new File Meta Info
 
 from __future__ import annotations
 
+import io
+from functools import lru_cache
+from typing import Any, cast
+
 import pydicom
 from pydicom import config
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import FileMetaDataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import read_dataset
+from pydicom.filewriter import write_dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
+from pydicom.tag import BaseTag
 from pydicom.uid import UID
 
 from deidkit import __version__
+from deidkit.dicom_values import peek_text
 from deidkit.profile import Profile
 from deidkit.standard import CID7050, CID7050_BASIC, TABLE_EDITION
 
@@ -22,6 +31,8 @@ from deidkit.standard import CID7050, CID7050_BASIC, TABLE_EDITION
 IMPLEMENTATION_CLASS_UID = "2.25.163386384127213004431540298467406930011"
 IMPLEMENTATION_VERSION_NAME = "DEIDKIT_010"
 _SC_PREFIX = "1.2.840.10008.5.1.4.1.1.7"
+_TAG_IMAGE_TYPE = 0x00080008
+_TAG_CODE_SEQUENCE = 0x00120064
 
 
 def _text(value: object) -> str:
@@ -32,25 +43,28 @@ def _text(value: object) -> str:
     return str(value).strip().rstrip("\x00").strip()
 
 
+def _image_types(ds: pydicom.Dataset) -> list[str]:
+    raw = cast("dict[int, Any]", ds._dict).get(_TAG_IMAGE_TYPE)
+    if isinstance(raw, RawDataElement) and raw.value is not None and raw.value.isascii():
+        return [_text(v).upper() for v in raw.value.decode("ascii").split("\\")]
+    image_type = ds.get("ImageType", None)
+    if isinstance(image_type, MultiValue | list):
+        return [_text(v).upper() for v in (image_type or [])]
+    return [_text(image_type).upper()]
+
+
 def burned_in_risk(ds: pydicom.Dataset) -> str | None:
     """Why this instance may carry burned-in text (names the attribute, never a value)."""
-    if _text(ds.get("BurnedInAnnotation", "")).upper() == "YES":
+    if peek_text(ds, 0x00280301).upper() == "YES":
         return "BurnedInAnnotation is YES"
-    modality = _text(ds.get("Modality", "")).upper()
+    modality = peek_text(ds, 0x00080060).upper()
     if modality in {"US", "IVUS"}:
         return f"modality {modality} often carries burned-in text"
-    sop_class = _text(ds.get("SOPClassUID", ""))
-    if sop_class.startswith(_SC_PREFIX):
+    if peek_text(ds, 0x00080016).startswith(_SC_PREFIX):
         return "Secondary Capture SOP class often carries burned-in text"
-    image_type = ds.get("ImageType", None)
-    values = (
-        [_text(v).upper() for v in (image_type or [])]
-        if isinstance(image_type, MultiValue | list)
-        else [_text(image_type).upper()]
-    )
-    if any(v in {"SCREEN", "SCREENSHOT", "SCREEN SAVE", "CAPTURE"} for v in values):
+    if any(v in {"SCREEN", "SCREENSHOT", "SCREEN SAVE", "CAPTURE"} for v in _image_types(ds)):
         return "ImageType marks a screen capture"
-    if _text(ds.get("ConversionType", "")).upper() in {"WSD", "SD", "SI", "DRW"}:
+    if peek_text(ds, 0x00080064).upper() in {"WSD", "SD", "SI", "DRW"}:
         return "ConversionType marks a screen or document capture"
     return None
 
@@ -75,7 +89,39 @@ def transfer_syntax(ds: pydicom.Dataset) -> str:
 def _add(ds: pydicom.Dataset, tag: int, vr: str, value: object) -> None:
     # direct DataElements: keyword lookups through __setattr__ cost more than the scrub itself
     # our constants are valid by construction: skip pydicom's per-value validation
-    ds.add(DataElement(tag, vr, value, validation_mode=config.IGNORE))
+    elem = DataElement(tag, vr, value, validation_mode=config.IGNORE)
+    if vr == "SQ":
+        ds.add(elem)  # pydicom links the items to their parent dataset
+    else:
+        # public, non-pixel tags: Dataset.__setitem__ would only re-check what is known here
+        ds._dict[elem.tag] = elem
+
+
+@lru_cache(maxsize=128)
+def _code_sequence(
+    codes: tuple[tuple[str, str], ...], implicit: bool, little: bool
+) -> RawDataElement:
+    """The De-identification Method Code Sequence, encoded once per code set and encoding.
+
+    Building seven item datasets per file cost more than scrubbing its header; the encoded
+    element is immutable, so every output shares it. It is encoded as the output will be
+    written (the kept transfer syntax); a writer that re-encodes converts it like any element
+    read from a file.
+    """
+    items = []
+    for value, meaning in codes:
+        item = pydicom.Dataset()
+        _add(item, 0x00080100, "SH", value)
+        _add(item, 0x00080102, "SH", "DCM")
+        _add(item, 0x00080104, "LO", meaning)
+        items.append(item)
+    holder = pydicom.Dataset()
+    _add(holder, _TAG_CODE_SEQUENCE, "SQ", Sequence(items))
+    buffer = DicomBytesIO()
+    buffer.is_implicit_VR, buffer.is_little_endian = implicit, little
+    write_dataset(buffer, holder)
+    encoded = read_dataset(io.BytesIO(buffer.getvalue()), implicit, little)
+    return cast(RawDataElement, encoded._dict[BaseTag(_TAG_CODE_SEQUENCE)])
 
 
 def write_provenance(ds: pydicom.Dataset, profile: Profile) -> None:
@@ -92,15 +138,10 @@ def write_provenance(ds: pydicom.Dataset, profile: Profile) -> None:
     if "+recipe:" in profile.source:
         method += "+recipe"
     _add(ds, 0x00120063, "LO", method[:64])
-    codes = [CID7050_BASIC] + [CID7050[o] for o in CID7050 if o in options]
-    items = []
-    for value, meaning in codes:
-        item = pydicom.Dataset()
-        _add(item, 0x00080100, "SH", value)
-        _add(item, 0x00080102, "SH", "DCM")
-        _add(item, 0x00080104, "LO", meaning)
-        items.append(item)
-    _add(ds, 0x00120064, "SQ", Sequence(items))
+    codes = (CID7050_BASIC, *(CID7050[o] for o in CID7050 if o in options))
+    syntax = UID(transfer_syntax(ds))
+    code_sequence = _code_sequence(codes, syntax.is_implicit_VR, syntax.is_little_endian)
+    ds._dict[code_sequence.tag] = code_sequence
     if "retain_long_modified_dates" in options:
         temporal = "MODIFIED"
     elif "retain_long_full_dates" in options:
@@ -110,6 +151,18 @@ def write_provenance(ds: pydicom.Dataset, profile: Profile) -> None:
     _add(ds, 0x00280303, "CS", temporal)
 
 
+def _meta_element(tag: int, vr: str, value: str | bytes) -> RawDataElement | DataElement:
+    """A File Meta element, pre-encoded (the meta is always Explicit VR Little Endian)."""
+    if isinstance(value, str):
+        if not value.isascii():
+            return DataElement(tag, vr, value, validation_mode=config.IGNORE)
+        # UI pads to even length with NUL, other strings with a space, as pydicom writes them
+        value = value.encode("ascii")
+        if len(value) % 2:
+            value += b"\x00" if vr == "UI" else b" "
+    return RawDataElement(BaseTag(tag), vr, len(value), value, 0, False, True, True, False)
+
+
 def new_file_meta(ds: pydicom.Dataset, transfer_syntax: str) -> None:
     """Replace the File Meta Information with ours and zero the preamble.
 
@@ -117,12 +170,15 @@ def new_file_meta(ds: pydicom.Dataset, transfer_syntax: str) -> None:
     of the sending system); the transfer syntax is kept because pixel data is not re-encoded.
     """
     meta = FileMetaDataset()
-    _add(meta, 0x00020001, "OB", b"\x00\x01")
-    _add(meta, 0x00020002, "UI", UID(_text(ds.get("SOPClassUID", ""))))
-    _add(meta, 0x00020003, "UI", UID(_text(ds.get("SOPInstanceUID", ""))))
-    _add(meta, 0x00020010, "UI", UID(transfer_syntax))
-    _add(meta, 0x00020012, "UI", UID(IMPLEMENTATION_CLASS_UID))
-    _add(meta, 0x00020013, "SH", IMPLEMENTATION_VERSION_NAME)
+    for tag, vr, value in (
+        (0x00020001, "OB", b"\x00\x01"),
+        (0x00020002, "UI", peek_text(ds, 0x00080016)),
+        (0x00020003, "UI", peek_text(ds, 0x00080018)),
+        (0x00020010, "UI", transfer_syntax),
+        (0x00020012, "UI", IMPLEMENTATION_CLASS_UID),
+        (0x00020013, "SH", IMPLEMENTATION_VERSION_NAME),
+    ):
+        meta._dict[BaseTag(tag)] = _meta_element(tag, vr, value)
     ds.file_meta = meta
     ds.preamble = b"\x00" * 128
 
@@ -134,16 +190,16 @@ def patient_key(ds: pydicom.Dataset) -> tuple[str, str | None]:
     unnamed patient still maps to one pseudonym); without those, the Study Instance UID
     (each study then stands for its own patient, never merged with others).
     """
-    pid = _text(ds.get("PatientID", ""))
+    pid = peek_text(ds, 0x00100020)
     if pid:
         return pid, None
-    name, birth = _text(ds.get("PatientName", "")), _text(ds.get("PatientBirthDate", ""))
+    name, birth = peek_text(ds, 0x00100010), peek_text(ds, 0x00100030)
     if name or birth:
         return (
             f"name+birth:{name}|{birth}",
             "PatientID empty; pseudonym keyed on PatientName+PatientBirthDate",
         )
-    study = _text(ds.get("StudyInstanceUID", ""))
+    study = peek_text(ds, 0x0020000D)
     return (
         f"study:{study}",
         "PatientID, PatientName and PatientBirthDate empty; pseudonym keyed on StudyInstanceUID",

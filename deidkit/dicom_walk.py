@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Any, cast
 
 import pydicom
+from pydicom import config
 from pydicom._uid_dict import UID_dictionary
 from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
@@ -29,6 +30,7 @@ from deidkit.actions import (
     shift_datetime,
 )
 from deidkit.dicom_private import block_creators, safe_vr
+from deidkit.dicom_values import raw_text, text_value
 from deidkit.keys import ProjectKey
 from deidkit.profile import Profile
 from deidkit.pseudonym import (
@@ -59,6 +61,9 @@ _TEXT_VRS = frozenset({"LO", "SH", "ST", "LT", "UT", "UC"})
 _CODE_TAGS = frozenset({0x00080100, 0x00080102, 0x00080103, 0x00080104, 0x00080105, 0x00080106})
 _VR_RULE_VRS = frozenset({"PN", "DA", "DT", "TM", "UI", "SQ", "UN"})
 _SPECIAL_TAGS = frozenset({TAG_PATIENT_ID, TAG_PATIENT_NAME, TAG_STUDY_ID, TAG_ACCESSION})
+#: VRs whose values are in the default repertoire: raw bytes decode without the charset.
+_ASCII_VRS = frozenset({"UI", "DA", "DT", "TM", "AS", "CS", "DS", "IS", "AE"})
+_BINARY_VRS = frozenset({"OB", "OW", "UN", "OD", "OF", "OL", "OV"})
 
 
 @dataclass(frozen=True)
@@ -115,14 +120,6 @@ def _keyword(tag: int) -> str:
     if 0x6000 <= group <= 0x60FF or 0x5000 <= group <= 0x50FF:
         return keyword_for_tag(tag & 0xFF00FFFF) or tag_text(tag)
     return keyword_for_tag(tag) or tag_text(tag)
-
-
-def text_value(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bytes):
-        value = value.decode("latin-1", "replace")
-    return str(value).strip().rstrip("\x00").strip()
 
 
 def _record(ctx: WalkContext, path: str, tag: int, action: str, reason: str) -> None:
@@ -220,6 +217,10 @@ def _apply(
     if code == "K" and vr != "SQ" and ds._dict[tag].VR not in (None, "UN"):
         _record(ctx, where, tag, "K", reason)  # kept as read: no need to decode the value
         return
+    done = _apply_fast(ds, tag, vr, code, ctx)
+    if done is not None:
+        _record(ctx, where, tag, done, reason)
+        return
     elem = _convert(ds, tag, vr)
     vr = elem.VR
     if vr == "SQ":
@@ -256,6 +257,78 @@ def _apply(
     _record(ctx, where, tag, code, reason)
 
 
+def _raw_strings(raw: RawDataElement) -> list[str]:
+    """Values of a raw element of a default-repertoire VR, as pydicom splits them."""
+    data = raw.value or b""
+    # UI pads with NUL, the others with a space; text_value strips both per value
+    text = data.decode("latin-1").rstrip("\x00 ")
+    return text.split("\\") if text else []
+
+
+def _set(ds: pydicom.Dataset, tag: BaseTag, vr: str, value: Any) -> None:
+    # a fresh element replaces the raw one: pydicom never decodes the original value, and our
+    # new values are valid by construction (pseudonyms, 2.25 UIDs, shifted dates, dummies)
+    cast("dict[BaseTag, Any]", ds._dict)[tag] = DataElement(
+        tag, vr, value, validation_mode=config.IGNORE
+    )
+
+
+def _apply_fast(
+    ds: pydicom.Dataset, tag: BaseTag, vr: str | None, code: str, ctx: WalkContext
+) -> str | None:
+    """Apply ``code`` to a still-raw public element without decoding it through pydicom.
+
+    Covers the codes that need no value (Z, D) or only a default-repertoire value (UIDs,
+    dates), which is nearly every change in a real header. Returns the code applied, or None
+    where the general path must run (sequences, private or UN elements, character-set text,
+    recipe literals); the result is the same element the general path would write.
+    """
+    raw = ds._dict[tag]
+    if (
+        not isinstance(raw, RawDataElement)
+        or raw.VR not in (None, vr)
+        or vr is None
+        or vr in ("SQ", "UN")
+        or tag >> 16 & 1
+        or (raw.value is None and raw.length != 0)  # deferred read
+    ):
+        return None
+    if code == "Z":
+        _set(ds, tag, vr, b"" if vr in _BINARY_VRS else None)
+        return "Z"
+    if code == "D" and vr != "UI":
+        _set(ds, tag, vr, dummy_value(vr))
+        return "D"
+    if vr not in _ASCII_VRS:
+        return None
+    values = _raw_strings(raw)
+    if code == "U" or code == "D":
+        if vr != "UI":
+            return None
+        if len(values) > 1:
+            _set(ds, tag, vr, [_new_uid(ctx, v, tag) for v in values])
+        elif values and values[0]:
+            _set(ds, tag, vr, _new_uid(ctx, values[0], tag))
+        return code
+    if code == "C" and vr in _DATE_VRS:
+        if ctx.offset is None:
+            _set(ds, tag, vr, None)
+            return "Z"  # no per-patient offset: dates cannot be shifted, so they are emptied
+        if vr != "TM":  # whole-day shifts leave times of day unchanged
+            _set(ds, tag, vr, _shifted(values, vr, ctx.offset))
+        return "C"
+    if code.startswith("J:") and vr in ("DA", "DT"):
+        _set(ds, tag, vr, _shifted(values, vr, int(code[2:])))
+        return code
+    return None
+
+
+def _shifted(values: list[str], vr: str, days: int) -> str | list[str]:
+    func = shift_date if vr == "DA" else shift_datetime
+    shifted = [func(text_value(v), days) if text_value(v) else "" for v in values or [""]]
+    return shifted if len(shifted) > 1 else shifted[0]
+
+
 def _clean(elem: DataElement, vr: str, ctx: WalkContext) -> str:
     """Code C: shift dates, clean descriptors, pseudonymise AE titles; otherwise remove text."""
     if vr in _DATE_VRS:
@@ -276,43 +349,55 @@ def _clean(elem: DataElement, vr: str, ctx: WalkContext) -> str:
     return "Z"
 
 
+def _original(ds: pydicom.Dataset, tag: BaseTag) -> str:
+    text = raw_text(ds._dict[tag])
+    return text if text is not None else text_value(ds[tag].value)
+
+
+def _replace(ds: pydicom.Dataset, tag: BaseTag, vr: str, value: str | None) -> None:
+    raw = ds._dict[tag]
+    if isinstance(raw, RawDataElement) and raw.VR in (None, vr):
+        _set(ds, tag, vr, value)
+    else:
+        ds[tag].value = value  # UN or an already decoded element: keep pydicom's own path
+
+
 def _special(ds: pydicom.Dataset, tag: BaseTag, ctx: WalkContext, where: str, depth: int) -> bool:
     """Patient ID, Patient Name, Study ID and an overridden Accession Number. True if handled."""
     if tag == TAG_PATIENT_ID:
-        elem = ds[tag]
-        original = text_value(elem.value)
         if depth == 0:
-            elem.value = ctx.patient
-        elif original:
-            elem.value = patient_pseudonym(ctx.key, original)
-            ctx.linkage[("PatientID", original)] = elem.value
+            _replace(ds, tag, "LO", ctx.patient)
+        else:
+            original = _original(ds, tag)
+            if original:
+                new = patient_pseudonym(ctx.key, original)
+                _replace(ds, tag, "LO", new)
+                ctx.linkage[("PatientID", original)] = new
         _record(ctx, where, tag, "D", "Patient ID always becomes the keyed patient pseudonym")
         return True
     if tag == TAG_PATIENT_NAME and depth == 0 and tag_text(tag) not in ctx.profile.overrides:
-        elem = ds[tag]
-        original = text_value(elem.value)
+        original = _original(ds, tag)
         value = ctx.patient if ctx.profile.patient_name == "pseudonym" else None
-        elem.value = value
+        _replace(ds, tag, "PN", value)
         if original and value:
             ctx.linkage[("PatientName", original)] = value
         code = "D" if value else "Z"
         _record(ctx, where, tag, code, f"Patient Name per profile: {ctx.profile.patient_name}")
         return True
     if tag == TAG_STUDY_ID and depth == 0 and f"{tag_text(tag)}" not in ctx.profile.overrides:
-        elem = ds[tag]
-        original = text_value(elem.value)
-        new = study_id_pseudonym(ctx.key, ctx.study_uid) if ctx.study_uid else None
-        elem.value = new
-        if original and new:
-            ctx.linkage[("StudyID", original)] = new
-        _record(ctx, where, tag, "D" if new else "Z", "Study ID keyed per study (consistent)")
+        original = _original(ds, tag)
+        study_id = study_id_pseudonym(ctx.key, ctx.study_uid) if ctx.study_uid else None
+        _replace(ds, tag, "SH", study_id)
+        if original and study_id:
+            ctx.linkage[("StudyID", original)] = study_id
+        _record(ctx, where, tag, "D" if study_id else "Z", "Study ID keyed per study (consistent)")
         return True
     if tag == TAG_ACCESSION and ctx.profile.overrides.get(tag_text(tag)) == "D":
-        elem = ds[tag]
-        original = text_value(elem.value)
+        original = _original(ds, tag)
         if original:
-            elem.value = accession_pseudonym(ctx.key, original)
-            ctx.linkage[("AccessionNumber", original)] = elem.value
+            new = accession_pseudonym(ctx.key, original)
+            _replace(ds, tag, "SH", new)
+            ctx.linkage[("AccessionNumber", original)] = new
         _record(ctx, where, tag, "D", "Accession Number keyed pseudonym (profile override D)")
         return True
     return False
@@ -359,9 +444,11 @@ def walk_dataset(
             if element <= 0x00FF:
                 creator_tags.append(key)
                 continue
-            if creators is None:
-                creators = block_creators(ds)
-            keep, safe = safe_vr(tag, creators, ctx.declared) if retain_private else (False, None)
+            keep, safe = False, None
+            if retain_private:
+                if creators is None:
+                    creators = block_creators(ds)
+                keep, safe = safe_vr(tag, creators, ctx.declared)
             if not keep:
                 del elements[key]
                 # one record per private block (not per element) keeps the log readable

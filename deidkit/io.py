@@ -26,12 +26,22 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def _default_permissions() -> int:
+    # mkstemp creates 0600 files; outputs should get what open() would give them.
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike[str], *, mode: str = "wb") -> Iterator[IO[bytes]]:
+def atomic_open(
+    path: str | os.PathLike[str], *, mode: str = "wb", permissions: int | None = None
+) -> Iterator[IO[bytes]]:
     """Open a temp file beside ``path``; on success fsync and rename it over ``path``.
 
     On any exception the temp file is removed and ``path`` is left untouched, so a
-    reader never sees a partial file.
+    reader never sees a partial file. ``permissions`` defaults to what a plain ``open``
+    would give (0666 less the umask); pass 0o600 for secrets.
     """
     if "w" not in mode:
         raise ValueError("atomic_open only supports write modes")
@@ -40,6 +50,7 @@ def atomic_open(path: str | os.PathLike[str], *, mode: str = "wb") -> Iterator[I
     fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=target.parent)
     tmp = Path(tmp_name)
     try:
+        os.chmod(tmp, _default_permissions() if permissions is None else permissions)
         with os.fdopen(fd, mode) as handle:
             yield handle
             handle.flush()
@@ -52,15 +63,19 @@ def atomic_open(path: str | os.PathLike[str], *, mode: str = "wb") -> Iterator[I
     _fsync_dir(target.parent)
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+def atomic_write_bytes(
+    path: str | os.PathLike[str], data: bytes, *, permissions: int | None = None
+) -> None:
     """Write ``data`` to ``path`` atomically (temp file, fsync, rename)."""
-    with atomic_open(path, mode="wb") as handle:
+    with atomic_open(path, mode="wb", permissions=permissions) as handle:
         handle.write(data)
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+def atomic_write_text(
+    path: str | os.PathLike[str], text: str, *, permissions: int | None = None
+) -> None:
     """Write UTF-8 ``text`` to ``path`` atomically."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+    atomic_write_bytes(path, text.encode("utf-8"), permissions=permissions)
 
 
 def check_output_location(source: Path, output: Path) -> None:

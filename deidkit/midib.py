@@ -142,7 +142,7 @@ def export_linkage(
         raise OutputPathError(f"{', '.join(existing)} already exist in {out_dir.name}; use --force")
     written = []
     for name, text in files.items():
-        # atomic_write_text creates its temp file owner-only (mkstemp), kept by the rename.
-        atomic_write_text(out_dir / name, text)
+        # The mapping holds originals (PHI): owner-only.
+        atomic_write_text(out_dir / name, text, permissions=0o600)
         written.append(out_dir / name)
     return written

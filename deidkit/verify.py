@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
@@ -32,7 +31,16 @@ from deidkit.keys import ProjectKey
 from deidkit.profile import Profile, load_profile
 from deidkit.release_report import ReleaseSummary
 from deidkit.standard import TABLE_EDITION
-from deidkit.verify_checks import (
+from deidkit.verify_files import check_file, check_name
+from deidkit.verify_originals import OriginalHarvest, harvest_file
+from deidkit.verify_score import IdentifierMap, ScoreCounts, load_mapping, score_pair, summarise
+from deidkit.verify_structure import (
+    CHECK_MISSING,
+    RELEASE_CHECKS,
+    compare_with_originals,
+    release_structure,
+)
+from deidkit.verify_types import (
     BASE_CHECKS,
     CHECK_FILE_NAME,
     ORIGINAL_CHECKS,
@@ -40,17 +48,10 @@ from deidkit.verify_checks import (
     Finding,
     OriginalIndex,
     Rules,
-    check_file,
 )
-from deidkit.verify_originals import OriginalHarvest, harvest_file
-from deidkit.verify_score import IdentifierMap, ScoreCounts, load_mapping, score_pair, summarise
 
 logger = logging.getLogger(__name__)
 
-CHECK_REFERENCES = "reference-integrity"
-CHECK_RELATIONSHIPS = "relationships"
-CHECK_MISSING = "missing-file"
-RELEASE_CHECKS = (CHECK_REFERENCES, CHECK_RELATIONSHIPS)
 FAIL_ON = ("warn", "error")
 RUN_REPORT_SUFFIX = ".run-report.json"
 #: Below this many files the checks run in this process (starting workers costs more).
@@ -314,8 +315,6 @@ def _list_files(root: Path) -> list[tuple[str, str]]:
 
 def _dir_findings(root: Path, originals: OriginalIndex | None, rules: Rules) -> list[Finding]:
     # Empty folders still carry a name; folders with files are scanned with their files.
-    from deidkit.verify_checks import check_name
-
     findings: list[Finding] = []
     for folder, dirs, files in os.walk(root):
         if not dirs and not files and Path(folder) != root:
@@ -427,12 +426,12 @@ def verify_release(
 
     findings = [f for r in reports for f in r.findings]
     findings += _dir_findings(release, index, rules)
-    findings += _release_structure(reports)
+    findings += release_structure(reports)
     checks = list(BASE_CHECKS) + list(RELEASE_CHECKS)
     score: Mapping[str, object] | None = None
     if harvest is not None:
         checks += [*ORIGINAL_CHECKS, CHECK_MISSING]
-        findings += _compare_with_originals(harvest, reports, held, mapping)
+        findings += compare_with_originals(harvest, reports, held, mapping)
         if mapping is not None:
             candidates = sum(1 for o in harvest.files if not o.unreadable and o.rel not in held)
             score = summarise(total, pairs=scored, unpaired=candidates - scored)
@@ -513,160 +512,6 @@ def _per_modality(reports: list[FileReport]) -> list[dict[str, object]]:
             1 for f in r.findings if f.severity == "warn"
         )
     return [rows[k] for k in sorted(rows)]
-
-
-def _release_structure(reports: list[FileReport]) -> list[Finding]:
-    """Relationships and references inside the release alone."""
-    findings: list[Finding] = []
-    dicom = [r for r in reports if r.kind == "dicom" and r.sop_uid]
-    series_study: dict[str, set[str]] = {}
-    study_patient: dict[str, set[str]] = {}
-    first_file: dict[str, str] = {}
-    for r in dicom:
-        series_study.setdefault(r.series_uid, set()).add(r.study_uid)
-        study_patient.setdefault(r.study_uid, set()).add(r.patient_id)
-        first_file.setdefault(r.series_uid, r.rel)
-        first_file.setdefault(r.study_uid, r.rel)
-    for series, studies in sorted(series_study.items()):
-        if len(studies) > 1:
-            findings.append(
-                Finding(
-                    first_file[series],
-                    "(0020,000E)",
-                    CHECK_RELATIONSHIPS,
-                    "error",
-                    "SeriesInstanceUID",
-                    message="one series spans several studies",
-                )
-            )
-    for study, patients in sorted(study_patient.items()):
-        if len(patients) > 1:
-            findings.append(
-                Finding(
-                    first_file[study],
-                    "(0020,000D)",
-                    CHECK_RELATIONSHIPS,
-                    "error",
-                    "StudyInstanceUID",
-                    message="one study spans several patients",
-                )
-            )
-    sops = {r.sop_uid for r in dicom}
-    for r in dicom:
-        missing = sum(1 for ref in r.references if ref not in sops)
-        if missing:
-            findings.append(
-                Finding(
-                    r.rel,
-                    "-",
-                    CHECK_REFERENCES,
-                    "info",
-                    "ReferencedSOPInstanceUID",
-                    message=f"{missing} reference(s) do not resolve within the release",
-                )
-            )
-    return findings
-
-
-def _shape(records: Iterable[tuple[str, str, str]]) -> list[tuple[tuple[int, ...], ...]]:
-    """Patient -> studies -> series sizes, with identities erased (comparable across runs)."""
-    tree: dict[str, dict[str, Counter[str]]] = {}
-    for patient, study, series in records:
-        tree.setdefault(patient, {}).setdefault(study, Counter())[series] += 1
-    return sorted(
-        tuple(sorted(tuple(sorted(series.values())) for series in studies.values()))
-        for studies in tree.values()
-    )
-
-
-def _compare_with_originals(
-    harvest: OriginalHarvest,
-    reports: list[FileReport],
-    held: set[str],
-    mapping: IdentifierMap | None,
-) -> list[Finding]:
-    findings: list[Finding] = []
-    released = [r for r in reports if r.kind == "dicom" and r.sop_uid]
-    originals = [o for o in harvest.files if not o.unreadable and o.rel not in held]
-    release_sops = {r.sop_uid for r in released}
-    # Missing files: exact with a mapping, else by count.
-    if mapping is not None:
-        ordinal = {o.rel: i + 1 for i, o in enumerate(sorted(harvest.files, key=lambda o: o.rel))}
-        for o in originals:
-            new = mapping.new_uid(o.sop_uid)
-            if new is not None and new not in release_sops:
-                # Input paths often carry patient names: name the file by its ordinal only.
-                findings.append(
-                    Finding(
-                        f"original #{ordinal[o.rel]}",
-                        "-",
-                        CHECK_MISSING,
-                        "error",
-                        message="original not in the release and no run-report reason",
-                    )
-                )
-    elif len(originals) > len(released):
-        findings.append(
-            Finding(
-                "-",
-                "-",
-                CHECK_MISSING,
-                "error",
-                message=f"{len(originals) - len(released)} original file(s) missing from "
-                "the release without a run-report reason",
-            )
-        )
-    # Study/series relationships: same shape of patients, studies and series.
-    before = _shape((o.patient_id, o.study_uid, o.series_uid) for o in originals)
-    after = _shape((r.patient_id, r.study_uid, r.series_uid) for r in released)
-    if before != after:
-        findings.append(
-            Finding(
-                "-",
-                "-",
-                CHECK_RELATIONSHIPS,
-                "error",
-                message="patient/study/series structure differs from the originals",
-            )
-        )
-    # Reference integrity: a profile may drop references, never break one. Per file with a
-    # mapping (a released file may not have more dangling references than its original),
-    # else over the whole set.
-    orig_sops = {o.sop_uid for o in originals}
-    by_sop = {r.sop_uid: r for r in released}
-    if mapping is not None:
-        for o in originals:
-            paired = by_sop.get(mapping.new_uid(o.sop_uid) or "")
-            if paired is None:
-                continue
-            before_n = sum(1 for ref in o.references if ref not in orig_sops)
-            after_n = sum(1 for ref in paired.references if ref not in release_sops)
-            if after_n > before_n:
-                findings.append(
-                    Finding(
-                        paired.rel,
-                        "-",
-                        CHECK_REFERENCES,
-                        "error",
-                        "ReferencedSOPInstanceUID",
-                        message=f"{after_n - before_n} reference(s) broken by de-identification",
-                    )
-                )
-    else:
-        before_n = sum(1 for o in originals for ref in o.references if ref not in orig_sops)
-        after_n = sum(1 for r in released for ref in r.references if ref not in release_sops)
-        if after_n > before_n:
-            findings.append(
-                Finding(
-                    "-",
-                    "-",
-                    CHECK_REFERENCES,
-                    "error",
-                    "ReferencedSOPInstanceUID",
-                    message=f"{after_n - before_n} more dangling reference(s) than the originals",
-                )
-            )
-    return findings
 
 
 def _pairs(

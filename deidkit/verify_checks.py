@@ -1,4 +1,4 @@
-"""Per-file checks of the residual-PHI scanner: DICOM, NIfTI, JSON sidecars, other files.
+"""Per-file DICOM checks of the residual-PHI scanner (other file kinds: verify_files).
 
 This module re-reads a released file with its own code path. It shares the PS3.15 tables
 (:mod:`deidkit.standard`) with the scrubber but none of its action code, so a bug in the
@@ -11,13 +11,10 @@ Findings name a file, a tag path, a check and a severity, never a value.
 from __future__ import annotations
 
 import io
-import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, timedelta
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import pydicom
@@ -26,48 +23,27 @@ from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
-from deidkit.standard import CID7050, CID7050_BASIC, row_for_tag, safe_private_table
+from deidkit.standard import safe_private_table
 from deidkit.verify_patterns import RAW_PATTERNS, UID_TOKEN, ValueSearch, scan_text
-
-# Check names: stable, parsed by CI and shown in the report.
-CHECK_PROFILE_ACTION = "profile-action"
-CHECK_PRIVATE = "private-element"
-CHECK_PERSON_NAME = "person-name"
-CHECK_DATE = "date"
-CHECK_UID = "uid"
-CHECK_PROVENANCE = "provenance"
-CHECK_BURNED_IN = "burned-in"
-CHECK_FREE_TEXT = "free-text"
-CHECK_FILE_NAME = "file-name"
-CHECK_NIFTI = "nifti-header"
-CHECK_JSON = "json-sidecar"
-CHECK_TEXT_FILE = "text-file"
-CHECK_RAW = "raw-bytes"
-CHECK_ORIGINAL_VALUE = "original-value"
-CHECK_ORIGINAL_UID = "original-uid"
-CHECK_UID_ROOT = "uid-root"
-CHECK_UNREADABLE = "unreadable"
-
-#: Checks run on every release, with or without originals (shown with zero counts).
-BASE_CHECKS: tuple[str, ...] = (
-    CHECK_PROFILE_ACTION,
-    CHECK_PRIVATE,
-    CHECK_PERSON_NAME,
-    CHECK_DATE,
-    CHECK_UID,
-    CHECK_PROVENANCE,
+from deidkit.verify_types import (
     CHECK_BURNED_IN,
+    CHECK_DATE,
     CHECK_FREE_TEXT,
-    CHECK_FILE_NAME,
-    CHECK_NIFTI,
-    CHECK_JSON,
-    CHECK_TEXT_FILE,
+    CHECK_ORIGINAL_UID,
+    CHECK_ORIGINAL_VALUE,
+    CHECK_PERSON_NAME,
+    CHECK_PRIVATE,
+    CHECK_PROFILE_ACTION,
+    CHECK_PROVENANCE,
     CHECK_RAW,
+    CHECK_UID,
+    CHECK_UID_ROOT,
     CHECK_UNREADABLE,
+    FileReport,
+    Finding,
+    OriginalIndex,
+    Rules,
 )
-ORIGINAL_CHECKS: tuple[str, ...] = (CHECK_ORIGINAL_VALUE, CHECK_ORIGINAL_UID, CHECK_UID_ROOT)
-
-SEVERITIES = ("error", "warn", "info")
 
 _BINARY_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN", "SQ"})
 _TEXT_VRS = frozenset({"LO", "LT", "ST", "UT", "SH", "UC"})
@@ -85,7 +61,8 @@ _REFERENCED_SOP_INSTANCE_UID = 0x00081155
 _PSEUDONYM = re.compile(
     r"^(?:P[A-Z2-7]{16}|S[A-Z2-7]{15}|A[A-Z2-7]{15}|SITE[A-Z2-7]{8}|X[A-Z2-7]{16})$"
 )
-# Obvious dummies (PS3.15 "D": a non-zero-length value consistent with the VR).
+# Obvious dummies (PS3.15 "D": a non-zero-length value consistent with the VR); the
+# engine's own (deidkit.actions: ANONYMIZED, 19000101, 000000, 0) are among them.
 _DUMMY_TEXT = frozenset(
     {
         "ANONYMOUS",
@@ -111,110 +88,6 @@ _DUMMY_TEXT = frozenset(
 )
 _DUMMY_DATES = frozenset({"19000101", "00010101", "19700101", "20000101"})
 _DUMMY_TIMES = frozenset({"000000", "000000.00", "000000.000000", "0000", "00"})
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One place that may hold PHI. Never carries the value itself.
-
-    ``tag_path`` is e.g. ``(0040,A730)[0]>(0040,A160)`` (or ``nifti:descrip``, ``json:key``,
-    ``name:2``, ``-``); ``keyword`` its keyword form; ``pattern`` which text pattern fired;
-    ``matched_attribute`` which original attribute keyword a matched value came from.
-    """
-
-    file: str
-    tag_path: str
-    check: str
-    severity: str
-    keyword: str = ""
-    pattern: str = ""
-    matched_attribute: str = ""
-    message: str = ""
-
-    def as_dict(self) -> dict[str, str]:
-        """A plain dict with the non-empty fields (for JSON and the HTML report)."""
-        return {k: v for k, v in asdict(self).items() if v}
-
-
-@dataclass(frozen=True)
-class Rules:
-    """What the profile demands, resolved per tag from Table E.1-1 (picklable, no PHI)."""
-
-    profile_name: str
-    options: frozenset[str]
-    overrides: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def dates_allowed(self) -> bool:
-        """Whether the profile keeps (full or shifted) dates."""
-        return bool({"retain_long_full_dates", "retain_long_modified_dates"} & self.options)
-
-    @property
-    def expected_method_codes(self) -> frozenset[str]:
-        """CID 7050 codes the method code sequence must hold for this profile."""
-        return frozenset({CID7050_BASIC[0]} | {CID7050[o][0] for o in self.options if o in CID7050})
-
-    def code_for(self, tag: int) -> str | None:
-        """The action code the profile demands for a standard tag, or None if unlisted."""
-        return _code_for(tag, self.options, tuple(sorted(self.overrides.items())))
-
-
-@lru_cache(maxsize=4096)
-def _code_for(
-    tag: int, options: frozenset[str], overrides: tuple[tuple[str, str], ...]
-) -> str | None:
-    text = f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
-    for key, code in overrides:
-        if key == text:
-            return code
-    row = row_for_tag(tag)
-    if row is None:
-        return None
-    codes = {row.options[o] for o in options if o in row.options}
-    # Several options may speak for one tag: the most permissive one is what a conformant
-    # scrubber may have done, so verify accepts it.
-    for permissive in ("K", "C", "U"):
-        if permissive in codes:
-            return permissive
-    return next(iter(sorted(codes))) if codes else row.basic
-
-
-@dataclass(frozen=True)
-class OriginalIndex:
-    """PHI collected from the originals, for searching the release (lives in memory only).
-
-    ``values`` maps a case-folded value to the attribute keyword it came from; ``uids`` maps
-    original UIDs to their keyword; ``uid_roots`` are organisation roots ("1.2.3.4.5.");
-    ``patient_dates`` and ``offsets`` (only with a key) map a patient pseudonym to the
-    original dates of that patient and to its date shift, so a shifted date that happens
-    to equal a real date is no false alarm. Without them a date match is only a warning.
-    patients it belongs to, so a shifted date that happens to equal another patient's real
-    date is no false alarm.
-    """
-
-    values: Mapping[str, str]
-    uids: Mapping[str, str]
-    uid_roots: frozenset[str]
-    patient_dates: Mapping[str, frozenset[str]] | None = None
-    offsets: Mapping[str, int] | None = None
-
-
-@dataclass
-class FileReport:
-    """What one worker learnt about one released file (UIDs here are pseudonymous)."""
-
-    rel: str
-    kind: str
-    modality: str = ""
-    findings: list[Finding] = field(default_factory=list)
-    unreadable: bool = False
-    sop_uid: str = ""
-    study_uid: str = ""
-    series_uid: str = ""
-    patient_id: str = ""
-    references: tuple[str, ...] = ()
-    #: The parsed data set, only with ``keep_dataset`` and never sent between processes.
-    dataset: Dataset | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -264,7 +137,8 @@ class _Scanner:
             if vr == "SQ":
                 self._check_sequence(ds, tag_int, here, kw_here)
                 continue
-            self._count_raw(raw)
+            if not (path == "" and tag_int in _PIXEL_TAGS):  # as in _raw_totals
+                self._count_raw(raw)
             if vr in _BINARY_VRS or tag_int in _PIXEL_TAGS:
                 continue
             if vr in _NUMERIC_VRS:
@@ -335,7 +209,7 @@ class _Scanner:
         if code is not None:
             self._check_code(code, vr, present, here, kw)
         if vr == "PN":
-            if not all(_is_pseudonym_or_dummy(v) for v in present):
+            if not all(is_pseudonym_or_dummy(v) for v in present):
                 self.add(
                     here,
                     kw,
@@ -358,7 +232,7 @@ class _Scanner:
         if code == "X":
             self.add(here, kw, CHECK_PROFILE_ACTION, "error", message="profile requires removal")
         elif code in ("Z", "X/Z") and vr not in ("UI",):
-            if not all(_is_pseudonym_or_dummy(v) for v in present):
+            if not all(is_pseudonym_or_dummy(v) for v in present):
                 self.add(
                     here,
                     kw,
@@ -370,7 +244,8 @@ class _Scanner:
     def _check_date(
         self, code: str | None, vr: str, present: list[str], here: str, kw: str
     ) -> None:
-        if self.rules.dates_allowed or code in ("K", "C"):
+        # J:<days> (a recipe's date jitter) shifts dates like C does.
+        if self.rules.dates_allowed or code in ("K", "C") or (code or "").startswith("J:"):
             return
         if all(_is_dummy_date(v) for v in present):
             return
@@ -527,7 +402,8 @@ def _string_values(elem: DataElement) -> list[str]:
     return [str(value)]
 
 
-def _is_pseudonym_or_dummy(value: str) -> bool:
+def is_pseudonym_or_dummy(value: str) -> bool:
+    """Whether a value is a deidkit pseudonym or an obvious dummy (never PHI)."""
     text = value.replace("^", " ").strip(" \x00")
     return bool(_PSEUDONYM.match(text)) or text.upper() in _DUMMY_TEXT
 
@@ -677,7 +553,11 @@ def _check_top_level(scanner: _Scanner, ds: Dataset) -> None:
 
 
 def _raw_totals(scanner: _Scanner, data: bytes, pixels: tuple[int, int] | None) -> _Counts:
-    """Matches in the whole file (patterns outside pixel data; original values and UIDs)."""
+    """Matches in the file's bytes outside the top-level pixel data (preamble included).
+
+    Pixel data is left out: it is image samples, not text, and scanning it costs most of
+    the time (burned-in text is a pixel question, see the burned-in check).
+    """
     totals = _Counts()
     outside = data if pixels is None else data[: pixels[0]] + data[pixels[1] :]
     for name, pattern in RAW_PATTERNS.items():
@@ -685,10 +565,10 @@ def _raw_totals(scanner: _Scanner, data: bytes, pixels: tuple[int, int] | None) 
         if n:
             totals.patterns[name] = n
     if scanner.search is not None:
-        totals.values = scanner.search.count_in_bytes(data)
+        totals.values = scanner.search.count_in_bytes(outside)
     if scanner.originals is not None and scanner.originals.uids:
         uids = scanner.originals.uids
-        totals.uids = sum(1 for t in UID_TOKEN.findall(data) if t.decode("ascii") in uids)
+        totals.uids = sum(1 for t in UID_TOKEN.findall(outside) if t.decode("ascii") in uids)
     return totals
 
 
@@ -723,169 +603,3 @@ def _report_raw(scanner: _Scanner, totals: _Counts) -> None:
 def _check_raw_bytes(scanner: _Scanner, data: bytes, pixels: tuple[int, int] | None) -> None:
     """Raw-byte check of a file whose elements were not walked (all matches count)."""
     _report_raw(scanner, _raw_totals(scanner, data, pixels))
-
-
-# --- names, NIfTI, JSON, other files -------------------------------------------------------
-
-
-def check_name(rel: str, *, rules: Rules, originals: OriginalIndex | None) -> list[Finding]:
-    """Scan each component of a relative path (folders and file name)."""
-    findings: list[Finding] = []
-    search = _value_search(originals)
-    for index, part in enumerate(Path(rel).parts):
-        stem = re.sub(r"(\.nii\.gz|\.[A-Za-z0-9]{1,5})$", "", part)
-        text = stem.replace("_", " ")
-        for hit in scan_text(text, dates_allowed=False):
-            findings.append(
-                Finding(rel, f"name:{index}", CHECK_FILE_NAME, hit.severity, pattern=hit.pattern)
-            )
-        if search is not None:
-            for source in sorted(set(search.find_in_text(text))):
-                findings.append(
-                    Finding(
-                        rel, f"name:{index}", CHECK_FILE_NAME, "error", matched_attribute=source
-                    )
-                )
-        if originals is not None and stem in originals.uids:
-            findings.append(
-                Finding(
-                    rel,
-                    f"name:{index}",
-                    CHECK_FILE_NAME,
-                    "error",
-                    matched_attribute=originals.uids[stem],
-                )
-            )
-    return findings
-
-
-def _scan_strings(
-    rel: str,
-    items: Iterable[tuple[str, str]],
-    check: str,
-    rules: Rules,
-    originals: OriginalIndex | None,
-) -> list[Finding]:
-    findings: list[Finding] = []
-    search = _value_search(originals)
-    for where, text in items:
-        if not text:
-            continue
-        for hit in scan_text(text, dates_allowed=rules.dates_allowed):
-            findings.append(Finding(rel, where, check, hit.severity, pattern=hit.pattern))
-        if search is not None:
-            for source in sorted(set(search.find_in_text(text))):
-                findings.append(Finding(rel, where, check, "error", matched_attribute=source))
-        if originals is not None:
-            for token in UID_TOKEN.findall(text.encode("utf-8", "replace")):
-                uid_source = originals.uids.get(token.decode("ascii"))
-                if uid_source is not None:
-                    found = Finding(rel, where, check, "error", matched_attribute=uid_source)
-                    findings.append(found)
-    return findings
-
-
-def _nifti_strings(path: Path) -> list[tuple[str, str]]:
-    import nibabel as nib
-
-    header: Any = nib.load(str(path)).header
-    items: list[tuple[str, str]] = []
-    for name in ("descrip", "aux_file", "intent_name", "db_name"):
-        try:
-            raw = header[name]
-        except (KeyError, ValueError):
-            continue
-        value = raw.item() if hasattr(raw, "item") else raw
-        if isinstance(value, bytes):
-            value = value.decode("latin-1")
-        items.append((f"nifti:{name}", str(value).rstrip("\x00")))
-    for index, ext in enumerate(getattr(header, "extensions", []) or []):
-        content = ext.get_content() if hasattr(ext, "get_content") else b""
-        if isinstance(content, bytes):
-            items.append((f"nifti:extension[{index}]", content.decode("latin-1")))
-    return items
-
-
-def _json_strings(node: Any, where: str) -> Iterator[tuple[str, str]]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            sub = f"{where}.{key}" if where != "json:" else f"json:{key}"
-            yield sub, str(key)
-            yield from _json_strings(value, sub)
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            yield from _json_strings(value, f"{where}[{index}]")
-    elif isinstance(node, str):
-        yield where, node
-
-
-def check_file(
-    path: Path,
-    rel: str,
-    *,
-    rules: Rules,
-    originals: OriginalIndex | None,
-    keep_dataset: bool = False,
-) -> FileReport:
-    """Check any released file: dispatch on its content and name; never raises for bad data."""
-    findings = check_name(rel, rules=rules, originals=originals)
-    try:
-        data = path.read_bytes()
-    except OSError:
-        report = FileReport(rel=rel, kind="other", unreadable=True)
-        report.findings = [
-            *findings,
-            Finding(rel, "-", CHECK_UNREADABLE, "error", message="cannot be read"),
-        ]
-        return report
-    name = path.name.lower()
-    if data[128:132] == b"DICM" or name.endswith((".dcm", ".ima")):
-        report = check_dicom_bytes(
-            rel, data, rules=rules, originals=originals, keep_dataset=keep_dataset
-        )
-    elif name.endswith((".nii", ".nii.gz")):
-        report = _check_with(
-            rel, "nifti", CHECK_NIFTI, lambda: _nifti_strings(path), rules, originals
-        )
-    elif name.endswith(".json"):
-        report = _check_with(
-            rel,
-            "json",
-            CHECK_JSON,
-            lambda: list(_json_strings(json.loads(data), "json:")),
-            rules,
-            originals,
-        )
-    else:
-        text = data.decode("utf-8", "replace")
-        lines = [(f"line:{i + 1}", line) for i, line in enumerate(text.splitlines())]
-        report = _check_with(rel, "other", CHECK_TEXT_FILE, lambda: lines, rules, originals)
-    if report.kind in ("nifti", "json", "other"):
-        raw_scanner = _Scanner(rel, rules, originals)
-        _check_raw_bytes(raw_scanner, b"" if name.endswith(".gz") else data, None)
-        # Text files are scanned line by line above; raw bytes add nothing new for them.
-        if report.kind != "other":
-            report.findings += [f for f in raw_scanner.findings if f.matched_attribute]
-    report.findings = findings + report.findings
-    return report
-
-
-def _check_with(
-    rel: str,
-    kind: str,
-    check: str,
-    extract: Any,
-    rules: Rules,
-    originals: OriginalIndex | None,
-) -> FileReport:
-    report = FileReport(rel=rel, kind=kind, modality=kind.upper() if kind != "other" else "other")
-    try:
-        items = extract()
-    except Exception:  # noqa: BLE001 - a malformed file is reported, the batch goes on
-        report.unreadable = True
-        report.findings.append(
-            Finding(rel, "-", CHECK_UNREADABLE, "error", message=f"not readable as {kind}")
-        )
-        return report
-    report.findings = _scan_strings(rel, items, check, rules, originals)
-    return report

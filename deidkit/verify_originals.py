@@ -30,7 +30,8 @@ from pydicom.dataset import Dataset
 
 from deidkit.keys import ProjectKey
 from deidkit.pseudonym import date_offset_days, patient_pseudonym
-from deidkit.verify_checks import OriginalIndex, Rules, _codec_for
+from deidkit.verify_checks import _codec_for
+from deidkit.verify_types import OriginalIndex, Rules
 
 MIN_VALUE_CHARS = 4
 MIN_DIGIT_CHARS = 6

@@ -160,9 +160,8 @@ class ValueSearch:
         body = _trie_pattern(labels)
         text_re = re.compile(rf"(?<![^\W_])(?:{body})(?![^\W_])")
         byte_body = _trie_pattern(v.encode("utf-8").decode("latin-1") for v in labels)
-        bytes_re = re.compile(
-            rf"(?<![A-Za-z0-9])(?:{byte_body})(?![A-Za-z0-9])".encode("latin-1"), re.I
-        )
+        # Matched against lower-cased bytes: faster than re.IGNORECASE on a large trie.
+        bytes_re = re.compile(rf"(?<![a-z0-9])(?:{byte_body})(?![a-z0-9])".encode("latin-1"))
         return cls(labels=dict(labels), text_re=text_re, bytes_re=bytes_re)
 
     def find_in_text(self, text: str) -> list[str]:
@@ -180,7 +179,7 @@ class ValueSearch:
         counts: dict[str, int] = {}
         if self.bytes_re is None:
             return counts
-        for match in self.bytes_re.finditer(data):
+        for match in self.bytes_re.finditer(data.lower()):
             value = match.group(0).decode("utf-8", "replace").casefold()
             label = self.labels.get(value)
             if label is not None:

@@ -40,7 +40,8 @@ from pydicom.dataset import Dataset
 
 from deidkit.errors import UsageError
 from deidkit.keys import ProjectKey
-from deidkit.verify_checks import Rules
+from deidkit.verify_checks import is_pseudonym_or_dummy
+from deidkit.verify_types import Rules
 
 CATEGORIES: tuple[str, ...] = (
     "text_removed",
@@ -333,9 +334,20 @@ def _score_element(
         ok = bool(after) and after != before and (expected is None or after == expected)
         counts.tick("date_shifted", ok)
     elif code in _REMOVE_CODES:
-        counts.tick("text_removed", not after or after != before)
+        counts.tick("text_removed", _removed_right(code, before, after))
     elif keyword_for_tag(tag) in RESEARCH_KEYWORDS or code == "K":
         counts.tick("research_retained", after == before)
+
+
+def _removed_right(code: str, before: str, after: str | None) -> bool:
+    """X: gone; Z: empty or a dummy; D (alone or in a mixed code): anything but the original."""
+    if not after:
+        return True
+    if code == "X":
+        return False
+    if code in ("Z", "X/Z"):
+        return is_pseudonym_or_dummy(after)
+    return after != before
 
 
 def summarise(counts: ScoreCounts, *, pairs: int, unpaired: int) -> Mapping[str, object]:

@@ -299,7 +299,7 @@ def reidentify(
         writer.writerow(["pseudonym", "kind", "original"])
         writer.writerows(rows)
         if out is not None:
-            atomic_write_text(out, buffer.getvalue())
+            atomic_write_text(out, buffer.getvalue(), permissions=0o600)
         elif as_json:
             records = [dict(zip(("pseudonym", "kind", "original"), r, strict=True)) for r in rows]
             typer.echo(json.dumps(records, indent=2))

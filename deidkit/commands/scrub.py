@@ -39,7 +39,7 @@ Example: deidkit scrub export/ release/ --profile research --key-file project.ke
 """
 
 
-def _progress_bar(total: int) -> Progress:
+def _progress_bar() -> Progress:
     return Progress(
         TextColumn("scrubbing"),
         BarColumn(),
@@ -190,7 +190,7 @@ def scrub(
             min_cell_size=min_cell_size,
         )
         total = count_input_files(input_dir) if input_dir.exists() else 0
-        with _progress_bar(total) as bar:
+        with _progress_bar() as bar:
             task = bar.add_task("scrub", total=total)
 
             def advance(_outcome: FileOutcome) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
 from types import ModuleType
 
+from deidkit.errors import MissingDependencyError
 from deidkit.optional import import_optional
 
 _FEATURE = "deidkit deface"
@@ -29,6 +32,15 @@ def pydeface_data() -> ModuleType:
     return import_optional("pydeface", feature=_FEATURE, extra="deface")
 
 
-def nilearn_datasets() -> ModuleType:
-    """Return ``nilearn.datasets`` (it ships the MNI152 template and brain mask)."""
-    return import_optional("nilearn.datasets", feature=_FEATURE, extra="deface")
+def nilearn_data_file(name: str) -> Path:
+    """Path of a file in nilearn's shipped ``datasets/data`` folder, without importing nilearn.
+
+    Importing nilearn pulls in scikit-learn and takes seconds; the template files are plain
+    NIfTI files that nibabel reads directly.
+    """
+    spec = importlib.util.find_spec("nilearn")
+    if spec is None or spec.origin is None:
+        raise MissingDependencyError(
+            f"{_FEATURE} needs the optional package 'nilearn': pip install 'deidkit[deface]'"
+        )
+    return Path(spec.origin).parent / "datasets" / "data" / name

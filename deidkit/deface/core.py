@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from deidkit.deface.errors import BrainMaskError, BrainOverlapError, UnsupportedImageError
-from deidkit.deface.geometry import BoolArray, Grid, dilate_mm
+from deidkit.deface.geometry import BoolArray, Grid, any_within_mm
 from deidkit.deface.methods import FaceMask, get_method
 
 #: Default safety margin around the brain (mm) that defacing must never touch.
@@ -171,8 +171,7 @@ def deface_raw(
         out = raw.copy()
         out[mask.face] = fill_value(raw, scaling)
     changed = changed_voxels(raw, out)
-    protected = dilate_mm(mask.brain, grid, margin_mm)
-    in_brain = int(np.count_nonzero(changed & protected))
+    in_brain = any_within_mm(changed, mask.brain, grid, margin_mm)
     if in_brain:
         raise BrainOverlapError(
             f"defacing would change {in_brain} voxels inside the brain mask "

@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from deidkit.deface.errors import BrainMaskError, MethodUnavailableError
-from deidkit.deface.geometry import BoolArray, FloatArray, Grid, resample_to
+from deidkit.deface.geometry import BoolArray, FloatArray, Grid, resample_to, warp_mask
 
 
 @dataclass(frozen=True)
@@ -107,9 +107,12 @@ def register_template(volume: NDArray[np.float32], grid: Grid) -> _Registered:
     transform = register_affine(
         volume, grid, coarse, coarse_grid, voxel_mm=REGISTRATION_MM, moving_prepared=True
     )
-    face = resample_to(tpl.face, tpl.grid, grid, order=1, world_transform=transform) > 0.5
-    brain = resample_to(tpl.brain, tpl.grid, grid, order=1, world_transform=transform) > 0.5
-    return _Registered(transform, np.asarray(face), np.asarray(brain))
+    face = warp_mask(tpl.face, tpl.grid, grid, world_transform=transform)
+    # The brain mask stays on nilearn's MNI152 grid; compose subject -> head -> MNI.
+    brain = warp_mask(
+        tpl.brain, tpl.brain_grid, grid, world_transform=tpl.head_to_brain @ transform
+    )
+    return _Registered(transform, face, brain)
 
 
 class TemplateMaskMethod:

@@ -108,7 +108,7 @@ def nifti_bytes(header: Any, raw: NDArray[Any], *, scaling: tuple[float, float],
     hdr.write_to(buffer)
     hdr.data_to_fileobj(raw, buffer, rescale=False)
     data = buffer.getvalue()
-    return gzip.compress(data, compresslevel=6, mtime=0) if gz else data
+    return gzip.compress(data, compresslevel=1, mtime=0) if gz else data
 
 
 def image_bytes(img: NiftiImage, *, raw: NDArray[Any] | None = None, gz: bool) -> bytes:

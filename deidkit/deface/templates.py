@@ -2,7 +2,9 @@
 
 * pydeface's wheel ships ``mean_reg2mean.nii.gz`` (a mean T1 head with a face) and
   ``facemask.nii.gz`` (1 everywhere except 0 on the face), MIT licensed.
-* nilearn ships the MNI152 T1 brain template and brain mask as package data (no download).
+* nilearn ships the MNI152 T1 brain template as package data (no download); the brain mask
+  is nilearn's own rule (template / max > 0.2), read with nibabel so nilearn (and its
+  scikit-learn import, seconds) is never imported at run time.
 
 The MNI152 brain mask is not aligned with the mean head in world space (it sits ~20 mm off),
 so it was registered into the mean head's space once with :func:`derive_brain_transform`
@@ -21,19 +23,22 @@ import nibabel as nib
 import numpy as np
 from numpy.typing import NDArray
 
-from deidkit.deface._deps import nilearn_datasets, pydeface_data
-from deidkit.deface.geometry import BoolArray, FloatArray, Grid, grid_of, resample_to
+from deidkit.deface._deps import nilearn_data_file, pydeface_data
+from deidkit.deface.geometry import BoolArray, FloatArray, Grid, grid_of
 
 #: Map from MNI152 world mm to mean-head world mm (RAS), found by
-#: ``derive_brain_transform()`` with nilearn's 2 mm MNI152 template and brain mask.
+#: ``derive_brain_transform()`` (nilearn's MNI152 template and brain mask, 3 mm copies).
 MNI_TO_MEAN_HEAD: FloatArray = np.array(
     [
-        [0.873844, 0.062985, 0.00813, -5.311909],
-        [-0.071604, 0.875263, -0.138057, 13.993047],
-        [-0.010833, 0.114091, 0.794017, -3.880139],
+        [0.870452, 0.062965, 0.010917, -4.345234],
+        [-0.069437, 0.874069, -0.136121, 14.6569],
+        [-0.014214, 0.111911, 0.787494, -2.840392],
         [0.0, 0.0, 0.0, 1.0],
     ]
 )
+
+#: nilearn's shipped MNI152 (2009a, symmetric) T1 brain template, 1 mm.
+MNI_T1_FILE = "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
 
 
 @dataclass(frozen=True)
@@ -45,17 +50,23 @@ class HeadTemplate:
     head
         Mean head intensities (float32).
     face
-        True on the face region to remove.
+        True on the face region to remove (on ``grid``).
     brain
-        True inside the brain.
+        True inside the brain, on its own grid ``brain_grid`` (nilearn's 1 mm MNI152 grid).
     grid
-        The template's voxel grid.
+        The head template's voxel grid.
+    brain_grid
+        Grid of ``brain``.
+    head_to_brain
+        4x4 map from head-template world mm to ``brain_grid`` world mm.
     """
 
     head: NDArray[np.float32]
     face: BoolArray
     brain: BoolArray
     grid: Grid
+    brain_grid: Grid
+    head_to_brain: FloatArray
 
 
 def _pydeface_file(name: str) -> Path:
@@ -69,21 +80,20 @@ def load_template() -> HeadTemplate:
     head_img: Any = nib.load(_pydeface_file("mean_reg2mean.nii.gz"))
     face_img: Any = nib.load(_pydeface_file("facemask.nii.gz"))
     grid = grid_of(head_img.shape, head_img.affine)
-    head = np.asarray(head_img.get_fdata(dtype=np.float32))
-    face = np.asarray(face_img.get_fdata(dtype=np.float32)) < 0.5
-    datasets = nilearn_datasets()
-    mask_img = datasets.load_mni152_brain_mask(resolution=2)
-    mask_grid = grid_of(mask_img.shape, mask_img.affine)
-    brain = (
-        resample_to(
-            mask_img.get_fdata(dtype=np.float32),
-            mask_grid,
-            grid,
-            world_transform=np.asarray(np.linalg.inv(MNI_TO_MEAN_HEAD), dtype=np.float64),
-        )
-        > 0.5
+    head = np.asarray(head_img.dataobj, dtype=np.float32)
+    face = np.asarray(face_img.dataobj) < 0.5
+    # nilearn's load_mni152_brain_mask is "template / max > 0.2"; read the 1 mm file directly.
+    mask_img: Any = nib.load(nilearn_data_file(MNI_T1_FILE))
+    mni = np.asarray(mask_img.dataobj)
+    brain = mni > 0.2 * float(mni.max())
+    return HeadTemplate(
+        head=head,
+        face=face,
+        brain=brain,
+        grid=grid,
+        brain_grid=grid_of(mask_img.shape, mask_img.affine),
+        head_to_brain=np.asarray(np.linalg.inv(MNI_TO_MEAN_HEAD), dtype=np.float64),
     )
-    return HeadTemplate(head=head, face=face, brain=np.asarray(brain), grid=grid)
 
 
 def derive_brain_transform() -> FloatArray:
@@ -97,16 +107,15 @@ def derive_brain_transform() -> FloatArray:
     """
     from deidkit.deface.registration import register_affine
 
-    datasets = nilearn_datasets()
-    tpl = datasets.load_mni152_template(resolution=2)
-    mask = datasets.load_mni152_brain_mask(resolution=2)
+    tpl: Any = nib.load(nilearn_data_file(MNI_T1_FILE))
+    mni = np.asarray(tpl.dataobj, dtype=np.float32)
     head_img: Any = nib.load(_pydeface_file("mean_reg2mean.nii.gz"))
     return register_affine(
-        tpl.get_fdata(),
+        mni,
         grid_of(tpl.shape, tpl.affine),
-        head_img.get_fdata(),
+        np.asarray(head_img.dataobj, dtype=np.float32),
         grid_of(head_img.shape, head_img.affine),
-        fixed_mask=mask.get_fdata() > 0.5,
+        fixed_mask=mni > 0.2 * float(mni.max()),
         voxel_mm=3.0,
         iterations=200,
     )

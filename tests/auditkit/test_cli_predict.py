@@ -17,6 +17,10 @@ from auditkit.cli import app
 
 runner = CliRunner()
 
+# Teams still ship TorchScript; torch >= 2.9 deprecates writing it.
+JIT_DEPRECATED = pytest.mark.filterwarnings("ignore:.*torch.jit.*:DeprecationWarning")
+pytestmark = JIT_DEPRECATED
+
 
 class MeanLogit(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,9 @@ from typer.testing import CliRunner
 
 from auditkit.cli import app
 
-pytestmark = pytest.mark.slow
+# Teams still ship TorchScript; torch >= 2.9 deprecates writing it.
+JIT_DEPRECATED = pytest.mark.filterwarnings("ignore:.*torch.jit.*:DeprecationWarning")
+pytestmark = [pytest.mark.slow, JIT_DEPRECATED]
 
 SIZE = 16
 NET_ARGS = {"in_shape": [1, SIZE, SIZE], "classes": 1, "channels": [4, 8], "strides": [2, 2]}

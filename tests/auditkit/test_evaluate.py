@@ -55,6 +55,15 @@ def test_missing_values_form_explicit_group_and_unknown_is_real(binary_frame):
     assert [g["group"] for g in result.by_group if g["attribute"] == "sex"][-1] == "missing"
 
 
+def test_literal_missing_category_is_not_merged(binary_frame):
+    frame = binary_frame.copy()
+    frame.loc[:40, "manufacturer"] = "missing"
+    result = _audit(frame, n_boot=0, min_group_size=5)
+    assert result.group("manufacturer", "missing")["status"] == "ok"
+    assert result.group("sex", "(missing)")["status"] == "missing"
+    assert any(w["code"] == "missing_label_renamed" for w in result.warnings)
+
+
 def test_small_and_single_row_groups_are_insufficient_not_zero(binary_frame):
     frame = binary_frame.copy()
     frame.loc[0, "manufacturer"] = "Hologic"  # n = 1

@@ -13,7 +13,7 @@ from imaging_samples import asymmetric_volume, ras_affine, write_dicom_series, w
 
 from auditkit.errors import DeviceUnavailableError, UsageError
 from auditkit.imaging import ERR_MISSING, ERR_UNREADABLE
-from auditkit.inference import output_paths, predict, select_device
+from auditkit.inference import ERR_NOT_FINITE, output_paths, predict, select_device
 from deidkit.keys import ProjectKey
 from deidkit.pseudonym import site_pseudonym
 
@@ -22,6 +22,10 @@ ORIGIN = (3.0, -7.0, 11.0)
 SIZE = (12, 10, 8)
 INSTITUTION = "Canary Royal Infirmary"
 KEY = ProjectKey(secret=bytes(range(1, 33)), source="test")
+
+# Teams still ship TorchScript; torch >= 2.9 deprecates writing it.
+JIT_DEPRECATED = pytest.mark.filterwarnings("ignore:.*torch.jit.*:DeprecationWarning")
+pytestmark = JIT_DEPRECATED
 
 
 class RightMinusLeft(torch.nn.Module):
@@ -36,6 +40,11 @@ class ThreeWay(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         m = x.mean(dim=(1, 2, 3, 4))
         return torch.stack([m / 100.0, -m / 100.0, m / 300.0], dim=1)
+
+
+class NotANumber(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.mean(dim=(1, 2, 3, 4)) * float("nan")).unsqueeze(1)
 
 
 class Threshold(torch.nn.Module):
@@ -60,6 +69,8 @@ def cases(tmp_path: Path) -> Path:
         "PatientSex": "F",
         "InstitutionName": INSTITUTION,
         "KVP": "120",
+        "PatientName": "Canary^Alice",
+        "PatientID": "CANARY-4711",
     }
     write_dicom_series(
         tmp_path / "data" / "series", volume, spacing=SPACING, origin=ORIGIN, attrs=attrs
@@ -137,6 +148,20 @@ def test_manifest_columns_never_overwrite_predictions(cases: Path) -> None:
     assert frame["scanner_room"].tolist() == ["B"] * 5  # other columns pass through
 
 
+def test_non_finite_output_fails_the_row(cases: Path) -> None:
+    save_script(NotANumber(), cases / "nan.ts")
+    frame = predict(
+        model=cases / "nan.ts",
+        manifest=cases / "data" / "manifest.csv",
+        out=cases / "nan",
+        spatial_size=(12, 10, 8),
+        device="cpu",
+        progress=False,
+    ).frame
+    assert frame["status"].tolist() == ["failed"] * 5
+    assert frame["error"].tolist()[:3] == [ERR_NOT_FINITE] * 3
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_with_amp_matches_cpu(cases: Path) -> None:
@@ -167,7 +192,8 @@ def test_attributes_from_header_and_manifest(cases: Path) -> None:
     assert frame["sex"].tolist()[1:4] == ["M", "M", "F"]  # manifest values
     assert pd.isna(frame["manufacturer"].iloc[1])  # NIfTI has no header: missing
     for path in output_paths(cases / "preds")[:3]:
-        assert INSTITUTION.encode() not in path.read_bytes()
+        for canary in (INSTITUTION, "Canary^Alice", "CANARY-4711"):
+            assert canary.encode() not in path.read_bytes()
     no_key = run(cases, "nokey")
     assert no_key["site"].isna().all()
 
@@ -188,7 +214,9 @@ def test_outputs_and_determinism(cases: Path) -> None:
         plain(first).iloc[:, :5],
         check_dtype=False,
     )
+    # Same input, same model: byte-identical tables (provenance differs only in time).
     assert (cases / "two.csv").read_bytes() == csv.read_bytes()
+    assert (cases / "two.parquet").read_bytes() == parquet.read_bytes()
     record = provenance.read_text()
     assert '"sha256"' in record and '"torch"' in record and '"type": "cpu"' in record
     with pytest.raises(UsageError, match="exists"):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.metrics import brier_score_loss, confusion_matrix, roc_auc_score, roc_curve
 
 from auditkit.metrics import (
@@ -155,3 +157,37 @@ def test_mean_sums_ignore_nan():
     )
     assert count.tolist() == [[2.0, 1.0]]
     assert total.tolist() == [[4.0, 5.0]]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    data=st.lists(
+        st.tuples(
+            st.integers(0, 1),  # label
+            st.sampled_from([0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0]),  # coarse scores: many ties
+            st.integers(0, 2),  # group
+            st.integers(0, 3),  # resampling count
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_weighted_kernel_equals_sklearn_on_repeated_rows(data):
+    y, s, codes, w = (np.array(column) for column in zip(*data, strict=True))
+    s = s.astype(np.float64)
+    present = np.unique(codes)
+    codes = np.searchsorted(present, codes)  # every group must have a row
+    m = _metrics(codes, len(present), y, s, weights=w[None, :])
+    rows = np.repeat(np.arange(len(y)), w)
+    for g in range(len(present)):
+        k = rows[codes[rows] == g]
+        yk, sk = y[k], s[k]
+        if len(k) == 0:
+            assert np.isnan(m["brier"][0, g])
+            continue
+        assert m["brier"][0, g] == pytest.approx(brier_score_loss(yk, sk, labels=[0, 1]))
+        assert m["ece"][0, g] == pytest.approx(_ece(yk, sk), abs=1e-12)
+        if 0 < yk.sum() < len(yk):
+            assert m["auroc"][0, g] == pytest.approx(roc_auc_score(yk, sk), abs=1e-12)
+        else:
+            assert np.isnan(m["auroc"][0, g])

@@ -17,6 +17,10 @@ from auditkit.models import available_kinds, detect_kind, load_model
 CPU = torch.device("cpu")
 NET_ARGS = {"in_shape": [1, 8, 8, 8], "classes": 2, "channels": [4, 8], "strides": [2, 2]}
 
+# Teams still ship TorchScript; torch >= 2.9 deprecates writing it.
+JIT_DEPRECATED = pytest.mark.filterwarnings("ignore:.*torch.jit.*:DeprecationWarning")
+pytestmark = JIT_DEPRECATED
+
 
 def make_net(seed: int = 0) -> torch.nn.Module:
     torch.manual_seed(seed)

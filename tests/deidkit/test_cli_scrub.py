@@ -118,3 +118,20 @@ def test_sample_and_demo(tmp_path: Path) -> None:
     second = runner.invoke(app, ["demo", str(demo), "--workers", "1"])  # idempotent
     assert second.exit_code == 0, second.output
     assert read_tree(demo / "release") == release
+
+
+def test_scrub_linkage_and_cohort_manifest_flags(
+    small_corpus: SampleCorpus, key_file: Path, tmp_path: Path
+) -> None:
+    link, manifest = tmp_path / "link.bin", tmp_path / "cohort.csv"
+    result = runner.invoke(
+        app, ["scrub", str(small_corpus.root), str(tmp_path / "o"), "--key-file", str(key_file),
+              "--linkage", str(link), "--cohort-manifest", str(manifest), "--min-cell-size", "2",
+              "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert link.stat().st_size > 0 and b"CANARY" not in link.read_bytes()  # encrypted
+    assert manifest.read_text().startswith("patient_pseudonym,")
+    report = json.loads((tmp_path / "o.run-report.json").read_text())
+    assert report["cohort_manifest"]["file"] == "cohort.csv"
+    assert report["options"]["min_cell_size"] == 2

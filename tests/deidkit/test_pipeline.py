@@ -55,6 +55,21 @@ def _uids(ds: pydicom.Dataset) -> list[str]:
     return found
 
 
+def _check_references(out: Path) -> None:
+    """Every reference in the release (SOP, series, frame of reference) points inside it."""
+    released: set[str] = set()
+    references: set[str] = set()
+    for path in out.rglob("*.dcm"):
+        ds = pydicom.dcmread(path)
+        released.update([ds.SOPInstanceUID, ds.StudyInstanceUID, ds.SeriesInstanceUID])
+        released.update(str(u) for u in [ds.get("FrameOfReferenceUID")] if u)
+        for elem in ds.iterall():
+            if elem.keyword in {"ReferencedSOPInstanceUID", "ReferencedFrameOfReferenceUID",
+                                "SeriesInstanceUID", "FrameOfReferenceUID"}:  # fmt: skip
+                references.add(str(elem.value))
+    assert references and references <= released
+
+
 @pytest.mark.parametrize("profile", ["basic", "research"])
 def test_release_is_clean_and_valid(
     sample_corpus: SampleCorpus, project_key: ProjectKey, tmp_path: Path, profile: str
@@ -75,8 +90,6 @@ def test_release_is_clean_and_valid(
         assert not any(
             d.encode() in data for d in sample_corpus.planted_dates for data in tree.values()
         )
-    released_uids: set[str] = set()
-    references: set[str] = set()
     for rel, data in tree.items():
         assert data[128:132] == b"DICM"
         ds = pydicom.dcmread(out / rel)  # strict read: must be valid Part 10
@@ -87,14 +100,7 @@ def test_release_is_clean_and_valid(
         assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
         for uid in _uids(ds):
             assert UID(uid).is_valid, rel
-        released_uids.update([ds.SOPInstanceUID, ds.StudyInstanceUID, ds.SeriesInstanceUID])
-        released_uids.update(str(u) for u in [ds.get("FrameOfReferenceUID")] if u)
-        for elem in ds.iterall():
-            if elem.keyword in {"ReferencedSOPInstanceUID", "ReferencedFrameOfReferenceUID"}:
-                references.add(str(elem.value))
-            if elem.keyword == "SeriesInstanceUID":
-                references.add(str(elem.value))
-    assert references and references <= released_uids  # every reference points inside
+    _check_references(out)
 
 
 def test_reports_hold_no_values(
@@ -262,3 +268,4 @@ def test_same_output_whatever_workers_and_file_order(
     out = base / "out"
     _scrub(shuffled, out, project_key, workers=workers, chunk_size=3)
     assert read_tree(out) == read_tree(reference)
+    _check_references(out)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from collections.abc import Callable
+from datetime import date, timedelta
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from typer.testing import CliRunner
@@ -25,6 +29,8 @@ from verify_support import (
 
 from deidkit.cli import app
 from deidkit.commands._common import EXIT_HELD_BACK, EXIT_OK, EXIT_PHI_FOUND, EXIT_USAGE
+from deidkit.profile import load_profile
+from deidkit.pseudonym import date_offset_days
 from deidkit.verify import verify_release
 
 runner = CliRunner()
@@ -273,3 +279,58 @@ def test_library_result_is_deterministic(pair: Pair) -> None:
     second = verify_release(pair.release, original=pair.original, workers=1).to_json()
     first.pop("created"), second.pop("created")
     assert first == second
+
+
+def test_shifted_dates_are_told_from_leaked_dates(pair: Pair, tmp_path: Path) -> None:
+    profile = tmp_path / "dates.yaml"
+    profile.write_text("name: dates\nextends: basic\noptions: [retain_long_modified_dates]\n")
+    offset = date_offset_days(
+        pair.key, PATIENT_ID, shift_range=load_profile(profile).date_shift_range
+    )
+    shifted = (date(2019, 3, 4) + timedelta(days=offset)).strftime("%Y%m%d")
+    for path in pair.release_files:
+        _edit(path, lambda ds: setattr(ds, "StudyDate", shifted))
+    # By chance the same patient's originals hold the shifted day elsewhere: no leak.
+    _edit(
+        pair.original / "Doe_Johnathan" / "CT2.dcm", lambda ds: setattr(ds, "ContentDate", shifted)
+    )
+    args = ("--profile", str(profile), "--original", str(pair.original))
+    code, data = _run(pair, *args, "--key-file", _key_file(pair))
+    assert code == EXIT_OK, data["findings"]
+    _edit(pair.release_files[0], lambda ds: setattr(ds, "StudyDate", STUDY_DATE))
+    code, data = _run(pair, *args, "--key-file", _key_file(pair))
+    assert code == EXIT_PHI_FOUND
+    leaks = [f for f in data["findings"] if f["check"] == "original-value"]  # type: ignore[union-attr]
+    assert [(f["keyword"], f["matched_attribute"]) for f in leaks] == [("StudyDate", "StudyDate")]
+    # Without the key a date match cannot be told from a collision: a warning only.
+    code, data = _run(pair, *args)
+    assert code == EXIT_OK
+    assert {f["severity"] for f in data["findings"] if f["check"] == "original-value"} == {"warn"}  # type: ignore[union-attr]
+
+
+_NAME_PART = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=4, max_size=10).map(str.title)
+_PLACES = {
+    "ImageComments": lambda ds, text: setattr(ds, "ImageComments", f"note: {text}."),
+    "nested": lambda ds, text: ds.ReferencedImageSequence[0].add_new(0x00081030, "LO", text),
+    "private": lambda ds, text: (
+        ds.add_new(0x00190010, "LO", "GEMS_ACQU_01"),
+        ds.add_new(0x00191023, "LO", text.upper()),
+    ),
+}
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(family=_NAME_PART, given_name=_NAME_PART, place=st.sampled_from(sorted(_PLACES)))
+def test_any_planted_original_name_is_found(family: str, given_name: str, place: str) -> None:
+    # Canary property: whatever the name and wherever it hides, verify finds it by value and
+    # never writes it out.
+    with tempfile.TemporaryDirectory() as tmp:
+        pair = build_pair(Path(tmp), patient_name=f"{family}^{given_name}")
+        _edit(pair.release_files[2], lambda ds: _PLACES[place](ds, f"{given_name} {family}"))
+        result = verify_release(pair.release, original=pair.original, workers=1)
+        assert result.exit_code() == EXIT_PHI_FOUND
+        hits = [f for f in result.findings if f.check == "original-value"]
+        assert {f.matched_attribute for f in hits} == {"PatientName"}
+        text = json.dumps(result.to_json()).casefold()
+        assert f"{given_name} {family}".casefold() not in text
+        assert f"{family}^{given_name}".casefold() not in text

@@ -21,8 +21,8 @@ from verify_support import (
 from deidkit.errors import UsageError
 from deidkit.pseudonym import date_offset_days, pseudonymous_uid
 from deidkit.verify import verify_release
-from deidkit.verify_checks import Rules
 from deidkit.verify_score import CATEGORIES, IdentifierMap, load_mapping, score_pair
+from deidkit.verify_types import Rules
 
 BASIC = Rules("basic", frozenset())
 DATES = Rules("dates", frozenset({"retain_long_modified_dates"}))

@@ -57,7 +57,7 @@ def _write(ds: Dataset, path: Path, sop_uid: str, impl_uid: str) -> None:
     ds.save_as(path, enforce_file_format=True)
 
 
-def original_dataset(index: int) -> Dataset:
+def original_dataset(index: int, patient_name: str = PATIENT_NAME) -> Dataset:
     """One original CT instance full of PHI (instance 2 references instance 0)."""
     ds = Dataset()
     ds.SOPClassUID = CTImageStorage
@@ -65,7 +65,7 @@ def original_dataset(index: int) -> Dataset:
     ds.StudyInstanceUID = f"{ROOT}.1.1"
     ds.SeriesInstanceUID = f"{ROOT}.2.1"
     ds.FrameOfReferenceUID = f"{ROOT}.4.1"
-    ds.PatientName = PATIENT_NAME
+    ds.PatientName = patient_name
     ds.PatientID = PATIENT_ID
     ds.PatientBirthDate = BIRTH_DATE
     ds.PatientSex = "M"
@@ -144,12 +144,12 @@ def release_path(release: Path, ds: Dataset) -> Path:
     )
 
 
-def build_pair(root: Path, key: ProjectKey = KEY) -> Pair:
+def build_pair(root: Path, key: ProjectKey = KEY, *, patient_name: str = PATIENT_NAME) -> Pair:
     """Write ``root/original`` (PHI) and ``root/release`` (clean) with N_FILES instances."""
     original, release = root / "original", root / "release"
     files, uids = [], []
     for index in range(N_FILES):
-        orig = original_dataset(index)
+        orig = original_dataset(index, patient_name)
         _write(
             orig,
             original / "Doe_Johnathan" / f"CT{index + 1}.dcm",

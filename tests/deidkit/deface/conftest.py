@@ -72,7 +72,12 @@ def head_grid(
 def make_head(template: HeadTemplate, grid: Grid) -> tuple[np.ndarray, Truth]:
     """Resample the mean head (real units) and its true masks onto ``grid``."""
     head = resample_to(template.head, template.grid, grid, order=1)
-    brain = resample_to(template.brain, template.grid, grid, order=1) > 0.5
+    brain = (
+        resample_to(
+            template.brain, template.brain_grid, grid, world_transform=template.head_to_brain
+        )
+        > 0.5
+    )
     face = resample_to(template.face, template.grid, grid, order=1) > 0.5
     return head, Truth(brain=np.asarray(brain), face=np.asarray(face))
 

@@ -140,3 +140,12 @@ def test_blur_changes_only_face_in_every_volume(template: HeadTemplate) -> None:
     assert (changed & truth.face).sum() / truth.face.sum() > 0.5
     np.testing.assert_array_equal(outcome.raw[..., 0], outcome.raw[..., 1])
     assert (outcome.raw[changed] != 0).any()  # blurred, not zeroed
+
+
+def test_partial_field_of_view(template: HeadTemplate, tmp_path: Path) -> None:
+    full = head_grid(template, orient="LPS")
+    # Drop the top third of the head (a scan that stops above the eyes' level + some).
+    grid = Grid((full.shape[0], full.shape[1], int(full.shape[2] * 0.65)), full.affine)
+    head, truth = make_head(template, grid)
+    img = nifti(head, grid)
+    _check(img, _run(tmp_path, img), truth)

@@ -1,0 +1,284 @@
+"""One file through the engine: read -> scrub -> encode -> write atomically.
+
+This is the per-file stage of :mod:`deidkit.pipeline`, run in worker processes. It never
+raises for a bad file: every failure becomes a :class:`~deidkit.runreport.FileOutcome`
+with a stable reason code, and nothing it logs or returns carries a value read from a
+header (pydicom's own warnings and log messages quote values, so both are silenced).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Final
+
+from deidkit import __version__
+from deidkit.dicom import ScrubResult, scrub_dataset
+from deidkit.errors import DeidkitError, InputFileError
+from deidkit.keys import ProjectKey
+from deidkit.profile import Profile
+from deidkit.runreport import (
+    STATUS_DRY_RUN,
+    STATUS_HELD_BACK,
+    STATUS_SKIPPED,
+    STATUS_UNCHANGED,
+    STATUS_WRITTEN,
+    FileOutcome,
+)
+from deidkit.standard import TABLE_EDITION
+from deidkit.walk import REASON_DICOMDIR, REASON_UNREADABLE, is_dicomdir_name, read_input
+
+REASON_BURNED_IN: Final = "burned_in"
+REASON_SCRUB_ERROR: Final = "scrub_error"
+REASON_ENCODE_ERROR: Final = "encode_error"
+REASON_WRITE_ERROR: Final = "write_error"
+REASON_CONFLICT: Final = "output_conflict"
+REASON_BAD_IDS: Final = "invalid_new_identifiers"
+REASON_INTERNAL: Final = "internal_error"
+
+_PYDICOM_LOGGER: Final = logging.getLogger("pydicom")
+_SAFE_COMPONENT: Final = re.compile(r"^[A-Za-z0-9.]{1,64}$")
+
+
+@dataclass(frozen=True)
+class ScrubSettings:
+    """Everything that decides the bytes of a release (part of the settings fingerprint).
+
+    Parameters
+    ----------
+    profile
+        The resolved profile (recipe overrides already applied).
+    key
+        The project key; an ephemeral key makes the release unlinkable.
+    allow_burned_in
+        Release files flagged as likely to carry burned-in text (default: hold them back).
+    recipe_name
+        File name of a deid recipe folded into ``profile``, for provenance only.
+    """
+
+    profile: Profile
+    key: ProjectKey
+    allow_burned_in: bool = False
+    recipe_name: str | None = None
+
+    def fingerprint(self) -> str:
+        """A digest of the settings (never of the key itself: its public fingerprint)."""
+        payload = {
+            "profile": profile_record(self.profile),
+            "key": self.key.fingerprint,
+            "allow_burned_in": self.allow_burned_in,
+            "table_edition": TABLE_EDITION,
+            "version": __version__,
+        }
+        text = json.dumps(payload, sort_keys=True)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def profile_record(profile: Profile) -> dict[str, Any]:
+    """The profile as it goes into reports: name, source, options, overrides."""
+    return {
+        "name": profile.name,
+        "source": profile.source,
+        "options": sorted(profile.options),
+        "overrides": dict(sorted(profile.overrides.items())),
+        "patient_name": profile.patient_name,
+        "date_shift_range": list(profile.date_shift_range),
+    }
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """What a worker needs for every file: settings, OUTPUT and which extras to collect."""
+
+    settings: ScrubSettings
+    output: Path
+    dry_run: bool
+    want_linkage: bool
+    want_cohort: bool
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Profile.overrides is a read-only mapping proxy, which cannot be pickled: send a
+        # plain dict to the worker and rebuild the identical frozen profile there.
+        profile = self.settings.profile
+        state = {f.name: getattr(profile, f.name) for f in dataclasses.fields(profile)}
+        state["overrides"] = dict(profile.overrides)
+        settings = dataclasses.replace(self.settings, profile=None)  # type: ignore[arg-type]
+        return (_rebuild_config, (state, settings, self.output, self.dry_run,
+                                  self.want_linkage, self.want_cohort))  # fmt: skip
+
+
+def _rebuild_config(
+    state: dict[str, Any],
+    settings: ScrubSettings,
+    output: Path,
+    dry_run: bool,
+    want_linkage: bool,
+    want_cohort: bool,
+) -> WorkerConfig:
+    state["overrides"] = MappingProxyType(state["overrides"])
+    profile = Profile(**state)
+    return WorkerConfig(
+        dataclasses.replace(settings, profile=profile), output, dry_run, want_linkage, want_cohort
+    )
+
+
+_CONFIG: WorkerConfig | None = None
+
+
+def init_worker(config: WorkerConfig) -> None:
+    """Process-pool initializer: keep the config for :func:`run_chunk`, silence pydicom."""
+    global _CONFIG
+    _CONFIG = config
+    _PYDICOM_LOGGER.disabled = True
+
+
+@contextlib.contextmanager
+def quiet_pydicom() -> Iterator[None]:
+    """Silence pydicom's logger: its warnings quote element values, i.e. PHI."""
+    previous = _PYDICOM_LOGGER.disabled
+    _PYDICOM_LOGGER.disabled = True
+    try:
+        yield
+    finally:
+        _PYDICOM_LOGGER.disabled = previous
+
+
+def run_chunk(tasks: list[tuple[str, str]]) -> list[FileOutcome]:
+    """Process ``(absolute path, relative path)`` pairs in a worker, in order."""
+    if _CONFIG is None:  # pragma: no cover - the pool initializer always runs first
+        raise RuntimeError("worker not initialised")
+    return [process_file(Path(path), rel, _CONFIG) for path, rel in tasks]
+
+
+def _held(source: str, reason: str, detail: str | None = None, **kw: Any) -> FileOutcome:
+    return FileOutcome(source=source, status=STATUS_HELD_BACK, reason=reason, detail=detail, **kw)
+
+
+def process_file(path: Path, rel: str, config: WorkerConfig) -> FileOutcome:
+    """Scrub one input file and write its output; never raises for a bad file.
+
+    Parameters
+    ----------
+    path
+        The input file (read once, never modified).
+    rel
+        Its path relative to INPUT, as reported (it may carry PHI: never put it in OUTPUT).
+    config
+        Settings and OUTPUT.
+    """
+    try:
+        return _process_file(path, rel, config)
+    except Exception as exc:  # last line of defence: one file must never stop the batch
+        return _held(rel, REASON_INTERNAL, type(exc).__name__)
+
+
+def _process_file(path: Path, rel: str, config: WorkerConfig) -> FileOutcome:
+    if is_dicomdir_name(rel):
+        return FileOutcome(source=rel, status=STATUS_SKIPPED, reason=REASON_DICOMDIR)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return _held(rel, REASON_UNREADABLE, type(exc).__name__)
+    try:
+        ds = read_input(data)
+    except InputFileError as exc:
+        status = STATUS_SKIPPED if exc.reason == REASON_DICOMDIR else STATUS_HELD_BACK
+        detail = None if str(exc).endswith(exc.reason) else str(exc)
+        return FileOutcome(source=rel, status=status, reason=exc.reason, detail=detail)
+    del data
+    settings = config.settings
+    cohort = None
+    if config.want_cohort:
+        from deidkit.cohort import series_attributes
+
+        try:
+            cohort = series_attributes(ds, key=settings.key)
+        except Exception:  # a malformed attribute must not stop the scrub
+            cohort = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pydicom warnings can quote values (PHI)
+            result = scrub_dataset(ds, profile=settings.profile, key=settings.key)
+    except DeidkitError as exc:  # typed errors carry no values by contract
+        return _held(rel, REASON_SCRUB_ERROR, f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # pydicom errors may quote values: keep the type only
+        return _held(rel, REASON_SCRUB_ERROR, type(exc).__name__)
+    return _finish(rel, ds, result, config, cohort)
+
+
+def _finish(
+    rel: str,
+    ds: Any,
+    result: ScrubResult,
+    config: WorkerConfig,
+    cohort: dict[str, str] | None,
+) -> FileOutcome:
+    ids = (result.patient_pseudonym, result.study_uid, result.series_uid)
+    common: dict[str, Any] = {
+        "modality": result.modality or None,
+        "sop_class_uid": result.sop_class_uid or None,
+        "burned_in_risk": result.burned_in_risk,
+        "actions": tuple((a.path, a.keyword, a.action, a.reason) for a in result.actions),
+        "warnings": tuple(str(w) for w in result.warnings),
+    }
+    if result.burned_in_risk is not None and not config.settings.allow_burned_in:
+        return _held(rel, REASON_BURNED_IN, **common)
+    parts = (*ids, result.sop_instance_uid)
+    if not all(_SAFE_COMPONENT.match(str(p) or "") for p in parts):
+        return _held(rel, REASON_BAD_IDS, **common)
+    out_rel = f"{parts[0]}/{parts[1]}/{parts[2]}/{parts[3]}.dcm"
+    extra: dict[str, Any] = {"output": out_rel, "ids": ids, "cohort": cohort}
+    if config.want_linkage:
+        extra["linkage"] = tuple((p.kind, p.original, p.pseudonym) for p in result.linkage)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            buffer = io.BytesIO()
+            ds.save_as(buffer, enforce_file_format=True)
+    except Exception as exc:
+        return _held(rel, REASON_ENCODE_ERROR, type(exc).__name__, **common)
+    encoded = buffer.getvalue()
+    if config.dry_run:
+        return FileOutcome(source=rel, status=STATUS_DRY_RUN, **common, **extra)
+    target = config.output / out_rel
+    try:
+        if target.is_file():
+            if target.stat().st_size == len(encoded) and target.read_bytes() == encoded:
+                return FileOutcome(source=rel, status=STATUS_UNCHANGED, **common, **extra)
+            return _held(rel, REASON_CONFLICT, "another input maps to this output", **common)
+        _publish(target, encoded)
+    except OSError as exc:
+        return _held(rel, REASON_WRITE_ERROR, type(exc).__name__, **common)
+    return FileOutcome(source=rel, status=STATUS_WRITTEN, **common, **extra)
+
+
+def _publish(target: Path, data: bytes) -> None:
+    """Atomic but not yet durable write: temp file beside ``target``, then rename.
+
+    Unlike :func:`deidkit.io.atomic_write_bytes` this skips the two fsyncs per file (they
+    cost more than reading, scrubbing and encoding a file together); :func:`scrub_tree`
+    flushes the whole release with one ``os.sync()`` before it marks the run complete.
+    A reader never sees a partial file; a killed run leaves at most a ``.tmp-*.part``
+    file, which the resumed run removes.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".tmp-{target.stem}-{os.getpid()}.part")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise

@@ -1,0 +1,71 @@
+"""The per-file stage: outcomes for every input kind, pickling to workers, safe writes."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from deidkit.keys import ProjectKey
+from deidkit.profile import load_profile
+from deidkit.sample import SampleCorpus
+from deidkit.scrubfile import ScrubSettings, WorkerConfig, process_file
+
+
+def _config(key: ProjectKey, out: Path, **kw: bool) -> WorkerConfig:
+    settings = ScrubSettings(profile=load_profile("research"), key=key)
+    return WorkerConfig(settings=settings, output=out, dry_run=kw.get("dry_run", False),
+                        want_linkage=True, want_cohort=True)  # fmt: skip
+
+
+def test_config_survives_pickling(project_key: ProjectKey, tmp_path: Path) -> None:
+    config = _config(project_key, tmp_path)
+    clone = pickle.loads(pickle.dumps(config))
+    assert clone.settings.profile == config.settings.profile
+    assert clone.settings.fingerprint() == config.settings.fingerprint()
+    assert clone.settings.key.secret == project_key.secret
+
+
+def test_outcome_per_file_kind(
+    sample_corpus: SampleCorpus, project_key: ProjectKey, tmp_path: Path
+) -> None:
+    config = _config(project_key, tmp_path / "out")
+    for sample in sample_corpus.files:
+        outcome = process_file(sample_corpus.root / sample.path, sample.path, config)
+        if sample.expected == "release":
+            assert outcome.status == "written", (sample.kind, outcome.reason, outcome.detail)
+            ds = pydicom.dcmread(tmp_path / "out" / str(outcome.output))
+            assert outcome.ids == (ds.PatientID, ds.StudyInstanceUID, ds.SeriesInstanceUID)
+            assert outcome.cohort is not None and outcome.cohort["modality"] == ds.Modality
+            assert any(kind == "PatientID" for kind, _o, _p in outcome.linkage)
+        elif sample.expected == "dicomdir":
+            assert (outcome.status, outcome.reason) == ("skipped", "dicomdir")
+        else:
+            assert (outcome.status, outcome.reason) == ("held_back", sample.expected)
+    again = process_file(sample_corpus.root / sample_corpus.released[0], "x", config)
+    assert again.status == "unchanged"
+
+
+def test_write_failure_is_held_back_without_temp_files(
+    sample_corpus: SampleCorpus, project_key: ProjectKey, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "out"
+    blocker.write_text("a file where OUTPUT's folders must go")
+    config = _config(project_key, blocker)
+    rel = sample_corpus.released[0]
+    outcome = process_file(sample_corpus.root / rel, rel, config)
+    assert (outcome.status, outcome.reason) == ("held_back", "write_error")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+@pytest.mark.parametrize("dry_run", [True])
+def test_dry_run_writes_nothing(
+    sample_corpus: SampleCorpus, project_key: ProjectKey, tmp_path: Path, dry_run: bool
+) -> None:
+    config = _config(project_key, tmp_path / "out", dry_run=dry_run)
+    rel = sample_corpus.released[0]
+    outcome = process_file(sample_corpus.root / rel, rel, config)
+    assert outcome.status == "dry_run" and outcome.output, outcome
+    assert not (tmp_path / "out").exists()
