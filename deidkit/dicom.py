@@ -117,7 +117,8 @@ def scrub_dataset(ds: pydicom.Dataset, *, profile: Profile, key: ProjectKey) -> 
         )
     ctx.linkage[("PatientID", pkey)] = patient
     if offset is not None:
-        ctx.linkage[("DateOffset", patient)] = str(offset)
+        # keyed like the offset itself: the original patient key, never the pseudonym
+        ctx.linkage[("DateOffset", pkey)] = str(offset)
     walk_dataset(ds, ctx, (), "", "keep")
     if TAG_PATIENT_ID not in ds:
         ds.PatientID = patient

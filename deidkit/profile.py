@@ -64,6 +64,10 @@ class Profile:
         Inclusive range of the per-patient day offset under Retain Longitudinal Modified Dates.
     source : str
         File path or "builtin:<name>", for provenance.
+    notes : tuple of str
+        Parts of a folded-in recipe that are deliberately not applied (e.g. deid ``%filter``
+        sections), each a sentence naming the recipe and section, for stderr and the run
+        report. Never values from patient data.
     """
 
     name: str
@@ -73,6 +77,7 @@ class Profile:
     patient_name: str
     date_shift_range: tuple[int, int]
     source: str
+    notes: tuple[str, ...] = ()
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # mappingproxy cannot be pickled; rebuild from a plain dict (worker processes)
@@ -86,6 +91,7 @@ class Profile:
                 self.patient_name,
                 self.date_shift_range,
                 self.source,
+                self.notes,
             ),
         )
 
@@ -110,6 +116,7 @@ def _rebuild_profile(
     patient_name: str,
     date_shift_range: tuple[int, int],
     source: str,
+    notes: tuple[str, ...] = (),
 ) -> Profile:
     return Profile(
         name=name,
@@ -119,6 +126,7 @@ def _rebuild_profile(
         patient_name=patient_name,
         date_shift_range=date_shift_range,
         source=source,
+        notes=notes,
     )
 
 
@@ -282,15 +290,19 @@ def load_profile(name_or_path: str | Path, *, recipe: Path | None = None) -> Pro
     ProfileError
         If the profile is unknown or invalid.
     RecipeError
-        If the recipe holds an action that cannot be mapped.
+        If the recipe holds an action that cannot be mapped. Recipe parts deidkit does not
+        apply on purpose (deid ``%filter`` sections) are listed in ``Profile.notes`` instead.
     """
     path, source = _profile_path(name_or_path)
     merged = _load_chain(path, source, 0)
     overrides: dict[str, str] = dict(merged["overrides"])
+    notes: tuple[str, ...] = ()
     if recipe is not None:
-        from deidkit.recipe import recipe_overrides  # local: recipe imports this module
+        from deidkit.recipe import map_recipe  # local: recipe imports this module
 
-        overrides.update(recipe_overrides(recipe))
+        mapping = map_recipe(recipe)
+        overrides.update(mapping.overrides)
+        notes = mapping.notes
         source = f"{source}+recipe:{Path(recipe).name}"
     return Profile(
         name=merged["name"],
@@ -300,4 +312,5 @@ def load_profile(name_or_path: str | Path, *, recipe: Path | None = None) -> Pro
         patient_name=merged["patient_name"],
         date_shift_range=merged["date_shift_range"],
         source=source,
+        notes=notes,
     )

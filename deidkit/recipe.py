@@ -22,17 +22,27 @@ a UI attribute maps to ``U`` (the original UID is replaced by the keyed UID; reg
 such as SOP Classes identify no one and stay), and any action on Patient ID maps to ``D``
 (Patient ID always becomes the keyed patient pseudonym). Group 0002 is never touched.
 
-Anything else (``func:``/``var:`` values, ``%filter`` sections, ``select:``/``fields:``
-expanders, an unknown field) is a :class:`~deidkit.errors.RecipeError` naming the action.
+``%filter`` sections (deid's pixel-cleaning whitelist/graylist/blacklist rules) are not
+applied, and not silently dropped either: :func:`map_recipe` returns one note per recipe
+saying so, which the CLI prints and the run report lists. deidkit flags and holds back
+files with a burned-in text risk itself (:func:`deidkit.dicom_provenance.burned_in_risk`)
+and never changes pixel data in ``scrub``.
+
+A plain field that names no attribute (deid's default recipe has ``PatientsName``) changes
+nothing in deid; here it changes nothing either and gets a note. Anything else
+(``func:``/``var:`` values, ``%values``/``%fields`` sections, ``select:``/``fields:``/
+``values:`` expanders) is a :class:`~deidkit.errors.RecipeError` naming the action.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from pydicom._dicom_dict import DicomDictionary
@@ -98,6 +108,10 @@ def expand_field(field: str, *, where: str) -> list[tuple[str, str]]:
             for tag, keyword, name, vr in _dictionary()
             if bool(regex.search(keyword.lower()) or regex.search(name)) != negate
         ]
+    # deid matches a plain field exactly, case-insensitively, on keyword, name or tag
+    by_text = _plain_fields()
+    if spec.lower() in by_text:
+        return [by_text[spec.lower()]]
     try:
         tag = normalise_tag(spec, where=where)
     except Exception:
@@ -105,6 +119,28 @@ def expand_field(field: str, *, where: str) -> list[tuple[str, str]]:
     tag_int = int(tag[1:5] + tag[6:10], 16)
     vr = next((v for t, _k, _n, v in _dictionary() if t == tag_int), "")
     return [(tag, vr)]
+
+
+@lru_cache(maxsize=1)
+def _plain_fields() -> Mapping[str, tuple[str, str]]:
+    """Lower-case keyword and name -> ("(GGGG,EEEE)", VR), as deid's exact field match."""
+    table: dict[str, tuple[str, str]] = {}
+    for tag, keyword, name, vr in _dictionary():
+        table.setdefault(keyword.lower(), (tag_text(tag), vr))
+        table.setdefault(name, (tag_text(tag), vr))
+    return MappingProxyType(table)
+
+
+def _names_no_attribute(field: str) -> bool:
+    """Whether a plain field (no expander) names no DICOM attribute at all."""
+    spec = field.strip()
+    if ":" in spec or spec.upper() == "ALL" or spec.lower() in _plain_fields():
+        return False
+    try:
+        normalise_tag(spec, where="recipe")
+    except Exception:
+        return True
+    return False
 
 
 def _code_for(action: str, value: str | None, where: str) -> str:
@@ -137,8 +173,47 @@ def _map(action: str, code: str, tag: str, vr: str) -> str:
     return code
 
 
+@dataclass(frozen=True)
+class RecipeMapping:
+    """A deid recipe mapped onto deidkit: tag overrides plus what is deliberately not applied.
+
+    Attributes
+    ----------
+    overrides : Mapping[str, str]
+        "(GGGG,EEEE)" -> action code, from the recipe's ``%header`` actions.
+    notes : tuple of str
+        One sentence per recipe part that is not applied (``%filter`` sections), naming the
+        recipe file and the sections; recipe text only, never patient data.
+    """
+
+    overrides: Mapping[str, str]
+    notes: tuple[str, ...]
+
+
+#: Note for recipe ``%filter`` sections (format fields: recipe, sections).
+NOTE_FILTERS_NOT_APPLIED = (
+    "recipe {recipe}: pixel filter section(s) {sections} are not applied; deidkit holds "
+    "back burned-in-risk files instead (see the run report)"
+)
+
+
+#: Note for header actions on a field that names no attribute (format fields: recipe, actions).
+NOTE_UNKNOWN_FIELDS = (
+    "recipe {recipe}: header action(s) {actions} name no DICOM attribute and change nothing "
+    "(as in deid)"
+)
+
+
 def recipe_overrides(path: Path) -> dict[str, str]:
     """Parse a deid recipe and return its header actions as profile overrides.
+
+    Shorthand for ``dict(map_recipe(path).overrides)``; see :func:`map_recipe`.
+    """
+    return dict(map_recipe(path).overrides)
+
+
+def map_recipe(path: Path) -> RecipeMapping:
+    """Parse a deid recipe: header actions as profile overrides, filters as notes.
 
     Later actions win over earlier ones for the same tag, as in deid.
 
@@ -160,18 +235,34 @@ def recipe_overrides(path: Path) -> dict[str, str]:
     except SystemExit:
         raise RecipeError(f"recipe {path.name} cannot be parsed") from None
     data: dict[str, Any] = dict(recipe.deid or {})
-    unsupported = sorted(set(data) - {"format", "header"})
+    unsupported = sorted(set(data) - {"format", "header", "filter"})
     if unsupported:
         raise RecipeError(
             f"recipe {path.name}: section(s) {unsupported} cannot be mapped "
-            "(deidkit flags burned-in text itself; remove %filter/%values/%fields sections)"
+            "(remove the %values/%fields sections and the expanders that use them)"
         )
     overrides: dict[str, str] = {}
+    unknown: list[str] = []
     for index, entry in enumerate(data.get("header") or [], start=1):
         action = str(entry.get("action", "")).upper()
         field = str(entry.get("field", ""))
         where = f"recipe {path.name} header action {index} ({action} {field})"
         code = _code_for(action, entry.get("value"), where)
+        if _names_no_attribute(field):
+            # deid applies such an action to nothing (e.g. its own default recipe's
+            # "PatientsName", a pre-2008 keyword); so does deidkit, but it says so
+            unknown.append(f"{action} {field}")
+            continue
         for tag, vr in expand_field(field, where=where):
             overrides[tag] = _map(action, code, tag, vr)
-    return overrides
+    notes: list[str] = []
+    filters = data.get("filter") or {}
+    if filters:
+        sections = ", ".join(
+            f"{name} ({len(rules or [])} rule{'s' if len(rules or []) != 1 else ''})"
+            for name, rules in filters.items()
+        )
+        notes.append(NOTE_FILTERS_NOT_APPLIED.format(recipe=path.name, sections=sections))
+    if unknown:
+        notes.append(NOTE_UNKNOWN_FIELDS.format(recipe=path.name, actions="; ".join(unknown)))
+    return RecipeMapping(overrides=MappingProxyType(dict(overrides)), notes=tuple(notes))

@@ -11,6 +11,14 @@ than :data:`MIN_DIGIT_CHARS`, or is a common placeholder (:data:`STOP_VALUES`). 
 names are searched as "family^given", "family given", "given family" and each name part of
 at least :data:`MIN_VALUE_CHARS` characters.
 
+Free text that the profile removes (any Table E.1-1 code but K, and private elements unless
+the profile keeps safe private ones) is also split into tokens; a token is indexed when it
+mixes letters and digits and has at least :data:`MIN_TOKEN_CHARS` characters
+(:data:`MIN_TOKEN_CHARS_CLEANED` for descriptors under Clean Descriptors, code C, where short
+imaging terms such as "3PHASE" legitimately survive). Such tokens are record numbers,
+accession-like codes and canaries; plain words are not indexed, as they recur in retained
+text.
+
 The collected values live in memory only; findings name the attribute keyword they came
 from, never the value.
 """
@@ -35,6 +43,8 @@ from deidkit.verify_types import OriginalIndex, Rules
 
 MIN_VALUE_CHARS = 4
 MIN_DIGIT_CHARS = 6
+MIN_TOKEN_CHARS = 6
+MIN_TOKEN_CHARS_CLEANED = 10
 STOP_VALUES = frozenset(
     {
         "anonymous",
@@ -102,6 +112,10 @@ _BINARY_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN"})
 _STANDARD_UID_ROOT = "1.2.840.10008."
 _DATE = re.compile(r"^\d{8}")
 _WANTED_VRS = frozenset({"PN", "DA", "DT", "UI"})
+_TEXT_VRS = frozenset({"LO", "LT", "ST", "UT", "SH", "UC"})
+_TOKEN = re.compile(r"[A-Za-z0-9]+")
+_HAS_DIGIT = re.compile(r"[0-9]")
+_HAS_LETTER = re.compile(r"[A-Za-z]")
 
 
 def _raw_values(raw: DataElement | RawDataElement, vr: str, codec: str | None) -> list[str]:
@@ -251,7 +265,11 @@ class _Collector:
                 for item in ds[tag].value or []:
                     self.walk(item)
                 continue
-            if vr in _WANTED_VRS or keyword_for_tag(tag_int) in IDENTIFYING_KEYWORDS:
+            if (
+                vr in _WANTED_VRS
+                or vr in _TEXT_VRS
+                or keyword_for_tag(tag_int) in IDENTIFYING_KEYWORDS
+            ):
                 values = _raw_values(raw, vr, self.codec) or _values(ds[tag])
                 self._element(tag_int, vr, values)
 
@@ -286,6 +304,25 @@ class _Collector:
             for value in values:
                 if _keep(value):
                     self.harvest.values.setdefault(" ".join(value.split()).casefold(), keyword)
+        if vr in _TEXT_VRS or vr == "PN":
+            self._tokens(tag, code, values, keyword)
+
+    def _tokens(self, tag: int, code: str | None, values: list[str], keyword: str) -> None:
+        """Index the distinctive tokens of text the profile removes (see the module notes)."""
+        private = (tag >> 16) % 2 == 1
+        if private and "retain_safe_private" in self.rules.options:
+            return  # safe private values may legitimately survive
+        if code is None and not private:
+            return  # not in Table E.1-1: kept by every profile
+        min_chars = MIN_TOKEN_CHARS_CLEANED if code == "C" else MIN_TOKEN_CHARS
+        for value in values:
+            for token in _TOKEN.findall(value):
+                if (
+                    len(token) >= min_chars
+                    and _HAS_DIGIT.search(token)
+                    and _HAS_LETTER.search(token)
+                ):
+                    self.harvest.values.setdefault(token.casefold(), keyword)
 
 
 def _vr_of(raw: DataElement | RawDataElement, tag: int) -> str:

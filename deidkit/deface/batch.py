@@ -116,7 +116,8 @@ def plan(source: Path, output: Path, options: DefaceOptions) -> list[Task]:
             tasks.append(Task("scrub_nifti", (path,), source, output))
         elif path.suffix.lower() == ".json":
             tasks.append(Task("sidecar", (path,), source, output))
-        elif is_dicom_file(path):
+        elif is_dicom_file(path) or path.suffix.lower() in (".dcm", ".ima"):
+            # A .dcm without the preamble still may show a face: never copy it unchanged.
             dicom_dirs.setdefault(path.parent, []).append(path)
         else:
             tasks.append(Task("copy", (path,), source, output))
@@ -159,7 +160,7 @@ def run_task(task: Task, options: DefaceOptions) -> list[FileResult]:
         return [FileResult(first, "flagged", str(exc))]
     except DeidkitError as exc:
         return [FileResult(first, "failed", str(exc))]
-    except (OSError, ValueError, MemoryError) as exc:
+    except Exception as exc:  # the batch goes on whatever one file does
         # Type only: messages of low-level errors may quote values from the file.
         return [FileResult(first, "failed", f"{type(exc).__name__} while processing")]
 

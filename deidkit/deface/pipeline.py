@@ -137,3 +137,5 @@ def _apply(path: Path, mask: FaceMask, task: Task, options: DefaceOptions) -> Fi
         return FileResult(rel, "flagged", str(exc))
     except DeidkitError as exc:
         return FileResult(rel, "failed", str(exc))
+    except Exception as exc:  # the other images of the group go on
+        return FileResult(rel, "failed", f"{type(exc).__name__} while processing")

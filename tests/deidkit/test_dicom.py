@@ -115,6 +115,17 @@ def test_instance_declared_safe_private_block() -> None:
     assert 0x00291010 not in ds[0x00291003].value[0]  # a private PN is removed, even if safe
 
 
+def test_date_offset_linkage_is_keyed_on_the_original_patient_id() -> None:
+    ds = canary_dataset(patient_id="CANARYPID")
+    result = _scrub(ds, "research")
+    profile = load_profile("research")
+    days = date_offset_days(KEY, "CANARYPID", shift_range=profile.date_shift_range)
+    pairs = [pair for pair in result.linkage if pair.kind == "DateOffset"]
+    assert [(p.original, p.pseudonym) for p in pairs] == [("CANARYPID", str(days))]
+    assert result.date_offset_days == days
+    assert all(pair.kind != "DateOffset" for pair in _scrub(canary_dataset(), "basic").linkage)
+
+
 def test_identifiers_and_linkage() -> None:
     ds = canary_dataset()
     result = _scrub(ds, "basic")
