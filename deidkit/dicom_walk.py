@@ -64,6 +64,11 @@ _SPECIAL_TAGS = frozenset({TAG_PATIENT_ID, TAG_PATIENT_NAME, TAG_STUDY_ID, TAG_A
 #: VRs whose values are in the default repertoire: raw bytes decode without the charset.
 _ASCII_VRS = frozenset({"UI", "DA", "DT", "TM", "AS", "CS", "DS", "IS", "AE"})
 _BINARY_VRS = frozenset({"OB", "OW", "UN", "OD", "OF", "OL", "OV"})
+#: String VRs whose new values are stored pre-encoded (see :func:`_set`); DS, IS and UR are
+#: left to pydicom, which normalises their text.
+_PREENCODED_VRS = frozenset(
+    {"AE", "AS", "CS", "DA", "DT", "TM", "UI", "PN", "LO", "SH", "LT", "ST", "UT", "UC"}
+)
 
 
 @dataclass(frozen=True)
@@ -123,7 +128,9 @@ def _keyword(tag: int) -> str:
 
 
 def _record(ctx: WalkContext, path: str, tag: int, action: str, reason: str) -> None:
-    ctx.actions.append(ActionRecord(path=path, keyword=_keyword(tag), action=action, reason=reason))
+    # int(): the lru_cache would otherwise compare BaseTag keys with its Python-level __eq__
+    keyword = _keyword(int(tag))
+    ctx.actions.append(ActionRecord(path=path, keyword=keyword, action=action, reason=reason))
 
 
 def _new_uid(ctx: WalkContext, value: str, tag: int) -> str:
@@ -131,7 +138,7 @@ def _new_uid(ctx: WalkContext, value: str, tag: int) -> str:
     if not original or original in UID_dictionary:
         return original  # registered DICOM UIDs (SOP classes, transfer syntaxes) identify no one
     new = pseudonymous_uid(ctx.key, original)
-    ctx.linkage[(_UID_KINDS.get(tag, "UID"), original)] = new
+    ctx.linkage[(_UID_KINDS.get(int(tag), "UID"), original)] = new
     return new
 
 
@@ -266,11 +273,31 @@ def _raw_strings(raw: RawDataElement) -> list[str]:
 
 
 def _set(ds: pydicom.Dataset, tag: BaseTag, vr: str, value: Any) -> None:
-    # a fresh element replaces the raw one: pydicom never decodes the original value, and our
-    # new values are valid by construction (pseudonyms, 2.25 UIDs, shifted dates, dummies)
-    cast("dict[BaseTag, Any]", ds._dict)[tag] = DataElement(
-        tag, vr, value, validation_mode=config.IGNORE
-    )
+    """Replace a still-raw element by a new value, never decoding the original.
+
+    Text values in the default repertoire are stored pre-encoded exactly as pydicom's writer
+    would encode them (values joined by backslash, padded to even length with NUL for UI,
+    else a space); anything else becomes a DataElement. Our values are valid by construction
+    (pseudonyms, 2.25 UIDs, shifted dates, dummies), so pydicom's validation is skipped.
+    """
+    elements = cast("dict[BaseTag, Any]", ds._dict)
+    raw = elements[tag]
+    if vr in _PREENCODED_VRS and isinstance(raw, RawDataElement):
+        if value is None:
+            text = ""
+        elif isinstance(value, str):
+            text = value
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            text = "\\".join(value)
+        else:
+            text = "\x80"  # not pre-encodable: fall through below
+        if text.isascii():
+            data = text.encode("ascii")
+            if len(data) % 2:
+                data += b"\x00" if vr == "UI" else b" "
+            elements[tag] = raw._replace(VR=vr, length=len(data), value=data, is_buffered=False)
+            return
+    elements[tag] = DataElement(tag, vr, value, validation_mode=config.IGNORE)
 
 
 def _apply_fast(
@@ -364,7 +391,8 @@ def _replace(ds: pydicom.Dataset, tag: BaseTag, vr: str, value: str | None) -> N
 
 def _special(ds: pydicom.Dataset, tag: BaseTag, ctx: WalkContext, where: str, depth: int) -> bool:
     """Patient ID, Patient Name, Study ID and an overridden Accession Number. True if handled."""
-    if tag == TAG_PATIENT_ID:
+    tag_int = int(tag)  # comparisons with plain ints: BaseTag.__eq__ is slow
+    if tag_int == TAG_PATIENT_ID:
         if depth == 0:
             _replace(ds, tag, "LO", ctx.patient)
         else:
@@ -375,7 +403,7 @@ def _special(ds: pydicom.Dataset, tag: BaseTag, ctx: WalkContext, where: str, de
                 ctx.linkage[("PatientID", original)] = new
         _record(ctx, where, tag, "D", "Patient ID always becomes the keyed patient pseudonym")
         return True
-    if tag == TAG_PATIENT_NAME and depth == 0 and tag_text(tag) not in ctx.profile.overrides:
+    if tag_int == TAG_PATIENT_NAME and depth == 0 and tag_text(tag) not in ctx.profile.overrides:
         original = _original(ds, tag)
         value = ctx.patient if ctx.profile.patient_name == "pseudonym" else None
         _replace(ds, tag, "PN", value)
@@ -384,7 +412,7 @@ def _special(ds: pydicom.Dataset, tag: BaseTag, ctx: WalkContext, where: str, de
         code = "D" if value else "Z"
         _record(ctx, where, tag, code, f"Patient Name per profile: {ctx.profile.patient_name}")
         return True
-    if tag == TAG_STUDY_ID and depth == 0 and f"{tag_text(tag)}" not in ctx.profile.overrides:
+    if tag_int == TAG_STUDY_ID and depth == 0 and f"{tag_text(tag)}" not in ctx.profile.overrides:
         original = _original(ds, tag)
         study_id = study_id_pseudonym(ctx.key, ctx.study_uid) if ctx.study_uid else None
         _replace(ds, tag, "SH", study_id)
@@ -392,7 +420,7 @@ def _special(ds: pydicom.Dataset, tag: BaseTag, ctx: WalkContext, where: str, de
             ctx.linkage[("StudyID", original)] = study_id
         _record(ctx, where, tag, "D" if study_id else "Z", "Study ID keyed per study (consistent)")
         return True
-    if tag == TAG_ACCESSION and ctx.profile.overrides.get(tag_text(tag)) == "D":
+    if tag_int == TAG_ACCESSION and ctx.profile.overrides.get(tag_text(tag)) == "D":
         original = _original(ds, tag)
         if original:
             new = accession_pseudonym(ctx.key, original)

@@ -38,6 +38,7 @@ from pydicom.dataset import Dataset
 
 from deidkit.keys import ProjectKey
 from deidkit.pseudonym import date_offset_days, patient_pseudonym
+from deidkit.standard import safe_private_table
 from deidkit.verify_checks import _codec_for
 from deidkit.verify_types import OriginalIndex, Rules
 
@@ -254,7 +255,8 @@ class _Collector:
         self.references: list[str] = []
         self.codec: str | None = None
 
-    def walk(self, ds: Dataset) -> None:
+    def walk(self, ds: Dataset, inherited: str | None = None) -> None:
+        """Collect from every element; ``inherited`` is the code of a removed parent sequence."""
         for tag in list(ds.keys()):
             raw = ds.get_item(tag)
             tag_int = int(tag)
@@ -262,8 +264,12 @@ class _Collector:
             if vr in _BINARY_VRS or tag_int == 0x7FE00010:
                 continue
             if vr == "SQ":
+                code = self.rules.code_for(tag_int) if (tag_int >> 16) % 2 == 0 else None
+                # Content of a sequence the profile removes or replaces goes with it
+                # (e.g. SR TextValue, not in Table E.1-1, inside Content Sequence).
+                passed = code if code not in (None, "K") else inherited
                 for item in ds[tag].value or []:
-                    self.walk(item)
+                    self.walk(item, passed)
                 continue
             if (
                 vr in _WANTED_VRS
@@ -271,9 +277,17 @@ class _Collector:
                 or keyword_for_tag(tag_int) in IDENTIFYING_KEYWORDS
             ):
                 values = _raw_values(raw, vr, self.codec) or _values(ds[tag])
-                self._element(tag_int, vr, values)
+                self._element(
+                    tag_int,
+                    vr,
+                    values,
+                    safe=_is_safe_private(ds, tag_int, self.rules),
+                    inherited=inherited,
+                )
 
-    def _element(self, tag: int, vr: str, values: list[str]) -> None:
+    def _element(
+        self, tag: int, vr: str, values: list[str], *, safe: bool, inherited: str | None
+    ) -> None:
         if not values:
             return
         keyword = keyword_for_tag(tag) or f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
@@ -305,15 +319,19 @@ class _Collector:
                 if _keep(value):
                     self.harvest.values.setdefault(" ".join(value.split()).casefold(), keyword)
         if vr in _TEXT_VRS or vr == "PN":
-            self._tokens(tag, code, values, keyword)
+            if code is None and (tag >> 16) % 2 == 0:
+                code = inherited
+            self._tokens(tag, code, values, keyword, safe=safe)
 
-    def _tokens(self, tag: int, code: str | None, values: list[str], keyword: str) -> None:
+    def _tokens(
+        self, tag: int, code: str | None, values: list[str], keyword: str, *, safe: bool
+    ) -> None:
         """Index the distinctive tokens of text the profile removes (see the module notes)."""
         private = (tag >> 16) % 2 == 1
-        if private and "retain_safe_private" in self.rules.options:
-            return  # safe private values may legitimately survive
+        if private and safe:
+            return  # kept under Retain Safe Private: its values may legitimately survive
         if code is None and not private:
-            return  # not in Table E.1-1: kept by every profile
+            return  # not in Table E.1-1 nor inside a removed sequence: kept by every profile
         min_chars = MIN_TOKEN_CHARS_CLEANED if code == "C" else MIN_TOKEN_CHARS
         for value in values:
             for token in _TOKEN.findall(value):
@@ -323,6 +341,16 @@ class _Collector:
                     and _HAS_LETTER.search(token)
                 ):
                     self.harvest.values.setdefault(token.casefold(), keyword)
+
+
+def _is_safe_private(ds: Dataset, tag: int, rules: Rules) -> bool:
+    """Whether a private element is on the safe list and the profile keeps safe private."""
+    group, element = tag >> 16, tag & 0xFFFF
+    if group % 2 == 0 or element < 0x1000 or "retain_safe_private" not in rules.options:
+        return False
+    creator_tag = (group << 16) | (element >> 8)
+    creator = str(ds[creator_tag].value).strip() if creator_tag in ds else ""
+    return (creator, group, element & 0xFF) in safe_private_table()
 
 
 def _vr_of(raw: DataElement | RawDataElement, tag: int) -> str:

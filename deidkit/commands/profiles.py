@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
-from deidkit.commands._common import cli_errors
+from deidkit.commands._common import cli_errors, stderr_console
 from deidkit.explain import explain_tag
 from deidkit.profile import Profile, list_profiles, load_profile
 from deidkit.standard import TABLE_EDITION
@@ -29,7 +31,15 @@ def profile_dict(profile: Profile) -> dict[str, Any]:
         "overrides": dict(profile.overrides),
         "patient_name": profile.patient_name,
         "date_shift_range": list(profile.date_shift_range),
+        "notes": list(profile.notes),
     }
+
+
+def print_profile_notes(profile: Profile) -> None:
+    """Print a profile's notes (recipe parts not applied) on stderr, one line each."""
+    for note in profile.notes:
+        # escape: a recipe file name may contain rich markup brackets
+        stderr_console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
 
 
 @profiles_app.command("list")
@@ -52,14 +62,22 @@ def list_command(
 @profiles_app.command("show")
 def show_command(
     name: Annotated[str, typer.Argument(help="Shipped profile name or path to a YAML file.")],
+    recipe: Annotated[
+        Path | None,
+        typer.Option("--recipe", help="pydicom/deid recipe folded in, as `scrub --recipe` does."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Show a profile's resolved options and overrides.
 
-    Example: deidkit profiles show research --json
+    Recipe parts that are not applied (deid %filter sections) are listed on stderr.
+
+    Example: deidkit profiles show research --recipe team.dicom --json
     """
     with cli_errors():
-        data = profile_dict(load_profile(name))
+        profile = load_profile(name, recipe=recipe)
+        print_profile_notes(profile)
+        data = profile_dict(profile)
         if as_json:
             typer.echo(json.dumps(data, indent=2))
             return

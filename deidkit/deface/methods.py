@@ -206,16 +206,56 @@ def shear_mask(brain: BoolArray, grid: Grid, *, buffer_mm: float = 10.0) -> Bool
         hull = quickshear().convex_hull(raster)
     if hull.ndim != 2 or hull.shape[1] < 2:
         raise BrainMaskError("brain mask too small to place a shear plane")
-    dp, ds = float(hull[0][1] - hull[0][0]), float(hull[1][1] - hull[1][0])
-    slope = ds / dp if dp else 0.0
-    # Plane in world mm: S = s_at(P) - offset, with P = -A. quickshear shifts the line down by
-    # the buffer, which is only buffer*cos(angle) away from the brain on a steep plane; shift
-    # by buffer/cos instead (+1 mm for the raster), so the buffer is a true distance.
-    offset = buffer_mm * float(np.hypot(1.0, slope)) + 1.0
-    p_start, s_start = hull[0][0] + p0, hull[1][0] + s0
+    p_start, s_start, slope, offset = _best_edge(hull, orbit_mm=ORBIT_DEPTH_MM, buffer_mm=buffer_mm)
+    p_start, s_start = p_start + p0, s_start + s0
     a_world, s_world = _world_axis(grid, 1), _world_axis(grid, 2)
     plane = (s_start + slope * (-a_world - p_start)) - offset
     return np.asarray(s_world < plane)
+
+
+#: Distance (mm) behind the brain's frontal pole at which the orbits are judged (_best_edge).
+ORBIT_DEPTH_MM = 15.0
+#: Only hull edges starting within this distance (mm) of the frontal pole are candidates.
+FRONT_EDGES_MM = 60.0
+
+
+def _best_edge(
+    hull: NDArray[np.int64], *, orbit_mm: float, buffer_mm: float
+) -> tuple[float, float, float, float]:
+    """Pick the supporting line of the brain's lower hull that cuts highest under the orbits.
+
+    quickshear takes the first hull edge, which on a raster is often a 1-2 mm step at the
+    frontal pole: a steep, noisy plane that can leave the orbits and nose. Every hull edge
+    is a supporting line (all brain lies above it), so any of them is safe; among the edges
+    near the front, take the one that is highest ``orbit_mm`` behind the frontal pole (where
+    the orbits sit under the frontal lobe) after the buffer is applied. The buffer is a true distance: quickshear lowers the line by the
+    buffer vertically, which is only buffer*cos(angle) from the brain on a steep plane, so
+    lower by buffer/cos (+1 mm for the raster).
+
+    Returns
+    -------
+    (p, s, slope, offset)
+        A point on the chosen edge (raster mm), its slope dS/dP and the vertical offset.
+    """
+    p_front = float(hull[0][0])
+    p_face = p_front + orbit_mm
+    best: tuple[float, float, float, float] | None = None
+    best_height = -np.inf
+    for e in range(hull.shape[1] - 1):
+        p_a, s_a = float(hull[0][e]), float(hull[1][e])
+        if p_a - p_front > FRONT_EDGES_MM:
+            break
+        dp, ds = float(hull[0][e + 1]) - p_a, float(hull[1][e + 1]) - s_a
+        if dp <= 0:
+            continue
+        slope = ds / dp
+        offset = buffer_mm * float(np.hypot(1.0, slope)) + 1.0
+        height = s_a + slope * (p_face - p_a) - offset
+        if height > best_height:
+            best_height, best = height, (p_a, s_a, slope, offset)
+    if best is None:
+        raise BrainMaskError("brain mask too small to place a shear plane")
+    return best
 
 
 _REGISTRY: dict[str, str] = {

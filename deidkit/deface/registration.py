@@ -43,8 +43,13 @@ def _normalise(data: NDArray[Any]) -> NDArray[np.float32]:
 
 
 def prepare(data: NDArray[Any], grid: Grid, voxel_mm: float) -> tuple[NDArray[np.float32], Grid]:
-    """Normalise and downsample an image for :func:`register_affine` (cache it for templates)."""
-    return _coarse(_normalise(data), grid, voxel_mm)
+    """Downsample and normalise an image for :func:`register_affine` (cache it for templates).
+
+    Normalising the small downsampled copy instead of the full volume saves seconds on 1 mm.
+    """
+    clean = np.nan_to_num(np.asarray(data, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    coarse, coarse_grid = _coarse(clean, grid, voxel_mm)
+    return _normalise(coarse), coarse_grid
 
 
 def _coarse(data: NDArray[Any], grid: Grid, voxel_mm: float) -> tuple[NDArray[np.float32], Grid]:
@@ -100,7 +105,7 @@ def register_affine(
         If the optimiser fails or returns a degenerate transform.
     """
     sk = sitk()
-    f_arr, f_grid = _coarse(_normalise(fixed), fixed_grid, voxel_mm)
+    f_arr, f_grid = prepare(fixed, fixed_grid, voxel_mm)
     if moving_prepared:
         m_arr, m_grid = np.asarray(moving, dtype=np.float32), moving_grid
     else:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import deid
 from typer.testing import CliRunner
 
 from deidkit.cli import app
@@ -68,3 +70,26 @@ def test_explain_keyword_and_errors() -> None:
     assert bad.exit_code == 2
     bad_class = runner.invoke(app, ["explain", "PatientID", "--sop-class", "1.2.3"])
     assert bad_class.exit_code == 2
+
+
+def test_profiles_show_recipe_notes_on_stderr(tmp_path: Path) -> None:
+    source = Path(deid.__file__).parent / "data" / "deid.dicom"
+    recipe = tmp_path / "deid.dicom"
+    # deid's shipped default recipe, less its run-time variable lookups (var: stays an error)
+    recipe.write_text(
+        "".join(
+            line
+            for line in source.read_text(encoding="utf-8").splitlines(keepends=True)
+            if "var:" not in line
+        ),
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["profiles", "show", "basic", "--recipe", str(recipe), "--json"])
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)  # stdout stays machine-readable
+    assert data["source"] == "builtin:basic+recipe:deid.dicom"
+    assert any("pixel filter" in note for note in data["notes"])
+    assert "pixel filter section(s) whitelist" in result.stderr
+    assert "not applied" in result.stderr
+    refused = runner.invoke(app, ["profiles", "show", "basic", "--recipe", str(source)])
+    assert refused.exit_code == 2 and "var:" in refused.stderr

@@ -141,3 +141,23 @@ def test_worker_processes_and_planted_canary(
     assert [(f.file, f.matched_attribute) for f in raw] == [
         (victim.relative_to(copy).as_posix(), "PatientID")
     ]
+
+
+@pytest.mark.parametrize("scrubbed", ["research"], indirect=True)
+def test_every_planted_canary_is_found(
+    scrubbed: tuple[Path, Path, Path, str], small_corpus: SampleCorpus, tmp_path: Path
+) -> None:
+    # The corpus' canaries cover every PHI kind it plants (names, IDs, addresses, free
+    # text, private elements, SR text). Hide each one in the release and expect a finding.
+    release, _, _, _ = scrubbed
+    copy = tmp_path / "release"
+    shutil.copytree(release, copy)
+    released = {c for c in small_corpus.canaries if c != "CANARYFILESETQ"}  # DICOMDIR only
+    sidecar = {f"k{i}": f"left over: {c}." for i, c in enumerate(sorted(released))}
+    (copy / "sidecar.json").write_text(json.dumps(sidecar))
+    result = verify_release(copy, original=small_corpus.root, workers=1)
+    found = {
+        f.tag_path for f in result.findings if f.check == "json-sidecar" and f.matched_attribute
+    }
+    assert found == {f"json:{k}" for k in sidecar}
+    assert not any(c in json.dumps(result.to_json()) for c in released)
