@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pydicom
 
 from deidkit.actions import compiled_table, pattern_decisions
+from deidkit.dicom_cache import KeyedCache
 from deidkit.dicom_private import declared_safe
 from deidkit.dicom_provenance import (
     IMPLEMENTATION_CLASS_UID,
@@ -34,13 +35,13 @@ from deidkit.dicom_walk import (
 from deidkit.errors import ScrubError
 from deidkit.keys import ProjectKey
 from deidkit.profile import Profile
-from deidkit.pseudonym import date_offset_days, patient_pseudonym
 from deidkit.standard import ciod_for_sop_class, is_known_ciod
 
 __all__ = [
     "IMPLEMENTATION_CLASS_UID",
     "IMPLEMENTATION_VERSION_NAME",
     "ActionRecord",
+    "KeyedCache",
     "LinkagePair",
     "ScrubResult",
     "scrub_dataset",
@@ -64,7 +65,13 @@ class ScrubResult:
     warnings: tuple[str, ...]
 
 
-def scrub_dataset(ds: pydicom.Dataset, *, profile: Profile, key: ProjectKey) -> ScrubResult:
+def scrub_dataset(
+    ds: pydicom.Dataset,
+    *,
+    profile: Profile,
+    key: ProjectKey,
+    cache: KeyedCache | None = None,
+) -> ScrubResult:
     """De-identify one dataset in place under ``profile`` with keyed pseudonyms from ``key``.
 
     The dataset is modified in place, including a new File Meta Information and a zeroed
@@ -78,6 +85,9 @@ def scrub_dataset(ds: pydicom.Dataset, *, profile: Profile, key: ProjectKey) -> 
         The resolved profile (:func:`deidkit.profile.load_profile`).
     key
         The project key for pseudonyms, UIDs and date offsets.
+    cache
+        Optional memo of keyed values, kept by the caller across the files of a batch (one
+        per worker); used only when it was made for this same ``key``.
 
     Returns
     -------
@@ -92,10 +102,12 @@ def scrub_dataset(ds: pydicom.Dataset, *, profile: Profile, key: ProjectKey) -> 
     risk = burned_in_risk(ds)
     syntax = transfer_syntax(ds)
     pkey, warning = patient_key(ds)
-    patient = patient_pseudonym(key, pkey)
+    if cache is None or cache.key is not key:
+        cache = KeyedCache(key)
+    patient = cache.patient(pkey)
     offset = None
     if "retain_long_modified_dates" in profile.options:
-        offset = date_offset_days(key, pkey, shift_range=profile.date_shift_range)
+        offset = cache.offset(pkey, profile.date_shift_range)
     ciod = ciod_for_sop_class(sop_class) if sop_class else None
     ctx = WalkContext(
         profile=profile,
@@ -108,6 +120,7 @@ def scrub_dataset(ds: pydicom.Dataset, *, profile: Profile, key: ProjectKey) -> 
         patient=patient,
         study_uid=peek_text(ds, 0x0020000D),
         declared=declared_safe(ds),
+        cache=cache,
     )
     if warning:
         ctx.warnings.append(warning)

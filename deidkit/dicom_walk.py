@@ -29,6 +29,7 @@ from deidkit.actions import (
     shift_date,
     shift_datetime,
 )
+from deidkit.dicom_cache import KeyedCache
 from deidkit.dicom_private import block_creators, safe_vr
 from deidkit.dicom_values import raw_text, text_value
 from deidkit.keys import ProjectKey
@@ -36,9 +37,6 @@ from deidkit.profile import Profile
 from deidkit.pseudonym import (
     accession_pseudonym,
     generic_pseudonym,
-    patient_pseudonym,
-    pseudonymous_uid,
-    study_id_pseudonym,
 )
 from deidkit.standard import (
     MIXED_CODES,
@@ -104,6 +102,7 @@ class WalkContext:
     patient: str
     study_uid: str
     declared: frozenset[tuple[int, str, int | None]]
+    cache: KeyedCache
     actions: list[ActionRecord] = field(default_factory=list)
     linkage: dict[tuple[str, str], str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -137,7 +136,7 @@ def _new_uid(ctx: WalkContext, value: str, tag: int) -> str:
     original = value.strip().rstrip("\x00").strip()
     if not original or original in UID_dictionary:
         return original  # registered DICOM UIDs (SOP classes, transfer syntaxes) identify no one
-    new = pseudonymous_uid(ctx.key, original)
+    new = ctx.cache.uid(original)
     ctx.linkage[(_UID_KINDS.get(int(tag), "UID"), original)] = new
     return new
 
@@ -398,7 +397,7 @@ def _special(ds: pydicom.Dataset, tag: BaseTag, ctx: WalkContext, where: str, de
         else:
             original = _original(ds, tag)
             if original:
-                new = patient_pseudonym(ctx.key, original)
+                new = ctx.cache.patient(original)
                 _replace(ds, tag, "LO", new)
                 ctx.linkage[("PatientID", original)] = new
         _record(ctx, where, tag, "D", "Patient ID always becomes the keyed patient pseudonym")
@@ -414,7 +413,7 @@ def _special(ds: pydicom.Dataset, tag: BaseTag, ctx: WalkContext, where: str, de
         return True
     if tag_int == TAG_STUDY_ID and depth == 0 and f"{tag_text(tag)}" not in ctx.profile.overrides:
         original = _original(ds, tag)
-        study_id = study_id_pseudonym(ctx.key, ctx.study_uid) if ctx.study_uid else None
+        study_id = ctx.cache.study_id(ctx.study_uid) if ctx.study_uid else None
         _replace(ds, tag, "SH", study_id)
         if original and study_id:
             ctx.linkage[("StudyID", original)] = study_id
@@ -491,11 +490,12 @@ def walk_dataset(
                 _record(ctx, where, tag, "X", "safe private element of unknown VR")
                 continue
             rule = _vr_rule(ctx, vr, private=True)
-            if rule is None and raw.VR not in (None, "UN"):
+            if rule is None:
+                if raw.VR in (None, "UN"):
+                    _convert(ds, key, vr)  # implicit VR or UN: give it the safe list's VR
                 kept_count[(group, element >> 8)] = kept_count.get((group, element >> 8), 0) + 1
-                continue  # kept as read; recorded once per block below
-            kept = rule or Decision("K", "safe private element (E.3.10)")
-            _apply(ds, key, vr, kept, ctx, (*parent, tag), where, mode)
+                continue  # kept as read; recorded once per block below, whatever the encoding
+            _apply(ds, key, vr, rule, ctx, (*parent, tag), where, mode)
             continue
         if element == 0 or group in (0x0000, 0x0002):
             # group lengths are retired and would be wrong after edits; command (0000) and

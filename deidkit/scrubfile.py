@@ -14,7 +14,6 @@ import hashlib
 import io
 import json
 import logging
-import os
 import re
 import warnings
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from typing import Any, Final
 from deidkit import __version__
 from deidkit.dicom import ScrubResult, scrub_dataset
 from deidkit.errors import DeidkitError, InputFileError
+from deidkit.io import atomic_write_bytes
 from deidkit.keys import ProjectKey
 from deidkit.profile import Profile
 from deidkit.runreport import (
@@ -264,21 +264,11 @@ def _finish(
 
 
 def _publish(target: Path, data: bytes) -> None:
-    """Atomic but not yet durable write: temp file beside ``target``, then rename.
+    """Atomic but not yet durable write (temp file beside ``target``, then rename).
 
-    Unlike :func:`deidkit.io.atomic_write_bytes` this skips the two fsyncs per file (they
-    cost more than reading, scrubbing and encoding a file together); :func:`scrub_tree`
-    flushes the whole release with one ``os.sync()`` before it marks the run complete.
-    A reader never sees a partial file; a killed run leaves at most a ``.tmp-*.part``
-    file, which the resumed run removes.
+    The two fsyncs per file would cost more than reading, scrubbing and encoding it;
+    :func:`scrub_tree` flushes the whole release with one ``os.sync()`` before it marks
+    the run complete, and a resumed run re-derives every output and rewrites any that
+    differ, so a crash before that sync cannot leave a wrong file behind.
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".tmp-{target.stem}-{os.getpid()}.part")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
+    atomic_write_bytes(target, data, durable=False)

@@ -28,15 +28,15 @@ from deidkit.pipeline import (
 from deidkit.profile import load_profile
 from deidkit.runreport import FileOutcome
 
-SCRUB_HELP = """De-identify a DICOM tree (PS3.15 Annex E) into a release folder.
-
-Walks INPUT, writes OUTPUT/<patient>/<study>/<series>/<instance>.dcm from new identifiers,
-and writes OUTPUT.run-report.json and OUTPUT.actions.jsonl beside OUTPUT (they name input
-files, so they stay out of the release). Exit 0: all released; 1: some files held back;
-2: usage error. Re-running the same command resumes an interrupted run.
-
-Example: deidkit scrub export/ release/ --profile research --key-file project.key
-"""
+SCRUB_HELP = (
+    "De-identify a DICOM tree (PS3.15 Annex E) into a release folder.\n\n"
+    "Walks INPUT and writes OUTPUT/<patient>/<study>/<series>/<instance>.dcm from new "
+    "identifiers only. OUTPUT.run-report.json and OUTPUT.actions.jsonl go beside OUTPUT "
+    "(they name input files, so they stay out of the release). Exit 0: all released; "
+    "1: some files held back; 2: usage error. Re-running the same command resumes an "
+    "interrupted run.\n\n"
+    "Example: deidkit scrub export/ release/ --profile research --key-file project.key"
+)
 
 
 def _progress_bar() -> Progress:
@@ -252,11 +252,15 @@ def demo(
     with cli_errors():
         result = run_demo(outdir, workers=workers)
     counts = result.scrub.counts
-    typer.echo(f"sample PACS export (fake PHI): {result.input}")
-    typer.echo(f"project key:                   {result.key_file}")
-    typer.echo(f"release ({counts['released']} files):          {result.release}")
-    typer.echo(f"run report:                    {result.run_report}")
-    typer.echo(f"action log:                    {result.action_log}")
+    rows = (
+        ("sample PACS export (fake PHI)", result.input),
+        ("project key", result.key_file),
+        (f"release ({counts['released']} files)", result.release),
+        ("run report", result.run_report),
+        ("action log", result.action_log),
+    )
+    for label, path in rows:
+        typer.echo(f"{label + ':':31s} {path}")
     typer.echo(
         f"held back {counts['held_back']} files on purpose (broken or burned-in samples); "
         "see the run report"
