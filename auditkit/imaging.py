@@ -42,6 +42,7 @@ ERR_COLOUR = "colour images are not supported"
 ERR_MIXED_SERIES = "folder holds more than one DICOM series"
 ERR_SHAPE = "DICOM series slices differ in size or orientation"
 ERR_GAPS = "DICOM series has irregular or duplicate slice positions"
+ERR_NO_POSITION = "DICOM series slices lack ImagePositionPatient; their order is unknown"
 ERR_DIMS = "image has {n} dimensions; expected 2 or 3"
 ERR_3D_FOR_2D = "a 3D volume was given to a 2D model"
 
@@ -239,7 +240,7 @@ def _load_dicom_files(files: Sequence[Path]) -> Volume:
 
     positions = [_position(ds) for ds in datasets]
     if any(p is None for p in positions):
-        raise ImageReadError(ERR_GAPS)
+        raise ImageReadError(ERR_NO_POSITION)
     for ds in datasets[1:]:
         r, c = _orientation(ds)
         if not (np.allclose(r, row_cos, atol=1e-4) and np.allclose(c, col_cos, atol=1e-4)):

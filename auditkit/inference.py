@@ -154,7 +154,12 @@ class CaseDataset(torch.utils.data.Dataset[dict[str, Any]]):
             item["image"], item["affine"] = self.preprocessor(volume)
             mask_path = self.masks[index] if self.masks is not None else None
             if mask_path:
-                mask = self.preprocessor.geometry(load_volume(mask_path), label=True)
+                try:
+                    mask_volume = load_volume(mask_path)
+                except ImageReadError as exc:
+                    # Say which file failed: the image itself was read fine.
+                    raise ImageReadError(f"label mask: {exc}") from None
+                mask = self.preprocessor.geometry(mask_volume, label=True)
                 if tuple(mask.shape[1:]) != tuple(item["image"].shape[1:]):
                     raise ImageReadError(ERR_BAD_LABEL_MASK)
                 item["label_mask"] = (mask.as_tensor()[0] > 0.5).numpy()

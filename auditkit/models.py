@@ -118,7 +118,7 @@ class TorchScriptLoader:
         except (RuntimeError, ValueError) as exc:
             raise ModelLoadError(
                 f"model file {path.name} is not a TorchScript archive ({type(exc).__name__}); "
-                "a state dict needs --factory module:function"
+                "a state dict needs --model package.module:function --weights FILE"
             ) from None
         return LoadedModel(
             network=_prepare(network, device),

@@ -70,6 +70,9 @@ class Scorer:
             if width != 1:
                 raise UsageError(f"model gives {width} outputs; --task regression expects 1")
             return [{"prediction": float(v)} for v in out[:, 0].tolist()]
+        if width < 2:
+            # softmax over one logit is always 1.0: a binary model run as multiclass
+            raise UsageError(f"model gives {width} output; --task multiclass expects 2 or more")
         names = self.class_names or [str(i) for i in range(width)]
         if len(names) != width:
             raise UsageError(f"model gives {width} outputs but {len(names)} class names were given")

@@ -90,6 +90,15 @@ def run_case(case: str, path: Path, out: Path) -> float:
     return time.perf_counter() - start
 
 
+def count_brain_changes(path: Path, out: Path) -> int:
+    """Voxels inside the true (template) brain mask that the defacer changed."""
+    brain = path.with_name(path.name.replace(".nii.gz", "_brain.nii.gz"))
+    before = np.asarray(nib.load(path).dataobj)
+    after = np.asarray(nib.load(out).dataobj)
+    truth = np.asarray(nib.load(brain).dataobj) > 0
+    return int(np.count_nonzero((before != after) & truth))
+
+
 def main() -> None:
     """Parse arguments; either run one case (child) or drive all cases (parent)."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -100,13 +109,26 @@ def main() -> None:
     if args.case:
         out = Path(tempfile.mkdtemp()) / Path(args.input).name
         seconds = run_case(args.case, Path(args.input), out)
+        brain_changed = count_brain_changes(Path(args.input), out)
         usage = resource.getrusage(resource.RUSAGE_SELF)
         cpu = usage.ru_utime + usage.ru_stime
-        print(json.dumps({"deface_s": seconds, "cpu_s": cpu, "peak_mb": usage.ru_maxrss / 1024}))
+        print(
+            json.dumps(
+                {
+                    "deface_s": seconds,
+                    "cpu_s": cpu,
+                    "peak_mb": usage.ru_maxrss / 1024,
+                    "brain_changed": brain_changed,
+                }
+            )
+        )
         return
     with tempfile.TemporaryDirectory() as tmp:
         inputs = make_inputs(Path(tmp), args.mm)
-        print(f"{'input':<16}{'case':<28}{'wall s':>8}{'deface s':>10}{'cpu s':>8}{'peak MB':>9}")
+        print(
+            f"{'input':<16}{'case':<28}{'wall s':>8}{'deface s':>10}{'cpu s':>8}"
+            f"{'peak MB':>9}{'brain chg':>10}"
+        )
         for path in inputs:
             for case in CASES:
                 start = time.perf_counter()
@@ -121,6 +143,7 @@ def main() -> None:
                 print(
                     f"{path.name.split('.')[0]:<16}{case:<28}{wall:>8.1f}"
                     f"{stats['deface_s']:>10.1f}{stats['cpu_s']:>8.1f}{stats['peak_mb']:>9.0f}"
+                    f"{stats['brain_changed']:>10d}"
                 )
 
 

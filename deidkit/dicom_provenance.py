@@ -6,6 +6,7 @@ the PS3.15 provenance attributes with CID 7050 codes, and the new File Meta Info
 
 from __future__ import annotations
 
+import copy
 import io
 from functools import lru_cache
 from typing import Any, cast
@@ -45,6 +46,8 @@ def _text(value: object) -> str:
 
 def _image_types(ds: pydicom.Dataset) -> list[str]:
     raw = cast("dict[int, Any]", ds._dict).get(_TAG_IMAGE_TYPE)
+    if raw is None:
+        return [""]
     if isinstance(raw, RawDataElement) and raw.value is not None and raw.value.isascii():
         return [_text(v).upper() for v in raw.value.decode("ascii").split("\\")]
     image_type = ds.get("ImageType", None)
@@ -163,13 +166,35 @@ def _meta_element(tag: int, vr: str, value: str | bytes) -> RawDataElement | Dat
     return RawDataElement(BaseTag(tag), vr, len(value), value, 0, False, True, True, False)
 
 
+class _NewFileMeta(FileMetaDataset):
+    """Our File Meta Information: pydicom deep-copies it on every write.
+
+    Its elements are pre-encoded raw elements, immutable tuples, so a copy can share them;
+    the generic deep copy of tags and values cost more than writing the whole header.
+    """
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _NewFileMeta:
+        copied = self.__class__.__new__(self.__class__)
+        memo[id(self)] = copied
+        for name, value in self.__dict__.items():
+            if name == "_dict":
+                value = {
+                    tag: elem if isinstance(elem, RawDataElement) else copy.deepcopy(elem, memo)
+                    for tag, elem in value.items()
+                }
+            else:
+                value = copy.deepcopy(value, memo)
+            object.__setattr__(copied, name, value)
+        return copied
+
+
 def new_file_meta(ds: pydicom.Dataset, transfer_syntax: str) -> None:
     """Replace the File Meta Information with ours and zero the preamble.
 
     Nothing of the original meta survives (Source AE Title, private meta, implementation
     of the sending system); the transfer syntax is kept because pixel data is not re-encoded.
     """
-    meta = FileMetaDataset()
+    meta = _NewFileMeta()
     for tag, vr, value in (
         (0x00020001, "OB", b"\x00\x01"),
         (0x00020002, "UI", peek_text(ds, 0x00080016)),

@@ -13,7 +13,6 @@ from functools import lru_cache
 from typing import Any, cast
 
 import pydicom
-from pydicom import config
 from pydicom._uid_dict import UID_dictionary
 from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
@@ -31,7 +30,7 @@ from deidkit.actions import (
 )
 from deidkit.dicom_cache import KeyedCache
 from deidkit.dicom_private import block_creators, safe_vr
-from deidkit.dicom_values import raw_text, text_value
+from deidkit.dicom_values import raw_strings, raw_text, set_value, shifted_values, text_value
 from deidkit.keys import ProjectKey
 from deidkit.profile import Profile
 from deidkit.pseudonym import (
@@ -62,11 +61,6 @@ _SPECIAL_TAGS = frozenset({TAG_PATIENT_ID, TAG_PATIENT_NAME, TAG_STUDY_ID, TAG_A
 #: VRs whose values are in the default repertoire: raw bytes decode without the charset.
 _ASCII_VRS = frozenset({"UI", "DA", "DT", "TM", "AS", "CS", "DS", "IS", "AE"})
 _BINARY_VRS = frozenset({"OB", "OW", "UN", "OD", "OF", "OL", "OV"})
-#: String VRs whose new values are stored pre-encoded (see :func:`_set`); DS, IS and UR are
-#: left to pydicom, which normalises their text.
-_PREENCODED_VRS = frozenset(
-    {"AE", "AS", "CS", "DA", "DT", "TM", "UI", "PN", "LO", "SH", "LT", "ST", "UT", "UC"}
-)
 
 
 @dataclass(frozen=True)
@@ -263,42 +257,6 @@ def _apply(
     _record(ctx, where, tag, code, reason)
 
 
-def _raw_strings(raw: RawDataElement) -> list[str]:
-    """Values of a raw element of a default-repertoire VR, as pydicom splits them."""
-    data = raw.value or b""
-    # UI pads with NUL, the others with a space; text_value strips both per value
-    text = data.decode("latin-1").rstrip("\x00 ")
-    return text.split("\\") if text else []
-
-
-def _set(ds: pydicom.Dataset, tag: BaseTag, vr: str, value: Any) -> None:
-    """Replace a still-raw element by a new value, never decoding the original.
-
-    Text values in the default repertoire are stored pre-encoded exactly as pydicom's writer
-    would encode them (values joined by backslash, padded to even length with NUL for UI,
-    else a space); anything else becomes a DataElement. Our values are valid by construction
-    (pseudonyms, 2.25 UIDs, shifted dates, dummies), so pydicom's validation is skipped.
-    """
-    elements = cast("dict[BaseTag, Any]", ds._dict)
-    raw = elements[tag]
-    if vr in _PREENCODED_VRS and isinstance(raw, RawDataElement):
-        if value is None:
-            text = ""
-        elif isinstance(value, str):
-            text = value
-        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
-            text = "\\".join(value)
-        else:
-            text = "\x80"  # not pre-encodable: fall through below
-        if text.isascii():
-            data = text.encode("ascii")
-            if len(data) % 2:
-                data += b"\x00" if vr == "UI" else b" "
-            elements[tag] = raw._replace(VR=vr, length=len(data), value=data, is_buffered=False)
-            return
-    elements[tag] = DataElement(tag, vr, value, validation_mode=config.IGNORE)
-
-
 def _apply_fast(
     ds: pydicom.Dataset, tag: BaseTag, vr: str | None, code: str, ctx: WalkContext
 ) -> str | None:
@@ -320,39 +278,33 @@ def _apply_fast(
     ):
         return None
     if code == "Z":
-        _set(ds, tag, vr, b"" if vr in _BINARY_VRS else None)
+        set_value(ds, tag, vr, b"" if vr in _BINARY_VRS else None)
         return "Z"
     if code == "D" and vr != "UI":
-        _set(ds, tag, vr, dummy_value(vr))
+        set_value(ds, tag, vr, dummy_value(vr))
         return "D"
     if vr not in _ASCII_VRS:
         return None
-    values = _raw_strings(raw)
+    values = raw_strings(raw)
     if code == "U" or code == "D":
         if vr != "UI":
             return None
         if len(values) > 1:
-            _set(ds, tag, vr, [_new_uid(ctx, v, tag) for v in values])
+            set_value(ds, tag, vr, [_new_uid(ctx, v, tag) for v in values])
         elif values and values[0]:
-            _set(ds, tag, vr, _new_uid(ctx, values[0], tag))
+            set_value(ds, tag, vr, _new_uid(ctx, values[0], tag))
         return code
     if code == "C" and vr in _DATE_VRS:
         if ctx.offset is None:
-            _set(ds, tag, vr, None)
+            set_value(ds, tag, vr, None)
             return "Z"  # no per-patient offset: dates cannot be shifted, so they are emptied
         if vr != "TM":  # whole-day shifts leave times of day unchanged
-            _set(ds, tag, vr, _shifted(values, vr, ctx.offset))
+            set_value(ds, tag, vr, shifted_values(values, vr, ctx.offset))
         return "C"
     if code.startswith("J:") and vr in ("DA", "DT"):
-        _set(ds, tag, vr, _shifted(values, vr, int(code[2:])))
+        set_value(ds, tag, vr, shifted_values(values, vr, int(code[2:])))
         return code
     return None
-
-
-def _shifted(values: list[str], vr: str, days: int) -> str | list[str]:
-    func = shift_date if vr == "DA" else shift_datetime
-    shifted = [func(text_value(v), days) if text_value(v) else "" for v in values or [""]]
-    return shifted if len(shifted) > 1 else shifted[0]
 
 
 def _clean(elem: DataElement, vr: str, ctx: WalkContext) -> str:
@@ -383,7 +335,7 @@ def _original(ds: pydicom.Dataset, tag: BaseTag) -> str:
 def _replace(ds: pydicom.Dataset, tag: BaseTag, vr: str, value: str | None) -> None:
     raw = ds._dict[tag]
     if isinstance(raw, RawDataElement) and raw.VR in (None, vr):
-        _set(ds, tag, vr, value)
+        set_value(ds, tag, vr, value)
     else:
         ds[tag].value = value  # UN or an already decoded element: keep pydicom's own path
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -96,7 +97,12 @@ class Profile:
         )
 
     def __hash__(self) -> int:
-        # overrides is a mapping (unhashable); hash its sorted items so profiles can key caches.
+        return self._hash
+
+    @cached_property
+    def _hash(self) -> int:
+        # overrides is a mapping (unhashable): hash its sorted items so profiles can key
+        # caches; computed once, as the engine's per-file table lookups hash the profile
         return hash(
             (
                 self.name,

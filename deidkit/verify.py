@@ -23,8 +23,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydicom.dataset import Dataset
-
 from deidkit import __version__
 from deidkit.errors import UsageError
 from deidkit.keys import ProjectKey
@@ -32,8 +30,15 @@ from deidkit.profile import Profile, load_profile
 from deidkit.release_report import ReleaseSummary
 from deidkit.standard import TABLE_EDITION
 from deidkit.verify_files import check_file, check_name
-from deidkit.verify_originals import OriginalHarvest, harvest_file
-from deidkit.verify_score import IdentifierMap, ScoreCounts, load_mapping, score_pair, summarise
+from deidkit.verify_originals import OriginalFile, OriginalHarvest, harvest_file
+from deidkit.verify_score import (
+    IdentifierMap,
+    ScoreCounts,
+    load_mapping,
+    score_facts,
+    summarise,
+)
+from deidkit.verify_score_facts import ReleaseView
 from deidkit.verify_structure import (
     CHECK_MISSING,
     RELEASE_CHECKS,
@@ -221,44 +226,33 @@ def _init_worker(state: dict[str, Any]) -> None:
     _WORKER.update(state)
 
 
-def _check_chunk(tasks: list[tuple[str, str]]) -> list[tuple[FileReport, ScoreCounts | None]]:
-    results: list[tuple[FileReport, ScoreCounts | None]] = []
-    pairs: Mapping[str, str] = _WORKER.get("pairs") or {}
-    for path, rel in tasks:
-        report = check_file(
+def _check_chunk(tasks: list[tuple[str, str]]) -> list[FileReport]:
+    scoring = bool(_WORKER.get("scoring"))
+    return [
+        # With scoring, the scanner's own walk also collects the released file's score
+        # facts; the score is computed in the main process, which holds the originals'.
+        check_file(
             Path(path),
             rel,
             rules=_WORKER["rules"],
             originals=_WORKER["originals"],
-            keep_dataset=bool(pairs),
+            score_facts=scoring,
         )
-        counts = None
-        original = pairs.get(report.sop_uid) if report.sop_uid else None
-        if original is not None and report.dataset is not None:
-            counts = _score_one(original, report.dataset)
-        report.dataset = None  # parsed data sets stay in the worker
-        results.append((report, counts))
-    return results
-
-
-def _score_one(original: str, released: Dataset) -> ScoreCounts | None:
-    try:
-        return score_pair(
-            Path(original).read_bytes(),
-            released,
-            rules=_WORKER["rules"],
-            mapping=_WORKER["mapping"],
-            shift_range=_WORKER["shift_range"],
-        )
-    except Exception:  # noqa: BLE001 - an unreadable pair is not scored, the batch goes on
-        logger.warning("a file pair could not be scored")
-        return None
+        for path, rel in tasks
+    ]
 
 
 def _harvest_chunk(tasks: list[tuple[str, str]]) -> OriginalHarvest:
     total = OriginalHarvest()
     for path, rel in tasks:
-        total.merge(harvest_file(Path(path), rel, rules=_WORKER["rules"]))
+        total.merge(
+            harvest_file(
+                Path(path),
+                rel,
+                rules=_WORKER["rules"],
+                score_facts=bool(_WORKER.get("scoring")),
+            )
+        )
     return total
 
 
@@ -382,13 +376,17 @@ def verify_release(
 
     harvest: OriginalHarvest | None = None
     index: OriginalIndex | None = None
+    held = _held_sources(report)
+    mapping: IdentifierMap | None = None
+    if original is not None and (linkage is not None or key is not None):
+        mapping = load_mapping(linkage, key=key)
     if original is not None:
         harvest = OriginalHarvest()
         items = _list_files(original)
         for harvested in _run(
             _harvest_chunk,
             items,
-            {"rules": rules},
+            {"rules": rules, "scoring": mapping is not None},
             workers=n_workers,
             label="originals",
             progress=progress,
@@ -396,32 +394,34 @@ def verify_release(
             harvest.merge(harvested)
         index = harvest.index(key=key, shift_range=shift_range)
 
-    held = _held_sources(report)
-    mapping: IdentifierMap | None = None
-    pairs: dict[str, str] = {}
-    if harvest is not None and original is not None and (linkage is not None or key is not None):
-        # Score while checking: each released file is read once, next to its original.
-        mapping = load_mapping(linkage, key=key)
-        pairs = _pairs(harvest, held, original, mapping)
+    pairs: dict[str, OriginalFile] = {}
+    if harvest is not None and mapping is not None:
+        pairs = _pairs(harvest, held, mapping)
 
     files = _list_files(release)
     reports: list[FileReport] = []
     total = ScoreCounts()
     scored = 0
-    state = {
-        "rules": rules,
-        "originals": index,
-        "pairs": pairs,
-        "mapping": mapping,
-        "shift_range": shift_range,
-    }
+    state = {"rules": rules, "originals": index, "scoring": bool(pairs)}
     for part in _run(
         _check_chunk, files, state, workers=n_workers, label="release", progress=progress
     ):
-        for file_report, counts in part:
+        for file_report in part:
             reports.append(file_report)
-            if counts is not None:
-                total.merge(counts)
+            paired = pairs.get(file_report.sop_uid) if file_report.sop_uid else None
+            released = file_report.score_facts
+            file_report.score_facts = None
+            if paired is not None and released is not None and mapping is not None:
+                total.merge(
+                    score_facts(
+                        paired.facts,
+                        paired.patient_id,
+                        ReleaseView.from_facts(released),
+                        rules=rules,
+                        mapping=mapping,
+                        shift_range=shift_range,
+                    )
+                )
                 scored += 1
 
     findings = [f for r in reports for f in r.findings]
@@ -515,14 +515,14 @@ def _per_modality(reports: list[FileReport]) -> list[dict[str, object]]:
 
 
 def _pairs(
-    harvest: OriginalHarvest, held: set[str], original: Path, mapping: IdentifierMap
-) -> dict[str, str]:
-    """Release SOP Instance UID -> original file path, for the files the score compares."""
-    pairs: dict[str, str] = {}
+    harvest: OriginalHarvest, held: set[str], mapping: IdentifierMap
+) -> dict[str, OriginalFile]:
+    """Release SOP Instance UID -> original file record, for the files the score compares."""
+    pairs: dict[str, OriginalFile] = {}
     for o in harvest.files:
         if o.unreadable or o.rel in held:
             continue
         new = mapping.new_uid(o.sop_uid)
         if new is not None:
-            pairs[new] = str(original / o.rel)
+            pairs[new] = o
     return pairs

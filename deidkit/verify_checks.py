@@ -18,13 +18,22 @@ from datetime import date, timedelta
 from typing import Any
 
 import pydicom
-from pydicom.datadict import dictionary_VR, keyword_for_tag
+from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from deidkit.standard import safe_private_table
 from deidkit.verify_patterns import RAW_PATTERNS, UID_TOKEN, ValueSearch, scan_text
+from deidkit.verify_private import (
+    NO_DECLARATIONS,
+    TAG_CHARACTERISTICS,
+    Declared,
+    block_declared,
+    declared_safe_private,
+    element_safe,
+)
+from deidkit.verify_score_facts import FactCollector, ItemPath
 from deidkit.verify_types import (
     CHECK_BURNED_IN,
     CHECK_DATE,
@@ -43,6 +52,7 @@ from deidkit.verify_types import (
     Finding,
     OriginalIndex,
     Rules,
+    keyword_of,
 )
 
 _BINARY_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN", "SQ"})
@@ -117,29 +127,47 @@ class _Scanner:
         self.patient_id = ""
         self.count_elements = True
         self.codec: str | None = None
+        #: Private elements the instance declares safe in (0008,0300) (verify_private).
+        self.declared: Declared = NO_DECLARATIONS
+        #: What the MIDI-B-style score needs of this file, collected in the same walk.
+        self.facts: FactCollector | None = None
 
     def add(self, path: str, keyword: str, check: str, severity: str, **extra: str) -> None:
         self.findings.append(Finding(self.rel, path, check, severity, keyword, **extra))
 
     # -- traversal ------------------------------------------------------------------------
 
-    def walk(self, ds: Dataset, path: str = "", kw_path: str = "") -> None:
-        for tag in list(ds.keys()):
-            raw = ds.get_item(tag)
+    def walk(self, ds: Dataset, path: str = "", kw_path: str = "", items: ItemPath = ()) -> None:
+        outer = self.declared
+        if TAG_CHARACTERISTICS in ds and "retain_safe_private" in self.rules.options:
+            # Declarations of this level add to those above, for this subtree only.
+            self.declared = outer | declared_safe_private(ds)
+        try:
+            self._walk(ds, path, kw_path, items)
+        finally:
+            self.declared = outer
+
+    def _walk(self, ds: Dataset, path: str, kw_path: str, items: ItemPath) -> None:
+        facts = self.facts
+        for tag, raw in list(ds.items()):
             tag_int = int(tag)
             tag_str = f"({tag_int >> 16:04X},{tag_int & 0xFFFF:04X})"
             here = f"{path}>{tag_str}" if path else tag_str
-            kw = keyword_for_tag(tag_int) or tag_str
+            kw = keyword_of(tag_int) or tag_str
             kw_here = f"{kw_path}>{kw}" if kw_path else kw
             vr = _vr_of(raw, tag_int)
             if (tag_int >> 16) % 2 == 1:
                 self._check_private(ds, tag_int, here, kw_here)
             if vr == "SQ":
-                self._check_sequence(ds, tag_int, here, kw_here)
+                self._check_sequence(ds, tag_int, here, kw_here, items)
                 continue
+            if facts is not None:
+                facts.element(items, tag_int, vr, raw)
+            in_bytes: dict[str, int] = {}
             if not (path == "" and tag_int in _PIXEL_TAGS):  # as in _raw_totals
-                self._count_raw(raw)
+                in_bytes = self._count_raw(raw)
             if vr in _BINARY_VRS or tag_int in _PIXEL_TAGS:
+                self._bytes_only(in_bytes, [], here, kw_here)
                 continue
             if vr in _NUMERIC_VRS:
                 # Binary numbers hold no text; they only matter where the profile removes them.
@@ -148,25 +176,52 @@ class _Scanner:
                     continue
             values = _values_of(ds, tag, raw, vr, self.codec)
             self._check_element(tag_int, vr, values, here, kw_here)
+            if vr != "UI":
+                self._bytes_only(in_bytes, values, here, kw_here)
 
-    def _check_sequence(self, ds: Dataset, tag: int, here: str, kw_here: str) -> None:
+    def _bytes_only(self, in_bytes: dict[str, int], values: list[str], here: str, kw: str) -> None:
+        """Original values in an element's bytes that its decoded text does not show.
+
+        The text is decoded with the declared character set; a value written in another
+        encoding (UTF-8 bytes under ISO_IR 100, say) or inside a binary element is only
+        visible in the bytes, and is reported here, at its element.
+        """
+        if not in_bytes or self.search is None:
+            return
+        seen = {source for value in values for source in self.search.find_in_text(value)}
+        for source in sorted(set(in_bytes) - seen):
+            self.add(
+                here,
+                kw,
+                CHECK_ORIGINAL_VALUE,
+                "error",
+                matched_attribute=source,
+                message="original value in the element's bytes",
+            )
+
+    def _check_sequence(self, ds: Dataset, tag: int, here: str, kw_here: str, at: ItemPath) -> None:
         items = ds[tag].value or []
         code = self.rules.code_for(tag) if (tag >> 16) % 2 == 0 else None
         if items and code == "X":
             self.add(
                 here, kw_here, CHECK_PROFILE_ACTION, "error", message="profile requires removal"
             )
+        if self.facts is not None:
+            self.facts.sequence(at, tag, len(items))
         for index, item in enumerate(items):
-            self.walk(item, f"{here}[{index}]", f"{kw_here}[{index}]")
+            self.walk(item, f"{here}[{index}]", f"{kw_here}[{index}]", (*at, (tag, index)))
 
-    def _count_raw(self, raw: DataElement | RawDataElement) -> None:
+    def _count_raw(self, raw: DataElement | RawDataElement) -> dict[str, int]:
+        """Count raw-byte matches of one element; returns its original-value counts."""
         if not self.count_elements:
-            return
+            return {}
         data = raw.value if isinstance(raw, RawDataElement) else None
         if not isinstance(data, bytes) or not data:
-            return
+            return {}
+        found: dict[str, int] = {}
         if self.search is not None:
-            self.counts.add(self.counts.values, self.search.count_in_bytes(data))
+            found = self.search.count_in_bytes(data)
+            self.counts.add(self.counts.values, found)
         for name, pattern in RAW_PATTERNS.items():
             n = len(pattern.findall(data))
             if n:
@@ -175,6 +230,7 @@ class _Scanner:
             self.counts.uids += sum(
                 1 for t in UID_TOKEN.findall(data) if t.decode("ascii") in self.originals.uids
             )
+        return found
 
     # -- element checks -------------------------------------------------------------------
 
@@ -182,13 +238,14 @@ class _Scanner:
         group, element = tag >> 16, tag & 0xFFFF
         allowed = False
         if "retain_safe_private" in self.rules.options and element >= 0x10:
-            table = safe_private_table()
             if element <= 0xFF:
                 creator = _text(ds.get(tag))
-                allowed = any(c == creator and g == group for c, g, _ in table)
+                allowed = any(
+                    c == creator and g == group for c, g, _ in safe_private_table()
+                ) or block_declared(self.declared, group, creator)
             elif element >= 0x1000:
                 creator = _text(ds.get((group << 16) | (element >> 8)))
-                allowed = (creator, group, element & 0xFF) in table
+                allowed = element_safe(self.declared, creator, group, element & 0xFF)
         if not allowed:
             self.add(
                 here,
@@ -277,7 +334,7 @@ class _Scanner:
                 continue
             if code in ("U", "X/Z/U*", "D", "Z", "X", "X/Z", "X/D", "Z/D", "X/Z/D"):
                 self.add(here, kw, CHECK_UID, "error", message="UID is not a de-identified UID")
-            elif not keyword_for_tag(tag).endswith("ClassUID") and tag >> 16 != 0x0002:
+            elif not keyword_of(tag).endswith("ClassUID") and tag >> 16 != 0x0002:
                 self.add(here, kw, CHECK_UID, "warn", message="UID outside 2.25 kept")
 
     def _check_original_values(self, vr: str, present: list[str], here: str, kw: str) -> None:
@@ -455,10 +512,13 @@ def check_dicom_bytes(
     rules: Rules,
     originals: OriginalIndex | None,
     keep_dataset: bool = False,
+    score_facts: bool = False,
 ) -> FileReport:
     """Check one DICOM file given as bytes (the release file is never modified).
 
-    Returns a :class:`FileReport`; an unparsable file is reported, not raised.
+    Returns a :class:`FileReport`; an unparsable file is reported, not raised. With
+    ``score_facts`` the report also carries what the MIDI-B-style score compares
+    (:class:`deidkit.verify_score.FactCollector`), collected in the same walk.
     """
     report = FileReport(rel=rel, kind="dicom")
     try:
@@ -478,6 +538,8 @@ def check_dicom_bytes(
     try:
         scanner.patient_id = _text(ds.get("PatientID"))
         scanner.codec = _codec_for(ds)
+        if score_facts:
+            scanner.facts = FactCollector(rules)
         if getattr(ds, "file_meta", None) is not None:
             scanner.walk(ds.file_meta)
         scanner.walk(ds)
@@ -501,6 +563,8 @@ def check_dicom_bytes(
     report.patient_id = scanner.patient_id
     if keep_dataset:
         report.dataset = ds
+    if scanner.facts is not None and not report.unreadable:
+        report.score_facts = tuple(scanner.facts.facts)
     return report
 
 

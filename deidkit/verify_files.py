@@ -129,8 +129,13 @@ def check_file(
     rules: Rules,
     originals: OriginalIndex | None,
     keep_dataset: bool = False,
+    score_facts: bool = False,
 ) -> FileReport:
-    """Check any released file: dispatch on its content and name; never raises for bad data."""
+    """Check any released file: dispatch on its content and name; never raises for bad data.
+
+    ``keep_dataset`` and ``score_facts`` are passed on to
+    :func:`deidkit.verify_checks.check_dicom_bytes` for DICOM files.
+    """
     findings = check_name(rel, rules=rules, originals=originals)
     try:
         data = path.read_bytes()
@@ -144,7 +149,12 @@ def check_file(
     name = path.name.lower()
     if data[128:132] == b"DICM" or name.endswith((".dcm", ".ima")):
         report = check_dicom_bytes(
-            rel, data, rules=rules, originals=originals, keep_dataset=keep_dataset
+            rel,
+            data,
+            rules=rules,
+            originals=originals,
+            keep_dataset=keep_dataset,
+            score_facts=score_facts,
         )
     elif name.endswith((".nii", ".nii.gz")):
         report = _check_with(

@@ -32,15 +32,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pydicom
-from pydicom.datadict import dictionary_VR, keyword_for_tag
+from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 
 from deidkit.keys import ProjectKey
 from deidkit.pseudonym import date_offset_days, patient_pseudonym
-from deidkit.standard import safe_private_table
 from deidkit.verify_checks import _codec_for
-from deidkit.verify_types import OriginalIndex, Rules
+from deidkit.verify_private import (
+    NO_DECLARATIONS,
+    TAG_CHARACTERISTICS,
+    Declared,
+    declared_safe_private,
+    element_safe,
+)
+from deidkit.verify_score_facts import FactCollector, ItemPath, ScoreFact
+from deidkit.verify_types import OriginalIndex, Rules, keyword_of
 
 MIN_VALUE_CHARS = 4
 MIN_DIGIT_CHARS = 6
@@ -142,6 +149,8 @@ class OriginalFile:
     patient_id: str = ""
     references: tuple[str, ...] = ()
     unreadable: bool = False
+    #: What the score compares (only when scoring), collected in the harvesting parse.
+    facts: tuple[ScoreFact, ...] = ()
 
 
 @dataclass
@@ -254,11 +263,23 @@ class _Collector:
         self.patient_id = patient_id
         self.references: list[str] = []
         self.codec: str | None = None
+        self.declared: Declared = NO_DECLARATIONS
+        #: Score facts, collected in this same walk when the score is wanted.
+        self.facts: FactCollector | None = None
 
-    def walk(self, ds: Dataset, inherited: str | None = None) -> None:
+    def walk(self, ds: Dataset, inherited: str | None = None, path: ItemPath = ()) -> None:
         """Collect from every element; ``inherited`` is the code of a removed parent sequence."""
-        for tag in list(ds.keys()):
-            raw = ds.get_item(tag)
+        outer = self.declared
+        if TAG_CHARACTERISTICS in ds and "retain_safe_private" in self.rules.options:
+            self.declared = outer | declared_safe_private(ds)
+        try:
+            self._walk(ds, inherited, path)
+        finally:
+            self.declared = outer
+
+    def _walk(self, ds: Dataset, inherited: str | None, path: ItemPath) -> None:
+        facts = self.facts
+        for tag, raw in list(ds.items()):
             tag_int = int(tag)
             vr = _vr_of(raw, tag_int)
             if vr in _BINARY_VRS or tag_int == 0x7FE00010:
@@ -268,20 +289,21 @@ class _Collector:
                 # Content of a sequence the profile removes or replaces goes with it
                 # (e.g. SR TextValue, not in Table E.1-1, inside Content Sequence).
                 passed = code if code not in (None, "K") else inherited
-                for item in ds[tag].value or []:
-                    self.walk(item, passed)
+                items = ds[tag].value or []
+                if facts is not None:
+                    facts.sequence(path, tag_int, len(items))
+                for index, item in enumerate(items):
+                    self.walk(item, passed, (*path, (tag_int, index)))
                 continue
-            if (
-                vr in _WANTED_VRS
-                or vr in _TEXT_VRS
-                or keyword_for_tag(tag_int) in IDENTIFYING_KEYWORDS
-            ):
+            if facts is not None:
+                facts.element(path, tag_int, vr, raw)
+            if vr in _WANTED_VRS or vr in _TEXT_VRS or keyword_of(tag_int) in IDENTIFYING_KEYWORDS:
                 values = _raw_values(raw, vr, self.codec) or _values(ds[tag])
                 self._element(
                     tag_int,
                     vr,
                     values,
-                    safe=_is_safe_private(ds, tag_int, self.rules),
+                    safe=_is_safe_private(ds, tag_int, self.rules, self.declared),
                     inherited=inherited,
                 )
 
@@ -290,7 +312,7 @@ class _Collector:
     ) -> None:
         if not values:
             return
-        keyword = keyword_for_tag(tag) or f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+        keyword = keyword_of(tag) or f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
         code = self.rules.code_for(tag) if (tag >> 16) % 2 == 0 else None
         if vr == "UI":
             if tag == 0x00081155:  # Referenced SOP Instance UID, for reference integrity
@@ -343,14 +365,14 @@ class _Collector:
                     self.harvest.values.setdefault(token.casefold(), keyword)
 
 
-def _is_safe_private(ds: Dataset, tag: int, rules: Rules) -> bool:
-    """Whether a private element is on the safe list and the profile keeps safe private."""
+def _is_safe_private(ds: Dataset, tag: int, rules: Rules, declared: Declared) -> bool:
+    """Whether a private element is safe (listed or declared) and the profile keeps safe private."""
     group, element = tag >> 16, tag & 0xFFFF
     if group % 2 == 0 or element < 0x1000 or "retain_safe_private" not in rules.options:
         return False
     creator_tag = (group << 16) | (element >> 8)
     creator = str(ds[creator_tag].value).strip() if creator_tag in ds else ""
-    return (creator, group, element & 0xFF) in safe_private_table()
+    return element_safe(declared, creator, group, element & 0xFF)
 
 
 def _vr_of(raw: DataElement | RawDataElement, tag: int) -> str:
@@ -379,8 +401,14 @@ def _text(ds: Dataset, keyword: str) -> str:
     return "" if value is None else str(value).strip()
 
 
-def harvest_file(path: Path, rel: str, *, rules: Rules) -> OriginalHarvest:
-    """Collect the PHI values and identity of one original file (never raises on bad data)."""
+def harvest_file(
+    path: Path, rel: str, *, rules: Rules, score_facts: bool = False
+) -> OriginalHarvest:
+    """Collect the PHI values and identity of one original file (never raises on bad data).
+
+    With ``score_facts`` the same parse also collects what the MIDI-B-style score compares
+    (:func:`deidkit.verify_score.original_facts`), so no original is read twice.
+    """
     harvest = OriginalHarvest()
     record = OriginalFile(rel=rel)
     harvest.files.append(record)
@@ -393,6 +421,8 @@ def harvest_file(path: Path, rel: str, *, rules: Rules) -> OriginalHarvest:
         patient_id = _text(ds, "PatientID")
         collector = _Collector(rules, harvest, patient_id)
         collector.codec = _codec_for(ds)
+        if score_facts:
+            collector.facts = FactCollector(rules)
         if getattr(ds, "file_meta", None) is not None:
             collector.walk(ds.file_meta)
         collector.walk(ds)
@@ -401,6 +431,8 @@ def harvest_file(path: Path, rel: str, *, rules: Rules) -> OriginalHarvest:
         record.series_uid = _text(ds, "SeriesInstanceUID")
         record.patient_id = patient_id
         record.references = tuple(collector.references)
+        if collector.facts is not None:
+            record.facts = tuple(collector.facts.facts)
         if not record.sop_uid:
             record.unreadable = True
     except Exception:  # noqa: BLE001 - a broken original is counted, the batch goes on

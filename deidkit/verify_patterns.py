@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # Pattern names (stable: reports and CI parse them; a finding's ``pattern`` field).
 PATTERN_NAME = "person-name"
@@ -151,6 +151,7 @@ class ValueSearch:
     labels: Mapping[str, str]
     text_re: re.Pattern[str] | None
     bytes_re: re.Pattern[bytes] | None
+    byte_labels: Mapping[bytes, str] = field(default_factory=dict)
 
     @classmethod
     def from_values(cls, labels: Mapping[str, str]) -> ValueSearch:
@@ -159,10 +160,14 @@ class ValueSearch:
             return cls(labels={}, text_re=None, bytes_re=None)
         body = _trie_pattern(labels)
         text_re = re.compile(rf"(?<![^\W_])(?:{body})(?![^\W_])")
-        byte_body = _trie_pattern(v.encode("utf-8").decode("latin-1") for v in labels)
+        byte_labels: dict[bytes, str] = {}
+        for value, label in labels.items():
+            for form in byte_forms(value):
+                byte_labels.setdefault(form, label)
+        byte_body = _trie_pattern(b.decode("latin-1") for b in byte_labels)
         # Matched against lower-cased bytes: faster than re.IGNORECASE on a large trie.
         bytes_re = re.compile(rf"(?<![a-z0-9])(?:{byte_body})(?![a-z0-9])".encode("latin-1"))
-        return cls(labels=dict(labels), text_re=text_re, bytes_re=bytes_re)
+        return cls(labels=dict(labels), text_re=text_re, bytes_re=bytes_re, byte_labels=byte_labels)
 
     def find_in_text(self, text: str) -> list[str]:
         """Source keywords of the known values found in ``text`` (case-folded, ^ as space)."""
@@ -175,16 +180,36 @@ class ValueSearch:
         return [self.labels[v] for v in found if v in self.labels]
 
     def count_in_bytes(self, data: bytes) -> dict[str, int]:
-        """Occurrences per source keyword of the known values in raw ``data``."""
+        """Occurrences per source keyword of the known values in raw ``data``.
+
+        Each value is searched in UTF-8 and Latin-1 (the encodings of Specific Character
+        Set ISO_IR 192 and ISO_IR 100, and the default repertoire), ASCII case-folded, and
+        with non-ASCII letters in lower or upper case ("müller", "MÜLLER").
+        """
         counts: dict[str, int] = {}
         if self.bytes_re is None:
             return counts
         for match in self.bytes_re.finditer(data.lower()):
-            value = match.group(0).decode("utf-8", "replace").casefold()
-            label = self.labels.get(value)
+            label = self.byte_labels.get(match.group(0))
             if label is not None:
                 counts[label] = counts.get(label, 0) + 1
         return counts
+
+
+def byte_forms(value: str) -> set[bytes]:
+    """Byte forms of a case-folded value as a raw-byte search meets them (ASCII lower-cased)."""
+    forms: set[bytes] = set()
+    cased = {value, value.lower()}
+    if not value.isascii():
+        # bytes.lower() folds ASCII only, so non-ASCII letters appear in either case.
+        cased |= {"".join(c if c.isascii() else c.upper() for c in v) for v in list(cased)}
+    for text in cased:
+        for encoding in ("utf-8", "latin-1"):
+            try:
+                forms.add(text.encode(encoding).lower())
+            except UnicodeEncodeError:
+                continue
+    return {f for f in forms if f}
 
 
 #: Raw-byte patterns searched in every file outside pixel data (high precision only).

@@ -3,12 +3,15 @@
 MIDI-B (MICCAI 2024, scorer CBIIT/MIDI_validation_script) scores correct actions over
 required actions. Here each original file is paired with its released file through the
 mapping (the encrypted linkage store, MIDI-B ``uid_mapping.csv`` / ``patid_mapping.csv``, a
-``kind,original,pseudonym`` CSV, or the project key itself), and its top-level attributes are
-scored by category:
+``kind,original,pseudonym`` CSV, or the project key itself), and its attributes are scored
+by category, at every depth of nested sequences (patient ID and research values at the top
+level only):
 
 ``text_removed``
     Attributes the profile removes, empties or replaces (X, Z, D and mixed codes): the
-    release has them absent, empty or different from the original.
+    release has them absent, empty or different from the original. A non-empty sequence
+    the profile removes (X, Z, X/Z) counts once; inside a sequence the profile lets the
+    release drop, every coded attribute counts as removed when the sequence is gone.
 ``date_shifted``
     Dates under Retain Longitudinal Modified Dates: present, changed, and (when the offset
     is known) shifted by exactly the patient's offset.
@@ -20,7 +23,9 @@ scored by category:
     Research-relevant values (:data:`RESEARCH_KEYWORDS`, plus anything an option keeps)
     survive unchanged: over-scrubbing is a failure too.
 
-Only counts leave this module; compared values stay inside one function call.
+The original side is read once, as :data:`ScoreFact` tuples collected in the same parse
+that harvests the originals' PHI (:mod:`deidkit.verify_originals`), so no original file is
+parsed twice. Only counts leave this module; the facts live in memory only.
 """
 
 from __future__ import annotations
@@ -28,20 +33,25 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
 import pydicom
-from pydicom.datadict import keyword_for_tag
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
 from deidkit.errors import UsageError
 from deidkit.keys import ProjectKey
 from deidkit.verify_checks import is_pseudonym_or_dummy
-from deidkit.verify_types import Rules
+from deidkit.verify_score_facts import (
+    RESEARCH_KEYWORDS,
+    ReleaseView,
+    ScoreFact,
+    original_facts,
+)
+from deidkit.verify_types import Rules, keyword_of
 
 CATEGORIES: tuple[str, ...] = (
     "text_removed",
@@ -51,50 +61,9 @@ CATEGORIES: tuple[str, ...] = (
     "patient_id_consistent",
     "research_retained",
 )
-RESEARCH_KEYWORDS = frozenset(
-    {
-        "Modality",
-        "Rows",
-        "Columns",
-        "PixelSpacing",
-        "SliceThickness",
-        "SpacingBetweenSlices",
-        "ImageOrientationPatient",
-        "ImagePositionPatient",
-        "BitsAllocated",
-        "BitsStored",
-        "HighBit",
-        "PixelRepresentation",
-        "SamplesPerPixel",
-        "PhotometricInterpretation",
-        "KVP",
-        "RepetitionTime",
-        "EchoTime",
-        "InversionTime",
-        "FlipAngle",
-        "MagneticFieldStrength",
-        "Manufacturer",
-        "BodyPartExamined",
-        "RescaleIntercept",
-        "RescaleSlope",
-        "WindowCenter",
-        "WindowWidth",
-        "SeriesNumber",
-        "InstanceNumber",
-        "SOPClassUID",
-        "ImageType",
-        "ScanningSequence",
-        "SequenceVariant",
-        "PatientPosition",
-        "ContrastBolusAgent",
-    }
-)
 _REMOVE_CODES = frozenset({"X", "Z", "D", "X/Z", "X/D", "Z/D", "X/Z/D"})
 _UID_CODES = frozenset({"U", "X/Z/U*"})
 _UID = re.compile(r"^[0-9]+(?:\.[0-9]+)+$")
-_STRING_VRS = frozenset(
-    {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UT"}
-)
 
 
 @dataclass
@@ -269,6 +238,9 @@ def _shift(value: str, days: int) -> str | None:
     return f"{day.year:04d}{day.month:02d}{day.day:02d}" + value[8:]
 
 
+_SEQUENCE_REMOVE_CODES = frozenset({"X", "Z", "X/Z"})
+
+
 def score_pair(
     original: bytes,
     released: bytes | Dataset,
@@ -277,33 +249,78 @@ def score_pair(
     mapping: IdentifierMap,
     shift_range: tuple[int, int] | None,
 ) -> ScoreCounts:
-    """Score one original/released file pair (top-level attributes)."""
-    counts = ScoreCounts()
+    """Score one original/released file pair (attributes at every depth)."""
     orig = pydicom.dcmread(io.BytesIO(original), force=True, stop_before_pixels=True)
     if isinstance(released, Dataset):
         rel = released
     else:
         rel = pydicom.dcmread(io.BytesIO(released), force=True, stop_before_pixels=True)
     patient_id = _value(orig, 0x00100020) or ""
-    for tag in list(orig.keys()):
-        tag_int = int(tag)
-        raw = orig.get_item(tag)
-        vr = raw.VR or orig[tag].VR
-        if (tag_int >> 16) % 2 == 1 or vr not in _STRING_VRS:
+    return score_facts(
+        original_facts(orig, rules),
+        patient_id,
+        ReleaseView.of(rel, rules),
+        rules=rules,
+        mapping=mapping,
+        shift_range=shift_range,
+    )
+
+
+def score_facts(
+    facts: Sequence[ScoreFact],
+    patient_id: str,
+    released: ReleaseView,
+    *,
+    rules: Rules,
+    mapping: IdentifierMap,
+    shift_range: tuple[int, int] | None,
+) -> ScoreCounts:
+    """Score the facts of one original file against the view of its released file.
+
+    Top-level attributes are scored in every category. Nested ones (any depth) count for
+    text removed, date shifted and UID changed / consistent; inside a sequence the profile
+    lets the release drop (and it did), every attribute with an action code counts as removed.
+    """
+    counts = ScoreCounts()
+    offset_cache: list[int | None] = []
+
+    def offset() -> int | None:
+        if not offset_cache:
+            offset_cache.append(mapping.offset(patient_id, shift_range))
+        return offset_cache[0]
+
+    for path, tag, vr, before in facts:
+        code = rules.code_for(tag)
+        present = released.has_item(path)
+        if vr == "SQ":
+            if code in _SEQUENCE_REMOVE_CODES and int(before):
+                gone = not present or not released.items.get((path, tag), 0)
+                counts.tick("text_removed", gone)
             continue
-        before = _value(orig, tag_int)
-        if before:
-            _score_element(
-                counts,
-                tag_int,
-                str(vr),
-                before,
-                _value(rel, tag_int),
-                rules=rules,
-                mapping=mapping,
-                offset=lambda: mapping.offset(patient_id, shift_range),
-            )
+        if not present and code is not None and _removed_ancestor(path, rules):
+            counts.tick("text_removed", True)
+            continue
+        _score_element(
+            counts,
+            tag,
+            vr,
+            before,
+            released.values.get((path, tag)) if present else None,
+            rules=rules,
+            mapping=mapping,
+            offset=offset,
+            nested=bool(path),
+        )
     return counts
+
+
+def _removed_ancestor(path: tuple[tuple[int, int], ...], rules: Rules) -> bool:
+    """Whether the profile lets (or makes) the release drop a sequence on ``path``."""
+    for seq_tag, _ in path:
+        code = rules.code_for(seq_tag)
+        if code is not None and code.startswith(("X", "Z", "D")):
+            return True
+    return False
 
 
 def _score_element(
@@ -316,9 +333,10 @@ def _score_element(
     rules: Rules,
     mapping: IdentifierMap,
     offset: Callable[[], int | None],
+    nested: bool = False,
 ) -> None:
     code = rules.code_for(tag)
-    if tag == 0x00100020:
+    if tag == 0x00100020 and not nested:
         target = mapping.new_patient_id(before)
         if target is not None:
             counts.tick("patient_id_consistent", after == target)
@@ -335,7 +353,7 @@ def _score_element(
         counts.tick("date_shifted", ok)
     elif code in _REMOVE_CODES:
         counts.tick("text_removed", _removed_right(code, before, after))
-    elif keyword_for_tag(tag) in RESEARCH_KEYWORDS or code == "K":
+    elif not nested and (keyword_of(tag) in RESEARCH_KEYWORDS or code == "K"):
         counts.tick("research_retained", after == before)
 
 

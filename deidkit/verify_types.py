@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
+from pydicom.datadict import keyword_for_tag
 from pydicom.dataset import Dataset
 
 from deidkit.standard import CID7050, CID7050_BASIC, row_for_tag
@@ -56,6 +57,12 @@ ORIGINAL_CHECKS: tuple[str, ...] = (CHECK_ORIGINAL_VALUE, CHECK_ORIGINAL_UID, CH
 SEVERITIES = ("error", "warn", "info")
 
 
+@lru_cache(maxsize=8192)
+def keyword_of(tag: int) -> str:
+    """The dictionary keyword of a tag ("" if none); cached, as the scanner asks per element."""
+    return str(keyword_for_tag(tag))
+
+
 @dataclass(frozen=True)
 class Finding:
     """One place that may hold PHI. Never carries the value itself.
@@ -86,6 +93,8 @@ class Rules:
     profile_name: str
     options: frozenset[str]
     overrides: Mapping[str, str] = field(default_factory=dict)
+    #: Per-instance memo of :meth:`code_for` (asked for every element of every file).
+    _codes: dict[int, str | None] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def dates_allowed(self) -> bool:
@@ -99,7 +108,12 @@ class Rules:
 
     def code_for(self, tag: int) -> str | None:
         """The action code the profile demands for a standard tag, or None if unlisted."""
-        return _code_for(tag, self.options, tuple(sorted(self.overrides.items())))
+        try:
+            return self._codes[tag]
+        except KeyError:
+            code = _code_for(tag, self.options, tuple(sorted(self.overrides.items())))
+            self._codes[tag] = code
+            return code
 
 
 @lru_cache(maxsize=4096)
@@ -156,5 +170,10 @@ class FileReport:
     series_uid: str = ""
     patient_id: str = ""
     references: tuple[str, ...] = ()
+    #: What the score compares (``(item path, tag, VR, value)`` tuples of this released
+    #: file, see deidkit.verify_score_facts), only when asked for.
+    score_facts: tuple[tuple[tuple[tuple[int, int], ...], int, str, str], ...] | None = field(
+        default=None, repr=False
+    )
     #: The parsed data set, only with ``keep_dataset`` and never sent between processes.
     dataset: Dataset | None = field(default=None, repr=False)

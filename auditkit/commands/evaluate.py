@@ -107,7 +107,7 @@ def register(app: typer.Typer) -> None:
             typer.Option("--patient", help="Patient column: bootstrap resamples patients."),
         ] = None,
         intersections: Annotated[
-            int, typer.Option("--intersections", help="Cross up to this many attributes.")
+            int, typer.Option("--intersections", min=1, help="Cross up to this many attributes.")
         ] = 1,
         threshold: Annotated[
             float | None, typer.Option("--threshold", help="Fixed global threshold (default 0.5).")
@@ -123,10 +123,10 @@ def register(app: typer.Typer) -> None:
             typer.Option("--target-specificity", help="Specificity for tpr_at_fixed_specificity."),
         ] = 0.9,
         min_group_size: Annotated[
-            int, typer.Option("--min-group-size", help="Smaller groups are insufficient.")
+            int, typer.Option("--min-group-size", min=1, help="Smaller groups are insufficient.")
         ] = 30,
         bootstrap: Annotated[
-            int, typer.Option("--bootstrap", help="Bootstrap replicates (0: no CIs).")
+            int, typer.Option("--bootstrap", min=0, help="Bootstrap replicates (0: no CIs).")
         ] = 1000,
         seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
         json_output: Annotated[

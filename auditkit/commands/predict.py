@@ -70,7 +70,9 @@ def register(app: typer.Typer) -> None:
         label_column: Annotated[
             str, typer.Option(help="Manifest column of labels (mask paths for segmentation).")
         ] = "label",
-        no_label: Annotated[bool, typer.Option(help="The manifest has no labels.")] = False,
+        no_label: Annotated[
+            bool, typer.Option("--no-label", help="The manifest has no labels.")
+        ] = False,
         spatial_size: Annotated[
             str | None,
             typer.Option(help="Model input size, e.g. 96,96,96 (patch for segmentation)."),
@@ -145,7 +147,8 @@ def register(app: typer.Typer) -> None:
                 overlap=overlap,
                 overwrite=force,
             )
-        if key is None:
+        if key is None and cohort is None:
+            # With --cohort the site pseudonyms come from the cohort manifest.
             stderr_console.print("note: no project key; the 'site' column is left empty")
         summary = {
             "predictions_parquet": str(run.parquet_path),

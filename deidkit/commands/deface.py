@@ -54,7 +54,7 @@ def deface(
         bool, typer.Option(help="Fail a file on which a face is still detected.")
     ] = False,
     margin_mm: Annotated[
-        float, typer.Option(help="Brain dilation (mm) that must stay unchanged.")
+        float, typer.Option(min=0.0, help="Brain dilation (mm) that must stay unchanged.")
     ] = 4.0,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run report as JSON.")] = False,

@@ -147,14 +147,14 @@ def pseudonymise(
 
     with cli_errors():
         shift = _shift_range(profile, date_shift_range)
+        # Tables and BIDS trees exist to join the images: pseudonyms of a random key join
+        # nothing and the key is lost, so a missing key is refused, never improvised.
         key = load_key(key_file)
         if key.ephemeral:
-            stderr_console.print(
-                "warning: no key given; a random key makes pseudonyms that link to nothing"
+            raise UsageError(
+                "pseudonymise needs a project key: --key-file or $DEIDKIT_KEY "
+                "(a random key would give pseudonyms that join nothing)"
             )
-            if linkage is not None:
-                # Pseudonyms of a random key link to nothing: recording them is useless.
-                raise UsageError("--linkage needs a project key: --key-file or $DEIDKIT_KEY")
         store = _linkage_store(linkage, key, linkage_key_file) if linkage is not None else None
         result: dict[str, Any]
         if source.is_dir() and not bids:

@@ -178,13 +178,13 @@ def _deface_dicom(task: Task, options: DefaceOptions) -> list[FileResult]:
         blur=options.blur,
         margin_mm=options.margin_mm,
     )
-    from deidkit.deface.pipeline import run_qc
+    from deidkit.deface.pipeline import flag_note, run_qc
 
     record = run_qc(rel, series.raw, outcome, series.scaling, options)
     encoded = series_bytes(series, outcome.raw)
     for path, data in zip(series.paths, encoded, strict=True):
         atomic_write_bytes(task.out_root / _rel(path, task.root), data)
-    return [FileResult(rel, "defaced", f"{len(encoded)} slices", record)]
+    return [FileResult(rel, "defaced", flag_note(f"{len(encoded)} slices", record), record)]
 
 
 def _worker_init() -> None:

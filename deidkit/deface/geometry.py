@@ -128,14 +128,6 @@ def ras_aligned_grid(grid: Grid, voxel_mm: float) -> Grid:
     return Grid((sx, sy, sz), affine)
 
 
-def dilate_mm(mask: BoolArray, grid: Grid, radius_mm: float) -> BoolArray:
-    """Dilate ``mask`` by ``radius_mm`` in world distance (anisotropic voxels handled)."""
-    if radius_mm <= 0 or not mask.any():
-        return mask.copy()
-    dist = ndimage.distance_transform_edt(~mask, sampling=grid.zooms)
-    return np.asarray(dist <= radius_mm)
-
-
 def to_sitk(data: NDArray[Any], grid: Grid) -> Any:
     """Wrap a 3D array as a SimpleITK image placed by ``grid`` (RAS affine -> LPS direction)."""
     from deidkit.deface._deps import sitk

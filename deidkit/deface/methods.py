@@ -142,8 +142,10 @@ class QuickshearMethod:
     """Quickshear's shear plane, computed in world mm from a (given or estimated) brain mask.
 
     Fixes over ``quickshear.quickshear``: the plane and the buffer are in world mm (so
-    obliquity and anisotropic voxels are handled), small masks raise a typed error instead of
-    an IndexError, and 4D images get the same mask on every volume (in ``core``).
+    obliquity and anisotropic voxels are handled), the buffer is a perpendicular distance,
+    the hull edge is chosen to cut under the orbits rather than the (often steep) first one,
+    small masks raise a typed error instead of an IndexError, and 4D images get the same
+    mask on every volume (in ``core``).
     """
 
     name = "quickshear"
@@ -179,8 +181,8 @@ def shear_mask(brain: BoolArray, grid: Grid, *, buffer_mm: float = 10.0) -> Bool
     """Return quickshear's face mask: everything below its plane, in world mm.
 
     The brain's lowest points are projected onto the sagittal (A, S) plane on a 1 mm raster,
-    quickshear's own ``convex_hull`` finds the lower hull from the front, and its first
-    segment, lowered by ``buffer_mm``, is the cutting plane.
+    quickshear's own ``convex_hull`` finds the lower hull from the front, and the hull edge
+    chosen by :func:`_best_edge`, lowered by ``buffer_mm`` (a true distance), is the plane.
 
     Raises
     ------
@@ -228,9 +230,11 @@ def _best_edge(
     frontal pole: a steep, noisy plane that can leave the orbits and nose. Every hull edge
     is a supporting line (all brain lies above it), so any of them is safe; among the edges
     near the front, take the one that is highest ``orbit_mm`` behind the frontal pole (where
-    the orbits sit under the frontal lobe) after the buffer is applied. The buffer is a true distance: quickshear lowers the line by the
-    buffer vertically, which is only buffer*cos(angle) from the brain on a steep plane, so
-    lower by buffer/cos (+1 mm for the raster).
+    the orbits sit under the frontal lobe) after the buffer is applied.
+
+    The buffer is a true distance: quickshear lowers the line by the buffer vertically,
+    which is only buffer*cos(angle) from the brain on a steep plane, so lower it by
+    buffer/cos (+1 mm for the raster).
 
     Returns
     -------

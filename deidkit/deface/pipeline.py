@@ -18,6 +18,14 @@ from deidkit.deface.nifti_io import image_bytes, load_nifti, raw_data, slope_int
 from deidkit.errors import DeidkitError
 from deidkit.io import atomic_write_bytes
 
+#: Appended to a result's message when the face detector still fires (without --strict).
+FLAGGED_NOTE = "FLAGGED: a face is still detected on the defaced rendering, review the QC"
+
+
+def flag_note(message: str, record: dict[str, object] | None) -> str:
+    """Append :data:`FLAGGED_NOTE` to ``message`` when the QC record is flagged."""
+    return f"{message}; {FLAGGED_NOTE}" if record is not None and record.get("flagged") else message
+
 
 def run_qc(
     rel: str,
@@ -110,7 +118,7 @@ def deface_nifti_group(task: Task, options: DefaceOptions) -> list[FileResult]:
     )
     record = run_qc(rel, raw, outcome, scaling, options)
     _write(img, outcome.raw, task.out_root / rel)
-    results = [FileResult(rel, "defaced", outcome.mask.method, record)]
+    results = [FileResult(rel, "defaced", flag_note(outcome.mask.method, record), record)]
     for other in task.applyto:
         results.append(_apply(other, outcome.mask, task, options))
     return results
@@ -130,7 +138,8 @@ def _apply(path: Path, mask: FaceMask, task: Task, options: DefaceOptions) -> Fi
         )
         record = run_qc(rel, raw, outcome, scaling, options)
         _write(img, outcome.raw, task.out_root / rel)
-        return FileResult(rel, "defaced", f"{mask.method} (mask applied from T1w)", record)
+        note = flag_note(f"{mask.method} (mask applied from T1w)", record)
+        return FileResult(rel, "defaced", note, record)
     except BrainOverlapError as exc:
         return FileResult(rel, "refused", str(exc))
     except FaceStillDetectedError as exc:

@@ -111,3 +111,14 @@ def test_help_has_example():
     result = runner.invoke(app, ["evaluate", "--help"])
     assert result.exit_code == 0
     assert "Example" in result.output and "--intersections" in result.output
+
+
+def test_out_of_range_numbers_name_the_flag(binary_csv, tmp_path):
+    # QA: --min-group-size 0 / --bootstrap -1 exited 2 with a message naming internal
+    # parameters (n_boot, ci_level) instead of the flag.
+    for flag, value in [("--min-group-size", "0"), ("--bootstrap", "-1"), ("--intersections", "0")]:
+        out = tmp_path / "r.json"
+        result = runner.invoke(app, ["evaluate", str(binary_csv), flag, value, "--out", str(out)])
+        assert result.exit_code == EXIT_USAGE, result.output
+        assert flag in result.output and "n_boot" not in result.output
+        assert not out.exists()

@@ -112,3 +112,35 @@ def test_cuda_requested_without_cuda(workdir: Path) -> None:
     result = runner.invoke(app, args)
     assert result.exit_code == 2
     assert "CUDA is not available" in result.output.replace("\n", " ")
+
+
+def test_no_label_is_a_single_flag(workdir: Path) -> None:
+    # QA: a bool option without a flag name rendered as --no-label / --no-no-label.
+    help_text = runner.invoke(app, ["predict", "--help"]).output
+    assert "--no-label" in help_text and "--no-no-label" not in help_text
+    unlabelled = workdir / "unlabelled.csv"
+    pd.DataFrame({"image": ["img0.nii"]}).to_csv(unlabelled, index=False)
+    args = base_args(workdir, "nolabel")
+    args[args.index(str(workdir / "manifest.csv"))] = str(unlabelled)
+    result = runner.invoke(app, [*args, "--no-label"])
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(workdir / "nolabel.csv")["status"].tolist() == ["ok"]
+
+
+def test_site_note_only_without_key_and_cohort(workdir: Path) -> None:
+    # QA: the "site column is left empty" note was printed although --cohort filled it.
+    frame = pd.read_csv(workdir / "manifest.csv").iloc[:1].assign(series_uid="2.25.1")
+    frame.to_csv(workdir / "joined.csv", index=False)
+    pd.DataFrame({"series_uid": ["2.25.1"], "site": ["SITEAAAAAAAA"]}).to_csv(
+        workdir / "cohort.csv", index=False
+    )
+    args = base_args(workdir, "joined_preds")
+    args[args.index(str(workdir / "manifest.csv"))] = str(workdir / "joined.csv")
+    result = runner.invoke(app, [*args, "--cohort", str(workdir / "cohort.csv")])
+    assert result.exit_code == 0, result.output
+    assert "left empty" not in result.output
+    assert pd.read_csv(workdir / "joined_preds.csv")["site"].tolist() == ["SITEAAAAAAAA"]
+    plain = runner.invoke(
+        app, [*base_args(workdir, "plain"), "--allow-failures"], env={"DEIDKIT_KEY": ""}
+    )
+    assert "left empty" in plain.output

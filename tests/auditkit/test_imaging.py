@@ -14,6 +14,7 @@ from auditkit.errors import ImageReadError, UsageError
 from auditkit.imaging import (
     ERR_GAPS,
     ERR_MISSING,
+    ERR_NO_POSITION,
     ERR_UNREADABLE,
     Preprocessor,
     PreprocessSpec,
@@ -162,6 +163,17 @@ def test_duplicate_slice_positions_are_refused(tmp_path: Path, volume: np.ndarra
     ds.ImagePositionPatient = pydicom.dcmread(files[1]).ImagePositionPatient
     ds.save_as(files[0])
     with pytest.raises(ImageReadError, match=ERR_GAPS):
+        load_volume(series)
+
+
+def test_slices_without_positions_say_so(tmp_path: Path, volume: np.ndarray) -> None:
+    # QA: a series without ImagePositionPatient was reported as "irregular" slice gaps.
+    series = write_dicom_series(tmp_path / "s", volume[:, :, :2])
+    for path in series.iterdir():
+        ds = pydicom.dcmread(path)
+        del ds.ImagePositionPatient
+        ds.save_as(path)
+    with pytest.raises(ImageReadError, match=ERR_NO_POSITION):
         load_volume(series)
 
 

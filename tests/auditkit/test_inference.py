@@ -302,3 +302,25 @@ def test_segmentation_masks_and_metrics(tmp_path: Path) -> None:
     np.testing.assert_array_equal(np.asarray(mask.dataobj), truth.astype(np.uint8))
     np.testing.assert_allclose(mask.affine, affine)
     assert [p.name for p in sorted(result.mask_dir.iterdir())][0] == "case-00001.nii"
+
+
+def test_missing_label_mask_names_the_mask(tmp_path: Path) -> None:
+    # QA: a missing mask was reported as "image file not found" though the image was fine.
+    volume = np.zeros((8, 8, 8), dtype=np.float32)
+    write_nifti(tmp_path / "img.nii.gz", volume, np.eye(4))
+    pd.DataFrame({"image": ["img.nii.gz"], "mask": ["gone.nii.gz"]}).to_csv(
+        tmp_path / "seg.csv", index=False
+    )
+    save_script(Threshold(), tmp_path / "seg.ts")
+    result = predict(
+        model=tmp_path / "seg.ts",
+        manifest=tmp_path / "seg.csv",
+        out=tmp_path / "segpred",
+        task="segmentation",
+        label_column="mask",
+        spatial_size=(8, 8, 8),
+        device="cpu",
+        progress=False,
+    )
+    assert result.frame["status"].tolist() == ["failed"]
+    assert result.frame["error"].iloc[0] == f"label mask: {ERR_MISSING}"

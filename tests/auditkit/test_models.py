@@ -140,8 +140,10 @@ def test_onnx_without_onnxruntime_is_a_clear_error(tmp_path: Path) -> None:
 def test_not_a_model(tmp_path: Path) -> None:
     state_dict_file = tmp_path / "weights.pt"
     torch.save(make_net().state_dict(), state_dict_file)
-    with pytest.raises(ModelLoadError, match="not a TorchScript"):
+    with pytest.raises(ModelLoadError, match="not a TorchScript") as caught:
         load_model(state_dict_file, device=CPU)
+    # QA: the hint named a --factory flag that predict does not have.
+    assert "--weights" in str(caught.value) and "--factory" not in str(caught.value)
     with pytest.raises(UsageError):
         load_model(tmp_path / "absent.bin", device=CPU)
     with pytest.raises(UsageError, match="unknown model kind"):

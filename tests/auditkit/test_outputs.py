@@ -31,6 +31,9 @@ def test_multiclass_names_and_argmax() -> None:
     assert set(default[0]) == {"score_0", "score_1", "score_2", "prediction"}
     with pytest.raises(UsageError, match="class names"):
         Scorer("multiclass", ["a"]).columns(torch.zeros(1, 3))
+    # QA: a one-output (binary) model run with --task multiclass scored every case 1.0.
+    with pytest.raises(UsageError, match="expects 2 or more"):
+        Scorer("multiclass", None).columns(torch.zeros(2, 1))
 
 
 def test_empty_mask_rule() -> None:

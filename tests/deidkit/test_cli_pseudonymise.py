@@ -169,6 +169,14 @@ def test_bad_key_files_are_refused(tmp_path: Path, keys: tuple[Path, Path]) -> N
     )
     assert no_key.exit_code == EXIT_USAGE and "needs a project key" in no_key.output
     assert not (tmp_path / "out.csv").exists() and not (tmp_path / "l.dkl").exists()
+    # QA: without --linkage a random key was used with a warning; the table then joined
+    # nothing and the key was lost. It is refused too.
+    no_key_no_linkage = _invoke(
+        "pseudonymise", tmp_path / "in.csv", tmp_path / "out.csv", "--patient-column", "mrn"
+    )
+    assert no_key_no_linkage.exit_code == EXIT_USAGE
+    assert "needs a project key" in no_key_no_linkage.output
+    assert not (tmp_path / "out.csv").exists()
 
 
 def _dicom(folder: Path) -> None:

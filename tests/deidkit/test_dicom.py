@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 
 import pydicom
@@ -436,3 +437,45 @@ def test_raw_fast_path_writes_what_decoded_elements_write(source: str, profile: 
     raw_result, decoded_result = _scrub(raw, profile), _scrub(decoded, profile)
     assert to_bytes(raw) == to_bytes(decoded)
     assert raw_result == decoded_result
+
+
+def test_mixed_codes_inside_functional_groups_use_the_macro_types() -> None:
+    # Enhanced CT: Referenced Image Sequence (X/Z/U*) is Type 2 in the functional-group
+    # macros, so it is emptied (Z), not removed as an attribute outside the IOD would be
+    ds = canary_dataset()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2.1"
+    ref = pydicom.Dataset()
+    ref.ReferencedSOPClassUID = CT
+    ref.ReferencedSOPInstanceUID = ROOT + "9"
+    content = pydicom.Dataset()
+    content.FrameAcquisitionDateTime = "20190415101010"
+    per_frame = pydicom.Dataset()
+    per_frame.FrameContentSequence = Sequence([content])
+    per_frame.ReferencedImageSequence = Sequence([ref])
+    shared = pydicom.Dataset()
+    shared.ReferencedImageSequence = Sequence([ref])
+    ds.PerFrameFunctionalGroupsSequence = Sequence([per_frame])
+    ds.SharedFunctionalGroupsSequence = Sequence([shared])
+    result = _scrub(ds, "basic")
+    records = {r.path: r for r in result.actions}
+    for path in ("(5200,9230)[0].(0008,1140)", "(5200,9229)[0].(0008,1140)"):
+        assert records[path].action == "Z"
+        assert "Type 2" in records[path].reason
+    out = reread(to_bytes(ds))
+    assert out.PerFrameFunctionalGroupsSequence[0].ReferencedImageSequence == Sequence()
+    frame = out.PerFrameFunctionalGroupsSequence[0].FrameContentSequence[0]
+    assert frame.FrameAcquisitionDateTime != "20190415101010"  # D: a dummy, not the date
+
+
+def test_new_file_meta_copies_are_independent() -> None:
+    ds = canary_dataset()
+    _scrub(ds, "basic")
+    meta = ds.file_meta
+    syntax = meta.TransferSyntaxUID  # decodes one element: it must be deep-copied
+    copied = copy.deepcopy(meta)
+    copied.TransferSyntaxUID = pydicom.uid.ImplicitVRLittleEndian
+    copied.ImplementationVersionName = "OTHER"
+    assert meta.TransferSyntaxUID == syntax
+    assert meta.ImplementationVersionName == IMPLEMENTATION_VERSION_NAME
+    assert copied.MediaStorageSOPInstanceUID == meta.MediaStorageSOPInstanceUID
+    assert to_bytes(ds) == to_bytes(copy.deepcopy(ds))

@@ -334,3 +334,48 @@ def test_any_planted_original_name_is_found(family: str, given_name: str, place:
         text = json.dumps(result.to_json()).casefold()
         assert f"{given_name} {family}".casefold() not in text
         assert f"{family}^{given_name}".casefold() not in text
+
+
+_UMLAUT_NAME = "Müller^Jürgen"
+
+
+def _latin1_comment(ds: Dataset) -> None:
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.ImageComments = "seen MÜLLER"
+
+
+def _utf8_bytes_undeclared(ds: Dataset) -> None:
+    # UTF-8 bytes in a file that declares no character set: the decoded text misses them.
+    ds.add_new(0x00204000, "LT", "Jürgen".encode())
+
+
+def _latin1_preamble(ds: Dataset) -> None:
+    ds.preamble = ("müller".encode("latin-1") + b" ").ljust(128, b"\x00")
+
+
+@pytest.mark.parametrize(
+    ("plant", "check"),
+    [
+        (_latin1_comment, "original-value"),
+        (_utf8_bytes_undeclared, "original-value"),
+        (_latin1_preamble, "raw-bytes"),
+    ],
+)
+def test_non_ascii_name_is_found_in_any_common_encoding(
+    tmp_path: Path, plant: Callable[[Dataset], None], check: str
+) -> None:
+    pair = build_pair(tmp_path)
+    for path in sorted(pair.original.rglob("*.dcm")):  # originals in UTF-8 (ISO_IR 192)
+        ds = pydicom.dcmread(path)
+        ds.SpecificCharacterSet = "ISO_IR 192"
+        ds.PatientName = _UMLAUT_NAME
+        ds.save_as(path)
+    clean = verify_release(pair.release, original=pair.original, workers=1)
+    assert clean.exit_code() == EXIT_OK, clean.findings
+    _edit(pair.release_files[1], plant)
+    result = verify_release(pair.release, original=pair.original, workers=1)
+    assert result.exit_code() == EXIT_PHI_FOUND
+    hits = [f for f in result.findings if f.check == check]
+    assert {f.matched_attribute for f in hits} == {"PatientName"}
+    text = json.dumps(result.to_json(), ensure_ascii=False).casefold()
+    assert "müller" not in text and "jürgen" not in text

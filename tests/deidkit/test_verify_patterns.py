@@ -105,3 +105,27 @@ def test_trie_search_finds_exactly_the_values(values: list[str]) -> None:
 def test_raw_patterns_and_uid_tokens() -> None:
     assert RAW_PATTERNS["email"].findall(b"\x00a.b@c.org\x00") == [b"a.b@c.org"]
     assert UID_TOKEN.findall(b"\x001.2.3.4\x00 2.25.77 0.5") == [b"1.2.3.4", b"2.25.77"]
+
+
+@pytest.mark.parametrize(
+    ("data", "encoding"),
+    [
+        ("Müller^Jürgen", "latin-1"),  # ISO_IR 100
+        ("MÜLLER^JÜRGEN", "latin-1"),
+        ("Müller^Jürgen", "utf-8"),  # ISO_IR 192
+        ("MÜLLER JÜRGEN", "utf-8"),
+    ],
+)
+def test_non_ascii_values_are_found_in_latin1_and_utf8_bytes(data: str, encoding: str) -> None:
+    search = ValueSearch.from_values({"müller": "PatientName", "jürgen": "PatientName"})
+    raw = b"\x00\x10" + data.encode(encoding) + b" \x00"
+    assert search.count_in_bytes(raw) == {"PatientName": 2}
+    # A different word sharing the ASCII letters is no match.
+    assert search.count_in_bytes("Mueller Jurgen".encode(encoding)) == {}
+
+
+def test_caret_separated_names_match_as_text_and_bytes() -> None:
+    search = ValueSearch.from_values({"doe^jane": "PatientName", "jane doe": "PatientName"})
+    assert search.find_in_text("DOE^JANE") == ["PatientName"]
+    assert search.find_in_text("seen: Doe^Jane") == ["PatientName"]
+    assert search.count_in_bytes(b"xx DOE^JANE yy") == {"PatientName": 1}

@@ -9,6 +9,7 @@ from pathlib import Path
 import pydicom
 import pytest
 from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
 from verify_support import (
     KEY,
     PATIENT_ID,
@@ -108,3 +109,79 @@ def test_score_through_verify_release(tmp_path: Path) -> None:
     assert result.score["pairs"] == 3
     ds = pydicom.dcmread(pair.release_files[0])
     assert ds.SOPInstanceUID == pseudonymous_uid(KEY, pair.original_uids[0])
+
+
+def _nested_original() -> Dataset:
+    """Original instance 2 plus PHI in nested sequences (kept, removed, two levels deep)."""
+    orig = original_dataset(2)
+    region = Dataset()
+    region.PersonName = "Doe^Jane"  # D: must not survive as it was
+    region.ObservationDateTime = "20190304101500"  # X/D basic, C under Modified Dates
+    orig.ReferencedImageSequence[0].AnatomicRegionSequence = Sequence([region])
+    request = Dataset()
+    request.RequestedProcedureID = "RP12345"
+    orig.RequestAttributesSequence = Sequence([request])  # X: the whole sequence goes
+    return orig
+
+
+def test_nested_attributes_are_scored_at_every_depth() -> None:
+    orig = _nested_original()
+    rel = release_dataset(orig, KEY)  # drops both sequences' PHI, replaces the nested UID
+    scores = _score(orig, rel)
+    assert all(done == required for done, required in scores.values()), scores
+    assert scores["uid_changed"] == (5, 5) and scores["uid_consistent"] == (5, 5)
+    clean_text = scores["text_removed"]
+
+    # The same mistakes, nested: a kept name two levels deep, a removed sequence left in
+    # place, an original UID inside a sequence.
+    rel.ReferencedImageSequence[0].AnatomicRegionSequence = Sequence(
+        [orig.ReferencedImageSequence[0].AnatomicRegionSequence[0]]
+    )
+    rel.RequestAttributesSequence = orig.RequestAttributesSequence
+    rel.ReferencedImageSequence[0].ReferencedSOPInstanceUID = orig.ReferencedImageSequence[
+        0
+    ].ReferencedSOPInstanceUID
+    scores = _score(orig, rel)
+    assert scores["uid_changed"] == (4, 5) and scores["uid_consistent"] == (4, 5)
+    done, required = scores["text_removed"]
+    assert required == clean_text[1]
+    # PersonName, ObservationDateTime, the X sequence and its RequestedProcedureID.
+    assert done == required - 4
+
+
+def test_nested_dates_must_be_shifted() -> None:
+    orig = _nested_original()
+    rel = release_dataset(orig, KEY)
+    offset = date_offset_days(KEY, PATIENT_ID, shift_range=RANGE)
+    shifted = (date(2019, 3, 4) + timedelta(days=offset)).strftime("%Y%m%d")
+    region = Dataset()
+    region.ObservationDateTime = shifted + "101500"
+    rel.ReferencedImageSequence[0].AnatomicRegionSequence = Sequence([region])
+    rel.StudyDate = shifted
+    assert _score(orig, rel, DATES)["date_shifted"] == (2, 2)
+    region.ObservationDateTime = "20190304101500"  # left as it was, one level down
+    assert _score(orig, rel, DATES)["date_shifted"] == (1, 2)
+
+
+def test_verify_release_scores_from_one_read_of_each_original(tmp_path: Path) -> None:
+    pair = build_pair(tmp_path)
+    result = verify_release(pair.release, original=pair.original, key=KEY, workers=1)
+    assert result.score is not None
+    categories = result.score["categories"]
+    assert isinstance(categories, dict)
+    # 4 UIDs per file, plus the Referenced SOP Instance UID nested in instance 2.
+    assert categories["uid_changed"]["required"] == 3 * 4 + 1
+    # The harvest's facts give the same counts as scoring the pair from its bytes.
+    direct = {c: [0, 0] for c in CATEGORIES}
+    for index, path in enumerate(pair.release_files):
+        counts = score_pair(
+            _bytes(original_dataset(index)),
+            path.read_bytes(),
+            rules=BASIC,
+            mapping=IdentifierMap(key=KEY),
+            shift_range=None,
+        )
+        for c in CATEGORIES:
+            direct[c][0] += counts.done[c]
+            direct[c][1] += counts.required[c]
+    assert {c: [v["done"], v["required"]] for c, v in categories.items()} == direct

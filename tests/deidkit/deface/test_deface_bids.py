@@ -7,7 +7,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-from conftest import head_grid, make_head, nifti
+from deface_heads import head_grid, make_head, nifti
 
 from deidkit.deface import DefaceOptions, run_batch
 from deidkit.deface.bids import group_anat

@@ -8,7 +8,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-from conftest import head_grid, make_head, nifti
+from deface_heads import head_grid, make_head, nifti
 from typer.testing import CliRunner
 
 from deidkit.cli import app

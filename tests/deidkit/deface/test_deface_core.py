@@ -7,7 +7,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-from conftest import Truth, head_grid, make_head, nifti
+from deface_heads import Truth, head_grid, make_head, nifti
 
 from deidkit.deface import DefaceOptions, run_batch
 from deidkit.deface.core import changed_voxels

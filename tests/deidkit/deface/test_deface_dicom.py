@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
-from conftest import head_grid, make_head
+from deface_heads import head_grid, make_head
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import head_grid, make_head
+from deface_heads import head_grid, make_head
 
 from deidkit.deface import MethodUnavailableError, get_method, method_names
 from deidkit.deface.errors import BrainMaskError

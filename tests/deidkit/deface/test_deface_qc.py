@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import nibabel as nib
 import numpy as np
-from conftest import head_grid, make_head, nifti
+from deface_heads import head_grid, make_head, nifti
 
 from deidkit.deface import DefaceOptions, run_batch
 from deidkit.deface.core import deface_raw
@@ -64,3 +64,21 @@ def test_strict_fails_when_face_still_detected(template: HeadTemplate, tmp_path:
     report = run_batch(src, tmp_path / "out", DefaceOptions(method="quickshear", strict=True))
     assert [r.status for r in report.results] == ["flagged"]
     assert not (tmp_path / "out" / "h.nii.gz").exists()
+
+
+def test_flagged_without_strict_is_written_and_reported(
+    template: HeadTemplate, tmp_path: Path
+) -> None:
+    from deidkit.deface.pipeline import FLAGGED_NOTE
+
+    grid = head_grid(template, zooms=(4.0, 4.0, 4.0))
+    head, _ = make_head(template, grid)
+    src = tmp_path / "in" / "h.nii.gz"
+    src.parent.mkdir()
+    nib.save(nifti(head, grid), src)
+    options = DefaceOptions(method="quickshear", qc_dir=tmp_path / "qc")
+    report = run_batch(src, tmp_path / "out", options)
+    [result] = report.results
+    assert result.status == "defaced" and result.qc is not None and result.qc["flagged"]
+    assert FLAGGED_NOTE in result.message
+    assert (tmp_path / "out" / "h.nii.gz").is_file()
