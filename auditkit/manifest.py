@@ -90,20 +90,54 @@ def _require(frame: Any, column: str, name: str) -> None:
         raise UsageError(ERR_COLUMN.format(name=name, column=column, columns=columns))
 
 
-def join_cohort(frame: Any, cohort_path: Path) -> Any:
+def _header_series_uid(image: Any) -> str | None:
+    """SeriesInstanceUID of a DICOM file or series folder; ``None`` for anything else."""
+    import pydicom
+
+    if not isinstance(image, str):
+        return None
+    path = Path(image)
+    try:
+        candidates = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+    except OSError:
+        return None
+    for candidate in candidates:
+        try:
+            ds = pydicom.dcmread(
+                candidate, stop_before_pixels=True, specific_tags=["SeriesInstanceUID"]
+            )
+        except Exception:  # not DICOM (NIfTI, notes, a broken file): no key from this one
+            continue
+        uid = str(getattr(ds, "SeriesInstanceUID", "") or "").strip()
+        if uid:
+            return uid
+    return None
+
+
+def join_cohort(frame: Any, cohort_path: Path, *, image_column: str | None = None) -> Any:
     """Left-join the columns of a ``deidkit scrub --cohort-manifest`` table into ``frame``.
 
-    The join uses the first of :data:`COHORT_JOIN_KEYS` present in both tables. Columns
-    the manifest already has are kept from the manifest where non-empty; the cohort
-    fills its gaps.
+    The join uses the first of :data:`COHORT_JOIN_KEYS` present in both tables. A
+    manifest without any of them (a plain list of released DICOM series) is keyed by
+    the ``SeriesInstanceUID`` read from each image's header, added as ``series_uid``, so
+    the cohort manifest of ``deidkit scrub`` joins in as-is. Columns the manifest
+    already has are kept from the manifest where non-empty; the cohort fills its gaps.
     """
     cohort = read_table(Path(cohort_path))
     keys = [k for k in COHORT_JOIN_KEYS if k in frame.columns and k in cohort.columns]
+    no_key_column = not any(k in frame.columns for k in COHORT_JOIN_KEYS)
+    if not keys and no_key_column and image_column is not None and "series_uid" in cohort:
+        uids = [_header_series_uid(v) for v in frame[image_column].tolist()]
+        if any(u is not None for u in uids):
+            frame = frame.assign(series_uid=uids)
+            keys = ["series_uid"]
     if not keys:
         raise UsageError(ERR_JOIN.format(name=Path(cohort_path).name, keys=list(COHORT_JOIN_KEYS)))
     key = keys[0]
     wanted = [c for c in COHORT_COLUMNS if c in cohort.columns and c != key]
-    cohort = cohort[[key, *wanted]].drop_duplicates(subset=[key], keep="first")
+    # A row without a key joins nothing (pandas would match missing to missing).
+    cohort = cohort.loc[cohort[key].notna(), [key, *wanted]]
+    cohort = cohort.drop_duplicates(subset=[key], keep="first")
     merged = frame.merge(cohort, on=key, how="left", suffixes=("", "__cohort"))
     for column in wanted:
         extra = f"{column}__cohort"
@@ -143,9 +177,6 @@ def load_manifest(
     _require(frame, image_column, path.name)
     if label_column is not None:
         _require(frame, label_column, path.name)
-    if cohort is not None:
-        frame = join_cohort(frame, Path(cohort))
-    frame = frame.reset_index(drop=True)
     base = path.resolve().parent
 
     def resolve(value: Any) -> Any:
@@ -155,6 +186,9 @@ def load_manifest(
         return str(candidate if candidate.is_absolute() else base / candidate)
 
     frame[image_column] = frame[image_column].map(resolve)
+    if cohort is not None:
+        frame = join_cohort(frame, Path(cohort), image_column=image_column)
+    frame = frame.reset_index(drop=True)
     if "case_id" in frame.columns:
         frame["case_id"] = frame["case_id"].astype(str)
         if frame["case_id"].duplicated().any():

@@ -9,7 +9,6 @@ header (pydicom's own warnings and log messages quote values, so both are silenc
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import io
 import json
@@ -19,11 +18,11 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Final
 
 from deidkit import __version__
 from deidkit.dicom import ScrubResult, scrub_dataset
+from deidkit.dicom_cache import KeyedCache
 from deidkit.errors import DeidkitError, InputFileError
 from deidkit.io import atomic_write_bytes
 from deidkit.keys import ProjectKey
@@ -94,6 +93,7 @@ def profile_record(profile: Profile) -> dict[str, Any]:
         "overrides": dict(sorted(profile.overrides.items())),
         "patient_name": profile.patient_name,
         "date_shift_range": list(profile.date_shift_range),
+        "notes": list(profile.notes),
     }
 
 
@@ -107,33 +107,17 @@ class WorkerConfig:
     want_linkage: bool
     want_cohort: bool
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Profile.overrides is a read-only mapping proxy, which cannot be pickled: send a
-        # plain dict to the worker and rebuild the identical frozen profile there.
-        profile = self.settings.profile
-        state = {f.name: getattr(profile, f.name) for f in dataclasses.fields(profile)}
-        state["overrides"] = dict(profile.overrides)
-        settings = dataclasses.replace(self.settings, profile=None)  # type: ignore[arg-type]
-        return (_rebuild_config, (state, settings, self.output, self.dry_run,
-                                  self.want_linkage, self.want_cohort))  # fmt: skip
-
-
-def _rebuild_config(
-    state: dict[str, Any],
-    settings: ScrubSettings,
-    output: Path,
-    dry_run: bool,
-    want_linkage: bool,
-    want_cohort: bool,
-) -> WorkerConfig:
-    state["overrides"] = MappingProxyType(state["overrides"])
-    profile = Profile(**state)
-    return WorkerConfig(
-        dataclasses.replace(settings, profile=profile), output, dry_run, want_linkage, want_cohort
-    )
-
 
 _CONFIG: WorkerConfig | None = None
+# One memo of keyed derivations per process; rebuilt whenever the key object changes.
+_KEYED_CACHE: KeyedCache | None = None
+
+
+def _keyed_cache(key: ProjectKey) -> KeyedCache:
+    global _KEYED_CACHE
+    if _KEYED_CACHE is None or _KEYED_CACHE.key is not key:
+        _KEYED_CACHE = KeyedCache(key)
+    return _KEYED_CACHE
 
 
 def init_worker(config: WorkerConfig) -> None:
@@ -209,7 +193,9 @@ def _process_file(path: Path, rel: str, config: WorkerConfig) -> FileOutcome:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pydicom warnings can quote values (PHI)
-            result = scrub_dataset(ds, profile=settings.profile, key=settings.key)
+            result = scrub_dataset(
+                ds, profile=settings.profile, key=settings.key, cache=_keyed_cache(settings.key)
+            )
     except DeidkitError as exc:  # typed errors carry no values by contract
         return _held(rel, REASON_SCRUB_ERROR, f"{type(exc).__name__}: {exc}")
     except Exception as exc:  # pydicom errors may quote values: keep the type only

@@ -238,7 +238,18 @@ def _check_columns(spec: TableSpec, columns: list[str]) -> None:
     listed = spec.listed()
     missing = sorted({c for c in listed if c not in columns})
     if missing:
-        raise ColumnSpecError(f"columns not in the table: {', '.join(missing)}")
+        hint = ""
+        if any(":" in c for c in missing):
+            kinds = ", ".join(k.value for k in IdKind)
+            hint = f" (in --id-column COL:KIND, KIND is one of {kinds})"
+        raise ColumnSpecError(f"columns not in the table: {', '.join(missing)}{hint}")
+    patient_kind = spec.id_columns.get(spec.patient_column or "")
+    if patient_kind not in (None, IdKind.PATIENT):
+        # The patient column must get the image pseudonym, or the join breaks silently.
+        raise ColumnSpecError(
+            f"--patient-column {spec.patient_column} is also an --id-column of kind "
+            f"{patient_kind.value}; a patient column is pseudonymised as kind patient"
+        )
     roles: dict[str, int] = {}
     for name in {*spec.id_columns, *(spec.patient_column and [spec.patient_column] or [])}:
         roles[name] = roles.get(name, 0) + 1

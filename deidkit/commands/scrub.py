@@ -16,6 +16,7 @@ from deidkit.commands._common import (
     configure_logging,
     stderr_console,
 )
+from deidkit.commands.profiles import print_profile_notes
 from deidkit.errors import OutputPathError
 from deidkit.keys import KEY_ENV_VAR, generate_key_file, load_key
 from deidkit.pipeline import (
@@ -176,8 +177,10 @@ def scrub(
                 f"[yellow]no key given (--key-file or ${KEY_ENV_VAR}): using a random key; "
                 "the output is unlinkable and cannot be resumed[/]"
             )
+        resolved = load_profile(profile, recipe=recipe)
+        print_profile_notes(resolved)
         settings = ScrubSettings(
-            profile=load_profile(profile, recipe=recipe),
+            profile=resolved,
             key=key,
             allow_burned_in=allow_burned_in,
             recipe_name=recipe.name if recipe else None,

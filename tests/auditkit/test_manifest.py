@@ -88,3 +88,27 @@ def test_cohort_without_join_column(tmp_path: Path) -> None:
     manifest = write_csv(tmp_path / "m.csv", "image,label\na,1\n")
     with pytest.raises(UsageError, match="join"):
         load_manifest(manifest, cohort=cohort_path)
+
+
+def test_cohort_joins_by_header_series_uid(tmp_path: Path) -> None:
+    # QA: a manifest listing released series (no series_uid column) could not take the
+    # cohort manifest of deidkit scrub; the join key now comes from the DICOM header.
+    import numpy as np
+    import pydicom
+    from imaging_samples import write_dicom_series, write_nifti
+
+    series = write_dicom_series(tmp_path / "s1", np.zeros((4, 4, 2), dtype=np.float32))
+    uid = pydicom.dcmread(next(series.iterdir())).SeriesInstanceUID
+    write_nifti(tmp_path / "n.nii.gz", np.zeros((4, 4, 2), dtype=np.float32), np.eye(4))
+    cohort = pd.DataFrame(
+        [
+            dict.fromkeys(COHORT_COLUMNS, "") | {"series_uid": uid, "site": "SITEAAAA"},
+            dict.fromkeys(COHORT_COLUMNS, "") | {"series_uid": "", "site": "SITEZZZZ"},
+        ]
+    )
+    cohort.to_csv(tmp_path / "cohort.csv", index=False)
+    manifest = write_csv(tmp_path / "m.csv", "image,label\ns1,1\nn.nii.gz,0\n")
+    frame = load_manifest(manifest, cohort=tmp_path / "cohort.csv").frame
+    assert frame["series_uid"].iloc[0] == uid and pd.isna(frame["series_uid"].iloc[1])
+    assert frame["site"].iloc[0] == "SITEAAAA"
+    assert pd.isna(frame["site"].iloc[1])  # no key: joins nothing, not the keyless row

@@ -208,6 +208,23 @@ def test_unlisted_columns_are_named_and_nothing_is_written(tmp_path: Path) -> No
             ColumnSpecError,
             "repeats",
         ),
+        # QA: a patient column also named as an --id-column of another kind silently got
+        # that kind's pseudonym, which joins no image.
+        (
+            "mrn,v\n1,2\n",
+            TableSpec(
+                patient_column="mrn", id_columns={"mrn": IdKind.ACCESSION}, keep_unlisted=True
+            ),
+            ColumnSpecError,
+            "kind accession",
+        ),
+        # QA: an unknown KIND in COL:KIND was reported only as a missing column.
+        (
+            "mrn,v\n1,2\n",
+            TableSpec(id_columns={"mrn:bogus": IdKind.OTHER}, keep_unlisted=True),
+            ColumnSpecError,
+            "KIND is one of",
+        ),
     ],
 )
 def test_bad_input_is_a_clear_error_and_writes_nothing(
