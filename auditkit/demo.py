@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,7 +104,7 @@ class DemoSize:
 
 
 SIZES: Final[dict[str, DemoSize]] = {
-    "tiny": DemoSize(image=32, n_train=800, n_test=450, epochs=16, n_boot=200, intersections=1),
+    "tiny": DemoSize(image=32, n_train=1200, n_test=450, epochs=16, n_boot=200, intersections=1),
     "small": DemoSize(image=32, n_train=1200, n_test=750, epochs=16, n_boot=500, intersections=2),
     "full": DemoSize(image=64, n_train=3000, n_test=1500, epochs=16, n_boot=1000, intersections=2),
 }
@@ -255,10 +256,9 @@ def write_split(folder: Path, name: str, cases: Sequence[Case], *, size: int, se
     lines = ["image,label,patient_id"]
     for case in cases:
         file_name = f"case-{case.index:05d}.dcm"
-        target = image_dir / file_name
-        if not target.exists():
-            pixels = render(case, size=size, seed=seed)
-            atomic_write_bytes(target, dicom_bytes(case, pixels, seed=seed))
+        # Always (re)written: a rerun with another seed or size must not reuse old files.
+        pixels = render(case, size=size, seed=seed)
+        atomic_write_bytes(image_dir / file_name, dicom_bytes(case, pixels, seed=seed))
         lines.append(f"images/{file_name},{int(case.finding)},DEMO{case.index:05d}")
     manifest = folder / f"{name}.csv"
     atomic_write_text(manifest, "\n".join(lines) + "\n")
@@ -268,9 +268,30 @@ def write_split(folder: Path, name: str, cases: Sequence[Case], *, size: int, se
 # ---------------------------------------------------------------- model
 
 
+def _layouts(pixels: np.ndarray[Any, Any]) -> list[np.ndarray[Any, Any]]:
+    # The eight in-plane flips/transposes, one of which is predict's reorientation.
+    out = []
+    for image in (pixels, pixels.T):
+        out += [image, image[::-1], image[:, ::-1], image[::-1, ::-1]]
+    return out
+
+
+def _zscore(image: np.ndarray[Any, Any], ddof: int) -> np.ndarray[Any, Any]:
+    image = image.astype(np.float64)
+    scaled: np.ndarray[Any, Any] = (image - image.mean()) / max(float(image.std(ddof=ddof)), 1e-8)
+    return scaled
+
+
 def load_inputs(manifest: Path, *, size: int) -> tuple[Any, Any]:
-    """Images of a manifest through auditkit's own preprocessing (as predict sees them)."""
+    """Images of a manifest exactly as ``predict`` preprocesses them, and their labels.
+
+    auditkit's reference preprocessing (MONAI transforms per image) is slow for thousands of
+    training images, so the first image selects the equivalent pixel layout and z-score
+    among the few candidates; every image is then prepared with numpy. When no candidate
+    reproduces the reference, every image goes through the reference path.
+    """
     import pandas as pd
+    import pydicom
     import torch
 
     from auditkit.imaging import Preprocessor, PreprocessSpec, load_volume
@@ -279,9 +300,28 @@ def load_inputs(manifest: Path, *, size: int) -> tuple[Any, Any]:
         PreprocessSpec(spatial_dims=2, spatial_size=(size, size), intensity=INTENSITY)
     )
     table = pd.read_csv(manifest)
-    images = [pre(load_volume(manifest.parent / p))[0] for p in table["image"]]
+    paths = [manifest.parent / p for p in table["image"]]
     labels = torch.tensor(table["label"].to_numpy(), dtype=torch.float32)
-    return torch.stack(images), labels
+    reference = pre(load_volume(paths[0]))[0].numpy()[0]
+    first = pydicom.dcmread(paths[0]).pixel_array
+    match = next(
+        (
+            (k, ddof)
+            for k, image in enumerate(_layouts(first))
+            for ddof in (0, 1)
+            if image.shape == reference.shape
+            and np.allclose(_zscore(image, ddof), reference, atol=1e-4)
+        ),
+        None,
+    )
+    if match is None:
+        logger.info("fast preprocessing does not match the reference; using the reference")
+        images = [pre(load_volume(p))[0] for p in paths]
+        return torch.stack(images), labels
+    k, ddof = match
+    arrays = [_zscore(_layouts(pydicom.dcmread(p).pixel_array)[k], ddof) for p in paths]
+    stacked = torch.from_numpy(np.stack(arrays).astype(np.float32)[:, None])
+    return stacked, labels
 
 
 def train_model(
@@ -315,9 +355,12 @@ def train_model(
             loss.backward()
             optimiser.step()
     net = net.eval().cpu()  # saved on CPU so the file loads on any machine
-    scripted = torch.jit.trace(net, torch.zeros(1, 1, size, size))  # type: ignore[no-untyped-call]
     buffer = io.BytesIO()
-    torch.jit.save(scripted, buffer)
+    with warnings.catch_warnings():
+        # TorchScript is the format auditkit predict loads; torch >= 2.10 flags it deprecated.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        scripted = torch.jit.trace(net, torch.zeros(1, 1, size, size))  # type: ignore[no-untyped-call]
+        torch.jit.save(scripted, buffer)
     atomic_write_bytes(out, buffer.getvalue())
     return out
 

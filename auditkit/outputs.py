@@ -208,7 +208,8 @@ def _numeric_or_object(column: Any) -> Any:
     numeric = pd.to_numeric(column, errors="coerce")
     if numeric.notna().sum() == column.notna().sum():
         return numeric.astype("Int64") if (numeric.dropna() % 1 == 0).all() else numeric
-    return column
+    # Mixed labels ("yes" beside 1) stay text: Parquet refuses a column of ints and strings.
+    return column.map(lambda v: None if pd.isna(v) else str(v)).astype(object)
 
 
 def write_table(table: Any, parquet_path: Path, csv_path: Path) -> None:

@@ -118,7 +118,8 @@ def _span(plot: ForestPlot, metric: str) -> tuple[float, float]:
         return 0.0, 1.0
     low, high = min(points), max(points)
     pad = max(0.02, 0.08 * (high - low))
-    return max(0.0, low - pad), min(1.0, high + pad) if high <= 1.0 else high + pad
+    # A little room beyond 0 and 1 so markers on the bound stay whole.
+    return max(-0.015, low - pad), min(1.015, high + pad) if high <= 1.0 else high + pad
 
 
 def forest_svg(plot: ForestPlot) -> str:

@@ -29,7 +29,8 @@ Dates
 -----
 A date column is shifted by ``date_offset_days(key, <patient id>, shift_range=...)`` for
 the row's original patient id (``patient_column``), the same days as that patient's
-images. Text values keep their format: ``YYYYMMDD`` (DICOM DA), ``YYYY-MM-DD`` with an
+images. Text values keep their format: ``YYYYMMDD`` (DICOM DA; a DT time part
+is kept), ``YYYY-MM-DD`` with an
 optional time part (the time is kept). Parquet datetime columns shift natively. Blank
 cells stay blank; any other value is an error naming the column and row.
 
@@ -65,7 +66,8 @@ from deidkit.pseudonym import (
 )
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".parquet": "parquet", ".pq": "parquet"}
-_DA_RE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+# DICOM DA, or DT (DA + HHMMSS.FFFFFF&ZZXX, time parts optional): the time is kept as is.
+_DA_RE = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2,6}(?:\.\d{1,6})?(?:[+-]\d{4})?)?$")
 _ISO_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(.*)$")
 _MAX_ROWS_NAMED = 5
 
@@ -280,7 +282,7 @@ def _rows_text(rows: list[int]) -> str:
 
 
 def shift_date_text(value: str, days: int) -> str | None:
-    """Shift a ``YYYYMMDD`` or ``YYYY-MM-DD[...]`` text date by ``days``; None if unparsable."""
+    """Shift a ``YYYYMMDD[HHMMSS...]`` or ``YYYY-MM-DD[...]`` text date; None if unparsable."""
     text = value.strip()
     for pattern, sep in ((_DA_RE, ""), (_ISO_RE, "-")):
         match = pattern.match(text)
@@ -291,7 +293,7 @@ def shift_date_text(value: str, days: int) -> str | None:
             shifted = day + timedelta(days=days)
         except (ValueError, OverflowError):
             return None
-        rest = match.group(4) if sep else ""
+        rest = match.group(4) or ""
         return shifted.strftime(f"%Y{sep}%m{sep}%d") + rest
     return None
 
@@ -363,7 +365,7 @@ def pseudonymise_frame(
             if bad:
                 raise TableInputError(
                     f"date column {column} has values that are not dates "
-                    f"(YYYYMMDD or YYYY-MM-DD) in rows {_rows_text(bad)}"
+                    f"(YYYYMMDD[HHMMSS] or YYYY-MM-DD[...]) in rows {_rows_text(bad)}"
                 )
             out[column] = shifted
     for column, kind in id_columns.items():

@@ -7,6 +7,11 @@ PHI (:mod:`deidkit.verify_originals`) so every original value can be searched fo
 reference integrity, study/series relationships and files missing without a reason, and
 (with a mapping or the key) computes a MIDI-B-style score (:mod:`deidkit.verify_score`).
 
+Each file is parsed once: the originals' harvest collects the score's facts in the same
+walk that collects their PHI, and the release scanner collects the released side in its
+own walk (:mod:`deidkit.verify_score_facts`); the main process scores the pairs. One pool
+of worker processes serves both stages.
+
 The result holds findings (file, tag path, check, severity; never a value) and turns into
 the JSON output, the HTML release report and an exit code.
 """
@@ -260,41 +265,65 @@ def _chunks(items: Sequence[_T], size: int) -> list[list[_T]]:
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
-def _run(
-    func: Callable[[list[_T]], _R],
-    items: Sequence[_T],
-    state: dict[str, Any],
-    *,
-    workers: int,
-    label: str,
-    progress: Progress | None,
-) -> Iterator[_R]:
-    """Map ``func`` over chunks of ``items``, in worker processes unless the job is small."""
-    chunk = max(1, min(32, len(items) // (workers * 4) or 1))
-    chunks = _chunks(items, chunk)
-    done = 0
-    if workers <= 1 or len(items) <= SERIAL_LIMIT:
+def _in_worker(
+    job: tuple[int, dict[str, Any], Callable[[list[_T]], _R], list[_T]],
+) -> _R:
+    token, state, func, chunk = job
+    if _WORKER.get("_token") != token:
+        # First chunk of a new stage in this worker: keep its state (and so the value
+        # search compiled for it) for the stage's later chunks.
         _init_worker(state)
-        results: Iterable[_R] = map(func, chunks)
-        executor = None
-    else:
-        # forkserver, not fork: the CLI runs a progress thread, and forking a threaded
-        # process can deadlock a child on a lock held by that thread.
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["deidkit.verify"])
-        executor = ProcessPoolExecutor(
-            max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(state,)
-        )
-        results = executor.map(func, chunks)
-    try:
+        _WORKER["_token"] = token
+    return func(chunk)
+
+
+class _Pool:
+    """Worker processes shared by the stages of one verification (started once, lazily)."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.executor: ProcessPoolExecutor | None = None
+        self.stages = 0
+
+    def run(
+        self,
+        func: Callable[[list[_T]], _R],
+        items: Sequence[_T],
+        state: dict[str, Any],
+        *,
+        label: str,
+        progress: Progress | None,
+    ) -> Iterator[_R]:
+        """Map ``func`` over chunks of ``items``, in worker processes unless the job is small."""
+        chunk = max(1, min(32, len(items) // (self.workers * 4) or 1))
+        chunks = _chunks(items, chunk)
+        self.stages += 1
+        if self.workers <= 1 or len(items) <= SERIAL_LIMIT:
+            _init_worker(state)
+            results: Iterable[_R] = map(func, chunks)
+        else:
+            if self.executor is None:
+                # forkserver, not fork: the CLI runs a progress thread, and forking a
+                # threaded process can deadlock a child on a lock held by that thread.
+                context = multiprocessing.get_context("forkserver")
+                context.set_forkserver_preload(["deidkit.verify"])
+                self.executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+            # The state travels with every chunk (pickled once per chunk, small next to
+            # the files), so one pool serves both stages without a restart.
+            jobs = [(self.stages, state, func, part) for part in chunks]
+            results = self.executor.map(_in_worker, jobs)
+        done = 0
         for part, result in zip(chunks, results, strict=True):
             done += len(part)
             if progress is not None:
                 progress(label, done, len(items))
             yield result
-    finally:
-        if executor is not None:
-            executor.shutdown(cancel_futures=True)
+
+    def close(self) -> None:
+        """Stop the workers (pending chunks are cancelled)."""
+        if self.executor is not None:
+            self.executor.shutdown(cancel_futures=True)
+            self.executor = None
 
 
 def _list_files(root: Path) -> list[tuple[str, str]]:
@@ -380,49 +409,50 @@ def verify_release(
     mapping: IdentifierMap | None = None
     if original is not None and (linkage is not None or key is not None):
         mapping = load_mapping(linkage, key=key)
-    if original is not None:
-        harvest = OriginalHarvest()
-        items = _list_files(original)
-        for harvested in _run(
-            _harvest_chunk,
-            items,
-            {"rules": rules, "scoring": mapping is not None},
-            workers=n_workers,
-            label="originals",
-            progress=progress,
-        ):
-            harvest.merge(harvested)
-        index = harvest.index(key=key, shift_range=shift_range)
+    pool = _Pool(n_workers)
+    try:
+        if original is not None:
+            harvest = OriginalHarvest()
+            items = _list_files(original)
+            for harvested in pool.run(
+                _harvest_chunk,
+                items,
+                {"rules": rules, "scoring": mapping is not None},
+                label="originals",
+                progress=progress,
+            ):
+                harvest.merge(harvested)
+            index = harvest.index(key=key, shift_range=shift_range)
 
-    pairs: dict[str, OriginalFile] = {}
-    if harvest is not None and mapping is not None:
-        pairs = _pairs(harvest, held, mapping)
+        pairs: dict[str, OriginalFile] = {}
+        if harvest is not None and mapping is not None:
+            pairs = _pairs(harvest, held, mapping)
 
-    files = _list_files(release)
-    reports: list[FileReport] = []
-    total = ScoreCounts()
-    scored = 0
-    state = {"rules": rules, "originals": index, "scoring": bool(pairs)}
-    for part in _run(
-        _check_chunk, files, state, workers=n_workers, label="release", progress=progress
-    ):
-        for file_report in part:
-            reports.append(file_report)
-            paired = pairs.get(file_report.sop_uid) if file_report.sop_uid else None
-            released = file_report.score_facts
-            file_report.score_facts = None
-            if paired is not None and released is not None and mapping is not None:
-                total.merge(
-                    score_facts(
-                        paired.facts,
-                        paired.patient_id,
-                        ReleaseView.from_facts(released),
-                        rules=rules,
-                        mapping=mapping,
-                        shift_range=shift_range,
+        files = _list_files(release)
+        reports: list[FileReport] = []
+        total = ScoreCounts()
+        scored = 0
+        state = {"rules": rules, "originals": index, "scoring": bool(pairs)}
+        for part in pool.run(_check_chunk, files, state, label="release", progress=progress):
+            for file_report in part:
+                reports.append(file_report)
+                paired = pairs.get(file_report.sop_uid) if file_report.sop_uid else None
+                released = file_report.score_facts
+                file_report.score_facts = None
+                if paired is not None and released is not None and mapping is not None:
+                    total.merge(
+                        score_facts(
+                            paired.facts,
+                            paired.patient_id,
+                            ReleaseView.from_facts(released),
+                            rules=rules,
+                            mapping=mapping,
+                            shift_range=shift_range,
+                        )
                     )
-                )
-                scored += 1
+                    scored += 1
+    finally:
+        pool.close()
 
     findings = [f for r in reports for f in r.findings]
     findings += _dir_findings(release, index, rules)

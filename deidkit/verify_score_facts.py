@@ -94,6 +94,9 @@ class FactCollector:
     def __init__(self, rules: Rules | None = None) -> None:
         self.rules = rules
         self.facts: list[ScoreFact] = []
+        # (tag, VR, nested) -> recorded? Asked for every element of every file, so the
+        # answer is kept with the rules and shared by all files.
+        self._wants = rules.facts_wanted if rules is not None else {}
 
     def sequence(self, path: ItemPath, tag: int, n_items: int) -> None:
         """Record a standard sequence and its number of items."""
@@ -102,9 +105,17 @@ class FactCollector:
 
     def element(self, path: ItemPath, tag: int, vr: str, raw: DataElement | RawDataElement) -> None:
         """Record a standard string element, if the score looks at it."""
-        if tag >> 16 == 0x0002 or (tag >> 16) % 2 == 1 or vr not in _STRING_VRS:
-            return
-        if self.rules is not None and not _wanted(tag, bool(path), self.rules):
+        key = (tag, vr, bool(path))
+        wanted = self._wants.get(key)
+        if wanted is None:
+            wanted = (
+                tag >> 16 != 0x0002
+                and (tag >> 16) % 2 == 0
+                and vr in _STRING_VRS
+                and (self.rules is None or _wanted(tag, bool(path), self.rules))
+            )
+            self._wants[key] = wanted
+        if not wanted:
             return
         value = fact_value(raw, vr)
         if value:

@@ -95,6 +95,10 @@ class Rules:
     overrides: Mapping[str, str] = field(default_factory=dict)
     #: Per-instance memo of :meth:`code_for` (asked for every element of every file).
     _codes: dict[int, str | None] = field(default_factory=dict, compare=False, repr=False)
+    #: Memo of the score's per-element choice (deidkit.verify_score_facts.FactCollector).
+    facts_wanted: dict[tuple[int, str, bool], bool] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @property
     def dates_allowed(self) -> bool:
@@ -145,8 +149,6 @@ class OriginalIndex:
     ``patient_dates`` and ``offsets`` (only with a key) map a patient pseudonym to the
     original dates of that patient and to its date shift, so a shifted date that happens
     to equal a real date is no false alarm. Without them a date match is only a warning.
-    patients it belongs to, so a shifted date that happens to equal another patient's real
-    date is no false alarm.
     """
 
     values: Mapping[str, str]

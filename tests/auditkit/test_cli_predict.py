@@ -144,3 +144,15 @@ def test_site_note_only_without_key_and_cohort(workdir: Path) -> None:
         app, [*base_args(workdir, "plain"), "--allow-failures"], env={"DEIDKIT_KEY": ""}
     )
     assert "left empty" in plain.output
+
+
+def test_text_labels_beside_numbers_do_not_crash(workdir: Path) -> None:
+    # QA: a binary manifest with "yes" beside 0/1 labels crashed writing Parquet (traceback).
+    frame = pd.read_csv(workdir / "manifest.csv").assign(label=["yes", "", "1", "0"])
+    frame.to_csv(workdir / "mixed.csv", index=False)
+    args = base_args(workdir, "mixed_preds")
+    args[args.index(str(workdir / "manifest.csv"))] = str(workdir / "mixed.csv")
+    result = runner.invoke(app, [*args, "--allow-failures"])
+    assert result.exit_code == 0, result.output
+    labels = pd.read_parquet(workdir / "mixed_preds.parquet")["label"].tolist()
+    assert labels[0] == "yes" and pd.isna(labels[1]) and labels[2:] == ["1", "0"]

@@ -297,6 +297,10 @@ def test_shift_date_text_formats() -> None:
     assert shift_date_text("20200101", -1) == "20191231"
     assert shift_date_text("2020-03-01T10:00:00Z", -1) == "2020-02-29T10:00:00Z"
     assert shift_date_text("01/02/2020", 5) is None
+    # QA: DICOM DT text (AcquisitionDateTime exports) was refused as "not dates".
+    assert shift_date_text("20200101101112", -1) == "20191231101112"
+    assert shift_date_text("20200101101112.5+0100", -1) == "20191231101112.5+0100"
+    assert shift_date_text("202001011", -1) is None
     assert shift_date_text("2020-13-01", 5) is None
 
 

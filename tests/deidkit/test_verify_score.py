@@ -185,3 +185,18 @@ def test_verify_release_scores_from_one_read_of_each_original(tmp_path: Path) ->
             direct[c][0] += counts.done[c]
             direct[c][1] += counts.required[c]
     assert {c: [v["done"], v["required"]] for c, v in categories.items()} == direct
+
+
+def test_worker_pool_gives_the_same_result_as_one_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One pool serves both stages (originals, release); its state travels with each chunk.
+    pair = build_pair(tmp_path)
+    ds = pydicom.dcmread(pair.release_files[1])
+    ds.ImageComments = f"for {PATIENT_ID}"
+    ds.save_as(pair.release_files[1])
+    serial = verify_release(pair.release, original=pair.original, key=KEY, workers=1)
+    monkeypatch.setattr("deidkit.verify.SERIAL_LIMIT", 0)
+    pooled = verify_release(pair.release, original=pair.original, key=KEY, workers=2)
+    assert pooled.findings == serial.findings and pooled.score == serial.score
+    assert any(f.matched_attribute == "PatientID" for f in pooled.findings)
