@@ -255,20 +255,33 @@ def demo(
     with cli_errors():
         result = run_demo(outdir, workers=workers)
     counts = result.scrub.counts
-    rows = (
+    rows: list[tuple[str, Path | None]] = [
         ("sample PACS export (fake PHI)", result.input),
         ("project key", result.key_file),
         (f"release ({counts['released']} files)", result.release),
         ("run report", result.run_report),
         ("action log", result.action_log),
-    )
+        ("cohort manifest", result.cohort_manifest),
+    ]
+    if result.verify_html is not None:
+        rows += [
+            (f"verification ({result.verify_verdict})", result.verify_json),
+            ("HTML release report", result.verify_html),
+        ]
+    if result.deface is not None:
+        rows += [
+            ("head with a face (input)", result.deface.input),
+            ("defaced head", result.deface.output),
+            ("defacing QC pictures + JSON", result.deface.qc_dir),
+        ]
     for label, path in rows:
         typer.echo(f"{label + ':':31s} {path}")
     typer.echo(
         f"held back {counts['held_back']} files on purpose (broken or burned-in samples); "
         "see the run report"
     )
-    raise typer.Exit(EXIT_OK if counts["released"] else EXIT_HELD_BACK)
+    clean = result.verify_verdict in (None, "clean")
+    raise typer.Exit(EXIT_OK if counts["released"] and clean else EXIT_HELD_BACK)
 
 
 def register(app: typer.Typer) -> None:
