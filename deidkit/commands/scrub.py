@@ -67,6 +67,7 @@ def _summary_dict(summary: ScrubSummary) -> dict[str, Any]:
         "run_report": str(summary.run_report) if summary.run_report else None,
         "action_log": str(summary.action_log) if summary.action_log else None,
         "resumed": report.get("resumed", False),
+        "cohort_manifest": report.get("cohort_manifest"),
     }
 
 
@@ -81,6 +82,17 @@ def _print_summary(summary: ScrubSummary, *, dry_run: bool) -> None:
         typer.echo(f"held back {counts['held_back']} files ({reasons})")
     if counts["skipped"]:
         typer.echo(f"skipped {counts['skipped']} files (DICOMDIR)")
+    cohort = summary.report.get("cohort_manifest")
+    if isinstance(cohort, dict):
+        parts = []
+        for name, value in sorted(cohort.items()):
+            if name == "file" or not value:
+                continue
+            if isinstance(value, dict):
+                value = ", ".join(f"{col} {n}" for col, n in sorted(value.items()))
+            parts.append(f"{name}: {value}")
+        details = "; ".join(parts)
+        typer.echo(f"cohort manifest: {cohort.get('file')}" + (f" ({details})" if details else ""))
     if summary.run_report is not None:
         typer.echo(f"run report: {summary.run_report}")
         typer.echo(f"action log: {summary.action_log}")
