@@ -104,7 +104,7 @@ class DemoSize:
 
 
 SIZES: Final[dict[str, DemoSize]] = {
-    "tiny": DemoSize(image=32, n_train=1200, n_test=450, epochs=16, n_boot=200, intersections=1),
+    "tiny": DemoSize(image=32, n_train=1200, n_test=750, epochs=16, n_boot=200, intersections=1),
     "small": DemoSize(image=32, n_train=1200, n_test=750, epochs=16, n_boot=500, intersections=2),
     "full": DemoSize(image=64, n_train=3000, n_test=1500, epochs=16, n_boot=1000, intersections=2),
 }

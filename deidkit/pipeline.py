@@ -2,7 +2,8 @@
 
 :func:`scrub_tree` streams the input tree through a process pool in chunks, keeping a
 bounded number of chunks in flight, and handles outcomes in walk order so the action log
-is deterministic. Nothing is held per file except the short lists of files that need
+is deterministic. Two inputs that map to one output are settled in walk order
+(:mod:`deidkit.duplicates`). Nothing is held per file except the short lists of files that need
 attention (held back, skipped, burned-in), so memory stays flat in corpus size.
 
 Determinism and resume: every output's bytes and path are a pure function of the input
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from deidkit import __version__
+from deidkit.duplicates import DuplicateSettler
 from deidkit.errors import OutputPathError, UsageError
 from deidkit.io import atomic_open, atomic_write_text, check_output_location
 from deidkit.runreport import (
@@ -293,7 +295,9 @@ def scrub_tree(
         if not options.dry_run:
             handle = stack.enter_context(atomic_open(log_file))
         log = ActionLog(handle)
-        for outcome in _outcomes(source, config, options):
+        settler = DuplicateSettler(source, config)
+        for raw_outcome in _outcomes(source, config, options):
+            outcome = settler.settle(raw_outcome)
             tally.add(outcome)
             log.write(outcome)
             sinks.add(outcome)

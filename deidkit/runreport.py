@@ -61,6 +61,10 @@ class FileOutcome:
     linkage: tuple[tuple[str, str, str], ...] = field(default=(), repr=False)
     cohort: Mapping[str, str] | None = field(default=None, repr=False)
     ids: tuple[str, str, str] | None = None  # (patient pseudonym, new study, new series)
+    # The output this input maps to (also when held back for a conflict) and the SHA-256 of
+    # its encoded bytes: the pipeline settles duplicates with them. Never logged.
+    target: str | None = field(default=None, repr=False)
+    digest: str | None = field(default=None, repr=False)
 
     def log_record(self) -> dict[str, Any]:
         """The action-log line for this file (JSON-ready)."""

@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+
 from deidkit import __version__
 from deidkit.dicom import ScrubResult, scrub_dataset
 from deidkit.dicom_cache import KeyedCache
@@ -36,7 +39,13 @@ from deidkit.runreport import (
     FileOutcome,
 )
 from deidkit.standard import TABLE_EDITION
-from deidkit.walk import REASON_DICOMDIR, REASON_UNREADABLE, is_dicomdir_name, read_input
+from deidkit.walk import (
+    REASON_DICOMDIR,
+    REASON_NO_UIDS,
+    REASON_UNREADABLE,
+    is_dicomdir_name,
+    read_input,
+)
 
 REASON_BURNED_IN: Final = "burned_in"
 REASON_SCRUB_ERROR: Final = "scrub_error"
@@ -149,7 +158,9 @@ def _held(source: str, reason: str, detail: str | None = None, **kw: Any) -> Fil
     return FileOutcome(source=source, status=STATUS_HELD_BACK, reason=reason, detail=detail, **kw)
 
 
-def process_file(path: Path, rel: str, config: WorkerConfig) -> FileOutcome:
+def process_file(
+    path: Path, rel: str, config: WorkerConfig, *, overwrite: bool = False
+) -> FileOutcome:
     """Scrub one input file and write its output; never raises for a bad file.
 
     Parameters
@@ -160,14 +171,17 @@ def process_file(path: Path, rel: str, config: WorkerConfig) -> FileOutcome:
         Its path relative to INPUT, as reported (it may carry PHI: never put it in OUTPUT).
     config
         Settings and OUTPUT.
+    overwrite
+        Replace an existing output (atomically) instead of reporting a conflict: the
+        pipeline uses it to settle two inputs that map to one output in walk order.
     """
     try:
-        return _process_file(path, rel, config)
+        return _process_file(path, rel, config, overwrite=overwrite)
     except Exception as exc:  # last line of defence: one file must never stop the batch
         return _held(rel, REASON_INTERNAL, type(exc).__name__)
 
 
-def _process_file(path: Path, rel: str, config: WorkerConfig) -> FileOutcome:
+def _process_file(path: Path, rel: str, config: WorkerConfig, *, overwrite: bool) -> FileOutcome:
     if is_dicomdir_name(rel):
         return FileOutcome(source=rel, status=STATUS_SKIPPED, reason=REASON_DICOMDIR)
     try:
@@ -200,7 +214,7 @@ def _process_file(path: Path, rel: str, config: WorkerConfig) -> FileOutcome:
         return _held(rel, REASON_SCRUB_ERROR, f"{type(exc).__name__}: {exc}")
     except Exception as exc:  # pydicom errors may quote values: keep the type only
         return _held(rel, REASON_SCRUB_ERROR, type(exc).__name__)
-    return _finish(rel, ds, result, config, cohort)
+    return _finish(rel, ds, result, config, cohort, overwrite=overwrite)
 
 
 def _finish(
@@ -209,6 +223,8 @@ def _finish(
     result: ScrubResult,
     config: WorkerConfig,
     cohort: dict[str, str] | None,
+    *,
+    overwrite: bool = False,
 ) -> FileOutcome:
     ids = (result.patient_pseudonym, result.study_uid, result.series_uid)
     common: dict[str, Any] = {
@@ -218,12 +234,16 @@ def _finish(
         "actions": tuple((a.path, a.keyword, a.action, a.reason) for a in result.actions),
         "warnings": tuple(str(w) for w in result.warnings),
     }
+    if not result.study_uid or not result.series_uid:
+        # Type 1 in every IOD; without them the instance has no place in the release.
+        return _held(rel, REASON_NO_UIDS, "no Study or Series Instance UID", **common)
     if result.burned_in_risk is not None and not config.settings.allow_burned_in:
         return _held(rel, REASON_BURNED_IN, **common)
     parts = (*ids, result.sop_instance_uid)
     if not all(_SAFE_COMPONENT.match(str(p) or "") for p in parts):
         return _held(rel, REASON_BAD_IDS, **common)
     out_rel = f"{parts[0]}/{parts[1]}/{parts[2]}/{parts[3]}.dcm"
+    common["target"] = out_rel
     extra: dict[str, Any] = {"output": out_rel, "ids": ids, "cohort": cohort}
     if config.want_linkage:
         extra["linkage"] = tuple((p.kind, p.original, p.pseudonym) for p in result.linkage)
@@ -231,15 +251,18 @@ def _finish(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             buffer = io.BytesIO()
+            if not ds.file_meta.TransferSyntaxUID.is_implicit_VR:
+                fill_missing_vrs(ds)
             ds.save_as(buffer, enforce_file_format=True)
     except Exception as exc:
         return _held(rel, REASON_ENCODE_ERROR, type(exc).__name__, **common)
     encoded = buffer.getvalue()
+    common["digest"] = hashlib.sha256(encoded).hexdigest()
     if config.dry_run:
         return FileOutcome(source=rel, status=STATUS_DRY_RUN, **common, **extra)
     target = config.output / out_rel
     try:
-        if target.is_file():
+        if target.is_file() and not overwrite:
             if target.stat().st_size == len(encoded) and target.read_bytes() == encoded:
                 return FileOutcome(source=rel, status=STATUS_UNCHANGED, **common, **extra)
             return _held(rel, REASON_CONFLICT, "another input maps to this output", **common)
@@ -247,6 +270,24 @@ def _finish(
     except OSError as exc:
         return _held(rel, REASON_WRITE_ERROR, type(exc).__name__, **common)
     return FileOutcome(source=rel, status=STATUS_WRITTEN, **common, **extra)
+
+
+def fill_missing_vrs(ds: Dataset) -> None:
+    """Give every element read without a VR its dictionary VR, at every depth.
+
+    Some files declare an explicit VR transfer syntax but are encoded implicit VR; pydicom
+    reads them, leaving raw elements without a VR, which an explicit VR writer cannot
+    encode. Converting them through pydicom (dictionary VR, ``UN`` when unknown) lets the
+    file be written as the transfer syntax it declares.
+    """
+    for tag, raw in list(ds._dict.items()):
+        if isinstance(raw, RawDataElement) and raw.VR is None:
+            ds[tag]  # converts the raw element with its dictionary VR (UN when unknown)
+        elem = ds._dict[tag]
+        if elem.VR == "SQ" and elem.value:
+            for item in elem.value:
+                if isinstance(item, Dataset):
+                    fill_missing_vrs(item)
 
 
 def _publish(target: Path, data: bytes) -> None:

@@ -24,7 +24,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from deidkit.standard import safe_private_table
-from deidkit.verify_patterns import RAW_PATTERNS, UID_TOKEN, ValueSearch, scan_text
+from deidkit.verify_patterns import PATTERN_DATE, RAW_PATTERNS, UID_TOKEN, ValueSearch, scan_text
 from deidkit.verify_private import (
     NO_DECLARATIONS,
     TAG_CHARACTERISTICS,
@@ -279,11 +279,16 @@ class _Scanner:
         elif vr == "UI":
             self._check_uid(tag, code, present, here, kw)
         elif vr in _TEXT_VRS:
+            # A top-level attribute outside Table E.1-1 is kept by every profile (e.g.
+            # Software Versions with a build date): a date shape there is worth a warning,
+            # not a failed release.
+            kept = std and code is None and "[" not in here
             for value in present:
                 for hit in scan_text(value, dates_allowed=self.rules.dates_allowed):
-                    self.add(here, kw, CHECK_FREE_TEXT, hit.severity, pattern=hit.pattern)
+                    severity = "warn" if kept and hit.pattern == PATTERN_DATE else hit.severity
+                    self.add(here, kw, CHECK_FREE_TEXT, severity, pattern=hit.pattern)
         if self.search is not None and vr != "UI":
-            self._check_original_values(vr, present, here, kw)
+            self._check_original_values(vr, present, here, kw, tag=tag, code=code)
 
     def _check_code(self, code: str, vr: str, present: list[str], here: str, kw: str) -> None:
         if code == "X":
@@ -337,15 +342,28 @@ class _Scanner:
             elif not keyword_of(tag).endswith("ClassUID") and tag >> 16 != 0x0002:
                 self.add(here, kw, CHECK_UID, "warn", message="UID outside 2.25 kept")
 
-    def _check_original_values(self, vr: str, present: list[str], here: str, kw: str) -> None:
+    def _check_original_values(
+        self, vr: str, present: list[str], here: str, kw: str, *, tag: int, code: str | None
+    ) -> None:
         assert self.search is not None and self.originals is not None
         seen: set[str] = set()
+        kept = self.originals.retained.get(tag, frozenset()) if code in (None, "K") else None
         for value in present:
-            for source in self.search.find_in_text(value):
+            # A value an original holds in this same attribute, which the profile keeps
+            # (e.g. Manufacturer "TOSHIBA_MEC" when an Institution Name was "TOSHIBA"),
+            # is the standard's retained content, not a leak: a warning, not an error.
+            retained = kept is not None and " ".join(value.split()).casefold() in kept
+            for source, matched in self.search.find_matches(value):
                 if source in seen:
                     continue
-                seen.add(source)
-                severity = "error"
+                owners = (self.originals.owners or {}).get(matched)
+                if owners is not None and self.patient_id not in owners:
+                    # Held by other patients' originals only; another value of this same
+                    # attribute may still be this patient's own, so keep looking.
+                    severity = "warn"
+                else:
+                    seen.add(source)
+                    severity = "warn" if retained else "error"
                 if vr in ("DA", "DT") and _is_date_value(value):
                     severity = self._date_match_severity(value)
                     if not severity:

@@ -47,7 +47,7 @@ from deidkit.verify_private import (
     element_safe,
 )
 from deidkit.verify_score_facts import FactCollector, ItemPath, ScoreFact
-from deidkit.verify_types import OriginalIndex, Rules, keyword_of
+from deidkit.verify_types import RETAINED_VRS, OriginalIndex, Rules, keyword_of
 
 MIN_VALUE_CHARS = 4
 MIN_DIGIT_CHARS = 6
@@ -161,6 +161,8 @@ class OriginalHarvest:
     uids: dict[str, str] = field(default_factory=dict)
     dates: dict[str, set[str]] = field(default_factory=dict)  # date -> original patient ids
     files: list[OriginalFile] = field(default_factory=list)
+    retained: dict[int, set[str]] = field(default_factory=dict)  # see OriginalIndex.retained
+    owners: dict[str, set[str]] = field(default_factory=dict)  # value -> original patients
 
     def merge(self, other: OriginalHarvest) -> None:
         """Add another harvest (from a worker) into this one."""
@@ -170,6 +172,10 @@ class OriginalHarvest:
             self.uids.setdefault(uid, keyword)
         for date, owners in other.dates.items():
             self.dates.setdefault(date, set()).update(owners)
+        for value, who in other.owners.items():
+            self.owners.setdefault(value, set()).update(who)
+        for tag, kept in other.retained.items():
+            self.retained.setdefault(tag, set()).update(kept)
         self.files.extend(other.files)
 
     def index(
@@ -182,7 +188,12 @@ class OriginalHarvest:
         """
         patient_dates: dict[str, set[str]] | None = None
         offsets: dict[str, int] | None = None
+        owners: dict[str, frozenset[str]] | None = None
         if key is not None:
+            owners = {
+                value: frozenset(patient_pseudonym(key, pid) for pid in pids)
+                for value, pids in self.owners.items()
+            }
             patient_dates, offsets = {}, {}
             for day, pids in self.dates.items():
                 for pid in pids:
@@ -198,6 +209,8 @@ class OriginalHarvest:
             if patient_dates is None
             else {k: frozenset(v) for k, v in patient_dates.items()},
             offsets=offsets,
+            retained={tag: frozenset(v) for tag, v in self.retained.items()},
+            owners=owners,
         )
 
 
@@ -297,6 +310,8 @@ class _Collector:
                 continue
             if facts is not None:
                 facts.element(path, tag_int, vr, raw)
+            if vr in RETAINED_VRS and (tag_int >> 16) % 2 == 0 and tag_int >> 16 != 0x0002:
+                self._retained(ds, tag_int, raw, vr)
             if vr in _WANTED_VRS or vr in _TEXT_VRS or keyword_of(tag_int) in IDENTIFYING_KEYWORDS:
                 values = _raw_values(raw, vr, self.codec) or _values(ds[tag])
                 self._element(
@@ -306,6 +321,21 @@ class _Collector:
                     safe=_is_safe_private(ds, tag_int, self.rules, self.declared),
                     inherited=inherited,
                 )
+
+    def _value(self, value: str, keyword: str) -> None:
+        self.harvest.values.setdefault(value, keyword)
+        self.harvest.owners.setdefault(value, set()).add(self.patient_id)
+
+    def _retained(
+        self, ds: Dataset, tag_int: int, raw: DataElement | RawDataElement, vr: str
+    ) -> None:
+        """Index the value of an attribute the profile keeps (a match on it is no leak)."""
+        if self.rules.code_for(tag_int) not in (None, "K"):
+            return
+        for value in _raw_values(raw, vr, self.codec) or _values(ds[tag_int]):
+            folded = " ".join(value.split()).casefold()
+            if folded:
+                self.harvest.retained.setdefault(tag_int, set()).add(folded)
 
     def _element(
         self, tag: int, vr: str, values: list[str], *, safe: bool, inherited: str | None
@@ -327,7 +357,7 @@ class _Collector:
         if vr == "PN":
             for value in values:
                 for variant in name_variants(value):
-                    self.harvest.values.setdefault(variant, keyword)
+                    self._value(variant, keyword)
         elif vr in ("DA", "DT"):
             if "retain_long_full_dates" in self.rules.options:
                 return
@@ -339,7 +369,7 @@ class _Collector:
         elif keyword in IDENTIFYING_KEYWORDS:
             for value in values:
                 if _keep(value):
-                    self.harvest.values.setdefault(" ".join(value.split()).casefold(), keyword)
+                    self._value(" ".join(value.split()).casefold(), keyword)
         if vr in _TEXT_VRS or vr == "PN":
             if code is None and (tag >> 16) % 2 == 0:
                 code = inherited
@@ -362,7 +392,7 @@ class _Collector:
                     and _HAS_DIGIT.search(token)
                     and _HAS_LETTER.search(token)
                 ):
-                    self.harvest.values.setdefault(token.casefold(), keyword)
+                    self._value(token.casefold(), keyword)
 
 
 def _is_safe_private(ds: Dataset, tag: int, rules: Rules, declared: Declared) -> bool:
@@ -401,6 +431,22 @@ def _text(ds: Dataset, keyword: str) -> str:
     return "" if value is None else str(value).strip()
 
 
+def _patient_identity(ds: Dataset) -> str:
+    """Who the file belongs to, for structure and date checks.
+
+    An empty Patient ID does not make all such files one patient: fall back to Patient
+    Name + Birth Date, then to the Study Instance UID (each study its own patient), the
+    same convention the scrubber documents for keying its pseudonyms.
+    """
+    patient_id = _text(ds, "PatientID")
+    if patient_id:
+        return patient_id
+    name, birth = _text(ds, "PatientName"), _text(ds, "PatientBirthDate")
+    if name or birth:
+        return f"name+birth:{name}|{birth}"
+    return f"study:{_text(ds, 'StudyInstanceUID')}"
+
+
 def harvest_file(
     path: Path, rel: str, *, rules: Rules, score_facts: bool = False
 ) -> OriginalHarvest:
@@ -418,7 +464,7 @@ def harvest_file(
             record.unreadable = True
             return harvest
         ds = pydicom.dcmread(io.BytesIO(data), force=True)
-        patient_id = _text(ds, "PatientID")
+        patient_id = _patient_identity(ds)
         collector = _Collector(rules, harvest, patient_id)
         collector.codec = _codec_for(ds)
         if score_facts:

@@ -88,6 +88,14 @@ def _has_given_family(text: str) -> bool:
     return False
 
 
+def _phone_like(match: str) -> bool:
+    # Groups of digits split by single spaces are also lists of numbers ("255 128 128" in
+    # an image comment); a phone number written that way has at least 10 digits.
+    if any(c in match for c in "+-.()"):
+        return True
+    return sum(c.isdigit() for c in match) >= 10
+
+
 def scan_text(text: str, *, dates_allowed: bool = False) -> list[TextHit]:
     """PHI-shaped patterns in ``text``, one hit per pattern at most.
 
@@ -101,7 +109,7 @@ def scan_text(text: str, *, dates_allowed: bool = False) -> list[TextHit]:
     hits: list[TextHit] = []
     if _EMAIL.search(text):
         hits.append(TextHit(PATTERN_EMAIL, "error"))
-    if _PHONE.search(text):
+    if any(_phone_like(m.group(0)) for m in _PHONE.finditer(text)):
         hits.append(TextHit(PATTERN_PHONE, "error"))
     if _MRN_LABELLED.search(text):
         hits.append(TextHit(PATTERN_MRN, "error"))
@@ -178,6 +186,16 @@ class ValueSearch:
         if "^" in folded:
             found += [m.group(0) for m in self.text_re.finditer(folded.replace("^", " "))]
         return [self.labels[v] for v in found if v in self.labels]
+
+    def find_matches(self, text: str) -> list[tuple[str, str]]:
+        """``(source keyword, matched case-folded value)`` of the known values in ``text``."""
+        if self.text_re is None:
+            return []
+        folded = text.casefold()
+        found = [m.group(0) for m in self.text_re.finditer(folded)]
+        if "^" in folded:
+            found += [m.group(0) for m in self.text_re.finditer(folded.replace("^", " "))]
+        return [(self.labels[v], v) for v in found if v in self.labels]
 
     def count_in_bytes(self, data: bytes) -> dict[str, int]:
         """Occurrences per source keyword of the known values in raw ``data``.

@@ -156,6 +156,18 @@ class OriginalIndex:
     uid_roots: frozenset[str]
     patient_dates: Mapping[str, frozenset[str]] | None = None
     offsets: Mapping[str, int] | None = None
+    #: Tag -> case-folded values the originals hold in attributes every profile keeps
+    #: (standard, not in Table E.1-1 or K; short string VRs): see :data:`RETAINED_VRS`.
+    retained: Mapping[int, frozenset[str]] = field(default_factory=dict)
+    #: With the key: case-folded value -> pseudonyms of the original patients holding it.
+    #: A value found only in another patient's file is a warning (coincidence, e.g. an
+    #: anatomy word that is also a name elsewhere in the batch), not an error.
+    owners: Mapping[str, frozenset[str]] | None = None
+
+
+#: VRs whose values are indexed as "retained" (coded and short strings; never PN, dates or
+#: long free text).
+RETAINED_VRS = frozenset({"CS", "SH", "LO"})
 
 
 @dataclass

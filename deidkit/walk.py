@@ -138,12 +138,16 @@ def _classify(ds: Dataset, has_preamble: bool) -> None:
 
 def _looks_like_raw_dataset(data: bytes) -> bool:
     # A dataset without preamble starts with a low group tag: file meta (0002) or an
-    # identifying/patient group (0008..0010), little endian. Text and other formats do not.
+    # identifying/patient group (0008..0010), little or big endian (explicit VR big endian
+    # data sets without file meta exist in the wild). Text and other formats do not.
     if len(data) < 8:
         return False
-    group = int.from_bytes(data[0:2], "little")
-    element = int.from_bytes(data[2:4], "little")
-    return group in (0x0002, 0x0008, 0x0010) and element < 0x1000
+    for order in ("little", "big"):
+        group = int.from_bytes(data[0:2], order)
+        element = int.from_bytes(data[2:4], order)
+        if group in (0x0002, 0x0008, 0x0010) and element < 0x1000:
+            return True
+    return False
 
 
 def _is_truncated(ds: Dataset) -> bool:

@@ -39,7 +39,7 @@ def demo(
             size=size,
             device=device,
             seed=seed,
-            log=lambda line: stderr_console.print(line, highlight=False),
+            log=lambda line: stderr_console.print(line, highlight=False, markup=False),
         )
     for run in result.runs:
         typer.echo(f"== {run.name} model: gate {run.verdict.upper()}")

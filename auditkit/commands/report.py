@@ -75,10 +75,12 @@ def report(
                 for e in data.get("groups", [])
                 if e.get("status") == "missing"
             }
+            attributes = [str(a) for a in data.get("attributes") or []] or sorted(
+                {str(e.get("attribute")) for e in data.get("groups", [])}
+            )
             curves = curves_from_predictions(
                 predictions,
-                attributes=[str(a) for a in data.get("attributes") or missing or []]
-                or sorted({str(e.get("attribute")) for e in data.get("groups", [])}),
+                attributes=attributes,
                 label=label,
                 score=score or str(columns[0]),
                 missing_names=missing,

@@ -105,7 +105,13 @@ def register_template(volume: NDArray[np.float32], grid: Grid) -> _Registered:
     tpl = load_template()
     coarse, coarse_grid = _template_coarse()
     transform = register_affine(
-        volume, grid, coarse, coarse_grid, voxel_mm=REGISTRATION_MM, moving_prepared=True
+        volume,
+        grid,
+        coarse,
+        coarse_grid,
+        voxel_mm=REGISTRATION_MM,
+        moving_prepared=True,
+        multistart=True,
     )
     face = warp_mask(tpl.face, tpl.grid, grid, world_transform=transform)
     # The brain mask stays on nilearn's MNI152 grid; compose subject -> head -> MNI.

@@ -74,6 +74,7 @@ def register_affine(
     fixed_mask: NDArray[np.bool_] | None = None,
     iterations: int = 100,
     moving_prepared: bool = False,
+    multistart: bool = False,
 ) -> FloatArray:
     """Register ``moving`` to ``fixed`` with a 12-parameter affine transform.
 
@@ -91,6 +92,12 @@ def register_affine(
         Optimiser iterations per resolution level.
     moving_prepared
         ``moving`` is already the output of :func:`prepare` at ``voxel_mm``.
+    multistart
+        Search initial rotations (:data:`START_ANGLES_DEG`) and refine the best few with a
+        similarity transform before the affine stage. Needed for heads tilted by more than
+        ~15 degrees (chin-down / chin-up, rolled or turned): from the moments-only start
+        the optimiser stops in a local optimum that misplaces the face mask, and can put
+        the estimated brain where it does not protect the true brain.
 
     Returns
     -------
@@ -112,18 +119,17 @@ def register_affine(
         m_arr, m_grid = prepare(moving, moving_grid, voxel_mm)
     f_img, m_img = to_sitk(f_arr, f_grid), to_sitk(m_arr, m_grid)
 
-    init = sk.CenteredTransformInitializer(
-        f_img, m_img, sk.AffineTransform(3), sk.CenteredTransformInitializerFilter.MOMENTS
-    )
-    reg = sk.ImageRegistrationMethod()
-    reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
-    reg.SetMetricSamplingStrategy(reg.REGULAR)
-    reg.SetMetricSamplingPercentage(0.25, _SEED)
+    mask_img = None
     if fixed_mask is not None:
         mask_arr, _ = _coarse(fixed_mask.astype(np.float32), fixed_grid, voxel_mm)
         mask_img = sk.Cast(to_sitk(mask_arr > 0.5, f_grid), sk.sitkUInt8)
-        reg.SetMetricFixedMask(mask_img)
-    reg.SetInterpolator(sk.sitkLinear)
+    if multistart:
+        init = _multistart(f_img, m_img, mask_img)
+    else:
+        init = sk.CenteredTransformInitializer(
+            f_img, m_img, sk.AffineTransform(3), sk.CenteredTransformInitializerFilter.MOMENTS
+        )
+    reg = _method(mask_img)
     reg.SetOptimizerAsRegularStepGradientDescent(
         learningRate=1.0,
         minStep=1e-3,
@@ -141,6 +147,75 @@ def register_affine(
     except RuntimeError as exc:
         raise RegistrationError("template registration did not converge") from exc
     return _to_ras_matrix(result)
+
+
+#: Initial rotations (degrees about the LPS x, y, z axes) tried by ``multistart``: pitch
+#: (chin-down / chin-up) is the commonest and riskiest, so it gets the finest steps.
+START_ANGLES_DEG: tuple[tuple[float, float, float], ...] = tuple(
+    (rx, ry, rz)
+    for rx in (-36.0, -24.0, -12.0, 0.0, 12.0, 24.0, 36.0)
+    for ry in (-24.0, 0.0, 24.0)
+    for rz in (-24.0, 0.0, 24.0)
+)
+#: How many of the best-scoring starts are refined before the affine stage.
+REFINED_STARTS = 3
+
+
+def _method(mask_img: Any) -> Any:
+    # Mattes MI works across contrasts (T1 template on T2 or PD subjects, inverted classes).
+    sk = sitk()
+    reg = sk.ImageRegistrationMethod()
+    reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
+    reg.SetMetricSamplingStrategy(reg.REGULAR)
+    reg.SetMetricSamplingPercentage(0.25, _SEED)
+    if mask_img is not None:
+        reg.SetMetricFixedMask(mask_img)
+    reg.SetInterpolator(sk.sitkLinear)
+    return reg
+
+
+def _multistart(f_img: Any, m_img: Any, mask_img: Any) -> Any:
+    """Best similarity transform over a grid of initial rotations about the centres of mass."""
+    sk = sitk()
+    base = sk.CenteredTransformInitializer(
+        f_img, m_img, sk.Similarity3DTransform(), sk.CenteredTransformInitializerFilter.MOMENTS
+    )
+    scored: list[tuple[float, int, Any]] = []
+    for index, angles in enumerate(START_ANGLES_DEG):
+        start = sk.Similarity3DTransform(base)
+        rx, ry, rz = np.deg2rad(angles)
+        start.SetMatrix(sk.Euler3DTransform((0, 0, 0), rx, ry, rz).GetMatrix())
+        probe = _method(mask_img)
+        probe.SetInitialTransform(start, inPlace=False)
+        scored.append((float(probe.MetricEvaluate(f_img, m_img)), index, start))
+    scored.sort(key=lambda item: (item[0], item[1]))  # MI: lower is better; ties by index
+    best: tuple[float, Any] | None = None
+    for _, _, start in scored[:REFINED_STARTS]:
+        reg = _method(mask_img)
+        reg.SetOptimizerAsRegularStepGradientDescent(
+            learningRate=1.0, minStep=1e-3, numberOfIterations=60, gradientMagnitudeTolerance=1e-6
+        )
+        reg.SetOptimizerScalesFromPhysicalShift()
+        reg.SetShrinkFactorsPerLevel([2, 1])
+        reg.SetSmoothingSigmasPerLevel([1.0, 0.0])
+        reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
+        reg.SetInitialTransform(start, inPlace=False)
+        reg.SetNumberOfThreads(1)
+        try:
+            result = reg.Execute(f_img, m_img)
+        except RuntimeError:
+            continue
+        value = float(reg.GetMetricValue())
+        if best is None or value < best[0]:
+            best = (value, sk.CompositeTransform(result).GetNthTransform(0))
+    if best is None:
+        raise RegistrationError("template registration did not converge")
+    similarity = sk.Similarity3DTransform(best[1])
+    affine = sk.AffineTransform(3)
+    affine.SetCenter(similarity.GetCenter())
+    affine.SetMatrix(similarity.GetMatrix())
+    affine.SetTranslation(similarity.GetTranslation())
+    return affine
 
 
 def _to_ras_matrix(transform: Any) -> FloatArray:

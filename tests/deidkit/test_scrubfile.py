@@ -69,3 +69,45 @@ def test_dry_run_writes_nothing(
     outcome = process_file(sample_corpus.root / rel, rel, config)
     assert outcome.status == "dry_run" and outcome.output, outcome
     assert not (tmp_path / "out").exists()
+
+
+# --- regressions found on pydicom's own test files (QA on corpora never seen) ------------
+
+
+def _pydicom_file(name: str) -> Path:
+    from pydicom.data import get_testdata_file
+
+    found = get_testdata_file(name)
+    assert isinstance(found, str), name  # shipped with pydicom, never downloaded
+    return Path(found)
+
+
+def test_explicit_syntax_with_implicit_encoding_is_released(
+    project_key: ProjectKey, tmp_path: Path
+) -> None:
+    # SC_rgb_jpeg.dcm declares JPEG Baseline (explicit VR) but its data set is implicit
+    # VR: pydicom reads it with no VRs, and writing it used to fail (encode_error).
+    src = _pydicom_file("SC_rgb_jpeg.dcm")
+    config = _config(project_key, tmp_path / "out")
+    settings = ScrubSettings(profile=config.settings.profile, key=project_key, allow_burned_in=True)
+    config = WorkerConfig(settings=settings, output=tmp_path / "out", dry_run=False,
+                          want_linkage=False, want_cohort=False)  # fmt: skip
+    outcome = process_file(src, "sc.dcm", config)
+    assert outcome.status == "written", (outcome.reason, outcome.detail)
+    out = pydicom.dcmread(tmp_path / "out" / str(outcome.output), force=False)
+    with pytest.warns(UserWarning, match="implicit VR"):
+        original = pydicom.dcmread(src)
+    assert out.file_meta.TransferSyntaxUID == original.file_meta.TransferSyntaxUID
+    assert out.PixelData == original.PixelData
+    assert all(elem.VR not in (None, "UN") for elem in out.iterall())
+
+
+def test_missing_study_and_series_uids_are_held_back_as_missing_uids(
+    project_key: ProjectKey, tmp_path: Path
+) -> None:
+    # JPEGLSNearLossless_08.dcm has SOP UIDs but no Study/Series Instance UID.
+    outcome = process_file(
+        _pydicom_file("JPEGLSNearLossless_08.dcm"), "j.dcm", _config(project_key, tmp_path)
+    )
+    assert (outcome.status, outcome.reason) == ("held_back", "missing_uids")
+    assert not list(tmp_path.rglob("*.dcm"))

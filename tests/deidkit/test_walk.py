@@ -78,3 +78,14 @@ def test_garbage_and_text() -> None:
 def test_dicomdir_name() -> None:
     assert is_dicomdir_name("a/b/DICOMDIR") and is_dicomdir_name("dicomdir")
     assert not is_dicomdir_name("a/DICOMDIR.dcm")
+
+
+def test_big_endian_dataset_without_meta_is_read() -> None:
+    # Explicit VR big endian, no preamble and no file meta (pydicom ships one): DICOM, not
+    # "not_dicom" (the raw-dataset sniffing used to read the first tag little endian only).
+    from pydicom.data import get_testdata_file
+
+    path = get_testdata_file("ExplVR_BigEndNoMeta.dcm")
+    assert isinstance(path, str)
+    ds = read_input(Path(path).read_bytes())
+    assert ds.SOPInstanceUID and ds.Modality

@@ -95,3 +95,108 @@ def nifti(
     if scaling is not None:
         img.header.set_slope_inter(*scaling)
     return img
+
+
+# ---------------------------------------------------------------------------------------
+# Heads the method has never seen: the template moved in world space by a KNOWN transform.
+# The truth masks are warped with that same transform, independent of the method's estimate.
+
+
+def rotation(axis: int, degrees: float) -> np.ndarray:
+    """4x4 rotation about world axis 0 (x: pitch), 1 (y: roll) or 2 (z: yaw)."""
+    t = np.deg2rad(degrees)
+    a, b = [i for i in range(3) if i != axis]
+    rot = np.eye(4)
+    rot[a, a], rot[a, b], rot[b, a], rot[b, b] = np.cos(t), -np.sin(t), np.sin(t), np.cos(t)
+    return rot
+
+
+def about_centre(template: HeadTemplate, linear: np.ndarray) -> np.ndarray:
+    """Conjugate a 4x4 linear map so it acts about the template head's centre."""
+    centre = template.grid.affine @ np.array([*((np.array(template.grid.shape) - 1) / 2.0), 1.0])
+    there, back = np.eye(4), np.eye(4)
+    there[:3, 3], back[:3, 3] = -centre[:3], centre[:3]
+    return back @ linear @ there
+
+
+def moved_grid(
+    template: HeadTemplate,
+    move: np.ndarray,
+    *,
+    zooms: tuple[float, float, float] = (HEAD_MM, HEAD_MM, HEAD_MM),
+    orient: str = "RAS",
+    crop_top_mm: float = 0.0,
+    neck_mm: float = 0.0,
+) -> Grid:
+    """An axis-aligned grid (``orient``) around the template head moved by ``move``.
+
+    ``crop_top_mm`` cuts the field of view at the top; ``neck_mm`` extends it at the bottom.
+    """
+    tpl = template.grid
+    corners = np.array(
+        [
+            [i, j, k, 1.0]
+            for i in (0, tpl.shape[0])
+            for j in (0, tpl.shape[1])
+            for k in (0, tpl.shape[2])
+        ]
+    )
+    world = (move @ tpl.affine @ corners.T)[:3]
+    lo, hi = world.min(axis=1), world.max(axis=1)
+    # The template box is generous; trim it to about a head (crop applies from the head top).
+    hi[2] -= crop_top_mm
+    lo[2] -= neck_mm
+    codes = {"R": (0, 1), "L": (0, -1), "A": (1, 1), "P": (1, -1), "S": (2, 1), "I": (2, -1)}
+    affine = np.zeros((4, 4))
+    affine[3, 3] = 1.0
+    shape = []
+    for col, letter in enumerate(orient):
+        axis, sign = codes[letter]
+        affine[axis, col] = sign * zooms[col]
+        n = int(np.ceil((hi[axis] - lo[axis]) / zooms[col])) + 1
+        shape.append(n)
+        affine[axis, 3] = lo[axis] if sign > 0 else lo[axis] + (n - 1) * zooms[col]
+    sx, sy, sz = shape
+    return Grid((sx, sy, sz), affine)
+
+
+def make_moved_head(
+    template: HeadTemplate, grid: Grid, move: np.ndarray, *, neck: bool = False
+) -> tuple[np.ndarray, Truth]:
+    """The template head moved by ``move`` (template world -> subject world) onto ``grid``.
+
+    With ``neck``, voxels below the template's field of view get a synthetic neck and
+    shoulders (soft-tissue intensity) so the image extends well below the chin.
+    """
+    inverse = np.linalg.inv(move)
+    head = resample_to(template.head, template.grid, grid, order=1, world_transform=inverse)
+    brain = resample_to(
+        template.brain,
+        template.brain_grid,
+        grid,
+        world_transform=template.head_to_brain @ inverse,
+    )
+    face = resample_to(template.face, template.grid, grid, order=1, world_transform=inverse)
+    if neck:
+        head = head + _synthetic_neck(template, grid, inverse, head)
+    return head, Truth(brain=np.asarray(brain > 0.5), face=np.asarray(face > 0.5))
+
+
+def _synthetic_neck(
+    template: HeadTemplate, grid: Grid, inverse: np.ndarray, head: np.ndarray
+) -> np.ndarray:
+    # Template-world coordinates of every subject voxel.
+    ijk = np.indices(grid.shape, dtype=np.float32).reshape(3, -1)
+    world = (inverse @ grid.affine)[:3, :3] @ ijk + (inverse @ grid.affine)[:3, 3:4]
+    x, y, z = (world[i].reshape(grid.shape) for i in range(3))
+    tpl_vox = np.linalg.inv(template.grid.affine)
+    bottom = float((template.grid.affine @ np.array([0, 0, 0, 1.0]))[2]) + 25.0
+    del tpl_vox
+    below = z < bottom
+    depth = np.clip(bottom - z, 0.0, None)
+    # Neck: an ellipse behind the chin; shoulders widen it 60 mm further down.
+    half_x = 55.0 + np.clip(depth - 60.0, 0.0, None) * 2.0
+    inside = below & (((x / half_x) ** 2 + ((y + 25.0) / 55.0) ** 2) < 1.0)
+    tissue = float(np.percentile(head[head > 0], 60)) if (head > 0).any() else 100.0
+    neck = np.where(inside & (head < 0.2 * tissue), tissue, 0.0)
+    return np.asarray(neck, dtype=np.float32)
