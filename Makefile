@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_DIR ?= demo-output
 
-.PHONY: venv sysdeps test lint demo clean
+.PHONY: venv sysdeps test lint demo bench screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,28 @@ test: venv sysdeps lint
 	$(BIN)/python -m pytest -n 2 -q
 
 demo: venv
-	$(BIN)/deidkit demo $(DEMO_DIR)
+	$(BIN)/deidkit demo $(DEMO_DIR)/deid
+	$(BIN)/auditkit demo $(DEMO_DIR)/audit --size small --device auto
+	@echo
+	@echo "Results are under $(DEMO_DIR)/:"
+	@echo "  de-identification: $(DEMO_DIR)/deid/release-report.html (verification), $(DEMO_DIR)/deid/release/"
+	@echo "  defacing QC:       $(DEMO_DIR)/deid/heads/qc/*.png"
+	@echo "  audit reports:     $(DEMO_DIR)/audit/biased/report.html, $(DEMO_DIR)/audit/balanced/report.html"
+
+# Side-by-side benchmarks against the anchors (not tests; see bench/). gdcmanon comes from
+# Debian's libgdcm-tools, installed here when missing and possible.
+bench: venv
+	-command -v gdcmanon >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq libgdcm-tools >/dev/null; }
+	$(BIN)/python bench/scrub.py --files 1000 --repeats 2
+	$(BIN)/python bench/verify.py --workers 2 --repeat 3
+	$(BIN)/python bench/deface.py --mm 1.0
+	$(BIN)/python bench/evaluate.py --rows 100000 --fairlearn-boot 20
+
+# Headless-Chromium screenshots of the HTML reports (release report and audit report).
+screenshots: venv sysdeps
+	$(BIN)/deidkit demo $(DEMO_DIR)/deid >/dev/null
+	bash bench/screenshot_report.sh $(DEMO_DIR)/deid/release-report.html $(DEMO_DIR)/deid/release-report.png
+	bash bench/screenshot_audit_report.sh
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache

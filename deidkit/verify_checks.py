@@ -351,7 +351,8 @@ class _Scanner:
         for value in present:
             # A value an original holds in this same attribute, which the profile keeps
             # (e.g. Manufacturer "TOSHIBA_MEC" when an Institution Name was "TOSHIBA"),
-            # is the standard's retained content, not a leak: a warning, not an error.
+            # is the standard's retained content, not a leak: a warning, not an error
+            # (unless the value is the patient's own name, ID, birth data or address).
             retained = kept is not None and " ".join(value.split()).casefold() in kept
             for source, matched in self.search.find_matches(value):
                 if source in seen:
@@ -363,7 +364,9 @@ class _Scanner:
                     severity = "warn"
                 else:
                     seen.add(source)
-                    severity = "warn" if retained else "error"
+                    # The patient's own identity never counts as retained content.
+                    kept_here = retained and source not in PATIENT_IDENTITY_KEYWORDS
+                    severity = "warn" if kept_here else "error"
                 if vr in ("DA", "DT") and _is_date_value(value):
                     severity = self._date_match_severity(value)
                     if not severity:
@@ -392,6 +395,22 @@ def _shift_day(day: str, days: int) -> str:
         return ""
     return f"{moved.year:04d}{moved.month:02d}{moved.day:02d}"
 
+
+#: Sources whose values stay errors wherever they are found in this patient's files.
+PATIENT_IDENTITY_KEYWORDS = frozenset(
+    {
+        "PatientName",
+        "PatientID",
+        "OtherPatientIDs",
+        "OtherPatientNames",
+        "PatientBirthName",
+        "PatientMotherBirthName",
+        "PatientBirthDate",
+        "PatientAddress",
+        "PatientTelephoneNumbers",
+        "MedicalRecordLocator",
+    }
+)
 
 _SEARCH_CACHE: dict[int, tuple[OriginalIndex, ValueSearch]] = {}
 

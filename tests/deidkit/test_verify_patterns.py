@@ -129,3 +129,10 @@ def test_caret_separated_names_match_as_text_and_bytes() -> None:
     assert search.find_in_text("DOE^JANE") == ["PatientName"]
     assert search.find_in_text("seen: Doe^Jane") == ["PatientName"]
     assert search.count_in_bytes(b"xx DOE^JANE yy") == {"PatientName": 1}
+
+
+def test_lists_of_small_numbers_are_not_phone_numbers() -> None:
+    # An image comment in pydicom's SC_rgb_* files: "255 128 128" is a colour, not a phone.
+    assert scan_text("Image with 10 of 255 0 0 10 of 255 128 128 10 of 0 255 0") == []
+    for phone in ("555-123-4567", "020 7946 0958", "(030) 1234 567", "+44 20 7946 0958"):
+        assert [hit.pattern for hit in scan_text(phone)] == ["phone"], phone
