@@ -225,9 +225,19 @@ _SAFE_WORDS = frozenset(
     portal delayed phase early late soft tissue bone lung std standard sharp smooth kernel
     thin thick slice slices mm cm dose low high routine protocol series study exam scan
     image images screening diagnostic followup follow up baseline research
+    iv oral rectal intravenous bolus infusion none no yes ml cc mg mgi mmol kg
+    omnipaque iohexol isovue iopamidol visipaque iodixanol ultravist iopromide optiray
+    ioversol xenetix iobitridol iomeron iomeprol imeron oxilan hexabrix conray telebrix
+    omniscan gadodiamide magnevist gadopentetate dotarem gadoterate clariscan gadavist
+    gadovist gadobutrol prohance gadoteridol multihance gadobenate eovist primovist
+    gadoxetate elucirem vueway gadopiclenol feraheme ferumoxytol barium gastrografin
+    optison definity sonovue lumason
     """.split()
 )
-_SAFE_TOKEN = re.compile(r"^(\d{1,3}(\.\d+)?(mm|cm|ms|s|t)?|[a-z]{1}\d{0,2})$")
+# Short numbers with an optional unit, a letter with up to two digits, and a known word
+# followed by a strength ("ISOVUE300", "Omnipaque350").
+_SAFE_TOKEN = re.compile(r"^(\d{1,3}(\.\d+)?(mm|cm|ms|s|t|ml|cc|mg|mgi|mmol|%)?|[a-z]{1}\d{0,2})$")
+_WORD_STRENGTH = re.compile(r"^([a-z]{3,})-?(\d{1,3})$")
 
 
 def clean_text(value: str) -> str:
@@ -237,10 +247,20 @@ def clean_text(value: str) -> str:
     optionally with a unit) is dropped, so names, IDs, dates and free text cannot survive.
     """
     kept = []
+    dropped = False
     for token in re.split(r"[\s_^\\/,;:|]+", value):
         low = token.strip().lower().strip("().[]{}\"'")
         if not low:
             continue
-        if low in _SAFE_WORDS or _SAFE_TOKEN.match(low):
+        strength = _WORD_STRENGTH.match(low)
+        if (
+            low in _SAFE_WORDS
+            or _SAFE_TOKEN.match(low)
+            or (strength is not None and strength.group(1) in _SAFE_WORDS)
+        ):
             kept.append(token.strip().strip("().[]{}\"'"))
-    return " ".join(kept)
+        else:
+            dropped = True
+    # Nothing unknown: keep the value as written ("ISOVUE300/100" stays comparable), but
+    # never with the PN separator "^", which makes a descriptor look like a person name.
+    return value.strip(" \x00").replace("^", " ") if not dropped else " ".join(kept)

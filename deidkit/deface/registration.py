@@ -157,6 +157,8 @@ START_ANGLES_DEG: tuple[tuple[float, float, float], ...] = tuple(
     for ry in (-24.0, 0.0, 24.0)
     for rz in (-24.0, 0.0, 24.0)
 )
+#: Initial isotropic scales tried with every rotation (children's heads are ~0.8x adult).
+START_SCALES: tuple[float, ...] = (1.0,)
 #: How many of the best-scoring starts are refined before the affine stage.
 REFINED_STARTS = 3
 
@@ -181,10 +183,12 @@ def _multistart(f_img: Any, m_img: Any, mask_img: Any) -> Any:
         f_img, m_img, sk.Similarity3DTransform(), sk.CenteredTransformInitializerFilter.MOMENTS
     )
     scored: list[tuple[float, int, Any]] = []
-    for index, angles in enumerate(START_ANGLES_DEG):
+    starts = [(a, s) for s in START_SCALES for a in START_ANGLES_DEG]
+    for index, (angles, scale) in enumerate(starts):
         start = sk.Similarity3DTransform(base)
         rx, ry, rz = np.deg2rad(angles)
         start.SetMatrix(sk.Euler3DTransform((0, 0, 0), rx, ry, rz).GetMatrix())
+        start.SetScale(scale)
         probe = _method(mask_img)
         probe.SetInitialTransform(start, inPlace=False)
         scored.append((float(probe.MetricEvaluate(f_img, m_img)), index, start))

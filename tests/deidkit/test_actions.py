@@ -207,3 +207,13 @@ def test_date_shifts() -> None:
 def test_clean_text_keeps_only_known_terms() -> None:
     assert clean_text("T1 MPRAGE SAG Dr SMITH 20200101 3mm") == "T1 MPRAGE SAG 3mm"
     assert clean_text("CANARYJOHN^DOE") == ""
+
+
+def test_clean_text_keeps_contrast_agents_as_written() -> None:
+    # pydicom's test files: Contrast/Bolus Agent "ISOVUE300/100" and "11 ml Omniscan" were
+    # cleaned to "100" and "11" (over-scrubbing under Clean Descriptors).
+    assert clean_text("ISOVUE300/100") == "ISOVUE300/100"
+    assert clean_text("11 ml Omniscan") == "11 ml Omniscan"
+    assert clean_text("Omnipaque 350 Dr SMITH") == "Omnipaque 350"
+    assert clean_text("SMITH300") == ""  # a strength after an unknown word is no pass
+    assert clean_text("abdomen^liver") == "abdomen liver"  # no PN-shaped descriptor
