@@ -29,33 +29,17 @@ from auditkit.errors import (
     UnknownAttributeError,
     UnknownMetricError,
 )
+from auditkit.metrics import BINARY_METRICS
 
-#: Per-group metrics of RESULTS.json (issue 7) a policy may limit.
-GROUP_METRICS: Final[frozenset[str]] = frozenset(
-    {
-        "n_pos",
-        "n_neg",
-        "prevalence",
-        "selection_rate",
-        "auroc",
-        "tpr",
-        "fpr",
-        "tnr",
-        "ppv",
-        "npv",
-        "accuracy",
-        "balanced_accuracy",
-        "brier",
-        "ece",
-        "tpr_at_fixed_specificity",
-        # task-specific: segmentation and regression
-        "dice",
-        "hd95",
-        "mae",
-        "bias",
-        "macro_auroc",
-    }
-)
+#: Per-group metrics of RESULTS.json (issue 7) a policy may limit: the binary metrics the
+#: evaluator computes, plus the task-specific ones (segmentation, regression, multiclass).
+GROUP_METRICS: Final[frozenset[str]] = frozenset(BINARY_METRICS) | {
+    "dice",
+    "hd95",
+    "mae",
+    "bias",
+    "macro_auroc",
+}
 
 #: Disparity metrics of RESULTS.json, one value per attribute.
 DISPARITY_METRICS: Final[frozenset[str]] = frozenset(
