@@ -14,6 +14,5 @@ def import_optional(module: str, *, feature: str, extra: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError as exc:
         raise MissingDependencyError(
-            f"{feature} needs the optional package '{module}': "
-            f"pip install 'deidkit[{extra}]'"
+            f"{feature} needs the optional package '{module}': pip install 'deidkit[{extra}]'"
         ) from exc
