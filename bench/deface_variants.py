@@ -179,7 +179,8 @@ def main() -> None:
             rows.append(row)
             print(
                 f"{name:26s} {method:10s} {row['status']:28s} "
-                f"brain={row.get('brain_changed', '-')!s:>5} face={row.get('face_removed', '-')!s:>5}% "
+                f"brain={row.get('brain_changed', '-')!s:>5} "
+                f"face={row.get('face_removed', '-')!s:>5}% "
                 f"det={row['detector_before']}->{row.get('detector_after', '-')} "
                 f"{row.get('seconds', 0):5}s {'PASS' if ok else 'FAIL'}",
                 flush=True,

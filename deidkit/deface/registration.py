@@ -182,6 +182,9 @@ def _multistart(f_img: Any, m_img: Any, mask_img: Any) -> Any:
     base = sk.CenteredTransformInitializer(
         f_img, m_img, sk.Similarity3DTransform(), sk.CenteredTransformInitializerFilter.MOMENTS
     )
+    # Score the starts on 2x shrunk copies (8 mm): ~8x cheaper and smoother, enough to rank.
+    f_small, m_small = sk.BinShrink(f_img, [2, 2, 2]), sk.BinShrink(m_img, [2, 2, 2])
+    mask_small = None if mask_img is None else sk.BinShrink(mask_img, [2, 2, 2]) > 0
     scored: list[tuple[float, int, Any]] = []
     starts = [(a, s) for s in START_SCALES for a in START_ANGLES_DEG]
     for index, (angles, scale) in enumerate(starts):
@@ -189,19 +192,21 @@ def _multistart(f_img: Any, m_img: Any, mask_img: Any) -> Any:
         rx, ry, rz = np.deg2rad(angles)
         start.SetMatrix(sk.Euler3DTransform((0, 0, 0), rx, ry, rz).GetMatrix())
         start.SetScale(scale)
-        probe = _method(mask_img)
+        probe = _method(mask_small)
         probe.SetInitialTransform(start, inPlace=False)
-        scored.append((float(probe.MetricEvaluate(f_img, m_img)), index, start))
+        probe.SetNumberOfThreads(1)
+        scored.append((float(probe.MetricEvaluate(f_small, m_small)), index, start))
     scored.sort(key=lambda item: (item[0], item[1]))  # MI: lower is better; ties by index
     best: tuple[float, Any] | None = None
     for _, _, start in scored[:REFINED_STARTS]:
         reg = _method(mask_img)
         reg.SetOptimizerAsRegularStepGradientDescent(
-            learningRate=1.0, minStep=1e-3, numberOfIterations=60, gradientMagnitudeTolerance=1e-6
+            learningRate=1.0, minStep=1e-2, numberOfIterations=60, gradientMagnitudeTolerance=1e-6
         )
         reg.SetOptimizerScalesFromPhysicalShift()
-        reg.SetShrinkFactorsPerLevel([2, 1])
-        reg.SetSmoothingSigmasPerLevel([1.0, 0.0])
+        # Coarse level only: the affine stage that follows refines at full registration size.
+        reg.SetShrinkFactorsPerLevel([2])
+        reg.SetSmoothingSigmasPerLevel([1.0])
         reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
         reg.SetInitialTransform(start, inPlace=False)
         reg.SetNumberOfThreads(1)

@@ -189,9 +189,7 @@ def _synthetic_neck(
     ijk = np.indices(grid.shape, dtype=np.float32).reshape(3, -1)
     world = (inverse @ grid.affine)[:3, :3] @ ijk + (inverse @ grid.affine)[:3, 3:4]
     x, y, z = (world[i].reshape(grid.shape) for i in range(3))
-    tpl_vox = np.linalg.inv(template.grid.affine)
     bottom = float((template.grid.affine @ np.array([0, 0, 0, 1.0]))[2]) + 25.0
-    del tpl_vox
     below = z < bottom
     depth = np.clip(bottom - z, 0.0, None)
     # Neck: an ellipse behind the chin; shoulders widen it 60 mm further down.
