@@ -7,7 +7,8 @@ inversion, noise and bias field), acquisitions (sagittal 1x1x1.2 mm, 0.8 mm), in
 with scl_slope and 4D. The truth is the template brain and face masks warped with the same
 known transform, independent of the method's own estimate. For each method it prints:
 brain voxels changed (must be 0), share of the true face removed (>= 90 %), and whether
-the offline face detector fires on the rendering before and after.
+the offline face detector fires on the rendering before and after (both rendered as the QC
+does: in the template's canonical pose when the method registered the template).
 
 Run:  .venv/bin/python bench/deface_variants.py [--mm 2.0] [--methods mask quickshear]
       [--only NAME ...] [--json FILE]
@@ -132,14 +133,17 @@ def evaluate(
     """Deface one variant with ``method`` and score it against the truth."""
     row: dict[str, Any] = {"method": method}
     before = scaled_volume(raw, scaling)
-    row["detector_before"] = detect_faces(render_views(before, grid)["front"])
     start = time.perf_counter()
     try:
         outcome = deface_raw(raw, grid, scaling=scaling, method=method)
     except DeidkitError as exc:
+        row["detector_before"] = detect_faces(render_views(before, grid)["front"])
         row.update(status=f"refused: {type(exc).__name__}", seconds=time.perf_counter() - start)
         return row
     row["seconds"] = round(time.perf_counter() - start, 1)
+    # As the QC does: render in the pose the method found (the template's, when registered).
+    grid = outcome.mask.grid
+    row["detector_before"] = detect_faces(render_views(before, grid)["front"])
     changed = changed_voxels(raw, outcome.raw)
     first = outcome.raw.reshape((*outcome.raw.shape[:3], -1))[..., 0]
     gone = changed | (first == fill_value(raw, scaling))

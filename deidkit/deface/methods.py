@@ -11,7 +11,7 @@ import functools
 import importlib
 import importlib.util
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -19,6 +19,34 @@ from numpy.typing import NDArray
 
 from deidkit.deface.errors import BrainMaskError, MethodUnavailableError
 from deidkit.deface.geometry import BoolArray, FloatArray, Grid, resample_to, warp_mask
+
+
+@dataclass(frozen=True)
+class PosedGrid(Grid):
+    """A subject grid that also knows the registered template pose.
+
+    Parameters
+    ----------
+    template_transform
+        4x4 map from this subject's world mm to the head template's world mm (the
+        registration result). QC renders the head in the template's canonical pose with it,
+        so the face detector always sees an upright frontal face. It travels with the grid
+        because every QC caller already passes the mask's grid.
+    """
+
+    template_transform: FloatArray | None = field(default=None, compare=False)
+
+
+def posed(grid: Grid, transform: FloatArray | None) -> Grid:
+    """Attach a registration transform to ``grid`` (or return it unchanged when None)."""
+    if transform is None:
+        return grid
+    return PosedGrid(grid.shape, grid.affine, np.asarray(transform, dtype=np.float64))
+
+
+def template_transform(grid: Grid) -> FloatArray | None:
+    """The subject -> template world transform carried by ``grid``, if any."""
+    return grid.template_transform if isinstance(grid, PosedGrid) else None
 
 
 @dataclass(frozen=True)
@@ -49,6 +77,8 @@ class FaceMask:
         """Carry the masks to another grid of the same subject through world mm (--applyto)."""
         if target.same_as(self.grid):
             return self
+        # Same subject, same world: the template pose is still valid on the other grid.
+        target = posed(target, template_transform(self.grid))
 
         def move(mask: BoolArray) -> BoolArray:
             return np.asarray(resample_to(mask, self.grid, target, order=1) > 0.5)
@@ -138,7 +168,7 @@ class TemplateMaskMethod:
         return FaceMask(
             face=reg.face,
             brain=reg.brain if brain is None else brain,
-            grid=grid,
+            grid=posed(grid, reg.transform),
             method=self.name,
             face_region=reg.face,
         )
@@ -167,12 +197,18 @@ class QuickshearMethod:
         self, volume: NDArray[np.float32], grid: Grid, *, brain: BoolArray | None
     ) -> FaceMask:
         """Cut below quickshear's plane; estimate the brain by registration when not given."""
-        region = None
+        region, transform = None, None
         if brain is None:
             reg = register_template(volume, grid)
-            brain, region = reg.brain, reg.face
+            brain, region, transform = reg.brain, reg.face, reg.transform
         face = shear_mask(brain, grid, buffer_mm=self.buffer_mm)
-        return FaceMask(face=face, brain=brain, grid=grid, method=self.name, face_region=region)
+        return FaceMask(
+            face=face,
+            brain=brain,
+            grid=posed(grid, transform),
+            method=self.name,
+            face_region=region,
+        )
 
 
 def _world_axis(grid: Grid, row: int) -> NDArray[np.float32]:

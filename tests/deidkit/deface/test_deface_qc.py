@@ -8,12 +8,23 @@ from pathlib import Path
 import cv2
 import nibabel as nib
 import numpy as np
-from deface_heads import head_grid, make_head, nifti
+import pytest
+from deface_heads import (
+    about_centre,
+    head_grid,
+    make_head,
+    make_moved_head,
+    moved_grid,
+    nifti,
+    rotation,
+)
 
 from deidkit.deface import DefaceOptions, run_batch
 from deidkit.deface.core import deface_raw
-from deidkit.deface.qc import detect_faces, qc_id
-from deidkit.deface.render import render_views
+from deidkit.deface.geometry import Grid
+from deidkit.deface.methods import posed, template_transform
+from deidkit.deface.qc import detect_faces, qc_id, write_qc
+from deidkit.deface.render import render_pose, render_views
 from deidkit.deface.templates import HeadTemplate
 
 
@@ -21,8 +32,71 @@ def test_detector_fires_on_face_and_not_on_defaced(template: HeadTemplate) -> No
     grid = head_grid(template, orient="LIA", tilt_deg=15.0)
     head, _ = make_head(template, grid)
     outcome = deface_raw(head, grid, method="mask")
-    assert detect_faces(render_views(head, grid)["front"]) >= 1
-    assert detect_faces(render_views(outcome.raw, grid)["front"]) == 0
+    posed = outcome.mask.grid
+    assert render_pose(posed) == "template" and render_pose(grid) == "subject"
+    assert detect_faces(render_views(head, posed)["front"]) >= 1
+    assert detect_faces(render_views(outcome.raw, posed)["front"]) == 0
+
+
+# The QA cases where the detector on the subject-pose rendering missed intact faces (pitch
+# +30, roll -30) or fired on defaced heads, plus a combined pitch, roll and yaw.
+MOVES = {
+    "pitch+30": rotation(0, 30),
+    "roll-30": rotation(1, -30),
+    "pitch+20-roll+15-yaw-20": rotation(0, 20) @ rotation(1, 15) @ rotation(2, -20),
+}
+
+
+def _silhouette_overlap(a: np.ndarray, b: np.ndarray) -> float:
+    h, w = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
+    sa, sb = a[:h, :w] > 0, b[:h, :w] > 0
+    return float((sa & sb).sum() / (sa | sb).sum())
+
+
+@pytest.mark.parametrize("name", list(MOVES))
+def test_detector_before_not_after_on_moved_heads(template: HeadTemplate, name: str) -> None:
+    move = about_centre(template, MOVES[name])
+    grid = moved_grid(template, move, zooms=(4.0, 4.0, 4.0))
+    head, _ = make_moved_head(template, grid, move)
+    outcome = deface_raw(head, grid, method="mask")
+    posed = outcome.mask.grid
+    assert template_transform(posed) is not None
+    canonical = render_views(head, posed)["front"]
+    assert detect_faces(canonical) >= 1
+    assert detect_faces(render_views(outcome.raw, posed)["front"]) == 0
+    # Upright whatever the tilt: the canonical rendering's silhouette is the unmoved head's
+    # (rendered with the known identity pose), far more than the subject-pose rendering's.
+    base_grid = moved_grid(template, np.eye(4), zooms=(4.0, 4.0, 4.0))
+    base, _ = make_moved_head(template, base_grid, np.eye(4))
+    reference = render_views(base, base_grid, template_transform=np.eye(4))["front"]
+    assert canonical.shape == reference.shape
+    subject = render_views(head, grid)["front"]
+    assert _silhouette_overlap(canonical, reference) > 0.9
+    assert _silhouette_overlap(canonical, reference) > _silhouette_overlap(subject, reference)
+
+
+def test_qc_rendering_is_deterministic(template: HeadTemplate, tmp_path: Path) -> None:
+    # The unmoved head's true pose is the identity: no registration needed to pose it.
+    grid = head_grid(template, zooms=(4.0, 4.0, 4.0))
+    head, truth = make_head(template, grid)
+    after = np.where(truth.face, 0.0, head).astype(np.float32)
+    pngs = []
+    for run in ("a", "b"):
+        record = write_qc(
+            tmp_path / run,
+            "x.nii.gz",
+            before=head,
+            after=after,
+            grid=posed(grid, np.eye(4)),
+            method="mask",
+            brain_voxels_changed=0,
+            face_voxels_changed=int(truth.face.sum()),
+            face_region_removed=1.0,
+        )
+        assert record.render_pose == "template"
+        assert record.face_detected_before and not record.face_detected_after
+        pngs.append((tmp_path / run / record.png).read_bytes())
+    assert pngs[0] == pngs[1]
 
 
 def test_detector_does_not_fire_on_blank_or_noise() -> None:
@@ -48,20 +122,34 @@ def test_qc_files_named_by_hash_with_record(template: HeadTemplate, tmp_path: Pa
     assert record["face_detected_after"] is False
     assert record["flagged"] is False
     assert record["face_region_removed"] > 0.95
+    assert record["render_pose"] == "template"
     assert "DoeJane" not in (qc / f"{ident}.json").read_text()
     sheet = cv2.imread(str(qc / f"{ident}.png"), cv2.IMREAD_GRAYSCALE)
     assert sheet is not None and sheet.shape[0] > 100 and sheet.std() > 10
 
 
+def _face_covering_brain_mask(template: HeadTemplate, grid: Grid, tmp_path: Path) -> Path:
+    # A wrong brain mask that also covers the face: quickshear then cuts below the chin,
+    # the face stays, and only the detector can tell (the failure the QC exists for).
+    _, truth = make_head(template, grid)
+    wrong = truth.brain | truth.face
+    path = tmp_path / "wrong_brain.nii.gz"
+    nib.save(nifti(wrong.astype(np.float32), grid, dtype=np.uint8), path)
+    return path
+
+
 def test_strict_fails_when_face_still_detected(template: HeadTemplate, tmp_path: Path) -> None:
-    # Quickshear's single plane leaves the orbits and nasal cavity on this head (a known
-    # quickshear failure): the detector still fires, so --strict refuses the file.
     grid = head_grid(template, zooms=(4.0, 4.0, 4.0))
     head, _ = make_head(template, grid)
     src = tmp_path / "in" / "h.nii.gz"
     src.parent.mkdir()
     nib.save(nifti(head, grid), src)
-    report = run_batch(src, tmp_path / "out", DefaceOptions(method="quickshear", strict=True))
+    options = DefaceOptions(
+        method="quickshear",
+        strict=True,
+        brain_mask=_face_covering_brain_mask(template, grid, tmp_path),
+    )
+    report = run_batch(src, tmp_path / "out", options)
     assert [r.status for r in report.results] == ["flagged"]
     assert not (tmp_path / "out" / "h.nii.gz").exists()
 
@@ -76,9 +164,14 @@ def test_flagged_without_strict_is_written_and_reported(
     src = tmp_path / "in" / "h.nii.gz"
     src.parent.mkdir()
     nib.save(nifti(head, grid), src)
-    options = DefaceOptions(method="quickshear", qc_dir=tmp_path / "qc")
+    options = DefaceOptions(
+        method="quickshear",
+        qc_dir=tmp_path / "qc",
+        brain_mask=_face_covering_brain_mask(template, grid, tmp_path),
+    )
     report = run_batch(src, tmp_path / "out", options)
     [result] = report.results
     assert result.status == "defaced" and result.qc is not None and result.qc["flagged"]
+    assert result.qc["render_pose"] == "subject"  # no registration with a given brain mask
     assert FLAGGED_NOTE in result.message
     assert (tmp_path / "out" / "h.nii.gz").is_file()
