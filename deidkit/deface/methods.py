@@ -60,7 +60,8 @@ class FaceMask:
     brain
         True inside the brain (not dilated).
     grid
-        Grid the masks live on.
+        Grid the masks live on; a :class:`PosedGrid` carrying the subject -> template
+        transform when the method registered the template (QC renders in that pose).
     method
         Name of the method that made them.
     face_region
