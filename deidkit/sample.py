@@ -281,16 +281,21 @@ def _encode(ds: Dataset) -> bytes:
     return buffer.getvalue()
 
 
-def _rtstruct(b: _Builder, refs: list[Dataset], ds: Dataset) -> None:
-    contour_images = []
+def _sop_references(refs: list[Dataset]) -> Sequence:
+    """Referenced SOP Class/Instance UID items pointing at ``refs``."""
+    items = []
     for ref in refs:
         item = Dataset()
         item.ReferencedSOPClassUID = ref.SOPClassUID
         item.ReferencedSOPInstanceUID = ref.SOPInstanceUID
-        contour_images.append(item)
+        items.append(item)
+    return Sequence(items)
+
+
+def _rtstruct(b: _Builder, refs: list[Dataset], ds: Dataset) -> None:
     series = Dataset()
     series.SeriesInstanceUID = refs[0].SeriesInstanceUID
-    series.ContourImageSequence = Sequence(contour_images)
+    series.ContourImageSequence = _sop_references(refs)
     study = Dataset()
     study.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.3.1"
     study.ReferencedSOPInstanceUID = refs[0].StudyInstanceUID
@@ -311,15 +316,9 @@ def _rtstruct(b: _Builder, refs: list[Dataset], ds: Dataset) -> None:
 
 
 def _seg(b: _Builder, refs: list[Dataset], ds: Dataset) -> None:
-    instances = []
-    for ref in refs:
-        item = Dataset()
-        item.ReferencedSOPClassUID = ref.SOPClassUID
-        item.ReferencedSOPInstanceUID = ref.SOPInstanceUID
-        instances.append(item)
     series = Dataset()
     series.SeriesInstanceUID = refs[0].SeriesInstanceUID
-    series.ReferencedInstanceSequence = Sequence(instances)
+    series.ReferencedInstanceSequence = _sop_references(refs)
     ds.ReferencedSeriesSequence = Sequence([series])
     ds.FrameOfReferenceUID = refs[0].FrameOfReferenceUID
     segment = Dataset()
@@ -329,10 +328,7 @@ def _seg(b: _Builder, refs: list[Dataset], ds: Dataset) -> None:
     ds.SegmentSequence = Sequence([segment])
     ds.SegmentationType = "BINARY"
     frames = []
-    for ref in refs:
-        source = Dataset()
-        source.ReferencedSOPClassUID = ref.SOPClassUID
-        source.ReferencedSOPInstanceUID = ref.SOPInstanceUID
+    for source in _sop_references(refs):
         derivation = Dataset()
         derivation.SourceImageSequence = Sequence([source])
         frame = Dataset()
@@ -352,15 +348,9 @@ def _seg(b: _Builder, refs: list[Dataset], ds: Dataset) -> None:
 
 
 def _sr(b: _Builder, p: _Patient, refs: list[Dataset], ds: Dataset) -> None:
-    ref_sops = []
-    for ref in refs:
-        item = Dataset()
-        item.ReferencedSOPClassUID = ref.SOPClassUID
-        item.ReferencedSOPInstanceUID = ref.SOPInstanceUID
-        ref_sops.append(item)
     series = Dataset()
     series.SeriesInstanceUID = refs[0].SeriesInstanceUID
-    series.ReferencedSOPSequence = Sequence(ref_sops)
+    series.ReferencedSOPSequence = _sop_references(refs)
     evidence = Dataset()
     evidence.StudyInstanceUID = refs[0].StudyInstanceUID
     evidence.ReferencedSeriesSequence = Sequence([series])
