@@ -18,7 +18,6 @@ from datetime import date, timedelta
 from typing import Any
 
 import pydicom
-from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
@@ -52,7 +51,9 @@ from deidkit.verify_types import (
     Finding,
     OriginalIndex,
     Rules,
+    element_text,
     keyword_of,
+    vr_of,
 )
 
 _BINARY_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN", "SQ"})
@@ -155,7 +156,7 @@ class _Scanner:
             here = f"{path}>{tag_str}" if path else tag_str
             kw = keyword_of(tag_int) or tag_str
             kw_here = f"{kw_path}>{kw}" if kw_path else kw
-            vr = _vr_of(raw, tag_int)
+            vr = vr_of(raw, tag_int)
             if (tag_int >> 16) % 2 == 1:
                 self._check_private(ds, tag_int, here, kw_here)
             if vr == "SQ":
@@ -239,12 +240,12 @@ class _Scanner:
         allowed = False
         if "retain_safe_private" in self.rules.options and element >= 0x10:
             if element <= 0xFF:
-                creator = _text(ds.get(tag))
+                creator = element_text(ds.get(tag))
                 allowed = any(
                     c == creator and g == group for c, g, _ in safe_private_table()
                 ) or block_declared(self.declared, group, creator)
             elif element >= 0x1000:
-                creator = _text(ds.get((group << 16) | (element >> 8)))
+                creator = element_text(ds.get((group << 16) | (element >> 8)))
                 allowed = element_safe(self.declared, creator, group, element & 0xFF)
         if not allowed:
             self.add(
@@ -431,25 +432,6 @@ def _value_search(originals: OriginalIndex | None) -> ValueSearch | None:
 # --- small helpers ------------------------------------------------------------------------
 
 
-def _vr_of(raw: DataElement | RawDataElement, tag: int) -> str:
-    if raw.VR:
-        return str(raw.VR)
-    try:
-        return str(dictionary_VR(tag))
-    except KeyError:
-        return "UN"
-
-
-def _text(elem: Any) -> str:
-    """A trimmed string from an element, a raw value or None (``ds.get`` returns either)."""
-    value = elem.value if isinstance(elem, DataElement | RawDataElement) else elem
-    if value is None:
-        return ""
-    if isinstance(value, bytes):
-        value = value.decode("latin-1")
-    return str(value).strip().rstrip("\x00").strip()
-
-
 _CODECS = {"": "latin-1", "ISO_IR 6": "latin-1", "ISO_IR 100": "latin-1", "ISO_IR 192": "utf-8"}
 _SINGLE_VALUED_TEXT = frozenset({"LT", "ST", "UT"})
 
@@ -514,7 +496,7 @@ def _is_dummy_date(value: str) -> bool:
 def _method_codes(ds: Dataset) -> set[str]:
     codes: set[str] = set()
     for item in ds.get("DeidentificationMethodCodeSequence") or []:
-        code = _text(item.get("CodeValue"))
+        code = element_text(item.get("CodeValue"))
         if code:
             codes.add(code)
     return codes
@@ -573,7 +555,7 @@ def check_dicom_bytes(
     # Element-level counting is only needed to explain raw hits; most files have none.
     scanner.count_elements = bool(totals.patterns or totals.values or totals.uids)
     try:
-        scanner.patient_id = _text(ds.get("PatientID"))
+        scanner.patient_id = element_text(ds.get("PatientID"))
         scanner.codec = _codec_for(ds)
         if score_facts:
             scanner.facts = FactCollector(rules)
@@ -593,10 +575,10 @@ def check_dicom_bytes(
         )
     _report_raw(scanner, totals)
     report.findings = scanner.findings
-    report.modality = _text(ds.get("Modality")) or "?"
-    report.sop_uid = _text(ds.get("SOPInstanceUID"))
-    report.study_uid = _text(ds.get("StudyInstanceUID"))
-    report.series_uid = _text(ds.get("SeriesInstanceUID"))
+    report.modality = element_text(ds.get("Modality")) or "?"
+    report.sop_uid = element_text(ds.get("SOPInstanceUID"))
+    report.study_uid = element_text(ds.get("StudyInstanceUID"))
+    report.series_uid = element_text(ds.get("SeriesInstanceUID"))
     report.patient_id = scanner.patient_id
     if keep_dataset:
         report.dataset = ds
@@ -613,7 +595,7 @@ def _safe_pixel_span(ds: Dataset, size: int) -> tuple[int, int] | None:
 
 
 def _check_top_level(scanner: _Scanner, ds: Dataset) -> None:
-    removed = _text(ds.get("PatientIdentityRemoved")).upper()
+    removed = element_text(ds.get("PatientIdentityRemoved")).upper()
     if removed != "YES":
         scanner.add(
             "(0012,0062)",
@@ -643,7 +625,10 @@ def _check_top_level(scanner: _Scanner, ds: Dataset) -> None:
                 "warn",
                 message="method codes do not match the profile's options",
             )
-    if _text(ds.get("BurnedInAnnotation")).upper() == "YES" and _CODE_PIXEL_CLEANED not in codes:
+    if (
+        element_text(ds.get("BurnedInAnnotation")).upper() == "YES"
+        and _CODE_PIXEL_CLEANED not in codes
+    ):
         scanner.add(
             "(0028,0301)",
             "BurnedInAnnotation",

@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pydicom
-from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 
@@ -47,7 +46,7 @@ from deidkit.verify_private import (
     element_safe,
 )
 from deidkit.verify_score_facts import FactCollector, ItemPath, ScoreFact
-from deidkit.verify_types import RETAINED_VRS, OriginalIndex, Rules, keyword_of
+from deidkit.verify_types import RETAINED_VRS, OriginalIndex, Rules, keyword_of, vr_of
 
 MIN_VALUE_CHARS = 4
 MIN_DIGIT_CHARS = 6
@@ -294,7 +293,7 @@ class _Collector:
         facts = self.facts
         for tag, raw in list(ds.items()):
             tag_int = int(tag)
-            vr = _vr_of(raw, tag_int)
+            vr = vr_of(raw, tag_int)
             if vr in _BINARY_VRS or tag_int == 0x7FE00010:
                 continue
             if vr == "SQ":
@@ -403,15 +402,6 @@ def _is_safe_private(ds: Dataset, tag: int, rules: Rules, declared: Declared) ->
     creator_tag = (group << 16) | (element >> 8)
     creator = str(ds[creator_tag].value).strip() if creator_tag in ds else ""
     return element_safe(declared, creator, group, element & 0xFF)
-
-
-def _vr_of(raw: DataElement | RawDataElement, tag: int) -> str:
-    if raw.VR:
-        return str(raw.VR)
-    try:
-        return str(dictionary_VR(tag))
-    except KeyError:
-        return "UN"
 
 
 def _values(elem: DataElement) -> list[str]:

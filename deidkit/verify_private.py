@@ -23,10 +23,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 
 from deidkit.standard import safe_private_table
+from deidkit.verify_types import element_text
 
 #: ``(group, creator, element byte)``; element byte None: the whole block is declared safe.
 Declared = frozenset[tuple[int, str, int | None]]
@@ -37,15 +37,6 @@ _GROUP_REF = 0x00080301
 _CREATOR_REF = 0x00080302
 _BLOCK_STATUS = 0x00080303
 _NONIDENTIFYING = 0x00080304
-
-
-def _text(elem: Any) -> str:
-    value = elem.value if isinstance(elem, DataElement | RawDataElement) else elem
-    if value is None:
-        return ""
-    if isinstance(value, bytes):
-        value = value.decode("latin-1")
-    return str(value).strip().rstrip("\x00").strip()
 
 
 def _ints(value: Any) -> list[int]:
@@ -73,8 +64,8 @@ def declared_safe_private(ds: Dataset) -> Declared:
     for item in items:
         try:
             groups = _ints(item[_GROUP_REF].value) if _GROUP_REF in item else []
-            creator = _text(item.get(_CREATOR_REF))
-            status = _text(item.get(_BLOCK_STATUS)).upper()
+            creator = element_text(item.get(_CREATOR_REF))
+            status = element_text(item.get(_BLOCK_STATUS)).upper()
             listed = _ints(item[_NONIDENTIFYING].value) if _NONIDENTIFYING in item else []
         except Exception:  # noqa: BLE001 - skip a malformed item, keep the others
             continue

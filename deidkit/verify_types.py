@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
+from typing import Any
 
-from pydicom.datadict import keyword_for_tag
+from pydicom.datadict import dictionary_VR, keyword_for_tag
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 
 from deidkit.standard import CID7050, CID7050_BASIC, row_for_tag
@@ -61,6 +63,26 @@ SEVERITIES = ("error", "warn", "info")
 def keyword_of(tag: int) -> str:
     """The dictionary keyword of a tag ("" if none); cached, as the scanner asks per element."""
     return str(keyword_for_tag(tag))
+
+
+def vr_of(raw: DataElement | RawDataElement, tag: int) -> str:
+    """The element's VR, else the dictionary's, else "UN" (implicit-VR private elements)."""
+    if raw.VR:
+        return str(raw.VR)
+    try:
+        return str(dictionary_VR(tag))
+    except KeyError:
+        return "UN"
+
+
+def element_text(elem: Any) -> str:
+    """A trimmed string from an element, a raw value or None (``ds.get`` returns either)."""
+    value = elem.value if isinstance(elem, DataElement | RawDataElement) else elem
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    return str(value).strip().rstrip("\x00").strip()
 
 
 @dataclass(frozen=True)
