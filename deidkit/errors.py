@@ -22,8 +22,8 @@ class UsageError(DeidkitError):
     default_message = "invalid usage"
 
 
-class KeyFileError(DeidkitError):
-    """The project key is missing, malformed, too short or unsafely stored."""
+class KeyFileError(UsageError):
+    """The project key is missing, malformed, too short or unsafely stored (a usage error)."""
 
     default_message = "the project key could not be loaded"
 

@@ -80,7 +80,7 @@ def test_pseudonymise_csv_and_reidentify(tmp_path: Path, keys: tuple[Path, Path]
     assert wrong.exit_code == EXIT_HELD_BACK and wrong.stdout == ""
     assert "00123" not in wrong.output and "does not open it" in wrong.output
     missing_key = _invoke("reidentify", pseudonym, "--linkage", linkage)
-    assert missing_key.exit_code == EXIT_HELD_BACK and missing_key.stdout == ""
+    assert missing_key.exit_code == EXIT_USAGE and missing_key.stdout == ""
     unknown = _invoke("reidentify", "PNOSUCHPSEUDONYM", "--linkage", linkage, "--key-file", key)
     assert unknown.exit_code == EXIT_HELD_BACK and "not found" in unknown.output
 
@@ -152,7 +152,7 @@ def test_bad_key_files_are_refused(tmp_path: Path, keys: tuple[Path, Path]) -> N
     loose.write_text(keys[0].read_text())
     loose.chmod(0o644)
     result = _pseudonymise(tmp_path, loose)
-    assert result.exit_code == EXIT_HELD_BACK and "chmod 600" in result.output
+    assert result.exit_code == EXIT_USAGE and "chmod 600" in result.output
     short = tmp_path / "short.key"
     short.write_text("abcd\n")
     short.chmod(0o600)

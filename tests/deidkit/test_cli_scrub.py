@@ -135,3 +135,23 @@ def test_scrub_linkage_and_cohort_manifest_flags(
     report = json.loads((tmp_path / "o.run-report.json").read_text())
     assert report["cohort_manifest"]["file"] == "cohort.csv"
     assert report["options"]["min_cell_size"] == 2
+
+
+def test_unsafe_key_file_is_a_usage_error(tmp_path: Path) -> None:
+    """A key file others can read is refused with exit 2, not 1 (1 means files held back)."""
+    from typer.testing import CliRunner
+
+    from deidkit.cli import app
+    from deidkit.keys import generate_key_file
+
+    key = tmp_path / "k.key"
+    generate_key_file(key)
+    key.chmod(0o644)
+    source = tmp_path / "export"
+    source.mkdir()
+    result = CliRunner().invoke(
+        app, ["scrub", str(source), str(tmp_path / "rel"), "--key-file", str(key)]
+    )
+    assert result.exit_code == 2
+    assert "chmod 600" in result.output
+    assert not (tmp_path / "rel").exists()
