@@ -1,0 +1,273 @@
+"""Encode a scrubbed dataset to file bytes, fast: :func:`encode_file`.
+
+pydicom's writer costs more than reading and scrubbing a file together, mostly in
+per-element Python overhead for elements that were never touched. Most elements of a
+scrubbed dataset are still :class:`~pydicom.dataelem.RawDataElement` (the engine edits raw
+values without decoding them), so their encoded form is simply a header plus the bytes read
+from the input. This module writes exactly what ``ds.save_as(buffer,
+enforce_file_format=True)`` writes (the test suite compares the two byte for byte) but
+emits raw elements directly and hands only decoded elements to pydicom's own element
+writer. Anything outside the fast path (big endian, deflate, a dataset whose encoding or
+character set changed since it was read, odd VRs) falls back to pydicom for that dataset or
+element, so the output never depends on which path ran.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from typing import Any, Final, cast
+
+from pydicom.charset import convert_encodings, default_encoding
+from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_data_element, write_dataset
+from pydicom.uid import UID
+
+__all__ = ["encode_file"]
+
+_LONG_VRS: Final = frozenset(
+    {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"}
+)
+_UNDEFINED: Final = 0xFFFFFFFF
+_SEQ_DELIMITER: Final = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+_ITEM_DELIMITER: Final = b"\xfe\xff\x0d\xe0\x00\x00\x00\x00"
+_ITEM_TAG: Final = b"\xfe\xff\x00\xe0"
+_PIXEL_DATA: Final = 0x7FE00010
+_SOP_CLASS: Final = 0x00080016
+_SOP_INSTANCE: Final = 0x00080018
+_META_CLASS: Final = 0x00020002
+_META_INSTANCE: Final = 0x00020003
+_PAD: Final = {"UI": b"\x00", "SH": b" ", "AE": b" "}
+_PACK_SHORT: Final = struct.Struct("<HH2sH").pack
+_PACK_LONG: Final = struct.Struct("<HH2sxxI").pack
+_PACK_IMPLICIT: Final = struct.Struct("<HHI").pack
+_ITEM_HEADER: Final = struct.Struct("<4sI").pack
+
+
+class _Fallback(Exception):
+    """The fast path does not apply here; let pydicom encode it."""
+
+
+def encode_file(ds: Dataset) -> bytes:
+    """The bytes ``ds.save_as(buffer, enforce_file_format=True)`` would write.
+
+    Parameters
+    ----------
+    ds
+        A dataset read from a file and scrubbed, with its new ``file_meta`` and preamble.
+        It may be modified the way pydicom's writer modifies it (the Pixel Data element is
+        converted to set its undefined-length flag); callers discard it afterwards.
+
+    Returns
+    -------
+    bytes
+        The complete Part 10 file.
+    """
+    meta = getattr(ds, "file_meta", None)
+    syntax = meta.get("TransferSyntaxUID") if meta is not None else None
+    if not _fast_syntax(syntax):
+        return _pydicom_bytes(ds)
+    implicit = bool(syntax.is_implicit_VR)  # type: ignore[union-attr]
+    try:
+        meta_bytes = _encode_meta(ds)
+        if _PIXEL_DATA in ds._dict:
+            # dcmwrite converts Pixel Data and marks it undefined length iff compressed
+            ds["PixelData"].is_undefined_length = syntax.is_compressed  # type: ignore[union-attr]
+        parts: list[bytes] = [bytes(ds.preamble or b"\x00" * 128), b"DICM", meta_bytes]
+        _encode_dataset(parts, ds, default_encoding, implicit, top=True)
+    except _Fallback:
+        return _pydicom_bytes(ds)
+    return b"".join(parts)
+
+
+def _fast_syntax(syntax: UID | None) -> bool:
+    return bool(
+        syntax is not None
+        and not syntax.is_private
+        and syntax.is_transfer_syntax
+        and syntax.is_little_endian
+        and not syntax.is_deflated
+    )
+
+
+def _pydicom_bytes(ds: Dataset) -> bytes:
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def _encode_meta(ds: Dataset) -> bytes:
+    meta = ds.file_meta
+    # what dcmwrite(enforce_file_format=True) corrects before writing the meta
+    for meta_tag, ds_tag in ((_META_CLASS, _SOP_CLASS), (_META_INSTANCE, _SOP_INSTANCE)):
+        meta_value = _meta_text(_elements(meta).get(meta_tag))
+        ds_value = _meta_text(_elements(ds).get(ds_tag))
+        if meta_value is None or (ds_value and ds_value != meta_value):
+            raise _Fallback
+    parts: list[bytes] = []
+    for tag in sorted(meta._dict):
+        if tag == 0x00020000:
+            continue
+        elem = meta._dict[tag]
+        vr = elem.VR
+        if vr == "OB":
+            data = bytes(elem.value or b"")
+            if len(data) % 2:
+                data += b"\x00"
+            parts.append(_PACK_LONG(tag >> 16, tag & 0xFFFF, b"OB", len(data)) + data)
+            continue
+        if vr not in _PAD:
+            raise _Fallback
+        data = _canonical_text(elem)
+        parts.append(_PACK_SHORT(tag >> 16, tag & 0xFFFF, vr.encode(), len(data)) + data)
+    body = b"".join(parts)
+    group_length = _PACK_SHORT(0x0002, 0x0000, b"UL", 4) + struct.pack("<I", len(body))
+    return group_length + body
+
+
+def _elements(ds: Dataset) -> dict[int, Any]:
+    return cast("dict[int, Any]", ds._dict)
+
+
+def _meta_text(elem: Any) -> str | None:
+    # a single text value as pydicom decodes it (trailing spaces and NULs stripped)
+    if elem is None:
+        return None
+    value = elem.value
+    if isinstance(elem, RawDataElement):
+        value = (value or b"").decode("ascii").rstrip(" \x00")
+    if not isinstance(value, str) or "\\" in value:
+        raise _Fallback
+    return value
+
+
+def _canonical_text(elem: Any) -> bytes:
+    # the bytes pydicom's string writer produces for this single-valued element
+    text = _meta_text(elem)
+    assert text is not None
+    data = text.encode("ascii")
+    if len(data) % 2:
+        data += _PAD[elem.VR]
+    return data
+
+
+def _encode_dataset(
+    parts: list[bytes],
+    ds: Dataset,
+    parent_encoding: Any,
+    implicit: bool,
+    *,
+    top: bool = False,
+) -> None:
+    if ds.original_encoding != (implicit, True) or (ds.original_character_set != ds._character_set):
+        if top:
+            raise _Fallback
+        parts.append(_pydicom_dataset(ds, parent_encoding, implicit))
+        return
+    elements = ds._dict
+    # as pydicom does: this also decodes Specific Character Set, which then is written
+    # from its decoded value
+    encoding = ds.get("SpecificCharacterSet", parent_encoding)
+    for tag in sorted(elements):
+        if tag & 0xFFFF == 0 and tag >> 16 > 6:
+            continue  # retired group lengths are never written (PS3.5 7.2)
+        elem = elements[tag]
+        if isinstance(elem, RawDataElement):
+            parts.append(_raw_element(elem, implicit))
+            continue
+        vr = elem.VR
+        if vr == "SQ":
+            _encode_sequence(parts, elem, encoding, implicit)
+        elif vr in ("OB", "OW") and type(elem.value) is bytes:
+            parts.extend(_bytes_element(elem, implicit))
+        else:
+            parts.append(_pydicom_element(elem, encoding, implicit))
+
+
+def _raw_element(elem: RawDataElement, implicit: bool) -> bytes:
+    value = elem.value
+    vr = elem.VR
+    if value is None:
+        raise _Fallback
+    undefined = elem.length == _UNDEFINED
+    tag = elem.tag
+    group, element = tag >> 16, tag & 0xFFFF
+    length = _UNDEFINED if undefined else len(value)
+    if implicit:
+        header = _PACK_IMPLICIT(group, element, length)
+    elif vr is None or len(vr) != 2:
+        raise _Fallback
+    elif vr in _LONG_VRS:
+        header = _PACK_LONG(group, element, vr.encode(), length)
+    elif undefined or length > 0xFFFF:
+        raise _Fallback  # pydicom rewrites these (as UN); let it
+    else:
+        header = _PACK_SHORT(group, element, vr.encode(), length)
+    if undefined:
+        if tag == _PIXEL_DATA and not value.startswith(_ITEM_TAG):
+            raise _Fallback  # pydicom raises its own error for unencapsulated data
+        return header + value + _SEQ_DELIMITER
+    return header + value
+
+
+def _bytes_element(elem: DataElement, implicit: bool) -> tuple[bytes, ...]:
+    # Pixel Data above all: written without copying its value through a buffer
+    value: bytes = elem.value
+    tag = elem.tag
+    undefined = elem.is_undefined_length
+    if undefined and tag == _PIXEL_DATA and not value.startswith(_ITEM_TAG):
+        raise _Fallback  # pydicom raises its own error for unencapsulated data
+    pad = b"\x00" if len(value) % 2 else b""
+    length = _UNDEFINED if undefined else len(value) + len(pad)
+    if implicit:
+        header = _PACK_IMPLICIT(tag >> 16, tag & 0xFFFF, length)
+    else:
+        header = _PACK_LONG(tag >> 16, tag & 0xFFFF, elem.VR.encode(), length)
+    if undefined:
+        return header, value, pad, _SEQ_DELIMITER
+    return header, value, pad
+
+
+def _encode_sequence(parts: list[bytes], elem: DataElement, encoding: Any, implicit: bool) -> None:
+    encodings = convert_encodings(encoding or [default_encoding])
+    body: list[bytes] = []
+    for item in elem.value:
+        item_parts: list[bytes] = []
+        _encode_dataset(item_parts, item, encodings, implicit)
+        item_body = b"".join(item_parts)
+        if getattr(item, "is_undefined_length_sequence_item", False):
+            body += (_ITEM_HEADER(_ITEM_TAG, _UNDEFINED), item_body, _ITEM_DELIMITER)
+        else:
+            body += (_ITEM_HEADER(_ITEM_TAG, len(item_body)), item_body)
+    value = b"".join(body)
+    undefined = elem.is_undefined_length
+    tag = elem.tag
+    length = _UNDEFINED if undefined else len(value)
+    if implicit:
+        parts.append(_PACK_IMPLICIT(tag >> 16, tag & 0xFFFF, length))
+    else:
+        parts.append(_PACK_LONG(tag >> 16, tag & 0xFFFF, b"SQ", length))
+    parts.append(value)
+    if undefined:
+        parts.append(_SEQ_DELIMITER)
+
+
+def _buffer(implicit: bool) -> DicomBytesIO:
+    buffer = DicomBytesIO()
+    buffer.is_little_endian = True
+    buffer.is_implicit_VR = implicit
+    return buffer
+
+
+def _pydicom_element(elem: DataElement, encoding: Any, implicit: bool) -> bytes:
+    buffer = _buffer(implicit)
+    write_data_element(buffer, elem, encoding)
+    return buffer.getvalue()
+
+
+def _pydicom_dataset(ds: Dataset, parent_encoding: Any, implicit: bool) -> bytes:
+    buffer = _buffer(implicit)
+    write_dataset(buffer, ds, parent_encoding)
+    return buffer.getvalue()

@@ -1,0 +1,148 @@
+"""The fast encoder writes exactly what pydicom's ``save_as(enforce_file_format=True)`` writes."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+import deidkit.dicom_encode as dicom_encode
+from deidkit.dicom import scrub_dataset
+from deidkit.dicom_cache import KeyedCache
+from deidkit.dicom_encode import encode_file
+from deidkit.errors import InputFileError
+from deidkit.keys import ProjectKey
+from deidkit.profile import load_profile
+from deidkit.sample import SampleCorpus
+from deidkit.scrubfile import fill_missing_vrs
+from deidkit.walk import read_input
+
+_DATA_DIR = Path(str(get_testdata_file("CT_small.dcm"))).parent
+
+
+def _scrubbed_pair(data: bytes, profile: str, key: ProjectKey) -> tuple[Dataset, Dataset] | None:
+    """Two independent scrubbed copies of one file (None: the file is not scrubbable)."""
+    prof, cache = load_profile(profile), KeyedCache(key)
+    pair = []
+    for _ in range(2):
+        try:
+            ds = read_input(data)
+            scrub_dataset(ds, profile=prof, key=key, cache=cache)
+        except (InputFileError, Exception):
+            return None
+        if not ds.file_meta.TransferSyntaxUID.is_implicit_VR:
+            fill_missing_vrs(ds)
+        pair.append(ds)
+    return pair[0], pair[1]
+
+
+def _pydicom(ds: Dataset) -> bytes | str:
+    buffer = io.BytesIO()
+    try:
+        ds.save_as(buffer, enforce_file_format=True)
+    except Exception as exc:
+        return type(exc).__name__
+    return buffer.getvalue()
+
+
+def _fast(ds: Dataset) -> bytes | str:
+    try:
+        return encode_file(ds)
+    except Exception as exc:
+        return type(exc).__name__
+
+
+def _compare_tree(root: Path, profile: str, key: ProjectKey) -> int:
+    compared = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            pair = _scrubbed_pair(path.read_bytes(), profile, key)
+            if pair is None:
+                continue
+            reference, fast = _pydicom(pair[0]), _fast(pair[1])
+            assert fast == reference, path.name
+            compared += 1
+    return compared
+
+
+@pytest.mark.parametrize("profile", ["basic", "research"])
+def test_identical_to_pydicom_on_the_sample_export(
+    sample_corpus: SampleCorpus, project_key: ProjectKey, profile: str
+) -> None:
+    assert _compare_tree(sample_corpus.root, profile, project_key) > 20
+
+
+@pytest.mark.parametrize("profile", ["basic", "research"])
+def test_identical_to_pydicom_on_pydicom_test_files(project_key: ProjectKey, profile: str) -> None:
+    # implicit and explicit VR, big endian, deflate, JPEG/RLE encapsulation, odd charsets
+    assert _compare_tree(_DATA_DIR, profile, project_key) > 60
+
+
+def _scrubbed(name: str, project_key: ProjectKey) -> tuple[Dataset, Dataset]:
+    path = get_testdata_file(name)
+    assert path is not None
+    pair = _scrubbed_pair(Path(path).read_bytes(), "basic", project_key)
+    assert pair is not None
+    return pair
+
+
+def test_fast_path_is_taken_for_little_endian(
+    project_key: ProjectKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reference, fast = _scrubbed("CT_small.dcm", project_key)
+
+    def forbidden(ds: Dataset) -> bytes:
+        raise AssertionError("fell back to pydicom")
+
+    monkeypatch.setattr(dicom_encode, "_pydicom_bytes", forbidden)
+    assert encode_file(fast) == _pydicom(reference)
+
+
+def test_big_endian_falls_back_to_pydicom(
+    project_key: ProjectKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reference, fast = _scrubbed("MR_small_bigendian.dcm", project_key)
+    calls: list[int] = []
+    original = dicom_encode._pydicom_bytes
+
+    def counting(ds: Dataset) -> bytes:
+        calls.append(1)
+        return original(ds)
+
+    monkeypatch.setattr(dicom_encode, "_pydicom_bytes", counting)
+    assert encode_file(fast) == _pydicom(reference)
+    assert calls == [1]
+
+
+def test_new_items_and_undefined_length_items_match(project_key: ProjectKey) -> None:
+    reference, fast = _scrubbed("CT_small.dcm", project_key)
+    for ds in (reference, fast):
+        item = Dataset()
+        item.CodeValue = "X1"
+        item.CodeMeaning = "odd"
+        nested = Dataset()
+        nested.is_undefined_length_sequence_item = True
+        nested.TextValue = "abc"
+        item.ContentSequence = Sequence([nested])
+        ds.ConceptNameCodeSequence = Sequence([item])
+        ds["ConceptNameCodeSequence"].is_undefined_length = False
+        ds.add_new(0x00091010, "LO", "odd-length")
+    assert _fast(fast) == _pydicom(reference)
+    reread = pydicom.dcmread(io.BytesIO(encode_file(fast)))
+    assert reread.ConceptNameCodeSequence[0].ContentSequence[0].TextValue == "abc"
+
+
+def test_changed_character_set_matches(project_key: ProjectKey) -> None:
+    # the top-level dataset then falls back to pydicom, which re-encodes every text value
+    reference, fast = _scrubbed("CT_small.dcm", project_key)
+    for ds in (reference, fast):
+        ds.SpecificCharacterSet = "ISO_IR 192"
+        ds.InstitutionName = "Ústav"
+    assert _fast(fast) == _pydicom(reference)
