@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import logging
 import re
@@ -26,6 +25,7 @@ from pydicom.dataset import Dataset
 from deidkit import __version__
 from deidkit.dicom import ScrubResult, scrub_dataset
 from deidkit.dicom_cache import KeyedCache
+from deidkit.dicom_encode import encode_file
 from deidkit.errors import DeidkitError, InputFileError
 from deidkit.io import atomic_write_bytes
 from deidkit.keys import ProjectKey
@@ -250,13 +250,11 @@ def _finish(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            buffer = io.BytesIO()
             if not ds.file_meta.TransferSyntaxUID.is_implicit_VR:
                 fill_missing_vrs(ds)
-            ds.save_as(buffer, enforce_file_format=True)
+            encoded = encode_file(ds)
     except Exception as exc:
         return _held(rel, REASON_ENCODE_ERROR, type(exc).__name__, **common)
-    encoded = buffer.getvalue()
     common["digest"] = hashlib.sha256(encoded).hexdigest()
     if config.dry_run:
         return FileOutcome(source=rel, status=STATUS_DRY_RUN, **common, **extra)
