@@ -9,7 +9,6 @@ code; it never lets a half-read file pass as complete.
 
 from __future__ import annotations
 
-import io
 import os
 import warnings
 from collections.abc import Iterator
@@ -17,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-import pydicom
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
+from deidkit.dicom_read import read_dicom
 from deidkit.errors import InputFileError, UsageError
 
 # Reason codes (stable: the run report and tests match them).
@@ -110,7 +109,7 @@ def read_input(data: bytes) -> Dataset:
         with warnings.catch_warnings():
             # pydicom warnings can quote element values (PHI); never let them reach stderr.
             warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(io.BytesIO(data), force=True)
+            ds = read_dicom(data)
             _classify(ds, has_preamble)
     except InputFileError:
         raise

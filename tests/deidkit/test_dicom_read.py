@@ -1,0 +1,137 @@
+"""The fast reader builds the same dataset as ``pydicom.dcmread(..., force=True)``."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+
+import deidkit.dicom_read as dicom_read
+from deidkit.dicom_read import read_dicom
+from deidkit.sample import SampleCorpus
+
+_DATA_DIR = Path(str(get_testdata_file("CT_small.dcm"))).parent
+
+
+def _raw_fields(elem: RawDataElement) -> tuple[Any, ...]:
+    return (
+        elem.VR,
+        elem.length,
+        elem.value,
+        elem.value_tell,
+        elem.is_implicit_VR,
+        elem.is_little_endian,
+    )
+
+
+def _assert_same(a: Dataset, b: Dataset, where: str = "") -> None:
+    assert list(a._dict) == list(b._dict), where
+    assert a.original_encoding == b.original_encoding, where
+    assert a.original_character_set == b.original_character_set, where
+    assert getattr(a, "is_undefined_length_sequence_item", False) == getattr(
+        b, "is_undefined_length_sequence_item", False
+    )
+    for tag, elem in a._dict.items():
+        other = b._dict[tag]
+        here = f"{where}{tag}"
+        assert type(elem) is type(other), here
+        if isinstance(elem, RawDataElement):
+            assert _raw_fields(elem) == _raw_fields(other), here
+            continue
+        assert (elem.VR, elem.is_undefined_length) == (other.VR, other.is_undefined_length)
+        if elem.VR == "SQ":
+            assert len(elem.value) == len(other.value), here
+            for index, (x, y) in enumerate(zip(elem.value, other.value, strict=True)):
+                _assert_same(x, y, f"{here}[{index}].")
+        else:
+            assert elem.value == other.value, here
+
+
+def _meta_values(ds: Dataset) -> dict[int, Any]:
+    # pydicom decodes one or two meta elements while reading: compare raw fields where both
+    # are still raw, decoded values always
+    meta = ds.file_meta
+    raw = {int(t): _raw_fields(e) for t, e in meta._dict.items() if isinstance(e, RawDataElement)}
+    return {int(tag): (meta[tag].VR, meta[tag].value, raw.get(int(tag))) for tag in meta._dict}
+
+
+def _outcome(data: bytes, reader: Any) -> Any:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return reader(data)
+    except Exception as exc:
+        return type(exc).__name__
+
+
+def _dcmread(data: bytes) -> Dataset:
+    return pydicom.dcmread(io.BytesIO(data), force=True)
+
+
+def _compare(root: Path, monkeypatch: pytest.MonkeyPatch) -> int:
+    fast_hits: list[int] = []
+    original = dicom_read._read_fast
+
+    def counting(data: bytes) -> Any:
+        result = original(data)
+        fast_hits.append(result is not None)
+        return result
+
+    monkeypatch.setattr(dicom_read, "_read_fast", counting)
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        expected, got = _outcome(data, _dcmread), _outcome(data, read_dicom)
+        if isinstance(expected, str) or isinstance(got, str):
+            assert got == expected, path.name
+            continue
+        assert got.preamble == expected.preamble, path.name
+        got_meta, expected_meta = _meta_values(got), _meta_values(expected)
+        assert list(got_meta) == list(expected_meta), path.name
+        for tag, (vr, value, raw) in expected_meta.items():
+            assert got_meta[tag][:2] == (vr, value), path.name
+            assert raw is None or got_meta[tag][2] == raw, path.name
+        assert (got.is_implicit_VR, got.is_little_endian) == (
+            expected.is_implicit_VR,
+            expected.is_little_endian,
+        )
+        _assert_same(got, expected, f"{path.name}:")
+    return sum(fast_hits)
+
+
+def test_same_dataset_as_dcmread_on_the_sample_export(
+    sample_corpus: SampleCorpus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert _compare(sample_corpus.root, monkeypatch) > 20
+
+
+def test_same_dataset_as_dcmread_on_pydicom_test_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    # implicit/explicit, big endian, deflate, no preamble, truncated and odd files
+    assert _compare(_DATA_DIR, monkeypatch) > 60
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda d: d[:150],  # cut inside the meta group
+        lambda d: d[:-7],  # cut inside the body
+        lambda d: d[:128] + b"DICX" + d[132:],  # no DICM prefix
+        lambda d: d[:140] + b"\x00\x00" + d[142:],  # a VR that is not a VR
+    ],
+)
+def test_damaged_files_behave_like_dcmread(mutate: Any) -> None:
+    path = get_testdata_file("CT_small.dcm")
+    assert path is not None
+    data = mutate(Path(path).read_bytes())
+    expected, got = _outcome(data, _dcmread), _outcome(data, read_dicom)
+    if isinstance(expected, str):
+        assert got == expected
+    else:
+        assert not isinstance(got, str)
+        _assert_same(got, expected)
