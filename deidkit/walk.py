@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final, cast
 
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
@@ -31,7 +31,13 @@ REASON_NO_UIDS: Final = "missing_uids"
 REASON_DICOMDIR: Final = "dicomdir"
 
 DICOMDIR_SOP_CLASS: Final = "1.2.840.10008.1.3.10"
-_PIXEL_KEYWORDS: Final = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+_PIXEL_TAGS: Final = (0x7FE00010, 0x7FE00008, 0x7FE00009)  # Pixel, Float, Double Float
+_MEDIA_CLASS: Final = 0x00020002
+_DIRECTORY_RECORDS: Final = 0x00041220
+_SOP_CLASS: Final = 0x00080016
+_SOP_INSTANCE: Final = 0x00080018
+_ROWS: Final = 0x00280010
+_COLUMNS: Final = 0x00280011
 _UNDEFINED: Final = 0xFFFFFFFF
 
 
@@ -124,12 +130,22 @@ def read_input(data: bytes) -> Dataset:
 
 
 def _classify(ds: Dataset, has_preamble: bool) -> None:
-    media_class = str(ds.file_meta.get("MediaStorageSOPClassUID", "")) if ds.file_meta else ""
-    if media_class == DICOMDIR_SOP_CLASS or "DirectoryRecordSequence" in ds:
+    # integer tags on the raw dict: keyword lookups and decoding cost more than the checks
+    elements = cast("dict[int, Any]", ds._dict)
+    meta = cast("dict[int, Any]", ds.file_meta._dict) if ds.file_meta else {}
+    media = meta.get(_MEDIA_CLASS)
+    media_class = ""
+    if media is not None:
+        value = media.value
+        if isinstance(value, bytes):
+            media_class = value.decode("latin-1").rstrip("\x00 ")
+        else:
+            media_class = str(value or "")
+    if media_class == DICOMDIR_SOP_CLASS or _DIRECTORY_RECORDS in elements:
         raise InputFileError(REASON_DICOMDIR)
     if _is_truncated(ds):
         raise InputFileError(REASON_TRUNCATED)
-    if "SOPInstanceUID" not in ds or "SOPClassUID" not in ds:
+    if _SOP_INSTANCE not in elements or _SOP_CLASS not in elements:
         if not has_preamble and len(ds) < 3:
             raise InputFileError(REASON_NOT_DICOM)
         raise InputFileError(REASON_NO_UIDS)
@@ -160,6 +176,7 @@ def _is_truncated(ds: Dataset) -> bool:
             and len(raw.value) < raw.length
         ):
             return True
-    if "Rows" in ds and "Columns" in ds and not any(k in ds for k in _PIXEL_KEYWORDS):
+    elements = cast("dict[int, Any]", ds._dict)
+    if _ROWS in elements and _COLUMNS in elements and not any(t in elements for t in _PIXEL_TAGS):
         return True
     return False
