@@ -25,7 +25,7 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element, write_dataset
 from pydicom.uid import UID
 
-__all__ = ["encode_file"]
+__all__ = ["encode_file", "fill_missing_vrs"]
 
 _LONG_VRS: Final = frozenset(
     {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"}
@@ -50,6 +50,10 @@ class _Fallback(Exception):
     """The fast path does not apply here; let pydicom encode it."""
 
 
+class _MissingVR(Exception):
+    """An element read without a VR (implicit VR data under an explicit VR syntax)."""
+
+
 def encode_file(ds: Dataset) -> bytes:
     """The bytes ``ds.save_as(buffer, enforce_file_format=True)`` would write.
 
@@ -67,25 +71,32 @@ def encode_file(ds: Dataset) -> bytes:
     """
     meta = getattr(ds, "file_meta", None)
     syntax = meta.get("TransferSyntaxUID") if meta is not None else None
-    if not _fast_syntax(syntax):
+    if syntax is None or not _fast_syntax(syntax):
         return _pydicom_bytes(ds)
-    implicit = bool(syntax.is_implicit_VR)  # type: ignore[union-attr]
+    implicit = bool(syntax.is_implicit_VR)
     try:
-        meta_bytes = _encode_meta(ds)
-        if _PIXEL_DATA in ds._dict:
-            # dcmwrite converts Pixel Data and marks it undefined length iff compressed
-            ds["PixelData"].is_undefined_length = syntax.is_compressed  # type: ignore[union-attr]
-        parts: list[bytes] = [bytes(ds.preamble or b"\x00" * 128), b"DICM", meta_bytes]
-        _encode_dataset(parts, ds, default_encoding, implicit, top=True)
-    except _Fallback:
+        try:
+            return _encode_fast(ds, syntax, implicit)
+        except _MissingVR:
+            fill_missing_vrs(ds)  # rare: implicit VR data under an explicit VR syntax
+            return _encode_fast(ds, syntax, implicit)
+    except (_Fallback, _MissingVR):
         return _pydicom_bytes(ds)
+
+
+def _encode_fast(ds: Dataset, syntax: UID, implicit: bool) -> bytes:
+    meta_bytes = _encode_meta(ds)
+    if _PIXEL_DATA in ds._dict:
+        # dcmwrite converts Pixel Data and marks it undefined length iff compressed
+        ds["PixelData"].is_undefined_length = syntax.is_compressed
+    parts: list[bytes] = [bytes(ds.preamble or b"\x00" * 128), b"DICM", meta_bytes]
+    _encode_dataset(parts, ds, default_encoding, implicit, top=True)
     return b"".join(parts)
 
 
-def _fast_syntax(syntax: UID | None) -> bool:
+def _fast_syntax(syntax: UID) -> bool:
     return bool(
-        syntax is not None
-        and not syntax.is_private
+        not syntax.is_private
         and syntax.is_transfer_syntax
         and syntax.is_little_endian
         and not syntax.is_deflated
@@ -93,6 +104,10 @@ def _fast_syntax(syntax: UID | None) -> bool:
 
 
 def _pydicom_bytes(ds: Dataset) -> bytes:
+    meta = getattr(ds, "file_meta", None)
+    syntax = meta.get("TransferSyntaxUID") if meta is not None else None
+    if syntax is not None and not syntax.is_implicit_VR:
+        fill_missing_vrs(ds)  # an explicit VR writer cannot encode an element without one
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()
@@ -197,7 +212,9 @@ def _raw_element(elem: RawDataElement, implicit: bool) -> bytes:
     length = _UNDEFINED if undefined else len(value)
     if implicit:
         header = _PACK_IMPLICIT(group, element, length)
-    elif vr is None or len(vr) != 2:
+    elif vr is None:
+        raise _MissingVR
+    elif len(vr) != 2:
         raise _Fallback
     elif vr in _LONG_VRS:
         header = _PACK_LONG(group, element, vr.encode(), length)
@@ -271,3 +288,21 @@ def _pydicom_dataset(ds: Dataset, parent_encoding: Any, implicit: bool) -> bytes
     buffer = _buffer(implicit)
     write_dataset(buffer, ds, parent_encoding)
     return buffer.getvalue()
+
+
+def fill_missing_vrs(ds: Dataset) -> None:
+    """Give every element read without a VR its dictionary VR, at every depth.
+
+    Some files declare an explicit VR transfer syntax but are encoded implicit VR; pydicom
+    reads them, leaving raw elements without a VR, which an explicit VR writer cannot
+    encode. Converting them through pydicom (dictionary VR, ``UN`` when unknown) lets the
+    file be written as the transfer syntax it declares.
+    """
+    for tag, raw in list(ds._dict.items()):
+        if isinstance(raw, RawDataElement) and raw.VR is None:
+            ds[tag]  # converts the raw element with its dictionary VR (UN when unknown)
+        elem = ds._dict[tag]
+        if elem.VR == "SQ" and elem.value:
+            for item in elem.value:
+                if isinstance(item, Dataset):
+                    fill_missing_vrs(item)

@@ -15,12 +15,11 @@ from pydicom.sequence import Sequence
 import deidkit.dicom_encode as dicom_encode
 from deidkit.dicom import scrub_dataset
 from deidkit.dicom_cache import KeyedCache
-from deidkit.dicom_encode import encode_file
+from deidkit.dicom_encode import encode_file, fill_missing_vrs
 from deidkit.errors import InputFileError
 from deidkit.keys import ProjectKey
 from deidkit.profile import load_profile
 from deidkit.sample import SampleCorpus
-from deidkit.scrubfile import fill_missing_vrs
 from deidkit.walk import read_input
 
 _DATA_DIR = Path(str(get_testdata_file("CT_small.dcm"))).parent
@@ -36,9 +35,10 @@ def _scrubbed_pair(data: bytes, profile: str, key: ProjectKey) -> tuple[Dataset,
             scrub_dataset(ds, profile=prof, key=key, cache=cache)
         except (InputFileError, Exception):
             return None
-        if not ds.file_meta.TransferSyntaxUID.is_implicit_VR:
-            fill_missing_vrs(ds)
         pair.append(ds)
+    # the reference path as it was before the fast encoder: VRs filled in, then pydicom
+    if not pair[0].file_meta.TransferSyntaxUID.is_implicit_VR:
+        fill_missing_vrs(pair[0])
     return pair[0], pair[1]
 
 
