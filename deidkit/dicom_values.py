@@ -90,7 +90,11 @@ def set_value(ds: pydicom.Dataset, tag: BaseTag, vr: str, value: Any) -> None:
             data = text.encode("ascii")
             if len(data) % 2:
                 data += b"\x00" if vr == "UI" else b" "
-            elements[tag] = raw._replace(VR=vr, length=len(data), value=data, is_buffered=False)
+            # positional construction: namedtuple._replace costs several times more
+            elements[tag] = RawDataElement(
+                raw.tag, vr, len(data), data, raw.value_tell, raw.is_implicit_VR,
+                raw.is_little_endian, raw.is_raw, False,
+            )  # fmt: skip
             return
     elements[tag] = DataElement(tag, vr, value, validation_mode=config.IGNORE)
 

@@ -80,6 +80,7 @@ class TableRow:
     retired: bool
 
 
+@lru_cache(maxsize=16384)  # called for every element an action touches, in every file
 def tag_text(tag: int) -> str:
     """Format an integer tag as "(GGGG,EEEE)"."""
     return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
