@@ -14,15 +14,19 @@ from __future__ import annotations
 
 import io
 import struct
-from typing import Final
+from collections.abc import MutableSequence
+from typing import Final, cast
 
 import pydicom
-from pydicom.charset import default_encoding
+from pydicom.charset import convert_encodings, default_encoding
+from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement, RawDataElement, empty_value_for_VR
-from pydicom.dataset import FileDataset, FileMetaDataset
-from pydicom.filereader import read_dataset
-from pydicom.tag import BaseTag
+from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
+from pydicom.filereader import read_dataset, read_sequence
+from pydicom.fileutil import read_undefined_length_value
+from pydicom.tag import BaseTag, SequenceDelimiterTag
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
+from pydicom.values import convert_string
 
 __all__ = ["read_dicom"]
 
@@ -30,6 +34,8 @@ _VRS: Final = frozenset(vr.value for vr in VR if len(vr.value) == 2)
 _LONG: Final = frozenset(str(vr) for vr in EXPLICIT_VR_LENGTH_32)
 _HEADER: Final = struct.Struct("<HH2sH").unpack_from
 _UL: Final = struct.Struct("<I").unpack_from
+_IMPLICIT: Final = struct.Struct("<HHI").unpack_from
+_ITEM: Final = b"\xfe\xff\x00\xe0"
 _TS_TAG: Final = 0x00020010
 _IMPLICIT_LE: Final = "1.2.840.10008.1.2"
 # big endian and deflate need pydicom's own handling of the body
@@ -94,13 +100,93 @@ def _read_fast(data: bytes) -> FileDataset | None:
         return None
     implicit = syntax == _IMPLICIT_LE
     fp = io.BytesIO(data)
-    fp.seek(pos)
-    try:
-        body = read_dataset(fp, implicit, True)
-    except EOFError:
-        return None  # pydicom's own path decides what a truncated body becomes
+    body = _read_body(data, pos, implicit, fp)
+    if body is None:
+        fp.seek(pos)
+        try:
+            body = read_dataset(fp, implicit, True)
+        except EOFError:
+            return None  # pydicom's own path decides what a truncated body becomes
     file_meta = FileMetaDataset(elements)
     file_meta.set_original_encoding(False, True, default_encoding)
     ds = FileDataset(fp, body, data[:128], file_meta, implicit, True)
     ds.set_original_encoding(implicit, True, body._character_set)
+    return ds
+
+
+def _read_body(data: bytes, pos: int, implicit: bool, fp: io.BytesIO) -> Dataset | None:
+    """The top-level dataset as ``read_dataset(fp, implicit, True)`` builds it, or None.
+
+    Elements of defined length are sliced straight out of ``data``; undefined-length
+    sequences and encapsulated values are read by pydicom's own functions from ``fp`` at the
+    same offset. Anything a clean file does not contain (truncation, an unknown VR, a VR
+    that contradicts the transfer syntax, a stray delimiter) returns None, and the caller
+    lets pydicom read the body with all its recovery rules.
+    """
+    size = len(data)
+    if pos + 6 <= size:
+        b0, b1 = data[pos + 4], data[pos + 5]
+        if (0x40 < b0 < 0x5B and 0x40 < b1 < 0x5B) == implicit:
+            return None  # the body's encoding contradicts the transfer syntax
+    elements: dict[BaseTag, DataElement | RawDataElement] = {}
+    encoding: str | MutableSequence[str] = default_encoding
+    while pos + 8 <= size:
+        if implicit:
+            group, element, length = _IMPLICIT(data, pos)
+            vr: str | None = None
+            start = pos + 8
+        else:
+            group, element, raw_vr, length = _HEADER(data, pos)
+            vr = raw_vr.decode("latin-1")
+            if vr not in _VRS:
+                return None
+            if vr in _LONG:
+                if pos + 12 > size:
+                    return None
+                length = _UL(data, pos + 8)[0]
+                start = pos + 12
+            else:
+                start = pos + 8
+        tag = group << 16 | element
+        if tag == 0xFFFEE00D or group == 0xFFFE:
+            return None
+        if length != 0xFFFFFFFF:
+            end = start + length
+            if end > size:
+                return None  # truncated value
+            value = cast(
+                "bytes | None", data[start:end] if length else empty_value_for_VR(vr, raw=True)
+            )
+            if tag == 0x00080005:
+                encoding = convert_encodings(convert_string(value or b"", True))
+            key = BaseTag(tag)
+            elements[key] = RawDataElement(key, vr, length, value, start, implicit, True)
+            pos = end
+            continue
+        if vr is None:
+            try:
+                vr = dictionary_VR(tag)
+            except KeyError:
+                vr = "SQ" if data[start : start + 4] == _ITEM else None
+        elif vr == "UN":
+            return None  # pydicom's UN-to-SQ inference is its own business
+        fp.seek(start)
+        try:
+            if vr == "SQ":
+                seq = read_sequence(fp, implicit, True, length, encoding)
+                elements[BaseTag(tag)] = DataElement(
+                    BaseTag(tag), vr, seq, start, is_undefined_length=True
+                )
+            else:
+                undefined = read_undefined_length_value(fp, True, SequenceDelimiterTag, None)
+                elements[BaseTag(tag)] = RawDataElement(
+                    BaseTag(tag), vr, length, undefined, start, implicit, True
+                )
+        except EOFError:
+            return None
+        pos = fp.tell()
+    if pos != size:
+        return None  # a few stray bytes at the end: pydicom's reader decides
+    ds = Dataset(elements)
+    ds.set_original_encoding(implicit, True, encoding)
     return ds
