@@ -95,7 +95,8 @@ def _read_fast(data: bytes) -> FileDataset | None:
     syntax_elem = elements.get(BaseTag(_TS_TAG))
     if syntax_elem is None or not isinstance(syntax_elem.value, bytes):
         return None
-    syntax = syntax_elem.value.decode(default_encoding).rstrip("\0 ")
+    # decoded as pydicom decodes it (trailing NUL/space stripped, then UID's own strip())
+    syntax = syntax_elem.value.decode(default_encoding).rstrip("\0 ").strip()
     if syntax in _NOT_FAST or syntax in pydicom.uid.PrivateTransferSyntaxes or "\\" in syntax:
         return None
     implicit = syntax == _IMPLICIT_LE
