@@ -136,7 +136,7 @@ def _encode_meta(ds: Dataset) -> bytes:
         if vr not in _PAD:
             raise _Fallback
         data = _canonical_text(elem)
-        parts.append(_PACK_SHORT(tag >> 16, tag & 0xFFFF, vr.encode(), len(data)) + data)
+        parts.append(_PACK_SHORT(tag >> 16, tag & 0xFFFF, vr.encode("latin-1"), len(data)) + data)
     body = b"".join(parts)
     group_length = _PACK_SHORT(0x0002, 0x0000, b"UL", 4) + struct.pack("<I", len(body))
     return group_length + body
@@ -147,12 +147,18 @@ def _elements(ds: Dataset) -> dict[int, Any]:
 
 
 def _meta_text(elem: Any) -> str | None:
-    # a single text value as pydicom decodes it (trailing spaces and NULs stripped)
+    # a single text value exactly as pydicom decodes it, or _Fallback where decoding could
+    # fail or differ (another VR, non-ASCII bytes, several values)
     if elem is None:
         return None
     value = elem.value
     if isinstance(elem, RawDataElement):
+        vr = elem.VR
+        if vr not in (None, "UI", "SH", "AE") or (value and not value.isascii()):
+            raise _Fallback
         value = (value or b"").decode("ascii").rstrip(" \x00")
+        if vr in (None, "UI"):
+            value = value.strip()  # pydicom's UID strips what convert_UI leaves
     if not isinstance(value, str) or "\\" in value:
         raise _Fallback
     return value
@@ -217,11 +223,11 @@ def _raw_element(elem: RawDataElement, implicit: bool) -> bytes:
     elif len(vr) != 2:
         raise _Fallback
     elif vr in _LONG_VRS:
-        header = _PACK_LONG(group, element, vr.encode(), length)
+        header = _PACK_LONG(group, element, vr.encode("latin-1"), length)
     elif undefined or length > 0xFFFF:
         raise _Fallback  # pydicom rewrites these (as UN); let it
     else:
-        header = _PACK_SHORT(group, element, vr.encode(), length)
+        header = _PACK_SHORT(group, element, vr.encode("latin-1"), length)
     if undefined:
         if tag == _PIXEL_DATA and not value.startswith(_ITEM_TAG):
             raise _Fallback  # pydicom raises its own error for unencapsulated data
@@ -241,7 +247,7 @@ def _bytes_element(elem: DataElement, implicit: bool) -> tuple[bytes, ...]:
     if implicit:
         header = _PACK_IMPLICIT(tag >> 16, tag & 0xFFFF, length)
     else:
-        header = _PACK_LONG(tag >> 16, tag & 0xFFFF, elem.VR.encode(), length)
+        header = _PACK_LONG(tag >> 16, tag & 0xFFFF, elem.VR.encode("latin-1"), length)
     if undefined:
         return header, value, pad, _SEQ_DELIMITER
     return header, value, pad

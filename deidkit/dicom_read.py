@@ -36,7 +36,6 @@ _HEADER: Final = struct.Struct("<HH2sH").unpack_from
 _UL: Final = struct.Struct("<I").unpack_from
 _IMPLICIT: Final = struct.Struct("<HHI").unpack_from
 _ITEM: Final = b"\xfe\xff\x00\xe0"
-_TS_TAG: Final = 0x00020010
 _IMPLICIT_LE: Final = "1.2.840.10008.1.2"
 # big endian and deflate need pydicom's own handling of the body
 _NOT_FAST: Final = frozenset({"1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"})
@@ -92,12 +91,19 @@ def _read_fast(data: bytes) -> FileDataset | None:
         pos = end
     if group == 0 or not elements:
         return None  # command set elements, or no meta at all
-    syntax_elem = elements.get(BaseTag(_TS_TAG))
-    if syntax_elem is None or not isinstance(syntax_elem.value, bytes):
-        return None
-    # decoded as pydicom decodes it (trailing NUL/space stripped, then UID's own strip())
-    syntax = syntax_elem.value.decode(default_encoding).rstrip("\0 ").strip()
-    if syntax in _NOT_FAST or syntax in pydicom.uid.PrivateTransferSyntaxes or "\\" in syntax:
+    file_meta = FileMetaDataset(elements)
+    file_meta.set_original_encoding(False, True, default_encoding)
+    try:
+        # as pydicom does: decoding the first element is its test of an explicit VR meta
+        file_meta[min(elements)]  # Dataset.elements() yields in tag order
+    except NotImplementedError:
+        return None  # pydicom re-reads the meta as implicit VR
+    syntax = file_meta.get("TransferSyntaxUID")
+    if (
+        not isinstance(syntax, str)
+        or syntax in _NOT_FAST
+        or syntax in pydicom.uid.PrivateTransferSyntaxes
+    ):
         return None
     implicit = syntax == _IMPLICIT_LE
     fp = io.BytesIO(data)
@@ -108,8 +114,6 @@ def _read_fast(data: bytes) -> FileDataset | None:
             body = read_dataset(fp, implicit, True)
         except EOFError:
             return None  # pydicom's own path decides what a truncated body becomes
-    file_meta = FileMetaDataset(elements)
-    file_meta.set_original_encoding(False, True, default_encoding)
     ds = FileDataset(fp, body, data[:128], file_meta, implicit, True)
     ds.set_original_encoding(implicit, True, body._character_set)
     return ds

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
@@ -36,15 +38,15 @@ def _scrubbed_pair(data: bytes, profile: str, key: ProjectKey) -> tuple[Dataset,
         except (InputFileError, Exception):
             return None
         pair.append(ds)
-    # the reference path as it was before the fast encoder: VRs filled in, then pydicom
-    if not pair[0].file_meta.TransferSyntaxUID.is_implicit_VR:
-        fill_missing_vrs(pair[0])
     return pair[0], pair[1]
 
 
 def _pydicom(ds: Dataset) -> bytes | str:
+    """The reference: the scrub's writer before the fast encoder (fill VRs, then pydicom)."""
     buffer = io.BytesIO()
     try:
+        if not ds.file_meta.TransferSyntaxUID.is_implicit_VR:
+            fill_missing_vrs(ds)
         ds.save_as(buffer, enforce_file_format=True)
     except Exception as exc:
         return type(exc).__name__
@@ -146,3 +148,34 @@ def test_changed_character_set_matches(project_key: ProjectKey) -> None:
         ds.SpecificCharacterSet = "ISO_IR 192"
         ds.InstitutionName = "Ústav"
     assert _fast(fast) == _pydicom(reference)
+
+
+_SEED_FILES = ("CT_small.dcm", "rtplan.dcm", "reportsi.dcm", "ExplVR_LitEndNoMeta.dcm")
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    name=st.sampled_from(_SEED_FILES),
+    edits=st.lists(
+        st.tuples(st.integers(min_value=0, max_value=1500), st.integers(0, 255)),
+        min_size=1,
+        max_size=3,
+    ),
+    profile=st.sampled_from(["basic", "research"]),
+)
+def test_damaged_headers_encode_like_pydicom(
+    project_key: ProjectKey, name: str, edits: list[tuple[int, int]], profile: str
+) -> None:
+    # odd VRs, lengths and values that survive reading and scrubbing: same bytes or same error
+    path = get_testdata_file(name)
+    assert path is not None
+    data = bytearray(Path(path).read_bytes())
+    for offset, byte in edits:
+        data[offset % len(data)] = byte
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pair = _scrubbed_pair(bytes(data), profile, project_key)
+        if pair is not None:
+            assert _fast(pair[1]) == _pydicom(pair[0])
