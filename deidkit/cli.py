@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-import typer
+from deidkit.prestart import prestart_scrub_workers
 
-from deidkit import __version__
-from deidkit.commands import deface, profiles, pseudonymise, scrub, verify
+# Before the heavy imports below: a `deidkit scrub` run starts its worker server now, so the
+# server imports the engine on another core while this process imports the commands.
+prestart_scrub_workers()
+
+import typer  # noqa: E402
+
+from deidkit import __version__  # noqa: E402
+from deidkit.commands import deface, profiles, pseudonymise, scrub, verify  # noqa: E402
 
 app = typer.Typer(
     name="deidkit",

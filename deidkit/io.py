@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import tempfile
 from collections.abc import Iterator
@@ -90,6 +91,86 @@ def atomic_write_text(
 ) -> None:
     """Write UTF-8 ``text`` to ``path`` atomically."""
     atomic_write_bytes(path, text.encode("utf-8"), permissions=permissions)
+
+
+class BatchWriter:
+    """Atomic, not yet durable writes of many files (a batch's outputs), cheaply.
+
+    Each :meth:`write` creates a temp file ``.tmp-<pid>-<n>.part`` beside the target
+    (``O_EXCL``, mode 0666 less the umask, as a plain ``open`` gives), writes the bytes,
+    and renames it over the target: a reader never sees a partial file, and on any error
+    the temp file is removed. Unlike :func:`atomic_write_bytes` it neither fsyncs nor
+    creates the target's folder again for every file: the folders it made or saw are
+    remembered (a bounded set). The caller makes the batch durable at the end (one
+    ``os.sync()``).
+
+    One instance per process: the process id in the temp name keeps concurrent writers
+    apart, and a temp name left by an interrupted run is skipped, never reused.
+    """
+
+    _MAX_FOLDERS = 4096  # remembered folders; the set is cleared when it grows past this
+
+    def __init__(self) -> None:
+        self._folders: set[str] = set()
+        self._counter = itertools.count()
+
+    def write(self, path: str | os.PathLike[str], data: bytes) -> None:
+        """Write ``data`` to ``path`` atomically (not durably), creating its folder if needed.
+
+        Raises
+        ------
+        OSError
+            If the folder cannot be made or the file cannot be written; ``path`` is then
+            left as it was and no temp file remains.
+        """
+        target = os.fspath(path)
+        folder = os.path.dirname(target) or "."
+        if folder not in self._folders:
+            os.makedirs(folder, exist_ok=True)
+            if len(self._folders) >= self._MAX_FOLDERS:
+                self._folders.clear()
+            self._folders.add(folder)
+        tmp, fd = self._create(folder)
+        try:
+            try:
+                view = memoryview(data)
+                while view:  # os.write may write less than asked (signals, huge buffers)
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+    def _create(self, folder: str) -> tuple[str, int]:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        remade = False
+        for _ in range(1000):
+            tmp = os.path.join(folder, f".tmp-{os.getpid()}-{next(self._counter)}.part")
+            try:
+                return tmp, os.open(tmp, flags, 0o666)
+            except FileExistsError:  # left by an interrupted run with the same process id
+                continue
+            except FileNotFoundError:
+                if remade:  # the folder vanished again: give up
+                    raise
+                remade = True  # removed behind our back (a remembered folder): make it again
+                os.makedirs(folder, exist_ok=True)
+        raise FileExistsError(f"no free temp file name in {folder}")
+
+
+_BATCH_WRITER = BatchWriter()  # per process: a forked worker gets its own (its pid differs)
+
+
+def publish_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write a batch output atomically, not durably, via this process's :class:`BatchWriter`.
+
+    For a batch that makes everything durable with one ``os.sync()`` at its end (the
+    scrub pipeline); everything else should use :func:`atomic_write_bytes`.
+    """
+    _BATCH_WRITER.write(path, data)
 
 
 def check_output_location(source: Path, output: Path) -> None:

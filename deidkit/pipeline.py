@@ -18,9 +18,9 @@ refused rather than mixing two releases.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import re
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -34,6 +34,7 @@ from deidkit import __version__
 from deidkit.duplicates import DuplicateSettler
 from deidkit.errors import OutputPathError, UsageError
 from deidkit.io import atomic_open, atomic_write_text, check_output_location
+from deidkit.prestart import forkserver_context
 from deidkit.runreport import (
     REPORT_FORMAT,
     STATUS_UNCHANGED,
@@ -61,6 +62,62 @@ from deidkit.walk import iter_input_files
 __all__ = ["RunOptions", "ScrubSettings", "ScrubSummary", "count_input_files", "scrub_tree"]
 
 _TEMP_FILE: Final = re.compile(r"^\.tmp-.*\.part$")
+# How often the background flush runs while files are processed (see BackgroundSync). Measured
+# on the bench corpus: the less dirty data piles up, the cheaper each output write is (0.25 s:
+# ~0.5 ms per file, 2 s: ~1 ms, no flush until the end: ~2 ms); below 0.2 s nothing changes.
+SYNC_INTERVAL_SECONDS = 0.25
+
+
+class BackgroundSync:
+    """Flush written data to disk from a thread while the batch goes on.
+
+    The release is made durable by one ``os.sync()`` before the run report says
+    "complete". Left to the very end, that sync waits for the whole release to reach the
+    disk after all the work is done; flushing every ``interval`` seconds meanwhile
+    (``os.sync`` releases the GIL) overlaps the writeback with the scrubbing, so the final
+    sync has little left to do. The final sync is never skipped: this only moves work
+    earlier. Use as a context manager; the thread is stopped and joined on exit, also when
+    the body raises (including ``KeyboardInterrupt``).
+
+    Parameters
+    ----------
+    interval
+        Seconds between two flushes.
+    sync
+        The flush (``os.sync``); tests pass a recorder.
+    """
+
+    def __init__(
+        self, interval: float = SYNC_INTERVAL_SECONDS, sync: Callable[[], None] = os.sync
+    ) -> None:
+        self._interval = interval
+        self._sync = sync
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="deidkit-sync", daemon=True)
+        self.flushes = 0
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._sync()
+            self.flushes += 1
+
+    def __enter__(self) -> BackgroundSync:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop the thread and wait until a flush in progress has finished."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    @property
+    def running(self) -> bool:
+        """Whether the flushing thread is still alive."""
+        return self._thread.is_alive()
 
 
 @dataclass(frozen=True)
@@ -159,10 +216,8 @@ def _outcomes(source: Path, config: WorkerConfig, options: RunOptions) -> Iterat
             for path, rel in chunk:
                 yield process_file(Path(path), rel, config)
         return
-    context = multiprocessing.get_context("forkserver")
-    # Workers fork from a server that has already imported the engine: cheap start-up,
-    # and no fork of a parent that runs a progress-bar thread.
-    context.set_forkserver_preload(["deidkit.scrubfile"])
+    # The CLI may have started this server already (deidkit.prestart); same server either way.
+    context = forkserver_context()
     pending: deque[Future[list[FileOutcome]]] = deque()
     with ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=init_worker, initargs=(config,)
@@ -230,6 +285,11 @@ def _report(
     return report
 
 
+def _sync() -> None:
+    # One indirection so tests can observe the flushes (the final one and the background ones).
+    os.sync()
+
+
 def _now() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat()
 
@@ -294,6 +354,8 @@ def scrub_tree(
         handle: IO[bytes] | None = None
         if not options.dry_run:
             handle = stack.enter_context(atomic_open(log_file))
+            # Entered last, so it stops first: before the action log is closed and published.
+            stack.enter_context(BackgroundSync(SYNC_INTERVAL_SECONDS, sync=_sync))
         log = ActionLog(handle)
         settler = DuplicateSettler(source, config)
         for raw_outcome in _outcomes(source, config, options):
@@ -310,7 +372,7 @@ def scrub_tree(
                      tally=tally, extra=extra)  # fmt: skip
     if options.dry_run:
         return ScrubSummary(source, output, report, None, None)
-    os.sync()  # the release reaches the disk before the report says "complete"
+    _sync()  # the release reaches the disk before the report says "complete"
     atomic_write_text(report_file, dump_report(report))
     return ScrubSummary(source, output, report, report_file, log_file)
 

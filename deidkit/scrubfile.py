@@ -19,15 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from pydicom.dataelem import RawDataElement
-from pydicom.dataset import Dataset
-
 from deidkit import __version__
 from deidkit.dicom import ScrubResult, scrub_dataset
 from deidkit.dicom_cache import KeyedCache
 from deidkit.dicom_encode import encode_file
 from deidkit.errors import DeidkitError, InputFileError
-from deidkit.io import atomic_write_bytes
+from deidkit.io import publish_bytes
 from deidkit.keys import ProjectKey
 from deidkit.profile import Profile
 from deidkit.runreport import (
@@ -130,10 +127,17 @@ def _keyed_cache(key: ProjectKey) -> KeyedCache:
 
 
 def init_worker(config: WorkerConfig) -> None:
-    """Process-pool initializer: keep the config for :func:`run_chunk`, silence pydicom."""
+    """Process-pool initializer: keep the config for :func:`run_chunk`, silence pydicom.
+
+    The worker also ends itself when the batch process dies (see
+    :func:`deidkit.prestart.exit_with_parent`), instead of idling forever.
+    """
+    from deidkit.prestart import exit_with_parent
+
     global _CONFIG
     _CONFIG = config
     _PYDICOM_LOGGER.disabled = True
+    exit_with_parent()
 
 
 @contextlib.contextmanager
@@ -231,7 +235,7 @@ def _finish(
         "modality": result.modality or None,
         "sop_class_uid": result.sop_class_uid or None,
         "burned_in_risk": result.burned_in_risk,
-        "actions": tuple((a.path, a.keyword, a.action, a.reason) for a in result.actions),
+        "actions": tuple(map(tuple, result.actions)),  # plain tuples pickle smaller
         "warnings": tuple(str(w) for w in result.warnings),
     }
     if not result.study_uid or not result.series_uid:
@@ -250,8 +254,6 @@ def _finish(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            if not ds.file_meta.TransferSyntaxUID.is_implicit_VR:
-                fill_missing_vrs(ds)
             encoded = encode_file(ds)
     except Exception as exc:
         return _held(rel, REASON_ENCODE_ERROR, type(exc).__name__, **common)
@@ -270,24 +272,6 @@ def _finish(
     return FileOutcome(source=rel, status=STATUS_WRITTEN, **common, **extra)
 
 
-def fill_missing_vrs(ds: Dataset) -> None:
-    """Give every element read without a VR its dictionary VR, at every depth.
-
-    Some files declare an explicit VR transfer syntax but are encoded implicit VR; pydicom
-    reads them, leaving raw elements without a VR, which an explicit VR writer cannot
-    encode. Converting them through pydicom (dictionary VR, ``UN`` when unknown) lets the
-    file be written as the transfer syntax it declares.
-    """
-    for tag, raw in list(ds._dict.items()):
-        if isinstance(raw, RawDataElement) and raw.VR is None:
-            ds[tag]  # converts the raw element with its dictionary VR (UN when unknown)
-        elem = ds._dict[tag]
-        if elem.VR == "SQ" and elem.value:
-            for item in elem.value:
-                if isinstance(item, Dataset):
-                    fill_missing_vrs(item)
-
-
 def _publish(target: Path, data: bytes) -> None:
     """Atomic but not yet durable write (temp file beside ``target``, then rename).
 
@@ -296,4 +280,4 @@ def _publish(target: Path, data: bytes) -> None:
     the run complete, and a resumed run re-derives every output and rewrites any that
     differ, so a crash before that sync cannot leave a wrong file behind.
     """
-    atomic_write_bytes(target, data, durable=False)
+    publish_bytes(target, data)  # no fsync, no mkdir per file: see deidkit.io.BatchWriter

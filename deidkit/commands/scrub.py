@@ -48,6 +48,7 @@ def _progress_bar() -> Progress:
         TimeElapsedColumn(),
         console=stderr_console,
         transient=True,
+        refresh_per_second=4,  # each redraw costs the parent CPU the workers could use
     )
 
 
