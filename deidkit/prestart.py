@@ -30,8 +30,11 @@ __all__ = [
     "wants_workers",
 ]
 
-# What the forkserver imports once, before it forks any worker.
-WORKER_PRELOAD: Final = ("deidkit.scrubfile",)
+# What the forkserver imports once, before it forks any worker. deidkit.cli too: a worker
+# re-runs the parent's main script (the `deidkit` console script imports deidkit.cli), which
+# would otherwise import Typer, Rich and every command again in each worker before its
+# first file.
+WORKER_PRELOAD: Final = ("deidkit.scrubfile", "deidkit.cli")
 
 
 def forkserver_context() -> BaseContext:
