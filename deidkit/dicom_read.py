@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import struct
 from collections.abc import MutableSequence
-from typing import Final, cast
+from typing import Final
 
 import pydicom
 from pydicom.charset import convert_encodings, default_encoding
@@ -107,6 +107,7 @@ def _read_fast(data: bytes) -> FileDataset | None:
         return None
     implicit = syntax == _IMPLICIT_LE
     fp = io.BytesIO(data)
+    body: Dataset | dict[BaseTag, DataElement | RawDataElement] | None
     body = _read_body(data, pos, implicit, fp)
     if body is None:
         fp.seek(pos)
@@ -115,12 +116,14 @@ def _read_fast(data: bytes) -> FileDataset | None:
         except EOFError:
             return None  # pydicom's own path decides what a truncated body becomes
     ds = FileDataset(fp, body, data[:128], file_meta, implicit, True)
-    ds.set_original_encoding(implicit, True, body._character_set)
+    ds.set_original_encoding(implicit, True, ds._character_set)
     return ds
 
 
-def _read_body(data: bytes, pos: int, implicit: bool, fp: io.BytesIO) -> Dataset | None:
-    """The top-level dataset as ``read_dataset(fp, implicit, True)`` builds it, or None.
+def _read_body(
+    data: bytes, pos: int, implicit: bool, fp: io.BytesIO
+) -> dict[BaseTag, DataElement | RawDataElement] | None:
+    """The top-level elements as ``read_dataset(fp, implicit, True)`` reads them, or None.
 
     Elements of defined length are sliced straight out of ``data``; undefined-length
     sequences and encapsulated values are read by pydicom's own functions from ``fp`` at the
@@ -159,13 +162,11 @@ def _read_body(data: bytes, pos: int, implicit: bool, fp: io.BytesIO) -> Dataset
             end = start + length
             if end > size:
                 return None  # truncated value
-            value = cast(
-                "bytes | None", data[start:end] if length else empty_value_for_VR(vr, raw=True)
-            )
+            value = data[start:end] if length else empty_value_for_VR(vr, raw=True)
             if tag == 0x00080005:
-                encoding = convert_encodings(convert_string(value or b"", True))
+                encoding = convert_encodings(convert_string(value or b"", True))  # type: ignore[arg-type]
             key = BaseTag(tag)
-            elements[key] = RawDataElement(key, vr, length, value, start, implicit, True)
+            elements[key] = RawDataElement(key, vr, length, value, start, implicit, True)  # type: ignore[arg-type]
             pos = end
             continue
         if vr is None:
@@ -192,6 +193,6 @@ def _read_body(data: bytes, pos: int, implicit: bool, fp: io.BytesIO) -> Dataset
         pos = fp.tell()
     if pos != size:
         return None  # a few stray bytes at the end: pydicom's reader decides
-    ds = Dataset(elements)
-    ds.set_original_encoding(implicit, True, encoding)
-    return ds
+    # the caller's FileDataset wraps this dict directly, as it would wrap read_dataset's
+    # Dataset (whose own encoding attributes it never reads): one Dataset fewer per file
+    return elements
