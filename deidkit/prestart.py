@@ -14,6 +14,7 @@ This module must stay light: it is imported before everything else.
 
 from __future__ import annotations
 
+import importlib.machinery
 import multiprocessing
 import os
 import sys
@@ -30,11 +31,8 @@ __all__ = [
     "wants_workers",
 ]
 
-# What the forkserver imports once, before it forks any worker. deidkit.cli too: a worker
-# re-runs the parent's main script (the `deidkit` console script imports deidkit.cli), which
-# would otherwise import Typer, Rich and every command again in each worker before its
-# first file.
-WORKER_PRELOAD: Final = ("deidkit.scrubfile", "deidkit.cli")
+# What the forkserver imports once, before it forks any worker.
+WORKER_PRELOAD: Final = ("deidkit.scrubfile",)
 
 
 def forkserver_context() -> BaseContext:
@@ -92,6 +90,7 @@ def prestart_scrub_workers(argv: Sequence[str] | None = None) -> bool:
         return False
     if not wants_workers(sys.argv if argv is None else argv):
         return False
+    _main_as_module()
     forkserver_context()
     from multiprocessing import forkserver
 
@@ -100,6 +99,24 @@ def prestart_scrub_workers(argv: Sequence[str] | None = None) -> bool:
     except (OSError, ValueError):  # e.g. no /dev/shm or a fd limit: the pool retries later
         return False
     return True
+
+
+def _main_as_module() -> None:
+    """Keep multiprocessing from re-running the ``deidkit`` console script in the server.
+
+    multiprocessing re-runs a main *script* in the process server (to find functions defined
+    in it); the console script imports the whole CLI (Typer, Rich, every command), about a
+    quarter of a second on the critical path before the first file. A main *module* named
+    ``<package>.__main__`` is never re-run, which is what ``python -m deidkit`` gives; the
+    console script's module is given that same identity. Only done for a scrub run of the
+    console script itself (no functions live in it).
+    """
+    main = sys.modules.get("__main__")
+    if main is None or getattr(main, "__spec__", None) is not None:
+        return  # python -m deidkit, or an embedding program: leave it alone
+    if os.path.basename(getattr(main, "__file__", "") or "") not in ("deidkit", "deidkit.exe"):
+        return
+    main.__spec__ = importlib.machinery.ModuleSpec("deidkit.__main__", None)
 
 
 def exit_with_parent() -> bool:

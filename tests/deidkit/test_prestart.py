@@ -128,3 +128,26 @@ def test_worker_exits_when_its_parent_dies(tmp_path: Path) -> None:
     while _running(worker) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _running(worker)
+
+
+@pytest.mark.parametrize(
+    ("script", "renamed"), [("/venv/bin/deidkit", True), ("/home/me/my_pipeline.py", False)]
+)
+def test_console_script_main_is_not_rerun_by_multiprocessing(
+    monkeypatch: pytest.MonkeyPatch, script: str, renamed: bool
+) -> None:
+    import types
+    from multiprocessing import spawn
+
+    from deidkit import prestart
+
+    fake = types.ModuleType("__main__")
+    fake.__file__ = script
+    fake.__spec__ = None
+    monkeypatch.setitem(sys.modules, "__main__", fake)
+    prestart._main_as_module()
+    data = spawn.get_preparation_data("probe")
+    # multiprocessing re-runs a main script ("init_main_from_path") but skips a
+    # "<package>.__main__" module: only our own console script is given that identity
+    assert ("init_main_from_path" not in data) is renamed
+    assert (data.get("init_main_from_name") == "deidkit.__main__") is renamed
