@@ -32,7 +32,12 @@ __all__ = [
 ]
 
 # What the forkserver imports once, before it forks any worker.
-WORKER_PRELOAD: Final = ("deidkit.scrubfile",)
+WORKER_PRELOAD: Final = (
+    "deidkit.scrubfile",
+    "deidkit.dicom",
+    "deidkit.dicom_encode",
+    "deidkit.dicom_read",
+)
 
 
 def forkserver_context() -> BaseContext:

@@ -26,7 +26,6 @@ from types import MappingProxyType
 from typing import Any
 
 import yaml
-from pydicom.datadict import tag_for_keyword
 
 from deidkit.errors import ProfileError
 from deidkit.pseudonym import DEFAULT_DATE_SHIFT_RANGE
@@ -152,6 +151,9 @@ def normalise_tag(spec: str, *, where: str) -> str:
     text = str(spec).strip()
     if re.fullmatch(r"\(?[0-9A-Fa-f]{4},?[0-9A-Fa-f]{4}\)?", text):
         return tag_text(parse_tag_text(text))
+    # local import: the scrub CLI's parent process never needs pydicom (workers do)
+    from pydicom.datadict import tag_for_keyword
+
     tag = tag_for_keyword(text)
     if tag is None:
         raise ProfileError(f"{where}: unknown DICOM keyword or tag '{text}'")

@@ -17,12 +17,10 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from deidkit import __version__
-from deidkit.dicom import ScrubResult, scrub_dataset
 from deidkit.dicom_cache import KeyedCache
-from deidkit.dicom_encode import encode_file
 from deidkit.errors import DeidkitError, InputFileError
 from deidkit.io import publish_bytes
 from deidkit.keys import ProjectKey
@@ -43,6 +41,9 @@ from deidkit.walk import (
     is_dicomdir_name,
     read_input,
 )
+
+if TYPE_CHECKING:
+    from deidkit.dicom import ScrubResult
 
 REASON_BURNED_IN: Final = "burned_in"
 REASON_SCRUB_ERROR: Final = "scrub_error"
@@ -112,6 +113,21 @@ class WorkerConfig:
     dry_run: bool
     want_linkage: bool
     want_cohort: bool
+
+
+def _engine() -> Any:
+    # The engine (pydicom and the PS3.15 tables) is imported on first use, not with this
+    # module: the scrub CLI's parent imports this module for the settings only, and the
+    # workers get the engine preloaded (deidkit.prestart.WORKER_PRELOAD).
+    import deidkit.dicom
+
+    return deidkit.dicom
+
+
+def _encoder() -> Any:
+    import deidkit.dicom_encode
+
+    return deidkit.dicom_encode
 
 
 _CONFIG: WorkerConfig | None = None
@@ -211,7 +227,7 @@ def _process_file(path: Path, rel: str, config: WorkerConfig, *, overwrite: bool
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pydicom warnings can quote values (PHI)
-            result = scrub_dataset(
+            result = _engine().scrub_dataset(
                 ds, profile=settings.profile, key=settings.key, cache=_keyed_cache(settings.key)
             )
     except DeidkitError as exc:  # typed errors carry no values by contract
@@ -254,7 +270,7 @@ def _finish(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            encoded = encode_file(ds)
+            encoded = _encoder().encode_file(ds)
     except Exception as exc:
         return _held(rel, REASON_ENCODE_ERROR, type(exc).__name__, **common)
     common["digest"] = hashlib.sha256(encoded).hexdigest()

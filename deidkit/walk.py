@@ -14,13 +14,12 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
-from pydicom.dataelem import RawDataElement
-from pydicom.dataset import Dataset
-
-from deidkit.dicom_read import read_dicom
 from deidkit.errors import InputFileError, UsageError
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 # Reason codes (stable: the run report and tests match them).
 REASON_EMPTY: Final = "empty"
@@ -115,7 +114,7 @@ def read_input(data: bytes) -> Dataset:
         with warnings.catch_warnings():
             # pydicom warnings can quote element values (PHI); never let them reach stderr.
             warnings.simplefilter("ignore")
-            ds = read_dicom(data)
+            ds = _read_dicom(data)
             _classify(ds, has_preamble)
     except InputFileError:
         raise
@@ -127,6 +126,13 @@ def read_input(data: bytes) -> Dataset:
             REASON_UNREADABLE, f"unreadable DICOM ({type(exc).__name__})"
         ) from None
     return ds
+
+
+def _read_dicom(data: bytes) -> Dataset:
+    # local import: walking the tree (the scrub CLI's parent) must not load pydicom
+    from deidkit.dicom_read import read_dicom
+
+    return read_dicom(data)
 
 
 def _classify(ds: Dataset, has_preamble: bool) -> None:
@@ -166,6 +172,8 @@ def _looks_like_raw_dataset(data: bytes) -> bool:
 
 
 def _is_truncated(ds: Dataset) -> bool:
+    from pydicom.dataelem import RawDataElement
+
     # pydicom stops quietly at end of file, so compare each element's declared length
     # with what was read, and demand pixel data where the image module says there is some.
     for raw in ds._dict.values():

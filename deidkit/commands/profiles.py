@@ -10,7 +10,6 @@ import typer
 from rich.markup import escape
 
 from deidkit.commands._common import cli_errors, stderr_console
-from deidkit.explain import explain_tag
 from deidkit.profile import Profile, list_profiles, load_profile
 from deidkit.standard import TABLE_EDITION
 
@@ -105,6 +104,8 @@ def explain_command(
     Example: deidkit explain InstitutionName --profile basic --sop-class 1.2.840.10008.5.1.4.1.1.2
     """
     with cli_errors():
+        from deidkit.explain import explain_tag  # pydicom: only for this command
+
         result = explain_tag(tag, load_profile(profile), sop_class=sop_class)
         if as_json:
             typer.echo(json.dumps(result.as_dict(), indent=2))
