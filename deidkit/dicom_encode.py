@@ -35,6 +35,7 @@ _SEQ_DELIMITER: Final = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
 _ITEM_DELIMITER: Final = b"\xfe\xff\x0d\xe0\x00\x00\x00\x00"
 _ITEM_TAG: Final = b"\xfe\xff\x00\xe0"
 _PIXEL_DATA: Final = 0x7FE00010
+_CHARSET: Final = 0x00080005
 _SOP_CLASS: Final = 0x00080016
 _SOP_INSTANCE: Final = 0x00080018
 _META_CLASS: Final = 0x00020002
@@ -122,7 +123,7 @@ def _encode_meta(ds: Dataset) -> bytes:
         if meta_value is None or (ds_value and ds_value != meta_value):
             raise _Fallback
     parts: list[bytes] = []
-    for tag in sorted(meta._dict):
+    for tag in sorted(meta._dict, key=int):
         if tag == 0x00020000:
             continue
         elem = meta._dict[tag]
@@ -190,8 +191,8 @@ def _encode_dataset(
     elements = ds._dict
     # as pydicom does: this also decodes Specific Character Set, which then is written
     # from its decoded value
-    encoding = ds.get("SpecificCharacterSet", parent_encoding)
-    for tag in sorted(elements):
+    encoding = ds[_CHARSET].value if _CHARSET in elements else parent_encoding
+    for tag in sorted(elements, key=int):  # int keys: BaseTag.__lt__ is Python-level
         if tag & 0xFFFF == 0 and tag >> 16 > 6:
             continue  # retired group lengths are never written (PS3.5 7.2)
         elem = elements[tag]
