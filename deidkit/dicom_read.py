@@ -72,16 +72,10 @@ def _read_fast(data: bytes) -> FileDataset | None:
         group, element, raw_vr, length = _HEADER(data, pos)
         if group != 2:
             break
-        vr = raw_vr.decode("latin-1")
-        if vr not in _VRS:
+        header = _explicit_header(data, pos, raw_vr, length)
+        if header is None:
             return None  # implicit VR meta or garbage: pydicom knows what to do
-        if vr in _LONG:
-            if pos + 12 > size:
-                return None
-            length = _UL(data, pos + 8)[0]
-            start = pos + 12
-        else:
-            start = pos + 8
+        vr, length, start = header
         end = start + length
         if length == 0xFFFFFFFF or end > size:
             return None
@@ -120,6 +114,24 @@ def _read_fast(data: bytes) -> FileDataset | None:
     return ds
 
 
+def _explicit_header(
+    data: bytes, pos: int, raw_vr: bytes, short_length: int
+) -> tuple[str, int, int] | None:
+    """VR, value length and value offset of the explicit VR element at ``pos``, or None.
+
+    None for a VR pydicom would not read as explicit VR (implicit data, garbage) and for a
+    32-bit length cut off by the end of the file.
+    """
+    vr = raw_vr.decode("latin-1")
+    if vr not in _VRS:
+        return None
+    if vr not in _LONG:
+        return vr, short_length, pos + 8
+    if pos + 12 > len(data):
+        return None
+    return vr, _UL(data, pos + 8)[0], pos + 12
+
+
 def _read_body(
     data: bytes, pos: int, implicit: bool, fp: io.BytesIO
 ) -> dict[BaseTag, DataElement | RawDataElement] | None:
@@ -145,16 +157,10 @@ def _read_body(
             start = pos + 8
         else:
             group, element, raw_vr, length = _HEADER(data, pos)
-            vr = raw_vr.decode("latin-1")
-            if vr not in _VRS:
+            header = _explicit_header(data, pos, raw_vr, length)
+            if header is None:
                 return None
-            if vr in _LONG:
-                if pos + 12 > size:
-                    return None
-                length = _UL(data, pos + 8)[0]
-                start = pos + 12
-            else:
-                start = pos + 8
+            vr, length, start = header
         tag = group << 16 | element
         if tag == 0xFFFEE00D or group == 0xFFFE:
             return None
