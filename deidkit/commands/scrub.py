@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -78,11 +79,12 @@ def _print_summary(summary: ScrubSummary, *, dry_run: bool) -> None:
     typer.echo(f"{verb} {counts['released']} of {counts['found']} files to {summary.output}")
     if counts["unchanged"]:
         typer.echo(f"  {counts['unchanged']} already present from an earlier run (resumed)")
-    if counts["held_back"]:
-        reasons = ", ".join(f"{k}: {v}" for k, v in summary.report["reasons"].items())
-        typer.echo(f"held back {counts['held_back']} files ({reasons})")
-    if counts["skipped"]:
-        typer.echo(f"skipped {counts['skipped']} files (DICOMDIR)")
+    # per-list reasons: the report's "reasons" mixes held-back and skipped files
+    for key, label in (("held_back", "held back"), ("skipped", "skipped")):
+        if counts[key]:
+            reasons = Counter(entry["reason"] for entry in summary.report[key])
+            detail = ", ".join(f"{reason}: {n}" for reason, n in sorted(reasons.items()))
+            typer.echo(f"{label} {counts[key]} files ({detail})")
     cohort = summary.report.get("cohort_manifest")
     if isinstance(cohort, dict):
         parts = []
