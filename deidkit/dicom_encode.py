@@ -73,7 +73,7 @@ def encode_file(ds: Dataset) -> bytes:
     meta = getattr(ds, "file_meta", None)
     syntax = meta.get("TransferSyntaxUID") if meta is not None else None
     if syntax is None or not _fast_syntax(syntax):
-        return _pydicom_bytes(ds)
+        return _pydicom_bytes(ds, syntax)
     implicit = bool(syntax.is_implicit_VR)
     try:
         try:
@@ -82,7 +82,7 @@ def encode_file(ds: Dataset) -> bytes:
             fill_missing_vrs(ds)  # rare: implicit VR data under an explicit VR syntax
             return _encode_fast(ds, syntax, implicit)
     except (_Fallback, _MissingVR):
-        return _pydicom_bytes(ds)
+        return _pydicom_bytes(ds, syntax)
 
 
 def _encode_fast(ds: Dataset, syntax: UID, implicit: bool) -> bytes:
@@ -104,9 +104,7 @@ def _fast_syntax(syntax: UID) -> bool:
     )
 
 
-def _pydicom_bytes(ds: Dataset) -> bytes:
-    meta = getattr(ds, "file_meta", None)
-    syntax = meta.get("TransferSyntaxUID") if meta is not None else None
+def _pydicom_bytes(ds: Dataset, syntax: UID | None) -> bytes:
     if syntax is not None and not syntax.is_implicit_VR:
         fill_missing_vrs(ds)  # an explicit VR writer cannot encode an element without one
     buffer = io.BytesIO()
@@ -132,14 +130,14 @@ def _encode_meta(ds: Dataset) -> bytes:
             data = bytes(elem.value or b"")
             if len(data) % 2:
                 data += b"\x00"
-            parts.append(_PACK_LONG(tag >> 16, tag & 0xFFFF, b"OB", len(data)) + data)
+            parts.append(_header(tag, "OB", len(data), False) + data)
             continue
         if vr not in _PAD:
             raise _Fallback
         data = _canonical_text(elem)
-        parts.append(_PACK_SHORT(tag >> 16, tag & 0xFFFF, vr.encode("latin-1"), len(data)) + data)
+        parts.append(_header(tag, vr, len(data), False) + data)
     body = b"".join(parts)
-    group_length = _PACK_SHORT(0x0002, 0x0000, b"UL", 4) + struct.pack("<I", len(body))
+    group_length = _header(0x00020000, "UL", 4, False) + struct.pack("<I", len(body))
     return group_length + body
 
 
@@ -208,50 +206,49 @@ def _encode_dataset(
             parts.append(_pydicom_element(elem, encoding, implicit))
 
 
+def _header(tag: int, vr: str | None, length: int, implicit: bool) -> bytes:
+    """The element header pydicom writes for ``tag`` with ``vr`` and ``length``.
+
+    Raises :class:`_MissingVR` or :class:`_Fallback` where pydicom would first fix the
+    element (fill in its VR, or rewrite a 16-bit-length VR that cannot hold the length as UN).
+    """
+    group, element = tag >> 16, tag & 0xFFFF
+    if implicit:
+        return _PACK_IMPLICIT(group, element, length)
+    if vr is None:
+        raise _MissingVR
+    if len(vr) != 2:
+        raise _Fallback
+    if vr in _LONG_VRS:
+        return _PACK_LONG(group, element, vr.encode("latin-1"), length)
+    if length > 0xFFFF:  # undefined length included
+        raise _Fallback
+    return _PACK_SHORT(group, element, vr.encode("latin-1"), length)
+
+
+def _check_encapsulated(tag: int, value: bytes) -> None:
+    if tag == _PIXEL_DATA and not value.startswith(_ITEM_TAG):
+        raise _Fallback  # pydicom raises its own error for unencapsulated data
+
+
 def _raw_element(elem: RawDataElement, implicit: bool) -> bytes:
     value = elem.value
-    vr = elem.VR
     if value is None:
         raise _Fallback
-    undefined = elem.length == _UNDEFINED
-    tag = elem.tag
-    group, element = tag >> 16, tag & 0xFFFF
-    length = _UNDEFINED if undefined else len(value)
-    if implicit:
-        header = _PACK_IMPLICIT(group, element, length)
-    elif vr is None:
-        raise _MissingVR
-    elif len(vr) != 2:
-        raise _Fallback
-    elif vr in _LONG_VRS:
-        header = _PACK_LONG(group, element, vr.encode("latin-1"), length)
-    elif undefined or length > 0xFFFF:
-        raise _Fallback  # pydicom rewrites these (as UN); let it
-    else:
-        header = _PACK_SHORT(group, element, vr.encode("latin-1"), length)
-    if undefined:
-        if tag == _PIXEL_DATA and not value.startswith(_ITEM_TAG):
-            raise _Fallback  # pydicom raises its own error for unencapsulated data
-        return header + value + _SEQ_DELIMITER
-    return header + value
+    if elem.length != _UNDEFINED:
+        return _header(elem.tag, elem.VR, len(value), implicit) + value
+    _check_encapsulated(elem.tag, value)
+    return _header(elem.tag, elem.VR, _UNDEFINED, implicit) + value + _SEQ_DELIMITER
 
 
 def _bytes_element(elem: DataElement, implicit: bool) -> tuple[bytes, ...]:
     # Pixel Data above all: written without copying its value through a buffer
     value: bytes = elem.value
-    tag = elem.tag
-    undefined = elem.is_undefined_length
-    if undefined and tag == _PIXEL_DATA and not value.startswith(_ITEM_TAG):
-        raise _Fallback  # pydicom raises its own error for unencapsulated data
+    if elem.is_undefined_length:
+        _check_encapsulated(elem.tag, value)
+        return _header(elem.tag, elem.VR, _UNDEFINED, implicit), value, _SEQ_DELIMITER
     pad = b"\x00" if len(value) % 2 else b""
-    length = _UNDEFINED if undefined else len(value) + len(pad)
-    if implicit:
-        header = _PACK_IMPLICIT(tag >> 16, tag & 0xFFFF, length)
-    else:
-        header = _PACK_LONG(tag >> 16, tag & 0xFFFF, elem.VR.encode("latin-1"), length)
-    if undefined:
-        return header, value, pad, _SEQ_DELIMITER
-    return header, value, pad
+    return _header(elem.tag, elem.VR, len(value) + len(pad), implicit), value, pad
 
 
 def _encode_sequence(parts: list[bytes], elem: DataElement, encoding: Any, implicit: bool) -> None:
@@ -267,13 +264,7 @@ def _encode_sequence(parts: list[bytes], elem: DataElement, encoding: Any, impli
             body += (_ITEM_HEADER(_ITEM_TAG, len(item_body)), item_body)
     value = b"".join(body)
     undefined = elem.is_undefined_length
-    tag = elem.tag
-    length = _UNDEFINED if undefined else len(value)
-    if implicit:
-        parts.append(_PACK_IMPLICIT(tag >> 16, tag & 0xFFFF, length))
-    else:
-        parts.append(_PACK_LONG(tag >> 16, tag & 0xFFFF, b"SQ", length))
-    parts.append(value)
+    parts += (_header(elem.tag, "SQ", _UNDEFINED if undefined else len(value), implicit), value)
     if undefined:
         parts.append(_SEQ_DELIMITER)
 

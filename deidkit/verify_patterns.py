@@ -179,13 +179,7 @@ class ValueSearch:
 
     def find_in_text(self, text: str) -> list[str]:
         """Source keywords of the known values found in ``text`` (case-folded, ^ as space)."""
-        if self.text_re is None:
-            return []
-        folded = text.casefold()
-        found = [m.group(0) for m in self.text_re.finditer(folded)]
-        if "^" in folded:
-            found += [m.group(0) for m in self.text_re.finditer(folded.replace("^", " "))]
-        return [self.labels[v] for v in found if v in self.labels]
+        return [label for label, _value in self.find_matches(text)]
 
     def find_matches(self, text: str) -> list[tuple[str, str]]:
         """``(source keyword, matched case-folded value)`` of the known values in ``text``."""

@@ -33,30 +33,18 @@ def release_structure(reports: list[FileReport]) -> list[Finding]:
         study_patient.setdefault(r.study_uid, set()).add(r.patient_id)
         first_file.setdefault(r.series_uid, r.rel)
         first_file.setdefault(r.study_uid, r.rel)
-    for series, studies in sorted(series_study.items()):
-        if len(studies) > 1:
-            findings.append(
-                Finding(
-                    first_file[series],
-                    "(0020,000E)",
-                    CHECK_RELATIONSHIPS,
-                    "error",
-                    "SeriesInstanceUID",
-                    message="one series spans several studies",
+    spans = (
+        (series_study, "(0020,000E)", "SeriesInstanceUID", "one series spans several studies"),
+        (study_patient, "(0020,000D)", "StudyInstanceUID", "one study spans several patients"),
+    )
+    for parents_of, tag, keyword, message in spans:
+        for uid, parents in sorted(parents_of.items()):
+            if len(parents) > 1:
+                findings.append(
+                    Finding(
+                        first_file[uid], tag, CHECK_RELATIONSHIPS, "error", keyword, message=message
+                    )
                 )
-            )
-    for study, patients in sorted(study_patient.items()):
-        if len(patients) > 1:
-            findings.append(
-                Finding(
-                    first_file[study],
-                    "(0020,000D)",
-                    CHECK_RELATIONSHIPS,
-                    "error",
-                    "StudyInstanceUID",
-                    message="one study spans several patients",
-                )
-            )
     sops = {r.sop_uid for r in dicom}
     for r in dicom:
         missing = sum(1 for ref in r.references if ref not in sops)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pydicom
 import pytest
@@ -100,7 +101,7 @@ def test_fast_path_is_taken_for_little_endian(
 ) -> None:
     reference, fast = _scrubbed("CT_small.dcm", project_key)
 
-    def forbidden(ds: Dataset) -> bytes:
+    def forbidden(ds: Dataset, syntax: object) -> bytes:
         raise AssertionError("fell back to pydicom")
 
     monkeypatch.setattr(dicom_encode, "_pydicom_bytes", forbidden)
@@ -114,9 +115,9 @@ def test_big_endian_falls_back_to_pydicom(
     calls: list[int] = []
     original = dicom_encode._pydicom_bytes
 
-    def counting(ds: Dataset) -> bytes:
+    def counting(ds: Dataset, syntax: Any) -> bytes:
         calls.append(1)
-        return original(ds)
+        return original(ds, syntax)
 
     monkeypatch.setattr(dicom_encode, "_pydicom_bytes", counting)
     assert encode_file(fast) == _pydicom(reference)
