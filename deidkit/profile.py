@@ -25,8 +25,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import yaml
-
 from deidkit.errors import ProfileError
 from deidkit.pseudonym import DEFAULT_DATE_SHIFT_RANGE
 from deidkit.resources import shipped_dir
@@ -181,6 +179,9 @@ def _profile_path(name_or_path: str | Path) -> tuple[Path, str]:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
+    # Imported here: the scrub workers unpickle Profile objects and never read YAML.
+    import yaml
+
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:

@@ -151,3 +151,19 @@ def test_console_script_main_is_not_rerun_by_multiprocessing(
     # "<package>.__main__" module: only our own console script is given that identity
     assert ("init_main_from_path" not in data) is renamed
     assert (data.get("init_main_from_name") == "deidkit.__main__") is renamed
+
+
+def test_workers_run_without_pixel_decoders_or_downloaders() -> None:
+    # The worker server leaves numpy/Pillow (pixel decoding) and requests/tqdm (pydicom's
+    # test-file downloader) out; pydicom itself is loaded and works without them.
+    # (deidkit.worker_server is not imported here: it would do the same to this process.)
+    from concurrent.futures import ProcessPoolExecutor
+
+    from worker_probe import loaded
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=forkserver_context()) as pool:
+        seen = pool.submit(loaded, ("numpy", "PIL", "pydicom")).result()
+    assert seen == {"numpy": False, "PIL": False, "pydicom": True}
+    import numpy  # this process (the CLI's, the tests') keeps everything
+
+    assert numpy.ndarray
