@@ -23,6 +23,7 @@ from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element, write_dataset
+from pydicom.multival import MultiValue
 from pydicom.uid import UID
 
 __all__ = ["encode_file", "fill_missing_vrs"]
@@ -41,6 +42,12 @@ _SOP_INSTANCE: Final = 0x00080018
 _META_CLASS: Final = 0x00020002
 _META_INSTANCE: Final = 0x00020003
 _PAD: Final = {"UI": b"\x00", "SH": b" ", "AE": b" "}
+# Text VRs whose decoded values pydicom writes as the string itself (its string and text
+# writers), with their padding; PN, dates, times and numbers have writers of their own.
+_TEXT_PAD: Final = {
+    **dict.fromkeys(("AE", "AS", "CS", "LO", "LT", "SH", "ST", "UC", "UT"), b" "),
+    "UI": b"\x00",
+}
 _PACK_SHORT: Final = struct.Struct("<HH2sH").pack
 _PACK_LONG: Final = struct.Struct("<HH2sxxI").pack
 _PACK_IMPLICIT: Final = struct.Struct("<HHI").pack
@@ -87,12 +94,29 @@ def encode_file(ds: Dataset) -> bytes:
 
 def _encode_fast(ds: Dataset, syntax: UID, implicit: bool) -> bytes:
     meta_bytes = _encode_meta(ds)
-    if _PIXEL_DATA in ds._dict:
+    pixels = _elements(ds).get(_PIXEL_DATA)
+    if pixels is not None and not _pixels_as_read(pixels, syntax):
         # dcmwrite converts Pixel Data and marks it undefined length iff compressed
         ds["PixelData"].is_undefined_length = syntax.is_compressed
     parts: list[bytes] = [bytes(ds.preamble or b"\x00" * 128), b"DICM", meta_bytes]
     _encode_dataset(parts, ds, default_encoding, implicit, top=True)
     return b"".join(parts)
+
+
+def _pixels_as_read(elem: Any, syntax: UID) -> bool:
+    """Whether raw Pixel Data is written as read: what converting it first would write.
+
+    Converting the element (as dcmwrite does) only sets its undefined-length flag from the
+    syntax and pads an odd length; where neither changes anything, the raw bytes go out
+    unconverted.
+    """
+    return (
+        isinstance(elem, RawDataElement)
+        and elem.VR in ("OB", "OW")
+        and elem.value is not None
+        and (elem.length == _UNDEFINED) == bool(syntax.is_compressed)
+        and len(elem.value) % 2 == 0
+    )
 
 
 def _fast_syntax(syntax: UID) -> bool:
@@ -202,8 +226,30 @@ def _encode_dataset(
             _encode_sequence(parts, elem, encoding, implicit)
         elif vr in ("OB", "OW") and type(elem.value) is bytes:
             parts.extend(_bytes_element(elem, implicit))
+        elif vr in _TEXT_PAD and (text := _ascii_text(elem.value)) is not None:
+            if len(text) % 2:
+                text += _TEXT_PAD[vr]
+            parts.append(_header(tag, vr, len(text), implicit) + text)
         else:
             parts.append(_pydicom_element(elem, encoding, implicit))
+
+
+def _ascii_text(value: Any) -> bytes | None:
+    """A decoded text value as pydicom's string writers encode it, if it is plain ASCII.
+
+    Every character set DICOM allows encodes ASCII as itself, so the element's character
+    set does not matter; None (pydicom writes it) for anything else.
+    """
+    if value is None:
+        return b""
+    kind = type(value)
+    if kind is str or kind is UID:
+        text = value
+    elif kind is MultiValue and all(type(v) is str or type(v) is UID for v in value):
+        text = "\\".join(value)
+    else:
+        return None
+    return text.encode("ascii") if text.isascii() else None
 
 
 def _header(tag: int, vr: str | None, length: int, implicit: bool) -> bytes:

@@ -57,7 +57,7 @@ from deidkit.scrubfile import (
     run_chunk,
 )
 from deidkit.standard import TABLE_EDITION
-from deidkit.walk import iter_input_files
+from deidkit.walk import iter_input_paths
 
 __all__ = ["RunOptions", "ScrubSettings", "ScrubSummary", "count_input_files", "scrub_tree"]
 
@@ -156,7 +156,7 @@ class ScrubSummary:
 
 def count_input_files(root: Path) -> int:
     """Number of files :func:`scrub_tree` will visit (a listing pass, for progress bars)."""
-    return sum(1 for _ in iter_input_files(root))
+    return sum(1 for _ in iter_input_paths(root))
 
 
 def _check_locations(source: Path, output: Path, options: RunOptions) -> None:
@@ -198,8 +198,8 @@ def _prepare_output(output: Path, settings: ScrubSettings, report_file: Path) ->
 
 def _chunks(source: Path, size: int) -> Iterator[list[tuple[str, str]]]:
     chunk: list[tuple[str, str]] = []
-    for item in iter_input_files(source):
-        chunk.append((str(item.path), item.relpath))
+    for item in iter_input_paths(source):
+        chunk.append(item)
         if len(chunk) >= size:
             yield chunk
             chunk = []

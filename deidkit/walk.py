@@ -58,16 +58,30 @@ def iter_input_files(root: Path) -> Iterator[InputFile]:
     UsageError
         If ``root`` does not exist.
     """
+    for path, rel in iter_input_paths(root):
+        yield InputFile(Path(path), rel)
+
+
+def iter_input_paths(root: Path) -> Iterator[tuple[str, str]]:
+    """:func:`iter_input_files` as ``(path, relative path)`` strings: the batch's own walk.
+
+    No :class:`~pathlib.Path` per file: building them cost more than listing the folders.
+
+    Raises
+    ------
+    UsageError
+        If ``root`` does not exist.
+    """
     root = Path(root)
     if root.is_file():
-        yield InputFile(root, root.name)
+        yield str(root), root.name
         return
     if not root.is_dir():
         raise UsageError(f"INPUT {root} does not exist")
-    yield from _walk(root, "")
+    yield from _walk(str(root), "")
 
 
-def _walk(directory: Path, prefix: str) -> Iterator[InputFile]:
+def _walk(directory: str, prefix: str) -> Iterator[tuple[str, str]]:
     try:
         with os.scandir(directory) as scan:
             entries = sorted(scan, key=lambda e: e.name)
@@ -76,9 +90,9 @@ def _walk(directory: Path, prefix: str) -> Iterator[InputFile]:
     for entry in entries:
         rel = f"{prefix}{entry.name}"
         if entry.is_dir(follow_symlinks=False):
-            yield from _walk(Path(entry.path), rel + "/")
+            yield from _walk(entry.path, rel + "/")
         elif entry.is_file():
-            yield InputFile(Path(entry.path), rel)
+            yield entry.path, rel
 
 
 def is_dicomdir_name(relpath: str) -> bool:

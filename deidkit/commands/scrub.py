@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from deidkit.commands._common import (
     EXIT_HELD_BACK,
@@ -51,6 +59,23 @@ def _progress_bar() -> Progress:
         transient=True,
         refresh_per_second=4,  # each redraw costs the parent CPU the workers could use
     )
+
+
+def _count_in_background(bar: Progress, task: TaskID, input_dir: Path) -> None:
+    """Give the progress bar its total from a listing pass that runs beside the scrub.
+
+    Counting first would hold back the first file by a whole extra walk of INPUT (seconds
+    on a large export); until the count is in, the bar pulses.
+    """
+
+    def count() -> None:
+        try:
+            total = count_input_files(input_dir)
+        except Exception:  # the scrub's own walk reports a bad INPUT; the bar just has no total
+            return
+        bar.update(task, total=total)
+
+    threading.Thread(target=count, name="deidkit-count", daemon=True).start()
 
 
 def _summary_dict(summary: ScrubSummary) -> dict[str, Any]:
@@ -207,9 +232,9 @@ def scrub(
             cohort_manifest=cohort_manifest,
             min_cell_size=min_cell_size,
         )
-        total = count_input_files(input_dir) if input_dir.exists() else 0
         with _progress_bar() as bar:
-            task = bar.add_task("scrub", total=total)
+            task = bar.add_task("scrub", total=None)
+            _count_in_background(bar, task, input_dir)
 
             def advance(_outcome: FileOutcome) -> None:
                 bar.advance(task)

@@ -151,6 +151,61 @@ def test_changed_character_set_matches(project_key: ProjectKey) -> None:
     assert _fast(fast) == _pydicom(reference)
 
 
+@pytest.mark.parametrize(
+    "charset", [None, "ISO_IR 100", "ISO_IR 192", ["", "ISO 2022 IR 87"], "GB18030"]
+)
+def test_decoded_text_values_are_written_like_pydicom(
+    project_key: ProjectKey, charset: str | list[str] | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # decoded text (the provenance attributes, values the walk converted) takes the encoder's
+    # own string path when it is plain ASCII, whatever the character set; pydicom's otherwise
+    reference, fast = _scrubbed("CT_small.dcm", project_key)
+    for ds in (reference, fast):
+        if charset is not None:
+            ds.SpecificCharacterSet = charset
+            # as if read so: the encoder then keeps every value's bytes, none is re-encoded
+            ds.set_original_encoding(*ds.original_encoding, ds._character_set)
+        ds.ImageType = ["DERIVED", "SECONDARY", ""]  # multi-valued CS, an empty value
+        ds.StudyDescription = "odd"  # LO, padded with a space
+        ds.add_new(0x00081030, "LO", "")  # empty
+        ds.add_new(0x00204000, "LT", "a\\b with a backslash")  # LT is single-valued
+        ds.add_new(0x00080201, "SH", None)
+        ds.FrameOfReferenceUID = "1.2.3"  # UI, padded with NUL
+        ds.add_new(0x00081010, "SH", "Ústí")  # not ASCII: pydicom encodes it
+        ds.OperatorsName = "Doe^J"  # PN: pydicom's own writer
+    expected = _pydicom(reference)
+    written: list[str] = []
+    original = dicom_encode._pydicom_element
+
+    def recording(elem: Any, encoding: Any, implicit: bool) -> bytes:
+        written.append(elem.keyword)
+        return original(elem, encoding, implicit)
+
+    monkeypatch.setattr(dicom_encode, "_pydicom_bytes", None)  # no whole-file fallback
+    monkeypatch.setattr(dicom_encode, "_pydicom_element", recording)
+    assert encode_file(fast) == expected
+    assert "ImageType" not in written and "StudyDescription" not in written
+    assert {"OperatorsName", "StationName"} <= set(written)
+
+
+@pytest.mark.parametrize("name", ["CT_small.dcm", "SC_rgb_rle.dcm", "JPEG2000.dcm"])
+def test_pixel_data_written_as_read_matches_pydicom(project_key: ProjectKey, name: str) -> None:
+    reference, fast = _scrubbed(name, project_key)
+    assert type(fast._dict[dicom_encode._PIXEL_DATA]).__name__ == "RawDataElement"
+    assert encode_file(fast) == _pydicom(reference)
+    assert type(fast._dict[dicom_encode._PIXEL_DATA]).__name__ == "RawDataElement"
+
+
+def test_odd_length_pixel_data_is_converted_and_padded(project_key: ProjectKey) -> None:
+    reference, fast = _scrubbed("CT_small.dcm", project_key)
+    for ds in (reference, fast):
+        raw = ds._dict[dicom_encode._PIXEL_DATA]
+        ds._dict[dicom_encode._PIXEL_DATA] = raw._replace(
+            VR="OB", value=raw.value[:-1], length=len(raw.value) - 1
+        )
+    assert _fast(fast) == _pydicom(reference)
+
+
 _SEED_FILES = ("CT_small.dcm", "rtplan.dcm", "reportsi.dcm", "ExplVR_LitEndNoMeta.dcm")
 
 
