@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import logging
+import os
+import sys
+from typing import NoReturn
+
 from deidkit.prestart import prestart_scrub_workers
 
 # Before the heavy imports below: a `deidkit scrub` run starts its worker server now, so the
@@ -44,4 +51,27 @@ for _module in (scrub, profiles, pseudonymise, verify, deface):
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    try:
+        app()
+    except SystemExit as exc:
+        _exit_now(exc.code)
+
+
+def _exit_now(code: object) -> NoReturn:
+    """End the process once the command is done, without Python's interpreter teardown.
+
+    Tearing down every imported module (Typer, Rich, the engine) took 80-100 ms after each
+    command, longer than some commands themselves. Everything that shutdown must do still
+    happens: exit handlers run (they flush and close what libraries registered), logging is
+    shut down and the standard streams are flushed; every file deidkit writes is closed (and
+    renamed into place) before its command returns.
+    """
+    status = code if isinstance(code, int) else 0 if code is None else 1
+    if not isinstance(code, int | None):
+        print(code, file=sys.stderr)  # what sys.exit("message") prints
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # a closed or broken pipe: nothing left to say
+            stream.flush()
+    os._exit(status)
