@@ -1,16 +1,17 @@
-"""The first module the scrub workers' process server imports: what it leaves out.
+"""The first module the scrub workers' process server imports: the engine, lean.
 
 pydicom imports some libraries at start-up only because they are installed, for features
 the scrub workers never use: numpy and Pillow to decode pixel data (a worker copies pixel
 data as bytes, never decoding it), requests and tqdm to download pydicom's test files (a
-worker never reaches the network). Marking them absent in ``sys.modules`` before pydicom is
-imported makes pydicom take its documented fallbacks, cuts the server's start-up (which
-every worker waits for) from about 0.6 s to 0.35 s, and turns those two promises into
-properties of the process: code that tried to decode pixels or download something in a
-worker would fail, and the file would be held back, rather than quietly do it.
+worker never reaches the network). This module imports the engine while those libraries
+are marked absent, so pydicom takes its documented fallbacks, then lifts the mark. The
+server's start-up, which every worker waits for, falls from about 0.6 s to 0.35 s.
 
-Only the worker server imports this module (:data:`deidkit.prestart.WORKER_PRELOAD`); the
-CLI process and one-worker runs keep every library.
+Lifting the mark matters: multiprocessing re-imports the parent's main script in each
+worker (a user's own script calling :func:`deidkit.pipeline.scrub_tree`), and that script
+may import numpy itself. Only the worker server imports this module
+(:data:`deidkit.prestart.WORKER_PRELOAD`); the CLI process and one-worker runs keep every
+library as usual.
 """
 
 from __future__ import annotations
@@ -22,7 +23,22 @@ __all__ = ["LEFT_OUT"]
 
 LEFT_OUT: Final = ("numpy", "PIL", "requests", "tqdm")
 
-for _name in LEFT_OUT:
+
+def _import_engine() -> None:
     # None in sys.modules makes ``import name`` raise ImportError (a documented mechanism);
-    # setdefault leaves a library that is somehow already imported alone.
-    sys.modules.setdefault(_name, None)  # type: ignore[arg-type]
+    # only names not imported yet are marked, and only those marks are lifted.
+    marked = [name for name in LEFT_OUT if name not in sys.modules]
+    for name in marked:
+        sys.modules[name] = None  # type: ignore[assignment]
+    try:
+        import deidkit.dicom
+        import deidkit.dicom_encode
+        import deidkit.dicom_read
+        import deidkit.scrubfile  # noqa: F401
+    finally:
+        for name in marked:
+            if sys.modules.get(name, ...) is None:
+                del sys.modules[name]
+
+
+_import_engine()

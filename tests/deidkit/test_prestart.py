@@ -167,3 +167,43 @@ def test_workers_run_without_pixel_decoders_or_downloaders() -> None:
     import numpy  # this process (the CLI's, the tests') keeps everything
 
     assert numpy.ndarray
+
+
+_USER_SCRIPT = """
+import numpy  # a user's own script: multiprocessing re-imports it in every worker
+from pathlib import Path
+
+from deidkit.keys import ProjectKey
+from deidkit.pipeline import RunOptions, ScrubSettings, scrub_tree
+from deidkit.profile import load_profile
+
+
+def main() -> None:
+    settings = ScrubSettings(
+        profile=load_profile("basic"), key=ProjectKey(secret=bytes(range(32)), source="t")
+    )
+    summary = scrub_tree(
+        Path({source!r}), Path({output!r}), settings=settings, options=RunOptions(workers=2)
+    )
+    print("released", summary.counts["released"], numpy.int64(1))
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_a_script_that_imports_numpy_can_run_workers(
+    tmp_path: Path, small_corpus: SampleCorpus
+) -> None:
+    # The worker server imports the engine without numpy but must not keep numpy out of
+    # the workers: they re-import the calling script, which may well use it.
+    script = tmp_path / "user_script.py"
+    out = tmp_path / "release"
+    script.write_text(_USER_SCRIPT.format(source=str(small_corpus.root), output=str(out)))
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "released" in done.stdout
+    assert any(out.rglob("*.dcm"))
