@@ -41,6 +41,7 @@ def atomic_open(
     mode: str = "wb",
     permissions: int | None = None,
     durable: bool = True,
+    buffering: int = -1,
 ) -> Iterator[IO[bytes]]:
     """Open a temp file beside ``path``; on success fsync and rename it over ``path``.
 
@@ -51,6 +52,7 @@ def atomic_open(
     ``durable=False`` skips the two fsyncs (file and folder). The rename is still atomic, so
     no reader sees a partial file; a batch that writes thousands of files uses it and makes
     the whole batch durable with one ``os.sync()`` before it declares the run complete.
+    ``buffering`` is :func:`open`'s (a long log written line by line wants a big buffer).
     """
     if "w" not in mode:
         raise ValueError("atomic_open only supports write modes")
@@ -60,7 +62,7 @@ def atomic_open(
     tmp = Path(tmp_name)
     try:
         os.chmod(tmp, _default_permissions() if permissions is None else permissions)
-        with os.fdopen(fd, mode) as handle:
+        with os.fdopen(fd, mode, buffering=buffering) as handle:
             yield handle
             handle.flush()
             if durable:

@@ -66,6 +66,7 @@ _TEMP_FILE: Final = re.compile(r"^\.tmp-.*\.part$")
 # on the bench corpus: the less dirty data piles up, the cheaper each output write is (0.25 s:
 # ~0.5 ms per file, 2 s: ~1 ms, no flush until the end: ~2 ms); below 0.2 s nothing changes.
 SYNC_INTERVAL_SECONDS = 0.25
+_LOG_BUFFER: Final = 1 << 20
 
 
 class BackgroundSync:
@@ -212,9 +213,8 @@ def _outcomes(source: Path, config: WorkerConfig, options: RunOptions) -> Iterat
     workers = max(1, options.workers or os.cpu_count() or 1)
     chunk_size = max(1, options.chunk_size)
     if workers == 1:
-        for chunk in _chunks(source, chunk_size):
-            for path, rel in chunk:
-                yield process_file(Path(path), rel, config)
+        for path, rel in iter_input_paths(source):
+            yield process_file(Path(path), rel, config)
         return
     # The CLI may have started this server already (deidkit.prestart); same server either way.
     context = forkserver_context()
@@ -353,7 +353,8 @@ def scrub_tree(
         stack.enter_context(quiet_pydicom())
         handle: IO[bytes] | None = None
         if not options.dry_run:
-            handle = stack.enter_context(atomic_open(log_file))
+            # one write per MiB, not per line: each write can wait on the background flush
+            handle = stack.enter_context(atomic_open(log_file, buffering=_LOG_BUFFER))
             # Entered last, so it stops first: before the action log is closed and published.
             stack.enter_context(BackgroundSync(SYNC_INTERVAL_SECONDS, sync=_sync))
         log = ActionLog(handle)
