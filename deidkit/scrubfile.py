@@ -15,7 +15,7 @@ import logging
 import re
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -171,7 +171,17 @@ def run_chunk(tasks: list[tuple[str, str]]) -> list[FileOutcome]:
     """Process ``(absolute path, relative path)`` pairs in a worker, in order."""
     if _CONFIG is None:  # pragma: no cover - the pool initializer always runs first
         raise RuntimeError("worker not initialised")
-    return [process_file(Path(path), rel, _CONFIG) for path, rel in tasks]
+    outcomes = [process_file(Path(path), rel, _CONFIG) for path, rel in tasks]
+    # The files of one series nearly always get the same actions. One shared tuple per
+    # distinct list is pickled once (pickle's memo), not once per file: the chunk's result
+    # shrinks several-fold, and so do the worker's send and the batch process's receive.
+    shared: dict[tuple[tuple[str, str, str, str], ...], tuple[tuple[str, str, str, str], ...]] = {}
+    return [
+        replace(outcome, actions=shared.setdefault(outcome.actions, outcome.actions))
+        if outcome.actions
+        else outcome
+        for outcome in outcomes
+    ]
 
 
 def _held(source: str, reason: str, detail: str | None = None, **kw: Any) -> FileOutcome:

@@ -8,10 +8,11 @@ from pathlib import Path
 import pydicom
 import pytest
 
+import deidkit.scrubfile as scrubfile
 from deidkit.keys import ProjectKey
 from deidkit.profile import load_profile
 from deidkit.sample import SampleCorpus
-from deidkit.scrubfile import ScrubSettings, WorkerConfig, process_file
+from deidkit.scrubfile import ScrubSettings, WorkerConfig, init_worker, process_file, run_chunk
 
 
 def _config(key: ProjectKey, out: Path, **kw: bool) -> WorkerConfig:
@@ -111,3 +112,30 @@ def test_missing_study_and_series_uids_are_held_back_as_missing_uids(
     )
     assert (outcome.status, outcome.reason) == ("held_back", "missing_uids")
     assert not list(tmp_path.rglob("*.dcm"))
+
+
+def test_chunk_shares_identical_actions(
+    sample_corpus: SampleCorpus,
+    project_key: ProjectKey,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Outcomes with equal actions carry one tuple, so a chunk's result pickles them once;
+    # nothing else about the outcomes changes.
+    series = sorted(sample_corpus.released)[:4]
+    tasks = [(str(sample_corpus.root / rel), rel) for rel in series]
+    monkeypatch.setattr(scrubfile, "_CONFIG", None)
+    logger = scrubfile._PYDICOM_LOGGER
+    monkeypatch.setattr(logger, "disabled", logger.disabled)  # init_worker silences it
+    init_worker(_config(project_key, tmp_path / "chunk", dry_run=True))
+    outcomes = run_chunk(tasks)
+    alone = [process_file(Path(p), rel, _config(project_key, tmp_path / "one", dry_run=True))
+             for p, rel in tasks]  # fmt: skip
+    assert outcomes == alone
+    groups: dict[object, list[object]] = {}
+    for outcome in outcomes:
+        groups.setdefault(outcome.actions, []).append(outcome.actions)
+    assert any(len(same) > 1 for same in groups.values())  # the test needs a shared list
+    for same in groups.values():
+        assert all(actions is same[0] for actions in same)
+    assert len(pickle.dumps(outcomes)) < len(pickle.dumps(alone))
