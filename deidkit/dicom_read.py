@@ -20,15 +20,21 @@ from typing import Final
 import pydicom
 from pydicom.charset import convert_encodings, default_encoding
 from pydicom.datadict import dictionary_VR
-from pydicom.dataelem import DataElement, RawDataElement, empty_value_for_VR
+from pydicom.dataelem import (
+    DataElement,
+    RawDataElement,
+    convert_raw_data_element,
+    empty_value_for_VR,
+)
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.filereader import read_dataset, read_sequence
 from pydicom.fileutil import read_undefined_length_value
+from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag, SequenceDelimiterTag
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
 from pydicom.values import convert_string
 
-__all__ = ["read_dicom"]
+__all__ = ["read_dicom", "read_sequence_value"]
 
 _VRS: Final = frozenset(vr.value for vr in VR if len(vr.value) == 2)
 _LONG: Final = frozenset(str(vr) for vr in EXPLICIT_VR_LENGTH_32)
@@ -37,6 +43,8 @@ _UL: Final = struct.Struct("<I").unpack_from
 _IMPLICIT: Final = struct.Struct("<HHI").unpack_from
 _ITEM: Final = b"\xfe\xff\x00\xe0"
 _IMPLICIT_LE: Final = "1.2.840.10008.1.2"
+_UNDEFINED: Final = 0xFFFFFFFF
+_CHARSET: Final = 0x00080005
 # big endian and deflate need pydicom's own handling of the body
 _NOT_FAST: Final = frozenset({"1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"})
 
@@ -201,4 +209,101 @@ def _read_body(
         return None  # a few stray bytes at the end: pydicom's reader decides
     # the caller's FileDataset wraps this dict directly, as it would wrap read_dataset's
     # Dataset (whose own encoding attributes it never reads): one Dataset fewer per file
+    return elements
+
+
+def read_sequence_value(
+    raw: RawDataElement, encoding: str | MutableSequence[str] | None
+) -> Sequence | None:
+    """The :class:`Sequence` pydicom's conversion of the raw SQ element ``raw`` builds, or None.
+
+    Converting a sequence is the costliest step of reading a header: pydicom parses each
+    item with its generic element reader. In the common case (little endian, items and
+    their elements all of defined length, the items' encoding that of the file) this slices
+    the items' elements straight out of the value, building the same items with the same
+    attributes. Anything else returns None, and the caller lets pydicom convert ``raw``.
+
+    Parameters
+    ----------
+    raw
+        A raw element of VR SQ, as read from the file.
+    encoding
+        The character set pydicom's conversion would be given (the parent's).
+    """
+    value = raw.value
+    if (
+        raw.VR != "SQ"
+        or value is None
+        or not raw.length
+        or raw.length == _UNDEFINED
+        or not raw.is_little_endian
+    ):
+        return None
+    implicit = bool(raw.is_implicit_VR)
+    encodings = encoding or [default_encoding]
+    if isinstance(encodings, str):
+        encodings = [encodings]
+    offset, size, pos = raw.value_tell, len(value), 0
+    items: list[Dataset] = []
+    while pos < size:
+        if pos + 8 > size:
+            return None
+        group, element, length = _IMPLICIT(value, pos)
+        start = pos + 8
+        if group != 0xFFFE or element != 0xE000 or length == _UNDEFINED:
+            return None  # a delimiter, an undefined-length item or garbage: pydicom's rules
+        if start + 6 <= size:
+            b0, b1 = value[start + 4], value[start + 5]
+            if (0x40 < b0 < 0x5B and 0x40 < b1 < 0x5B) == implicit:
+                return None  # pydicom would switch the item's encoding
+        end = start + length
+        if end > size:
+            return None  # an item running past the sequence: pydicom's rules
+        elements = _read_item(value, start, end, implicit)
+        if elements is None:
+            return None
+        item = Dataset(elements, parent_encoding=encodings)
+        item_encoding: str | MutableSequence[str] = encodings
+        if _CHARSET in elements:
+            charset_raw = elements[BaseTag(_CHARSET)]
+            assert isinstance(charset_raw, RawDataElement)  # _read_item makes raw elements only
+            charset = convert_raw_data_element(charset_raw).value
+            item_encoding = convert_encodings(charset)
+        item.set_original_encoding(implicit, True, item_encoding)
+        item.is_undefined_length_sequence_item = False
+        item.seq_item_tell = pos + offset
+        item.file_tell = pos + offset
+        items.append(item)
+        pos = end
+    sequence = Sequence(items)
+    sequence.is_undefined_length = False
+    return sequence
+
+
+def _read_item(
+    data: bytes, pos: int, end: int, implicit: bool
+) -> dict[BaseTag, DataElement | RawDataElement] | None:
+    # The elements of one defined-length item, as pydicom's data element generator reads
+    # them (value offsets relative to the sequence value), or None for anything it would
+    # read differently: undefined lengths, delimiters, values running past the item.
+    elements: dict[BaseTag, DataElement | RawDataElement] = {}
+    while pos < end:
+        if pos + 8 > end:
+            return None
+        if implicit:
+            group, element, length = _IMPLICIT(data, pos)
+            vr: str | None = None
+            start = pos + 8
+        else:
+            group, element, raw_vr, length = _HEADER(data, pos)
+            header = _explicit_header(data, pos, raw_vr, length)
+            if header is None:
+                return None
+            vr, length, start = header
+        if group == 0xFFFE or length == _UNDEFINED or start + length > end:
+            return None
+        key = BaseTag(group << 16 | element)
+        value = data[start : start + length] if length else empty_value_for_VR(vr, raw=True)
+        elements[key] = RawDataElement(key, vr, length, value, start, implicit, True)  # type: ignore[arg-type]
+        pos = start + length
     return elements

@@ -30,6 +30,7 @@ from deidkit.actions import (
 )
 from deidkit.dicom_cache import KeyedCache
 from deidkit.dicom_private import block_creators, safe_vr
+from deidkit.dicom_read import read_sequence_value
 from deidkit.dicom_values import raw_strings, raw_text, set_value, shifted_values, text_value
 from deidkit.keys import ProjectKey
 from deidkit.profile import Profile
@@ -157,6 +158,15 @@ def _shift(elem: DataElement, vr: str, days: int) -> None:
 def _convert(ds: pydicom.Dataset, tag: BaseTag, vr: str | None) -> DataElement:
     elements = cast("dict[int, Any]", ds._dict)
     raw = elements[tag]
+    if isinstance(raw, RawDataElement) and raw.VR == "SQ":
+        # what ds[tag] does for a sequence, with the items read by deidkit's own reader
+        sequence = read_sequence_value(raw, ds.original_character_set or ds._character_set)
+        if sequence is not None:
+            ds[tag] = DataElement(
+                raw.tag, "SQ", sequence, raw.value_tell, False, already_converted=True
+            )
+            ds._set_pixel_representation(ds[tag])
+            return ds[tag]
     if isinstance(raw, RawDataElement) and vr and raw.VR in (None, "UN") and vr != "UN":
         # implicit VR or UN private element: decode with the safe list's / dictionary's VR
         elements[tag] = convert_raw_data_element(raw._replace(VR=vr), ds=ds)

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydicom.data import get_testdata_file
-from pydicom.dataelem import RawDataElement
+from pydicom.dataelem import RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 
 import deidkit.dicom_read as dicom_read
-from deidkit.dicom_read import read_dicom
+from deidkit.dicom_read import read_dicom, read_sequence_value
 from deidkit.sample import SampleCorpus
 
 _DATA_DIR = Path(str(get_testdata_file("CT_small.dcm"))).parent
@@ -37,9 +37,9 @@ def _assert_same(a: Dataset, b: Dataset, where: str = "") -> None:
     assert list(a._dict) == list(b._dict), where
     assert a.original_encoding == b.original_encoding, where
     assert a.original_character_set == b.original_character_set, where
-    assert getattr(a, "is_undefined_length_sequence_item", False) == getattr(
-        b, "is_undefined_length_sequence_item", False
-    )
+    for attr in ("is_undefined_length_sequence_item", "seq_item_tell", "file_tell"):
+        assert getattr(a, attr, None) == getattr(b, attr, None), f"{where}{attr}"
+    assert a._parent_encoding == b._parent_encoding, where
     for tag, elem in a._dict.items():
         other = b._dict[tag]
         here = f"{where}{tag}"
@@ -189,3 +189,69 @@ def test_mutated_files_read_like_dcmread(
         return
     _assert_same(got, expected)
     _assert_same_meta(got, expected)
+
+
+def _compare_sequences(ds: Dataset, where: str = "") -> tuple[int, int]:
+    """Compare the fast sequence reader with pydicom's conversion for every raw SQ element."""
+    fast_count = fallback = 0
+    for tag, raw in list(ds._dict.items()):
+        if not (isinstance(raw, RawDataElement) and raw.VR == "SQ"):
+            continue
+        encoding = ds.original_character_set or ds._character_set
+        fast = read_sequence_value(raw, encoding)
+        if fast is None:
+            fallback += 1
+            continue
+        fast_count += 1
+        expected = convert_raw_data_element(raw, encoding=encoding, ds=ds).value
+        assert len(fast) == len(expected) and not fast.is_undefined_length, f"{where}{tag}"
+        for index, (got, want) in enumerate(zip(fast, expected, strict=True)):
+            _assert_same(got, want, f"{where}{tag}[{index}].")
+            inner = _compare_sequences(got, f"{where}{tag}[{index}].")
+            fast_count, fallback = fast_count + inner[0], fallback + inner[1]
+    return fast_count, fallback
+
+
+def test_sequences_read_like_pydicom_on_test_files_and_sample(
+    sample_corpus: SampleCorpus,
+) -> None:
+    fast = fallback = 0
+    for path in [*sorted(_DATA_DIR.rglob("*.dcm")), *sorted(sample_corpus.root.rglob("*"))]:
+        if not path.is_file():
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ds = read_dicom(path.read_bytes())
+        except Exception:
+            continue
+        counts = _compare_sequences(ds, f"{path.name}:")
+        fast, fallback = fast + counts[0], fallback + counts[1]
+    assert fast > 100  # the fast reader takes the common case
+    assert fallback > 0  # and leaves the unusual ones (undefined lengths) to pydicom
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    name=st.sampled_from(("rtplan.dcm", "reportsi.dcm", "CT_small.dcm")),
+    edits=st.lists(
+        st.tuples(st.integers(min_value=0, max_value=6000), st.binary(min_size=1, max_size=4)),
+        min_size=1,
+        max_size=4,
+    ),
+)
+def test_mutated_sequences_read_like_pydicom(name: str, edits: list[tuple[int, bytes]]) -> None:
+    path = get_testdata_file(name)
+    assert path is not None
+    data = bytearray(Path(path).read_bytes())
+    for offset, chunk in edits:
+        data[offset : offset + len(chunk)] = chunk
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = read_dicom(bytes(data))
+    except Exception:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _compare_sequences(ds)
