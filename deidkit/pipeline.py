@@ -35,6 +35,7 @@ from deidkit.duplicates import DuplicateSettler
 from deidkit.errors import OutputPathError, UsageError
 from deidkit.io import atomic_open, atomic_write_text, check_output_location
 from deidkit.prestart import forkserver_context
+from deidkit.readahead import ReadAhead
 from deidkit.runreport import (
     REPORT_FORMAT,
     STATUS_UNCHANGED,
@@ -213,17 +214,28 @@ def _outcomes(source: Path, config: WorkerConfig, options: RunOptions) -> Iterat
     workers = max(1, options.workers or os.cpu_count() or 1)
     chunk_size = max(1, options.chunk_size)
     if workers == 1:
-        for path, rel in iter_input_paths(source):
-            yield process_file(Path(path), rel, config)
+        with ReadAhead() as ahead:
+            previous: list[tuple[str, str]] = []
+            for chunk in _chunks(source, chunk_size):
+                ahead.add(path for path, _rel in chunk)  # read while the chunk before is done
+                for path, rel in previous:
+                    yield process_file(Path(path), rel, config)
+                previous = chunk
+            for path, rel in previous:
+                yield process_file(Path(path), rel, config)
         return
     # The CLI may have started this server already (deidkit.prestart); same server either way.
     context = forkserver_context()
     pending: deque[Future[list[FileOutcome]]] = deque()
-    with ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=init_worker, initargs=(config,)
-    ) as pool:
+    with (
+        ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=init_worker, initargs=(config,)
+        ) as pool,
+        ReadAhead() as ahead,
+    ):
         try:
             for chunk in _chunks(source, chunk_size):
+                ahead.add(path for path, _rel in chunk)
                 pending.append(pool.submit(run_chunk, chunk))
                 if len(pending) >= 2 * workers:
                     yield from pending.popleft().result()
