@@ -122,6 +122,23 @@ def _read_fast(data: bytes) -> FileDataset | None:
     return ds
 
 
+def _element_header(
+    data: bytes, pos: int, implicit: bool
+) -> tuple[int, int, str | None, int, int] | None:
+    """Group, element, VR (None if implicit), value length and value offset at ``pos``.
+
+    None where pydicom would not read an explicit VR header as such (see below).
+    """
+    if implicit:
+        group, element, length = _IMPLICIT(data, pos)
+        return group, element, None, length, pos + 8
+    group, element, raw_vr, length = _HEADER(data, pos)
+    header = _explicit_header(data, pos, raw_vr, length)
+    if header is None:
+        return None
+    return group, element, *header
+
+
 def _explicit_header(
     data: bytes, pos: int, raw_vr: bytes, short_length: int
 ) -> tuple[str, int, int] | None:
@@ -159,16 +176,10 @@ def _read_body(
     elements: dict[BaseTag, DataElement | RawDataElement] = {}
     encoding: str | MutableSequence[str] = default_encoding
     while pos + 8 <= size:
-        if implicit:
-            group, element, length = _IMPLICIT(data, pos)
-            vr: str | None = None
-            start = pos + 8
-        else:
-            group, element, raw_vr, length = _HEADER(data, pos)
-            header = _explicit_header(data, pos, raw_vr, length)
-            if header is None:
-                return None
-            vr, length, start = header
+        parsed = _element_header(data, pos, implicit)
+        if parsed is None:
+            return None
+        group, element, vr, length, start = parsed
         tag = group << 16 | element
         if tag == 0xFFFEE00D or group == 0xFFFE:
             return None
@@ -288,18 +299,10 @@ def _read_item(
     # read differently: undefined lengths, delimiters, values running past the item.
     elements: dict[BaseTag, DataElement | RawDataElement] = {}
     while pos < end:
-        if pos + 8 > end:
+        parsed = _element_header(data, pos, implicit) if pos + 8 <= end else None
+        if parsed is None:
             return None
-        if implicit:
-            group, element, length = _IMPLICIT(data, pos)
-            vr: str | None = None
-            start = pos + 8
-        else:
-            group, element, raw_vr, length = _HEADER(data, pos)
-            header = _explicit_header(data, pos, raw_vr, length)
-            if header is None:
-                return None
-            vr, length, start = header
+        group, element, vr, length, start = parsed
         if group == 0xFFFE or length == _UNDEFINED or start + length > end:
             return None
         key = BaseTag(group << 16 | element)
