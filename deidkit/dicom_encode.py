@@ -41,13 +41,13 @@ _SOP_CLASS: Final = 0x00080016
 _SOP_INSTANCE: Final = 0x00080018
 _META_CLASS: Final = 0x00020002
 _META_INSTANCE: Final = 0x00020003
-_PAD: Final = {"UI": b"\x00", "SH": b" ", "AE": b" "}
 # Text VRs whose decoded values pydicom writes as the string itself (its string and text
 # writers), with their padding; PN, dates, times and numbers have writers of their own.
 _TEXT_PAD: Final = {
     **dict.fromkeys(("AE", "AS", "CS", "LO", "LT", "SH", "ST", "UC", "UT"), b" "),
     "UI": b"\x00",
 }
+_META_TEXT_VRS: Final = frozenset({"UI", "SH", "AE"})  # the File Meta text VRs written here
 _PACK_SHORT: Final = struct.Struct("<HH2sH").pack
 _PACK_LONG: Final = struct.Struct("<HH2sxxI").pack
 _PACK_IMPLICIT: Final = struct.Struct("<HHI").pack
@@ -156,7 +156,7 @@ def _encode_meta(ds: Dataset) -> bytes:
                 data += b"\x00"
             parts.append(_header(tag, "OB", len(data), False) + data)
             continue
-        if vr not in _PAD:
+        if vr not in _META_TEXT_VRS:
             raise _Fallback
         data = _canonical_text(elem)
         parts.append(_header(tag, vr, len(data), False) + data)
@@ -191,10 +191,7 @@ def _canonical_text(elem: Any) -> bytes:
     # the bytes pydicom's string writer produces for this single-valued element
     text = _meta_text(elem)
     assert text is not None
-    data = text.encode("ascii")
-    if len(data) % 2:
-        data += _PAD[elem.VR]
-    return data
+    return _even(text.encode("ascii"), elem.VR)
 
 
 def _encode_dataset(
@@ -227,11 +224,15 @@ def _encode_dataset(
         elif vr in ("OB", "OW") and type(elem.value) is bytes:
             parts.extend(_bytes_element(elem, implicit))
         elif vr in _TEXT_PAD and (text := _ascii_text(elem.value)) is not None:
-            if len(text) % 2:
-                text += _TEXT_PAD[vr]
+            text = _even(text, vr)
             parts.append(_header(tag, vr, len(text), implicit) + text)
         else:
             parts.append(_pydicom_element(elem, encoding, implicit))
+
+
+def _even(data: bytes, vr: str) -> bytes:
+    """Text bytes padded to even length as pydicom pads them (NUL for UI, else a space)."""
+    return data + _TEXT_PAD[vr] if len(data) % 2 else data
 
 
 def _ascii_text(value: Any) -> bytes | None:

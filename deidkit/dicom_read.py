@@ -85,7 +85,7 @@ def _read_fast(data: bytes) -> FileDataset | None:
             return None  # implicit VR meta or garbage: pydicom knows what to do
         vr, length, start = header
         end = start + length
-        if length == 0xFFFFFFFF or end > size:
+        if length == _UNDEFINED or end > size:
             return None
         tag = BaseTag(group << 16 | element)
         value = data[start:end] if length else empty_value_for_VR(vr, raw=True)
@@ -120,6 +120,19 @@ def _read_fast(data: bytes) -> FileDataset | None:
     ds = FileDataset(fp, body, data[:128], file_meta, implicit, True)
     ds.set_original_encoding(implicit, True, ds._character_set)
     return ds
+
+
+def _contradicts(data: bytes, pos: int, implicit: bool) -> bool:
+    """Whether the element at ``pos`` looks encoded the other way (pydicom's own test).
+
+    pydicom reads the two bytes where an explicit VR would be: two capital letters mean
+    explicit VR. Where they disagree with ``implicit`` it switches or warns; the fast
+    readers leave that to it.
+    """
+    if pos + 6 > len(data):
+        return False
+    b0, b1 = data[pos + 4], data[pos + 5]
+    return (0x40 < b0 < 0x5B and 0x40 < b1 < 0x5B) == implicit
 
 
 def _element_header(
@@ -169,10 +182,8 @@ def _read_body(
     lets pydicom read the body with all its recovery rules.
     """
     size = len(data)
-    if pos + 6 <= size:
-        b0, b1 = data[pos + 4], data[pos + 5]
-        if (0x40 < b0 < 0x5B and 0x40 < b1 < 0x5B) == implicit:
-            return None  # the body's encoding contradicts the transfer syntax
+    if _contradicts(data, pos, implicit):
+        return None  # the body's encoding contradicts the transfer syntax
     elements: dict[BaseTag, DataElement | RawDataElement] = {}
     encoding: str | MutableSequence[str] = default_encoding
     while pos + 8 <= size:
@@ -183,12 +194,12 @@ def _read_body(
         tag = group << 16 | element
         if tag == 0xFFFEE00D or group == 0xFFFE:
             return None
-        if length != 0xFFFFFFFF:
+        if length != _UNDEFINED:
             end = start + length
             if end > size:
                 return None  # truncated value
             value = data[start:end] if length else empty_value_for_VR(vr, raw=True)
-            if tag == 0x00080005:
+            if tag == _CHARSET:
                 encoding = convert_encodings(convert_string(value or b"", True))  # type: ignore[arg-type]
             key = BaseTag(tag)
             elements[key] = RawDataElement(key, vr, length, value, start, implicit, True)  # type: ignore[arg-type]
@@ -263,10 +274,8 @@ def read_sequence_value(
         start = pos + 8
         if group != 0xFFFE or element != 0xE000 or length == _UNDEFINED:
             return None  # a delimiter, an undefined-length item or garbage: pydicom's rules
-        if start + 6 <= size:
-            b0, b1 = value[start + 4], value[start + 5]
-            if (0x40 < b0 < 0x5B and 0x40 < b1 < 0x5B) == implicit:
-                return None  # pydicom would switch the item's encoding
+        if _contradicts(value, start, implicit):
+            return None  # pydicom would switch the item's encoding
         end = start + length
         if end > size:
             return None  # an item running past the sequence: pydicom's rules

@@ -162,11 +162,12 @@ def _convert(ds: pydicom.Dataset, tag: BaseTag, vr: str | None) -> DataElement:
         # what ds[tag] does for a sequence, with the items read by deidkit's own reader
         sequence = read_sequence_value(raw, ds.original_character_set or ds._character_set)
         if sequence is not None:
-            ds[tag] = DataElement(
+            elem = DataElement(
                 raw.tag, "SQ", sequence, raw.value_tell, False, already_converted=True
             )
-            ds._set_pixel_representation(ds[tag])
-            return ds[tag]
+            ds[tag] = elem
+            ds._set_pixel_representation(elem)
+            return elem
     if isinstance(raw, RawDataElement) and vr and raw.VR in (None, "UN") and vr != "UN":
         # implicit VR or UN private element: decode with the safe list's / dictionary's VR
         elements[tag] = convert_raw_data_element(raw._replace(VR=vr), ds=ds)

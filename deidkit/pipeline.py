@@ -215,14 +215,10 @@ def _outcomes(source: Path, config: WorkerConfig, options: RunOptions) -> Iterat
     chunk_size = max(1, options.chunk_size)
     if workers == 1:
         with ReadAhead() as ahead:
-            previous: list[tuple[str, str]] = []
             for chunk in _chunks(source, chunk_size):
-                ahead.add(path for path, _rel in chunk)  # read while the chunk before is done
-                for path, rel in previous:
+                ahead.add(path for path, _rel in chunk)  # the rest is read while the first is done
+                for path, rel in chunk:
                     yield process_file(Path(path), rel, config)
-                previous = chunk
-            for path, rel in previous:
-                yield process_file(Path(path), rel, config)
         return
     # The CLI may have started this server already (deidkit.prestart); same server either way.
     context = forkserver_context()

@@ -176,12 +176,11 @@ def run_chunk(tasks: list[tuple[str, str]]) -> list[FileOutcome]:
     # distinct list is pickled once (pickle's memo), not once per file: the chunk's result
     # shrinks several-fold, and so do the worker's send and the batch process's receive.
     shared: dict[tuple[tuple[str, str, str, str], ...], tuple[tuple[str, str, str, str], ...]] = {}
-    return [
-        replace(outcome, actions=shared.setdefault(outcome.actions, outcome.actions))
-        if outcome.actions
-        else outcome
-        for outcome in outcomes
-    ]
+    for i, outcome in enumerate(outcomes):
+        actions = shared.setdefault(outcome.actions, outcome.actions)
+        if actions is not outcome.actions:
+            outcomes[i] = replace(outcome, actions=actions)
+    return outcomes
 
 
 def _held(source: str, reason: str, detail: str | None = None, **kw: Any) -> FileOutcome:

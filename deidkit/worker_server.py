@@ -16,8 +16,11 @@ library as usual.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Final
+
+from deidkit.prestart import WORKER_PRELOAD
 
 __all__ = ["LEFT_OUT"]
 
@@ -26,15 +29,15 @@ LEFT_OUT: Final = ("numpy", "PIL", "requests", "tqdm")
 
 def _import_engine() -> None:
     # None in sys.modules makes ``import name`` raise ImportError (a documented mechanism);
-    # only names not imported yet are marked, and only those marks are lifted.
+    # only names not imported yet are marked, and only those marks are lifted. Meanwhile the
+    # rest of the server's preload list (deidkit.prestart.WORKER_PRELOAD) is imported.
     marked = [name for name in LEFT_OUT if name not in sys.modules]
     for name in marked:
         sys.modules[name] = None  # type: ignore[assignment]
     try:
-        import deidkit.dicom
-        import deidkit.dicom_encode
-        import deidkit.dicom_read
-        import deidkit.scrubfile  # noqa: F401
+        for module in WORKER_PRELOAD:
+            if module != __name__:
+                importlib.import_module(module)
     finally:
         for name in marked:
             if sys.modules.get(name, ...) is None:
