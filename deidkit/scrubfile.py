@@ -158,11 +158,13 @@ def init_worker(config: WorkerConfig) -> None:
 
 @contextlib.contextmanager
 def quiet_pydicom() -> Iterator[None]:
-    """Silence pydicom's logger: its warnings quote element values, i.e. PHI."""
+    """Silence pydicom's logger and warnings: both quote element values, i.e. PHI."""
     previous = _PYDICOM_LOGGER.disabled
     _PYDICOM_LOGGER.disabled = True
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
     finally:
         _PYDICOM_LOGGER.disabled = previous
 

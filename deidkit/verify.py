@@ -18,6 +18,7 @@ the JSON output, the HTML release report and an exit code.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -33,6 +34,7 @@ from deidkit.errors import UsageError
 from deidkit.keys import ProjectKey
 from deidkit.profile import Profile, load_profile
 from deidkit.release_report import ReleaseSummary
+from deidkit.scrubfile import quiet_pydicom
 from deidkit.standard import TABLE_EDITION
 from deidkit.verify_files import check_file, check_name
 from deidkit.verify_originals import OriginalFile, OriginalHarvest, harvest_file
@@ -274,7 +276,8 @@ def _in_worker(
         # search compiled for it) for the stage's later chunks.
         _init_worker(state)
         _WORKER["_token"] = token
-    return func(chunk)
+    with quiet_pydicom():  # in the worker process too: files under check hold PHI
+        return func(chunk)
 
 
 class _Pool:
@@ -410,7 +413,8 @@ def verify_release(
     if original is not None and (linkage is not None or key is not None):
         mapping = load_mapping(linkage, key=key)
     pool = _Pool(n_workers)
-    try:
+    # quiet here too: the score reads originals and releases in this process
+    with quiet_pydicom(), contextlib.closing(pool):
         if original is not None:
             harvest = OriginalHarvest()
             items = _list_files(original)
@@ -451,8 +455,6 @@ def verify_release(
                         )
                     )
                     scored += 1
-    finally:
-        pool.close()
 
     findings = [f for r in reports for f in r.findings]
     findings += _dir_findings(release, index, rules)

@@ -134,17 +134,25 @@ def _trie_pattern(words: Iterable[str]) -> str:
             node = node.setdefault(ch, {})
         node[""] = {}
 
-    def emit(node: dict) -> str:  # type: ignore[type-arg]
-        ends = "" in node
-        branches = [re.escape(ch) + emit(child) for ch, child in sorted(node.items()) if ch]
+    # Post-order without recursion: one level per character would exceed Python's
+    # recursion limit on a value a few thousand characters long (a free-text element).
+    emitted: dict[int, str] = {}
+    stack: list[tuple[dict, bool]] = [(trie, False)]  # type: ignore[type-arg]
+    while stack:
+        node, children_done = stack.pop()
+        if not children_done:
+            stack.append((node, True))
+            stack.extend((child, False) for ch, child in node.items() if ch)
+            continue
+        branches = [
+            re.escape(ch) + emitted.pop(id(child)) for ch, child in sorted(node.items()) if ch
+        ]
         if not branches:
-            return ""
+            emitted[id(node)] = ""
+            continue
         body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-        if ends:
-            return "(?:" + body + ")?"
-        return body
-
-    return emit(trie)
+        emitted[id(node)] = "(?:" + body + ")?" if "" in node else body
+    return emitted[id(trie)]
 
 
 @dataclass(frozen=True)

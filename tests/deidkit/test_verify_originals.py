@@ -101,3 +101,27 @@ def test_own_name_in_a_retained_attribute_is_still_an_error(tmp_path: Path, key_
     hits = [f for f in findings if f["check"] == "original-value" and f["severity"] == "error"]
     assert [f["keyword"] for f in hits] == ["BodyPartExamined"]
     assert code == EXIT_PHI_FOUND
+
+
+def test_long_values_and_pydicom_warnings_in_originals(
+    tmp_path: Path, key_file: Path, recwarn: pytest.WarningsRecorder
+) -> None:
+    # A value thousands of characters long once overflowed the value search's regex
+    # builder; pydicom's warnings about invalid values quote them and must never surface.
+    files = {
+        "a.dcm": _instance(
+            1,
+            study=1,
+            PatientID="LONGPID" + "7" * 6000,
+            PatientName="Quimby^Ann",
+            FrameOfReferenceUID="1.2.840.10008.QUIMBYUID",
+            SpecificCharacterSet="ISO_IR 999",  # unknown: pydicom warns, quoting it
+            InstitutionName="Quimby Clinic",
+        ),
+        "b.dcm": _instance(2, study=2, PatientID="PID2"),
+    }
+    recwarn.clear()  # building the files warned about the invalid UID (in the test, not deidkit)
+    code, findings = _scrub_and_verify(tmp_path, files, key_file, "basic")
+    assert code == EXIT_OK
+    assert [f for f in findings if f["severity"] == "error"] == []
+    assert not [w for w in recwarn if "pydicom" in w.filename or "QUIMBY" in str(w.message)]
