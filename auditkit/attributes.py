@@ -1,6 +1,6 @@
 """Scanner and patient attributes read from DICOM headers, named as in the cohort manifest.
 
-The column names and normalisers are deidkit's (:mod:`deidkit.cohort_schema`), so a
+The column names and normalisers are deidkit's (:mod:`deidkit.pseudonymise.cohort_schema`), so a
 predictions table built here and a cohort manifest written by ``deidkit scrub`` agree.
 Identifying values never leave this module: the institution name becomes a keyed site
 pseudonym (or is dropped when no key is given), and ages of 90 and above are capped.
@@ -11,9 +11,14 @@ from __future__ import annotations
 import math
 from typing import Any, Final
 
-from deidkit.cohort_schema import age_band, normalise_manufacturer, normalise_sex, parse_age
-from deidkit.keys import ProjectKey
-from deidkit.pseudonym import site_pseudonym
+from deidkit.core.keys import ProjectKey
+from deidkit.core.pseudonym import site_pseudonym
+from deidkit.pseudonymise.cohort_schema import (
+    age_band,
+    normalise_manufacturer,
+    normalise_sex,
+    parse_age,
+)
 
 #: Attribute columns this module fills, in output order (cohort names plus ``kvp``/``age_years``).
 ATTRIBUTE_COLUMNS: Final[tuple[str, ...]] = (

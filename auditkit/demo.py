@@ -31,7 +31,7 @@ from typing import Any, Final
 import numpy as np
 
 from auditkit.errors import UsageError
-from deidkit.io import atomic_write_bytes, atomic_write_text
+from deidkit.core.io import atomic_write_bytes, atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -389,8 +389,8 @@ def _audit(
     from auditkit.report import build_report, curves_from_predictions, write_report
     from auditkit.results import dumps_results
     from auditkit.summary import markdown_summary, text_summary
-    from deidkit.keys import ProjectKey
-    from deidkit.resources import shipped_dir
+    from deidkit.core.keys import ProjectKey
+    from deidkit.core.resources import shipped_dir
 
     # A fixed, public demo key: site codes are stable across runs (never use it for real data).
     key = ProjectKey(secret=hashlib.sha256(b"auditkit-demo-key").digest(), source="demo")

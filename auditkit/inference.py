@@ -50,7 +50,7 @@ from auditkit.outputs import (
     write_table,
 )
 from auditkit.provenance import build_provenance, write_provenance
-from deidkit.keys import ProjectKey
+from deidkit.core.keys import ProjectKey
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from auditkit.gate import CheckResult, GateResult, Outcome
-from deidkit.io import atomic_write_bytes
+from deidkit.core.io import atomic_write_bytes
 
 
 def _case(suite: ET.Element, check: CheckResult, *, insufficient_fails: bool) -> str:

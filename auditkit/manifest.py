@@ -15,7 +15,7 @@ from typing import Any
 
 from auditkit.errors import UsageError
 from auditkit.provenance import sha256_file
-from deidkit.cohort_schema import COHORT_COLUMNS
+from deidkit.pseudonymise.cohort_schema import COHORT_COLUMNS
 
 #: Columns tried, in order, to join a cohort manifest to a prediction manifest.
 COHORT_JOIN_KEYS: tuple[str, ...] = ("series_uid", "study_uid", "patient_pseudonym")

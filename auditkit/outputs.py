@@ -21,7 +21,7 @@ import torch
 
 from auditkit.attributes import ATTRIBUTE_COLUMNS, empty_attributes
 from auditkit.errors import UsageError
-from deidkit.io import atomic_write_bytes, atomic_write_text
+from deidkit.core.io import atomic_write_bytes, atomic_write_text
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from deidkit.io import atomic_write_text
+from deidkit.core.io import atomic_write_text
 
 #: Packages whose versions decide what a prediction run computes.
 DEFAULT_PACKAGES: tuple[str, ...] = (

@@ -45,8 +45,8 @@ from auditkit.plots import (
     roc_svg,
 )
 from auditkit.policy import LimitKind, Policy, Scope
-from deidkit.io import atomic_write_text
-from deidkit.resources import shipped_dir
+from deidkit.core.io import atomic_write_text
+from deidkit.core.resources import shipped_dir
 
 #: Metrics drawn in forest plots and shown in group tables, in this order.
 FOREST_METRICS: Final = ("auroc", "tpr", "tnr", "ppv", "ece")

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from deidkit.keys import ProjectKey
-from deidkit.linkage import LinkageEntry, LinkageStore
-from deidkit.tables import IdKind, TableSpec, pseudonymise_table
+from deidkit.core.keys import ProjectKey
+from deidkit.pseudonymise.linkage import LinkageEntry, LinkageStore
+from deidkit.pseudonymise.tables import IdKind, TableSpec, pseudonymise_table
 
 
 def _table(path: Path, rows: int, patients: int, seed: int) -> None:

@@ -34,11 +34,11 @@ from deface_heads import (  # noqa: E402
     rotation,
 )
 
+from deidkit.core.errors import DeidkitError  # noqa: E402
 from deidkit.deface.core import changed_voxels, deface_raw, fill_value, scaled_volume  # noqa: E402
 from deidkit.deface.qc import detect_faces  # noqa: E402
 from deidkit.deface.render import render_views  # noqa: E402
 from deidkit.deface.templates import HeadTemplate, load_template  # noqa: E402
-from deidkit.errors import DeidkitError  # noqa: E402
 
 
 def _scale(sx: float, sy: float, sz: float) -> np.ndarray:

@@ -153,7 +153,7 @@ def tool_commands(src: Path, flat: Path, out: Path, key: Path) -> dict[str, list
 
 
 def make_corpus(root: Path, n_files: int, image_size: int) -> Path:
-    from deidkit.sample import generate_sample_corpus
+    from deidkit.demo.sample import generate_sample_corpus
 
     per_series = 10 if n_files >= 500 else 4
     patients = max(1, math.ceil(n_files / (2 * per_series + FILES_PER_PATIENT_FIXED)))

@@ -15,9 +15,9 @@ import time
 import pydicom
 from pydicom.data import get_testdata_file
 
-from deidkit.dicom import KeyedCache, scrub_dataset
-from deidkit.keys import ProjectKey
-from deidkit.profile import load_profile
+from deidkit.core.keys import ProjectKey
+from deidkit.rules.profile import load_profile
+from deidkit.scrub.engine import KeyedCache, scrub_dataset
 
 
 def _inputs() -> list[bytes]:

@@ -25,11 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from deidkit.keys import generate_key_file
-from deidkit.pipeline import RunOptions, ScrubSettings, scrub_tree
-from deidkit.profile import load_profile
-from deidkit.sample import generate_sample_corpus
-from deidkit.verify import verify_release
+from deidkit.core.keys import generate_key_file
+from deidkit.demo.sample import generate_sample_corpus
+from deidkit.rules.profile import load_profile
+from deidkit.scrub.pipeline import RunOptions, ScrubSettings, scrub_tree
+from deidkit.verify.release import verify_release
 
 
 def _timed(label: str, func, files: int, repeat: int = 1) -> tuple[float, object]:  # type: ignore[no-untyped-def]

@@ -1,7 +1,7 @@
 """deidkit: standard-driven de-identification of medical images.
 
-The library API lives in the stage modules (``deidkit.dicom``, ``deidkit.pipeline``,
-``deidkit.verify``, ``deidkit.deface``, ``deidkit.pseudonym`` ...); the ``deidkit`` command
+The library API lives in the stage modules (``deidkit.scrub.engine``, ``deidkit.scrub.pipeline``,
+``deidkit.verify.release``, ``deidkit.deface``, ``deidkit.core.pseudonym`` ...); the ``deidkit`` command
 is a thin Typer layer over them (``deidkit.cli``).
 """
 

@@ -9,7 +9,7 @@ import os
 import sys
 from typing import NoReturn
 
-from deidkit.prestart import prestart_scrub_workers
+from deidkit.scrub.workers.prestart import prestart_scrub_workers
 
 # Before the heavy imports below: a `deidkit scrub` run starts its worker server now, so the
 # server imports the engine on another core while this process imports the commands.

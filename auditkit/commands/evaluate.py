@@ -138,7 +138,7 @@ def register(app: typer.Typer) -> None:
         from auditkit.evaluate import AuditResult
         from auditkit.predictions import load_predictions
         from auditkit.results import dumps_results, validate_results
-        from deidkit.io import atomic_write_text
+        from deidkit.core.io import atomic_write_text
 
         with cli_errors():
             if out.resolve() == predictions.resolve():

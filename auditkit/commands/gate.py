@@ -20,7 +20,7 @@ from auditkit.gate import GateResult, Verdict, gate_to_dict, load_results_file, 
 from auditkit.junit import write_junit
 from auditkit.policy import load_policy
 from auditkit.summary import markdown_summary, text_summary
-from deidkit.io import atomic_write_text
+from deidkit.core.io import atomic_write_text
 
 
 def exit_code_for(result: GateResult) -> int:

@@ -113,8 +113,8 @@ def register(app: typer.Typer) -> None:
             import os
 
             from auditkit.inference import predict
-            from deidkit.errors import DeidkitError
-            from deidkit.keys import KEY_ENV_VAR, load_key
+            from deidkit.core.errors import DeidkitError
+            from deidkit.core.keys import KEY_ENV_VAR, load_key
 
             key = None
             if key_file is not None or os.environ.get(KEY_ENV_VAR):

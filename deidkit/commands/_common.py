@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import typer
 from rich.console import Console
 
-from deidkit.errors import DeidkitError, UsageError
+from deidkit.core.errors import DeidkitError, UsageError
 
 EXIT_OK = 0
 EXIT_HELD_BACK = 1  # some files held back / could not read something

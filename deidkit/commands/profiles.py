@@ -10,8 +10,8 @@ import typer
 from rich.markup import escape
 
 from deidkit.commands._common import cli_errors, stderr_console
-from deidkit.profile import Profile, list_profiles, load_profile
-from deidkit.standard import TABLE_EDITION
+from deidkit.rules.profile import Profile, list_profiles, load_profile
+from deidkit.rules.standard import TABLE_EDITION
 
 profiles_app = typer.Typer(
     help="List and inspect de-identification profiles.\n\nExample: deidkit profiles show research",
@@ -104,7 +104,7 @@ def explain_command(
     Example: deidkit explain InstitutionName --profile basic --sop-class 1.2.840.10008.5.1.4.1.1.2
     """
     with cli_errors():
-        from deidkit.explain import explain_tag  # pydicom: only for this command
+        from deidkit.rules.explain import explain_tag  # pydicom: only for this command
 
         result = explain_tag(tag, load_profile(profile), sop_class=sop_class)
         if as_json:

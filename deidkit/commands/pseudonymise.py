@@ -11,11 +11,11 @@ from typing import Annotated, Any
 import typer
 
 from deidkit.commands._common import cli_errors, stderr_console
-from deidkit.errors import LinkageError, UsageError
-from deidkit.io import atomic_write_text, check_output_location
-from deidkit.keys import ProjectKey, load_key, load_key_file
-from deidkit.linkage import LinkageEntry, LinkageStore
-from deidkit.pseudonym import DEFAULT_DATE_SHIFT_RANGE
+from deidkit.core.errors import LinkageError, UsageError
+from deidkit.core.io import atomic_write_text, check_output_location
+from deidkit.core.keys import ProjectKey, load_key, load_key_file
+from deidkit.core.pseudonym import DEFAULT_DATE_SHIFT_RANGE
+from deidkit.pseudonymise.linkage import LinkageEntry, LinkageStore
 
 KeyFileOpt = Annotated[
     Path | None,
@@ -54,7 +54,7 @@ def _shift_range(profile: str | None, shift: str | None) -> tuple[int, int]:
     if shift is not None:
         return parse_shift_range(shift)
     if profile is not None:
-        from deidkit.profile import load_profile
+        from deidkit.rules.profile import load_profile
 
         return load_profile(profile).date_shift_range
     return DEFAULT_DATE_SHIFT_RANGE
@@ -142,8 +142,8 @@ def pseudonymise(
     Example: deidkit pseudonymise labs.csv labs.pseud.csv --patient-column mrn
     --date-column drawn --keep-column value --key-file project.key
     """
-    from deidkit.bids import pseudonymise_bids
-    from deidkit.tables import TableSpec, parse_id_column, pseudonymise_table
+    from deidkit.pseudonymise.bids import pseudonymise_bids
+    from deidkit.pseudonymise.tables import TableSpec, parse_id_column, pseudonymise_table
 
     with cli_errors():
         shift = _shift_range(profile, date_shift_range)
@@ -333,7 +333,7 @@ def linkage_export(
     Example: deidkit linkage export --linkage release.dkl --key-file project.key
     --format midi-b --out mapping/
     """
-    from deidkit.midib import ExportFormat, export_linkage
+    from deidkit.pseudonymise.midib import ExportFormat, export_linkage
 
     with cli_errors():
         try:

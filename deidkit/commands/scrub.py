@@ -26,17 +26,17 @@ from deidkit.commands._common import (
     stderr_console,
 )
 from deidkit.commands.profiles import print_profile_notes
-from deidkit.errors import OutputPathError
-from deidkit.keys import KEY_ENV_VAR, generate_key_file, load_key
-from deidkit.pipeline import (
+from deidkit.core.errors import OutputPathError
+from deidkit.core.keys import KEY_ENV_VAR, generate_key_file, load_key
+from deidkit.core.runreport import FileOutcome
+from deidkit.rules.profile import load_profile
+from deidkit.scrub.pipeline import (
     RunOptions,
     ScrubSettings,
     ScrubSummary,
     count_input_files,
     scrub_tree,
 )
-from deidkit.profile import load_profile
-from deidkit.runreport import FileOutcome
 
 SCRUB_HELP = (
     "De-identify a DICOM tree (PS3.15 Annex E) into a release folder.\n\n"
@@ -127,7 +127,7 @@ def _print_summary(summary: ScrubSummary, *, dry_run: bool) -> None:
 
 
 def _write_html_report(summary: ScrubSummary, path: Path) -> None:
-    from deidkit.release_report import ReleaseSummary, render_release_report
+    from deidkit.verify.report import ReleaseSummary, render_release_report
 
     report = summary.report
     # Input file names can carry PHI: the page names reasons and counts, never paths.
@@ -275,7 +275,7 @@ def sample(
 
     Example: deidkit sample sample-export/
     """
-    from deidkit.sample import generate_sample_corpus
+    from deidkit.demo.sample import generate_sample_corpus
 
     with cli_errors():
         corpus = generate_sample_corpus(outdir, n_patients=patients, seed=seed, broken=broken)
@@ -290,7 +290,7 @@ def demo(
 
     Example: deidkit demo demo-output/
     """
-    from deidkit.demo import run_demo
+    from deidkit.demo.run import run_demo
 
     with cli_errors():
         result = run_demo(outdir, workers=workers)

@@ -10,8 +10,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from deidkit.commands._common import cli_errors, configure_logging, stderr_console
-from deidkit.errors import OutputPathError, UsageError
-from deidkit.io import atomic_write_text
+from deidkit.core.errors import OutputPathError, UsageError
+from deidkit.core.io import atomic_write_text
 
 VERIFY_HELP = "\n\n".join(
     [
@@ -67,9 +67,9 @@ def verify(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
     configure_logging(verbose)
-    from deidkit.keys import load_key
-    from deidkit.release_report import render_release_report
-    from deidkit.verify import FAIL_ON, verify_release
+    from deidkit.core.keys import load_key
+    from deidkit.verify.release import FAIL_ON, verify_release
+    from deidkit.verify.report import render_release_report
 
     with cli_errors():
         if fail_on not in FAIL_ON:

@@ -6,8 +6,8 @@ import importlib.util
 from pathlib import Path
 from types import ModuleType
 
-from deidkit.errors import MissingDependencyError
-from deidkit.optional import import_optional
+from deidkit.core.errors import MissingDependencyError
+from deidkit.core.optional import import_optional
 
 _FEATURE = "deidkit deface"
 

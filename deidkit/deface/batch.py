@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from deidkit.core.errors import DeidkitError, UsageError
+from deidkit.core.io import atomic_write_bytes, atomic_write_text, check_output_location
 from deidkit.deface.bids import group_anat, is_bids_root, scrub_sidecar, wants_deface
 from deidkit.deface.dicom_series import is_dicom_file, read_series, series_bytes
 from deidkit.deface.errors import BrainOverlapError, FaceStillDetectedError
 from deidkit.deface.nifti_io import image_bytes, is_nifti_path, load_nifti
-from deidkit.errors import DeidkitError, UsageError
-from deidkit.io import atomic_write_bytes, atomic_write_text, check_output_location
 
 #: Statuses of a :class:`FileResult`; the last three make the run exit 1.
 OK_STATUSES = ("defaced", "scrubbed", "copied")

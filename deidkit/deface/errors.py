@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from deidkit.errors import DeidkitError, UsageError
+from deidkit.core.errors import DeidkitError, UsageError
 
 
 class DefaceError(DeidkitError):

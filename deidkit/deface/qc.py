@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from deidkit.core.io import atomic_write_bytes, atomic_write_text
 from deidkit.deface._deps import cv2
 from deidkit.deface.geometry import Grid
 from deidkit.deface.render import render_pose, render_views
-from deidkit.io import atomic_write_bytes, atomic_write_text
 
 _UPSCALE = 3
 _MIN_FACE_SHARE = 0.35

@@ -14,9 +14,9 @@ from auditkit.attributes import (
     empty_attributes,
     merge_attributes,
 )
-from deidkit.cohort_schema import COHORT_COLUMNS
-from deidkit.keys import ProjectKey
-from deidkit.pseudonym import site_pseudonym
+from deidkit.core.keys import ProjectKey
+from deidkit.core.pseudonym import site_pseudonym
+from deidkit.pseudonymise.cohort_schema import COHORT_COLUMNS
 
 KEY = ProjectKey(secret=bytes(range(32)), source="test")
 INSTITUTION = "St Canary Hospital"

@@ -14,7 +14,7 @@ import pytest
 from auditkit.gate import load_results_file
 from auditkit.policy import load_policy
 from auditkit.report import build_report, write_report
-from deidkit.resources import shipped_dir
+from deidkit.core.resources import shipped_dir
 
 EXAMPLE = Path(__file__).parent / "data" / "example_results.json"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -13,7 +13,7 @@ from auditkit.cli import app
 from auditkit.errors import UnknownAttributeError
 from auditkit.gate import Outcome, Verdict, decide, run_gate
 from auditkit.policy import LimitKind, parse_policy
-from deidkit.resources import shipped_dir
+from deidkit.core.resources import shipped_dir
 
 STRICT = shipped_dir("profiles") / "policies" / "strict-predeployment.yaml"
 

@@ -14,8 +14,8 @@ from imaging_samples import asymmetric_volume, ras_affine, write_dicom_series, w
 from auditkit.errors import DeviceUnavailableError, UsageError
 from auditkit.imaging import ERR_MISSING, ERR_UNREADABLE
 from auditkit.inference import ERR_NOT_FINITE, output_paths, predict, select_device
-from deidkit.keys import ProjectKey
-from deidkit.pseudonym import site_pseudonym
+from deidkit.core.keys import ProjectKey
+from deidkit.core.pseudonym import site_pseudonym
 
 SPACING = (1.5, 1.0, 2.0)
 ORIGIN = (3.0, -7.0, 11.0)

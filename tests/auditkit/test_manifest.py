@@ -9,7 +9,7 @@ import pytest
 
 from auditkit.errors import UsageError
 from auditkit.manifest import load_manifest, read_table
-from deidkit.cohort_schema import COHORT_COLUMNS
+from deidkit.pseudonymise.cohort_schema import COHORT_COLUMNS
 
 
 def write_csv(path: Path, text: str) -> Path:

@@ -22,7 +22,7 @@ from auditkit.policy import (
     load_policy,
     parse_policy,
 )
-from deidkit.resources import shipped_dir
+from deidkit.core.resources import shipped_dir
 
 
 def _policy(*checks: dict[str, Any], **top: Any) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from auditkit.report import (
     group_curves,
     suppress_small_counts,
 )
-from deidkit.resources import shipped_dir
+from deidkit.core.resources import shipped_dir
 
 STRICT = shipped_dir("profiles") / "policies" / "strict-predeployment.yaml"
 VOID = {"meta", "link", "br", "hr", "img", "input", "wbr", "col", "source", "area", "base"}

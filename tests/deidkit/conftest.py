@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from deidkit.keys import ProjectKey, generate_key_file
-from deidkit.sample import SampleCorpus, generate_sample_corpus
+from deidkit.core.keys import ProjectKey, generate_key_file
+from deidkit.demo.sample import SampleCorpus, generate_sample_corpus
 
 TEST_SECRET = bytes(range(32))
 

@@ -1,7 +1,7 @@
 """Builders shared by the verify tests: a tiny original set and its clean release.
 
 The release is written with pydicom directly, in the shape ``deidkit scrub`` produces
-(pseudonyms from :mod:`deidkit.pseudonym`, ``<P...>/<2.25...>/<2.25...>/<2.25...>.dcm``,
+(pseudonyms from :mod:`deidkit.core.pseudonym`, ``<P...>/<2.25...>/<2.25...>/<2.25...>.dcm``,
 provenance attributes), so the verifier is tested without depending on the scrubber.
 """
 
@@ -15,8 +15,8 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
-from deidkit.keys import ProjectKey
-from deidkit.pseudonym import patient_pseudonym, pseudonymous_uid, study_id_pseudonym
+from deidkit.core.keys import ProjectKey
+from deidkit.core.pseudonym import patient_pseudonym, pseudonymous_uid, study_id_pseudonym
 
 ROOT = "1.2.826.0.1.3680043.777"
 PATIENT_NAME = "Doe^Johnathan"

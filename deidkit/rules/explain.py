@@ -1,0 +1,115 @@
+"""Explain which action applies to one tag under a profile, and why (``deidkit explain``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydicom.datadict import dictionary_description, dictionary_VR, keyword_for_tag
+
+from deidkit.core.errors import ProfileError
+from deidkit.rules.profile import Profile, normalise_tag
+from deidkit.rules.standard import (
+    MIXED_CODES,
+    attribute_type,
+    ciod_for_sop_class,
+    is_known_ciod,
+    pattern_rows,
+    row_for_tag,
+)
+from deidkit.scrub.actions import decide, resolve_mixed
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """The action for one tag: the table's codes, what the profile chose and how it resolved."""
+
+    tag: str
+    keyword: str
+    name: str
+    basic: str | None
+    option_codes: dict[str, str]
+    code: str
+    reason: str
+    resolved: str
+    resolution: str
+    ciod: str | None
+    attribute_type: str | None
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain dict for ``--json`` output."""
+        return dict(self.__dict__)
+
+
+def explain_tag(spec: str, profile: Profile, *, sop_class: str | None = None) -> Explanation:
+    """Explain the action ``profile`` applies to a top-level tag.
+
+    Parameters
+    ----------
+    spec
+        "(0010,0010)", "00100010" or a keyword.
+    profile
+        The resolved profile.
+    sop_class
+        SOP Class UID used to resolve mixed codes by Type; without it they are shown
+        unresolved with the unknown-IOD rule.
+
+    Raises
+    ------
+    ProfileError
+        If ``spec`` is not a tag or known keyword.
+    """
+    tag_key = normalise_tag(spec, where="explain")
+    tag = int(tag_key[1:5] + tag_key[6:10], 16)
+    group = tag >> 16
+    ciod = ciod_for_sop_class(sop_class) if sop_class else None
+    if sop_class and ciod is None:
+        raise ProfileError(f"explain: SOP Class {sop_class} is not in the IOD table")
+    row = pattern_rows().get("(gggg,eeee)") if group & 1 else row_for_tag(tag)
+    try:
+        name = dictionary_description(tag)
+        vr = dictionary_VR(tag)
+    except KeyError:
+        name, vr = ("Private attribute" if group & 1 else "unknown attribute"), ""
+    keyword = keyword_for_tag(tag) or ("Private" if group & 1 else "")
+    decision = decide(row, profile, tag_key=tag_key)
+    if tag == 0x00100020:
+        code, reason = "D", "Patient ID always becomes the keyed patient pseudonym"
+    elif decision is None:
+        code, reason = _vr_rule_text(vr, profile)
+    else:
+        code, reason = decision.code, decision.reason
+    resolved, resolution = code, "no Type resolution needed"
+    typ = attribute_type(ciod, (tag,)) if ciod else None
+    if code in MIXED_CODES:
+        resolved, resolution = resolve_mixed(code, typ, ciod_known=is_known_ciod(ciod))
+    return Explanation(
+        tag=tag_key,
+        keyword=keyword,
+        name=name,
+        basic=row.basic if row else None,
+        option_codes=dict(row.options) if row else {},
+        code=code,
+        reason=reason,
+        resolved=resolved,
+        resolution=resolution,
+        ciod=ciod,
+        attribute_type=typ,
+    )
+
+
+def _vr_rule_text(vr: str, profile: Profile) -> tuple[str, str]:
+    if vr == "PN":
+        return "Z", "not in E.1-1: person names outside the keep list are emptied"
+    if vr in {"DA", "DT", "TM"}:
+        if "retain_long_full_dates" in profile.options:
+            return "K", "not in E.1-1: dates kept under retain_long_full_dates"
+        if "retain_long_modified_dates" in profile.options:
+            return "C", "not in E.1-1: dates shifted under retain_long_modified_dates"
+        return "Z", "not in E.1-1: date/time values are emptied"
+    if vr == "UI":
+        if "retain_uids" in profile.options:
+            return "K", "not in E.1-1: UIDs kept under retain_uids"
+        return "U", "not in E.1-1: non-registered UID values are remapped"
+    if vr == "SQ":
+        return "K", "not in E.1-1: sequence kept, its items cleaned recursively"
+    return "K", "not in E.1-1: kept"

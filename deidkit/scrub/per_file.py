@@ -1,0 +1,310 @@
+"""One file through the engine: read -> scrub -> encode -> write atomically.
+
+This is the per-file stage of :mod:`deidkit.scrub.pipeline`, run in worker processes. It never
+raises for a bad file: every failure becomes a :class:`~deidkit.core.runreport.FileOutcome`
+with a stable reason code, and nothing it logs or returns carries a value read from a
+header (pydicom's own warnings and log messages quote values, so both are silenced).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import re
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from deidkit import __version__
+from deidkit.core.errors import DeidkitError, InputFileError
+from deidkit.core.io import publish_bytes
+from deidkit.core.keys import ProjectKey
+from deidkit.core.runreport import (
+    STATUS_DRY_RUN,
+    STATUS_HELD_BACK,
+    STATUS_SKIPPED,
+    STATUS_UNCHANGED,
+    STATUS_WRITTEN,
+    FileOutcome,
+)
+from deidkit.rules.profile import Profile
+from deidkit.rules.standard import TABLE_EDITION
+from deidkit.scrub.cache import KeyedCache
+from deidkit.scrub.inputs import (
+    REASON_DICOMDIR,
+    REASON_NO_UIDS,
+    REASON_UNREADABLE,
+    is_dicomdir_name,
+    read_input,
+)
+
+if TYPE_CHECKING:
+    from deidkit.scrub.engine import ScrubResult
+
+REASON_BURNED_IN: Final = "burned_in"
+REASON_SCRUB_ERROR: Final = "scrub_error"
+REASON_ENCODE_ERROR: Final = "encode_error"
+REASON_WRITE_ERROR: Final = "write_error"
+REASON_CONFLICT: Final = "output_conflict"
+REASON_BAD_IDS: Final = "invalid_new_identifiers"
+REASON_INTERNAL: Final = "internal_error"
+
+_PYDICOM_LOGGER: Final = logging.getLogger("pydicom")
+_SAFE_COMPONENT: Final = re.compile(r"^[A-Za-z0-9.]{1,64}$")
+
+
+@dataclass(frozen=True)
+class ScrubSettings:
+    """Everything that decides the bytes of a release (part of the settings fingerprint).
+
+    Parameters
+    ----------
+    profile
+        The resolved profile (recipe overrides already applied).
+    key
+        The project key; an ephemeral key makes the release unlinkable.
+    allow_burned_in
+        Release files flagged as likely to carry burned-in text (default: hold them back).
+    recipe_name
+        File name of a deid recipe folded into ``profile``, for provenance only.
+    """
+
+    profile: Profile
+    key: ProjectKey
+    allow_burned_in: bool = False
+    recipe_name: str | None = None
+
+    def fingerprint(self) -> str:
+        """A digest of the settings (never of the key itself: its public fingerprint)."""
+        payload = {
+            "profile": profile_record(self.profile),
+            "key": self.key.fingerprint,
+            "allow_burned_in": self.allow_burned_in,
+            "table_edition": TABLE_EDITION,
+            "version": __version__,
+        }
+        text = json.dumps(payload, sort_keys=True)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def profile_record(profile: Profile) -> dict[str, Any]:
+    """The profile as it goes into reports: name, source, options, overrides."""
+    return {
+        "name": profile.name,
+        "source": profile.source,
+        "options": sorted(profile.options),
+        "overrides": dict(sorted(profile.overrides.items())),
+        "patient_name": profile.patient_name,
+        "date_shift_range": list(profile.date_shift_range),
+        "notes": list(profile.notes),
+    }
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """What a worker needs for every file: settings, OUTPUT and which extras to collect."""
+
+    settings: ScrubSettings
+    output: Path
+    dry_run: bool
+    want_linkage: bool
+    want_cohort: bool
+
+
+def _engine() -> Any:
+    # The engine (pydicom and the PS3.15 tables) is imported on first use, not with this
+    # module: the scrub CLI's parent imports this module for the settings only, and the
+    # workers get the engine preloaded (deidkit.scrub.workers.prestart.WORKER_PRELOAD).
+    import deidkit.scrub.engine
+
+    return deidkit.scrub.engine
+
+
+def _encoder() -> Any:
+    import deidkit.scrub.codec.encode
+
+    return deidkit.scrub.codec.encode
+
+
+_CONFIG: WorkerConfig | None = None
+# One memo of keyed derivations per process; rebuilt whenever the key object changes.
+_KEYED_CACHE: KeyedCache | None = None
+
+
+def _keyed_cache(key: ProjectKey) -> KeyedCache:
+    global _KEYED_CACHE
+    if _KEYED_CACHE is None or _KEYED_CACHE.key is not key:
+        _KEYED_CACHE = KeyedCache(key)
+    return _KEYED_CACHE
+
+
+def init_worker(config: WorkerConfig) -> None:
+    """Process-pool initializer: keep the config for :func:`run_chunk`, silence pydicom.
+
+    The worker also ends itself when the batch process dies (see
+    :func:`deidkit.scrub.workers.prestart.exit_with_parent`), instead of idling forever.
+    """
+    from deidkit.scrub.workers.prestart import exit_with_parent
+
+    global _CONFIG
+    _CONFIG = config
+    _PYDICOM_LOGGER.disabled = True
+    exit_with_parent()
+
+
+@contextlib.contextmanager
+def quiet_pydicom() -> Iterator[None]:
+    """Silence pydicom's logger and warnings: both quote element values, i.e. PHI."""
+    previous = _PYDICOM_LOGGER.disabled
+    _PYDICOM_LOGGER.disabled = True
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        _PYDICOM_LOGGER.disabled = previous
+
+
+def run_chunk(tasks: list[tuple[str, str]]) -> list[FileOutcome]:
+    """Process ``(absolute path, relative path)`` pairs in a worker, in order."""
+    if _CONFIG is None:  # pragma: no cover - the pool initializer always runs first
+        raise RuntimeError("worker not initialised")
+    outcomes = [process_file(Path(path), rel, _CONFIG) for path, rel in tasks]
+    # The files of one series nearly always get the same actions. One shared tuple per
+    # distinct list is pickled once (pickle's memo), not once per file: the chunk's result
+    # shrinks several-fold, and so do the worker's send and the batch process's receive.
+    shared: dict[tuple[tuple[str, str, str, str], ...], tuple[tuple[str, str, str, str], ...]] = {}
+    for i, outcome in enumerate(outcomes):
+        actions = shared.setdefault(outcome.actions, outcome.actions)
+        if actions is not outcome.actions:
+            outcomes[i] = replace(outcome, actions=actions)
+    return outcomes
+
+
+def _held(source: str, reason: str, detail: str | None = None, **kw: Any) -> FileOutcome:
+    return FileOutcome(source=source, status=STATUS_HELD_BACK, reason=reason, detail=detail, **kw)
+
+
+def process_file(
+    path: Path, rel: str, config: WorkerConfig, *, overwrite: bool = False
+) -> FileOutcome:
+    """Scrub one input file and write its output; never raises for a bad file.
+
+    Parameters
+    ----------
+    path
+        The input file (read once, never modified).
+    rel
+        Its path relative to INPUT, as reported (it may carry PHI: never put it in OUTPUT).
+    config
+        Settings and OUTPUT.
+    overwrite
+        Replace an existing output (atomically) instead of reporting a conflict: the
+        pipeline uses it to settle two inputs that map to one output in walk order.
+    """
+    try:
+        return _process_file(path, rel, config, overwrite=overwrite)
+    except Exception as exc:  # last line of defence: one file must never stop the batch
+        return _held(rel, REASON_INTERNAL, type(exc).__name__)
+
+
+def _process_file(path: Path, rel: str, config: WorkerConfig, *, overwrite: bool) -> FileOutcome:
+    if is_dicomdir_name(rel):
+        return FileOutcome(source=rel, status=STATUS_SKIPPED, reason=REASON_DICOMDIR)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return _held(rel, REASON_UNREADABLE, type(exc).__name__)
+    try:
+        ds = read_input(data)
+    except InputFileError as exc:
+        status = STATUS_SKIPPED if exc.reason == REASON_DICOMDIR else STATUS_HELD_BACK
+        detail = None if str(exc).endswith(exc.reason) else str(exc)
+        return FileOutcome(source=rel, status=status, reason=exc.reason, detail=detail)
+    del data
+    settings = config.settings
+    cohort = None
+    if config.want_cohort:
+        from deidkit.pseudonymise.cohort import series_attributes
+
+        try:
+            cohort = series_attributes(ds, key=settings.key)
+        except Exception:  # a malformed attribute must not stop the scrub
+            cohort = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pydicom warnings can quote values (PHI)
+            result = _engine().scrub_dataset(
+                ds, profile=settings.profile, key=settings.key, cache=_keyed_cache(settings.key)
+            )
+    except DeidkitError as exc:  # typed errors carry no values by contract
+        return _held(rel, REASON_SCRUB_ERROR, f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # pydicom errors may quote values: keep the type only
+        return _held(rel, REASON_SCRUB_ERROR, type(exc).__name__)
+    return _finish(rel, ds, result, config, cohort, overwrite=overwrite)
+
+
+def _finish(
+    rel: str,
+    ds: Any,
+    result: ScrubResult,
+    config: WorkerConfig,
+    cohort: dict[str, str] | None,
+    *,
+    overwrite: bool = False,
+) -> FileOutcome:
+    ids = (result.patient_pseudonym, result.study_uid, result.series_uid)
+    common: dict[str, Any] = {
+        "modality": result.modality or None,
+        "sop_class_uid": result.sop_class_uid or None,
+        "burned_in_risk": result.burned_in_risk,
+        "actions": tuple(map(tuple, result.actions)),  # plain tuples pickle smaller
+        "warnings": tuple(str(w) for w in result.warnings),
+    }
+    if not result.study_uid or not result.series_uid:
+        # Type 1 in every IOD; without them the instance has no place in the release.
+        return _held(rel, REASON_NO_UIDS, "no Study or Series Instance UID", **common)
+    if result.burned_in_risk is not None and not config.settings.allow_burned_in:
+        return _held(rel, REASON_BURNED_IN, **common)
+    parts = (*ids, result.sop_instance_uid)
+    if not all(_SAFE_COMPONENT.match(str(p) or "") for p in parts):
+        return _held(rel, REASON_BAD_IDS, **common)
+    out_rel = f"{parts[0]}/{parts[1]}/{parts[2]}/{parts[3]}.dcm"
+    common["target"] = out_rel
+    extra: dict[str, Any] = {"output": out_rel, "ids": ids, "cohort": cohort}
+    if config.want_linkage:
+        extra["linkage"] = tuple((p.kind, p.original, p.pseudonym) for p in result.linkage)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            encoded = _encoder().encode_file(ds)
+    except Exception as exc:
+        return _held(rel, REASON_ENCODE_ERROR, type(exc).__name__, **common)
+    common["digest"] = hashlib.sha256(encoded).hexdigest()
+    if config.dry_run:
+        return FileOutcome(source=rel, status=STATUS_DRY_RUN, **common, **extra)
+    target = config.output / out_rel
+    try:
+        if target.is_file() and not overwrite:
+            if target.stat().st_size == len(encoded) and target.read_bytes() == encoded:
+                return FileOutcome(source=rel, status=STATUS_UNCHANGED, **common, **extra)
+            return _held(rel, REASON_CONFLICT, "another input maps to this output", **common)
+        _publish(target, encoded)
+    except OSError as exc:
+        return _held(rel, REASON_WRITE_ERROR, type(exc).__name__, **common)
+    return FileOutcome(source=rel, status=STATUS_WRITTEN, **common, **extra)
+
+
+def _publish(target: Path, data: bytes) -> None:
+    """Atomic but not yet durable write (temp file beside ``target``, then rename).
+
+    The two fsyncs per file would cost more than reading, scrubbing and encoding it;
+    :func:`scrub_tree` flushes the whole release with one ``os.sync()`` before it marks
+    the run complete, and a resumed run re-derives every output and rewrites any that
+    differ, so a crash before that sync cannot leave a wrong file behind.
+    """
+    publish_bytes(target, data)  # no fsync, no mkdir per file: see deidkit.core.io.BatchWriter
