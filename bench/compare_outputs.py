@@ -31,7 +31,7 @@ PROFILES = ("basic", "research")
 WORKERS = (1, 2)
 # Lines of the action log and run report that legitimately change between runs.
 VOLATILE = re.compile(
-    rb'"(started|finished|seconds|elapsed|duration|wall_s|files_per_s|host|pid|version|'
+    rb'"(started|finished|seconds|elapsed|elapsed_seconds|duration|wall_s|files_per_s|host|pid|version|'
     rb'deidkit_version|input|output|input_dir|output_dir|key_id|when|time)"\s*:\s*'
     rb'("[^"]*"|[0-9.eE+-]+|null)'
 )
@@ -106,8 +106,15 @@ def run_all(work: Path) -> dict[str, dict[str, str]]:
                 )
                 print(f"{name}: exit {proc.returncode}", file=sys.stderr)
                 fingerprint = _fingerprint(release) if release.exists() else {}
+                # the action log and the run report are written beside the release
+                for sibling in sorted(release.parent.glob(f"{release.name}.*")):
+                    data = VOLATILE.sub(rb'"\1": "*"', sibling.read_bytes())
+                    fingerprint[f"<{sibling.name[len(release.name):]}>"] = _digest(
+                        data.replace(str(work).encode(), b"<work>")
+                    )
                 fingerprint["<exit>"] = str(proc.returncode)
                 summary = VOLATILE.sub(rb'"\1": "*"', proc.stdout)
+                summary = summary.replace(str(work).encode(), b"<work>")
                 fingerprint["<summary>"] = _digest(summary)
                 manifest[name] = fingerprint
     return manifest

@@ -18,8 +18,9 @@ ID kinds (``--id-column COL:KIND``)
 ``other``
     :func:`~deidkit.core.pseudonym.generic_pseudonym` with purpose ``table``.
 ``bids``
-    ``sub-<label>`` -> ``sub-<patient_pseudonym(label)>``, as :mod:`deidkit.pseudonymise.bids` renames
-    the tree (the bare label is the patient id, also for date offsets).
+    ``sub-<label>`` -> ``sub-<patient_pseudonym(label)>``, as
+    :mod:`deidkit.pseudonymise.bids` renames the tree (the bare label is the patient id,
+    also for date offsets).
 
 Without ``:KIND`` the kind follows the column name: ``participant_id`` -> bids,
 ``*accession*`` -> accession, ``*uid`` -> uid, ``*site*``/``*institution*`` -> site,

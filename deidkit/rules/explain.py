@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pydicom.datadict import dictionary_description, dictionary_VR, keyword_for_tag
 
 from deidkit.core.errors import ProfileError
+from deidkit.rules.decisions import decide, resolve_mixed
 from deidkit.rules.profile import Profile, normalise_tag
 from deidkit.rules.standard import (
     MIXED_CODES,
@@ -16,7 +17,6 @@ from deidkit.rules.standard import (
     pattern_rows,
     row_for_tag,
 )
-from deidkit.scrub.actions import decide, resolve_mixed
 
 
 @dataclass(frozen=True)

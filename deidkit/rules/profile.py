@@ -28,7 +28,8 @@ from typing import Any
 from deidkit.core.errors import ProfileError
 from deidkit.core.pseudonym import DEFAULT_DATE_SHIFT_RANGE
 from deidkit.core.resources import shipped_dir
-from deidkit.rules.standard import OPTION_COLUMNS, parse_tag_text, tag_text
+from deidkit.rules.recipe import map_recipe
+from deidkit.rules.standard import OPTION_COLUMNS, normalise_tag
 
 OPTION_NAMES: tuple[str, ...] = OPTION_COLUMNS
 
@@ -136,26 +137,6 @@ def _rebuild_profile(
 def is_valid_code(code: str) -> bool:
     """Whether ``code`` is an action code a profile override may use."""
     return code in ACTION_CODES or bool(_PARAM_CODE.match(code))
-
-
-def normalise_tag(spec: str, *, where: str) -> str:
-    """Turn a keyword, "(GGGG,EEEE)" or "GGGGEEEE" into "(GGGG,EEEE)".
-
-    Raises
-    ------
-    ProfileError
-        If ``spec`` is neither a known keyword nor a tag.
-    """
-    text = str(spec).strip()
-    if re.fullmatch(r"\(?[0-9A-Fa-f]{4},?[0-9A-Fa-f]{4}\)?", text):
-        return tag_text(parse_tag_text(text))
-    # local import: the scrub CLI's parent process never needs pydicom (workers do)
-    from pydicom.datadict import tag_for_keyword
-
-    tag = tag_for_keyword(text)
-    if tag is None:
-        raise ProfileError(f"{where}: unknown DICOM keyword or tag '{text}'")
-    return tag_text(tag)
 
 
 def list_profiles() -> list[str]:
@@ -307,8 +288,6 @@ def load_profile(name_or_path: str | Path, *, recipe: Path | None = None) -> Pro
     overrides: dict[str, str] = dict(merged["overrides"])
     notes: tuple[str, ...] = ()
     if recipe is not None:
-        from deidkit.rules.recipe import map_recipe  # local: recipe imports this module
-
         mapping = map_recipe(recipe)
         overrides.update(mapping.overrides)
         notes = mapping.notes

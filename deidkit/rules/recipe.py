@@ -45,11 +45,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from pydicom._dicom_dict import DicomDictionary
-
 from deidkit.core.errors import RecipeError
-from deidkit.rules.profile import normalise_tag
-from deidkit.rules.standard import tag_text
+from deidkit.rules.standard import normalise_tag, tag_text
 
 _UID_FUNCS = frozenset({"deid_func:dicom_uuid", "deid_func:generate_uid", "func:generate_uid"})
 _SIMPLE = {"REMOVE": "X", "BLANK": "Z", "KEEP": "K"}
@@ -73,6 +70,9 @@ def _quiet_deid() -> Iterator[None]:
 @lru_cache(maxsize=1)
 def _dictionary() -> tuple[tuple[int, str, str, str], ...]:
     """(tag, keyword, lower-case name, VR) for every standard attribute (no group 0002)."""
+    # local import: the scrub CLI's parent loads profiles (and this module) without pydicom
+    from pydicom.datadict import DicomDictionary
+
     entries = []
     for tag, (vr, _vm, name, _retired, keyword) in DicomDictionary.items():
         if keyword and tag >> 16 != 0x0002 and tag >> 16 != 0x0000:

@@ -9,12 +9,14 @@ these facts with a profile's choices.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
+from deidkit.core.errors import ProfileError
 from deidkit.core.resources import data_file
 
 TABLE_EDITION = "2025b"
@@ -254,3 +256,23 @@ def attribute_type(ciod: str | None, path: tuple[int, ...]) -> str | None:
 def is_known_ciod(ciod: str | None) -> bool:
     """Whether the IOD table has attribute Types for this CIOD."""
     return ciod is not None and ciod in _iod_data()["ciods"]
+
+
+def normalise_tag(spec: str, *, where: str) -> str:
+    """Turn a keyword, "(GGGG,EEEE)" or "GGGGEEEE" into "(GGGG,EEEE)".
+
+    Raises
+    ------
+    ProfileError
+        If ``spec`` is neither a known keyword nor a tag.
+    """
+    text = str(spec).strip()
+    if re.fullmatch(r"\(?[0-9A-Fa-f]{4},?[0-9A-Fa-f]{4}\)?", text):
+        return tag_text(parse_tag_text(text))
+    # local import: the scrub CLI's parent process never needs pydicom (workers do)
+    from pydicom.datadict import tag_for_keyword
+
+    tag = tag_for_keyword(text)
+    if tag is None:
+        raise ProfileError(f"{where}: unknown DICOM keyword or tag '{text}'")
+    return tag_text(tag)

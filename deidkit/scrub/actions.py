@@ -1,132 +1,41 @@
-"""Action codes of PS3.15 E.1.1: resolving a tag's code for a profile, and one small function
-per value transformation (dummy per VR, date shift, descriptor cleaning, keyed UIDs).
+"""The action registry: what each PS3.15 E.1-1 code does to an element's value, once.
 
-The per-profile table is compiled once (``lru_cache``) into ``{int tag: (code, reason)}`` so
-the per-element work in :mod:`deidkit.scrub.engine` is one dict lookup.
+:mod:`deidkit.rules.decisions` says *which* code applies; this module says what the code
+*does*. Every code (X, Z, D, U, C, K, the recipe codes ``R:``, ``A:`` and the date shift
+``J:``) is one :class:`Action` in :data:`REGISTRY`, and both paths of the element walk
+dispatch through it: the raw fast path (a still-encoded element of a default-repertoire VR,
+rewritten without pydicom decoding it) and the decoded path (anything else). An action sees
+the element's values as a list (raw strings or decoded values, through :func:`text_value`)
+and returns the new value; how that value is written is the codec's business, not its own.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from types import MappingProxyType
+from typing import Any, Final, NamedTuple
 
-from deidkit.rules.profile import Profile
-from deidkit.rules.standard import (
-    OPTION_COLUMNS,
-    TableRow,
-    concrete_rows,
-    parse_tag_text,
-    pattern_rows,
-)
+from deidkit.core.pseudonym import generic_pseudonym
+from deidkit.scrub.codec import text_value
+from deidkit.scrub.context import WalkContext
 
-#: Options applied in this order; a later option's code wins, so "C" of Modified Dates wins
-#: over "K" of Retain Device Identity on calibration dates (shifting is the safer choice).
-_OPTION_PRECEDENCE: tuple[str, ...] = tuple(
-    [c for c in OPTION_COLUMNS if c != "retain_long_modified_dates"]
-    + ["retain_long_modified_dates"]
-)
-
-
-@dataclass(frozen=True)
-class Decision:
-    """The code that applies to a tag under a profile, before Type resolution, and why."""
-
-    code: str
-    reason: str
-
-
-def decide(row: TableRow | None, profile: Profile, tag_key: str | None = None) -> Decision | None:
-    """Code for one table row (or override) under a profile: override > option > Basic.
-
-    Parameters
-    ----------
-    row
-        The Table E.1-1 row, or None when the tag is not in the table.
-    profile
-        The profile applied.
-    tag_key
-        "(GGGG,EEEE)" to look up in ``profile.overrides`` (defaults to the row's tag).
-    """
-    key = tag_key if tag_key is not None else (row.tag if row is not None else None)
-    if key is not None and key in profile.overrides:
-        return Decision(profile.overrides[key], f"profile '{profile.name}' override")
-    if row is None:
-        return None
-    code, reason = row.basic, f"basic profile {row.basic}"
-    for option in _OPTION_PRECEDENCE:
-        if option in profile.options and option in row.options:
-            code = row.options[option]
-            reason = f"option {option} {code} (basic {row.basic})"
-    return Decision(code, reason)
-
-
-@lru_cache(maxsize=64)
-def compiled_table(profile: Profile) -> Mapping[int, Decision]:
-    """``{tag: Decision}`` for every concrete E.1-1 row and every tag override of a profile."""
-    table: dict[int, Decision] = {}
-    for tag, row in concrete_rows().items():
-        decision = decide(row, profile)
-        if decision is not None:
-            table[tag] = decision
-    for key, code in profile.overrides.items():
-        tag = parse_tag_text(key)
-        if tag not in concrete_rows():
-            table[tag] = Decision(code, f"profile '{profile.name}' override")
-    return MappingProxyType(table)
-
-
-@lru_cache(maxsize=64)
-def pattern_decisions(profile: Profile) -> Mapping[str, Decision]:
-    """Decisions for the pattern rows (curves, overlay data/comments, private attributes)."""
-    result: dict[str, Decision] = {}
-    for key, row in pattern_rows().items():
-        decision = decide(row, profile, tag_key=key)
-        if decision is not None:
-            result[key] = decision
-    return MappingProxyType(result)
-
-
-def resolve_mixed(code: str, attr_type: str | None, *, ciod_known: bool) -> tuple[str, str]:
-    """Resolve X/Z, X/D, Z/D, X/Z/D and X/Z/U* by the attribute's Type in the IOD.
-
-    Type 1/1C -> D (U for X/Z/U*), Type 2/2C -> Z, Type 3 -> X (PS3.15 E.1.1; 1C and 2C are
-    treated like 1 and 2 because their conditions are not evaluated, the safe choice).
-
-    Unknown Type:
-
-    * the IOD is known but the attribute is not part of it at this place: it behaves like
-      Type 3, so X (removal is both valid and the most private choice);
-    * the IOD is unknown (private SOP class): the choice that keeps any Type valid with no
-      original value: D where allowed, else U (X/Z/U*), else Z.
-
-    Returns
-    -------
-    tuple of str
-        The concrete code and the reason text (names the Type, never a value).
-    """
-    choices = code.replace("*", "").split("/")
-    if attr_type is None:
-        if ciod_known:
-            pick = "X" if "X" in choices else ("Z" if "Z" in choices else choices[-1])
-            return pick, f"{code}: attribute not in the IOD here, treated as Type 3 -> {pick}"
-        for pick in ("D", "U", "Z", "X"):
-            if pick in choices:
-                return pick, f"{code}: IOD unknown, safest valid choice {pick}"
-    if attr_type in ("1", "1C"):
-        order = ("D", "U", "Z", "X")
-    elif attr_type in ("2", "2C"):
-        order = ("Z", "D", "U", "X")
-    else:
-        order = ("X", "Z", "D", "U")
-    pick = next(c for c in order if c in choices)
-    return pick, f"{code}: Type {attr_type} -> {pick}"
-
-
-# -- values -------------------------------------------------------------------------------
+__all__ = [
+    "REGISTRY",
+    "REMOVE",
+    "UNCHANGED",
+    "Action",
+    "Outcome",
+    "clean_text",
+    "dummy_value",
+    "lookup",
+    "shift_date",
+    "shift_datetime",
+    "shifted_values",
+]
 
 _DUMMY_TEXT = "ANONYMIZED"
 _DUMMIES: Mapping[str, object] = MappingProxyType(
@@ -264,3 +173,205 @@ def clean_text(value: str) -> str:
     # Nothing unknown: keep the value as written ("ISOVUE300/100" stays comparable), but
     # never with the PN separator "^", which makes a descriptor look like a person name.
     return value.strip(" \x00").replace("^", " ") if not dropped else " ".join(kept)
+
+
+def shifted_values(values: Sequence[Any], vr: str, days: int) -> str | list[str]:
+    """DA/DT values shifted by ``days`` (one value, or a list for a multi-valued element)."""
+    func = shift_date if vr == "DA" else shift_datetime
+    shifted = [func(text_value(v), days) if text_value(v) else "" for v in values or [""]]
+    return shifted if len(shifted) > 1 else shifted[0]
+
+
+# -- the registry -------------------------------------------------------------------------
+
+
+class _Marker:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+#: The element is left exactly as read (no write, so no re-encoding).
+UNCHANGED: Final = _Marker("UNCHANGED")
+#: The element is removed from its dataset.
+REMOVE: Final = _Marker("REMOVE")
+
+UID_KINDS: Final = MappingProxyType(
+    {
+        0x0020000D: "StudyInstanceUID",
+        0x0020000E: "SeriesInstanceUID",
+        0x00080018: "SOPInstanceUID",
+    }
+)
+DATE_VRS: Final = frozenset({"DA", "DT", "TM"})
+TEXT_VRS: Final = frozenset({"LO", "SH", "ST", "LT", "UT", "UC"})
+BINARY_VRS: Final = frozenset({"OB", "OW", "UN", "OD", "OF", "OL", "OV"})
+_SHIFTABLE_VRS: Final = frozenset({"DA", "DT"})
+_ALL: Final = None
+
+
+class Outcome(NamedTuple):
+    """What an action did: the code to record (None: the code as written) and the new value.
+
+    ``value`` is :data:`UNCHANGED`, :data:`REMOVE`, or the new value (None or b"" for an
+    empty element, a str, or a list of str for a multi-valued one).
+    """
+
+    code: str | None
+    value: Any
+
+
+#: (values, VR, argument after "X:", context, tag) -> outcome.
+ApplyFn = Callable[[Sequence[Any], str, str, WalkContext, int], Outcome]
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One action code.
+
+    Attributes
+    ----------
+    code
+        The code's letter (``"R"`` for ``"R:literal"``).
+    summary
+        One line for explain output and the docs.
+    reads
+        VRs for which :attr:`apply` needs the current values (None: every VR, empty: none);
+        the walk skips reading values the action does not use.
+    raw_vrs
+        VRs whose still-raw elements this action may rewrite without pydicom decoding them
+        (None: every VR the raw path handles). Where the action also reads values there,
+        these VRs must be default-repertoire text (UI, dates), which decodes the same in
+        every character set.
+    apply
+        The transformation, shared by the raw and the decoded path.
+    """
+
+    code: str
+    summary: str
+    reads: frozenset[str] | None
+    raw_vrs: frozenset[str] | None
+    apply: ApplyFn
+
+
+def empty_value(vr: str) -> bytes | None:
+    """An empty value of ``vr`` (zero length once written)."""
+    return b"" if vr in BINARY_VRS else None
+
+
+def new_uid(ctx: WalkContext, value: str, tag: int) -> str:
+    """The keyed replacement of one UID; registered DICOM UIDs are kept (they identify no one)."""
+    from pydicom.uid import UID_dictionary  # the public registry; imported once, then cached
+
+    original = value.strip().rstrip("\x00").strip()
+    if not original or original in UID_dictionary:
+        return original
+    new = ctx.cache.uid(original)
+    ctx.linkage[(UID_KINDS.get(tag, "UID"), original)] = new
+    return new
+
+
+def _remap(values: Sequence[Any], ctx: WalkContext, tag: int) -> Any:
+    if len(values) > 1:
+        return [new_uid(ctx, text_value(v), tag) for v in values]
+    if values and values[0]:
+        return new_uid(ctx, text_value(values[0]), tag)
+    return UNCHANGED
+
+
+def _remove(values: Sequence[Any], vr: str, arg: str, ctx: WalkContext, tag: int) -> Outcome:
+    return Outcome("X", REMOVE)
+
+
+def _keep(values: Sequence[Any], vr: str, arg: str, ctx: WalkContext, tag: int) -> Outcome:
+    return Outcome("K", UNCHANGED)
+
+
+def _empty(values: Sequence[Any], vr: str, arg: str, ctx: WalkContext, tag: int) -> Outcome:
+    return Outcome("Z", empty_value(vr))
+
+
+def _dummy(values: Sequence[Any], vr: str, arg: str, ctx: WalkContext, tag: int) -> Outcome:
+    if vr == "UI":  # a dummy UID would merge unrelated instances: UIDs get keyed ones
+        return Outcome("D", _remap(values, ctx, tag))
+    return Outcome("D", dummy_value(vr))
+
+
+def _uid(values: Sequence[Any], vr: str, arg: str, ctx: WalkContext, tag: int) -> Outcome:
+    return Outcome("U", _remap(values, ctx, tag))
+
+
+def _shift_by(values: Sequence[Any], vr: str, days: int) -> Any:
+    if vr == "TM":
+        return UNCHANGED  # whole-day shifts leave times of day unchanged
+    return shifted_values(values, vr, days)
+
+
+def _clean(values: Sequence[Any], vr: str, arg: str, ctx: WalkContext, tag: int) -> Outcome:
+    """Dates shifted, descriptors cleaned, AE titles pseudonymised; anything else emptied."""
+    if vr in DATE_VRS:
+        if ctx.offset is None:
+            return Outcome("Z", None)  # no per-patient offset: dates cannot be shifted
+        return Outcome("C", _shift_by(values, vr, ctx.offset))
+    if vr in TEXT_VRS or vr == "CS":
+        cleaned = [clean_text(text_value(v)) for v in values]
+        return Outcome("C", cleaned if len(cleaned) > 1 else cleaned[0])
+    if vr == "AE" and values and values[0]:
+        titles = [generic_pseudonym(ctx.key, "AE", text_value(v), length=15) for v in values]
+        return Outcome("C", titles if len(titles) > 1 else titles[0])
+    return Outcome("Z", empty_value(vr))
+
+
+def _literal(values: Sequence[Any], vr: str, arg: str, ctx: WalkContext, tag: int) -> Outcome:
+    return Outcome(None, arg)
+
+
+def _shift(values: Sequence[Any], vr: str, arg: str, ctx: WalkContext, tag: int) -> Outcome:
+    if vr not in _SHIFTABLE_VRS:
+        return Outcome(None, UNCHANGED)
+    return Outcome(None, _shift_by(values, vr, int(arg)))
+
+
+_NONE: Final[frozenset[str]] = frozenset()
+
+REGISTRY: Final[Mapping[str, Action]] = MappingProxyType(
+    {
+        action.code: action
+        for action in (
+            # X never reads or writes a value: the walk removes the element before anything.
+            Action("X", "remove the element", _NONE, _NONE, _remove),
+            # K keeps the element as read; the walk converts only UN / implicit-VR elements
+            # (to give them their VR) and recurses into sequences.
+            Action("K", "keep the element", _NONE, _NONE, _keep),
+            Action("Z", "empty value (zero length)", _NONE, _ALL, _empty),
+            Action(
+                "D", "non-identifying dummy of the VR (UIDs: keyed UID)", frozenset({"UI"}),
+                _ALL, _dummy,
+            ),
+            Action("U", "keyed UID, consistent within the project", _ALL, frozenset({"UI"}),
+                   _uid),
+            Action("C", "clean: shift dates, clean descriptors, pseudonymise AE titles",
+                   _ALL, DATE_VRS, _clean),
+            Action("R", "replace with the recipe's literal", _NONE, _NONE, _literal),
+            Action("A", "set the recipe's literal (added when absent)", _NONE, _NONE, _literal),
+            Action("J", "shift DA/DT values by the recipe's days", _ALL, _SHIFTABLE_VRS, _shift),
+        )
+    }
+)
+
+
+@lru_cache(maxsize=256)
+def lookup(code: str) -> tuple[Action, str] | None:
+    """The action for a resolved code and its argument (``"R:text"`` -> R, ``"text"``).
+
+    None for a code no action implements: the walk records it and leaves the element.
+    """
+    letter, _, argument = code.partition(":")
+    action = REGISTRY.get(letter)
+    if action is None or (bool(argument) or ":" in code) != (letter in "RAJ"):
+        return None
+    return action, argument

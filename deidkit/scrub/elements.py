@@ -8,101 +8,44 @@ never reach an :class:`ActionRecord`, a warning or an error.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, NamedTuple, cast
 
 import pydicom
-from pydicom._uid_dict import UID_dictionary
 from pydicom.datadict import dictionary_VR, keyword_for_tag
-from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
-from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
 
-from deidkit.core.keys import ProjectKey
-from deidkit.core.pseudonym import (
-    accession_pseudonym,
-    generic_pseudonym,
+from deidkit.core.pseudonym import accession_pseudonym
+from deidkit.rules.decisions import Decision, resolve_mixed
+from deidkit.rules.standard import MIXED_CODES, attribute_type, tag_text
+from deidkit.scrub.actions import REGISTRY, REMOVE, TEXT_VRS, UNCHANGED, lookup
+from deidkit.scrub.codec import (
+    convert_element,
+    decoded_values,
+    element_map,
+    is_plain_raw,
+    peek_text,
+    raw_strings,
+    replace_value,
+    set_value,
 )
-from deidkit.rules.profile import Profile
-from deidkit.rules.standard import (
-    MIXED_CODES,
-    attribute_type,
-    tag_text,
-)
-from deidkit.scrub.actions import (
-    Decision,
-    clean_text,
-    dummy_value,
-    resolve_mixed,
-    shift_date,
-    shift_datetime,
-)
-from deidkit.scrub.cache import KeyedCache
-from deidkit.scrub.codec.read import read_sequence_value
-from deidkit.scrub.codec.values import raw_strings, raw_text, set_value, shifted_values, text_value
+from deidkit.scrub.context import ActionRecord, LinkagePair, WalkContext
 from deidkit.scrub.private import block_creators, safe_vr
+
+__all__ = ["ActionRecord", "LinkagePair", "WalkContext", "dict_vr", "walk_dataset"]
 
 TAG_PATIENT_NAME = 0x00100010
 TAG_PATIENT_ID = 0x00100020
 TAG_STUDY_ID = 0x00200010
 TAG_ACCESSION = 0x00080050
 TAG_PIXEL_DATA = 0x7FE00010
-_UID_KINDS = {
-    0x0020000D: "StudyInstanceUID",
-    0x0020000E: "SeriesInstanceUID",
-    0x00080018: "SOPInstanceUID",
-}
 _DATE_VRS = frozenset({"DA", "DT", "TM"})
-_TEXT_VRS = frozenset({"LO", "SH", "ST", "LT", "UT", "UC"})
+_TEXT_VRS = TEXT_VRS
 _CODE_TAGS = frozenset({0x00080100, 0x00080102, 0x00080103, 0x00080104, 0x00080105, 0x00080106})
 _VR_RULE_VRS = frozenset({"PN", "DA", "DT", "TM", "UI", "SQ", "UN"})
 _SPECIAL_TAGS = frozenset({TAG_PATIENT_ID, TAG_PATIENT_NAME, TAG_STUDY_ID, TAG_ACCESSION})
-#: VRs whose values are in the default repertoire: raw bytes decode without the charset.
-_ASCII_VRS = frozenset({"UI", "DA", "DT", "TM", "AS", "CS", "DS", "IS", "AE"})
-_BINARY_VRS = frozenset({"OB", "OW", "UN", "OD", "OF", "OL", "OV"})
-
-
-class ActionRecord(NamedTuple):
-    """What was done to one element: where, which attribute, which code and why. No values.
-
-    A named tuple, not a dataclass: dozens are made per file and it is several times cheaper.
-    """
-
-    path: str
-    keyword: str
-    action: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class LinkagePair:
-    """An original identifier and its replacement; in memory only, for the encrypted store."""
-
-    kind: str
-    original: str
-    pseudonym: str
-
-
-@dataclass
-class WalkContext:
-    """State of one scrub: the profile's compiled decisions, the IOD, keyed values, the log."""
-
-    profile: Profile
-    key: ProjectKey
-    table: Any
-    patterns: Any
-    ciod: str | None
-    ciod_known: bool
-    offset: int | None
-    patient: str
-    study_uid: str
-    declared: frozenset[tuple[int, str, int | None]]
-    cache: KeyedCache
-    actions: list[ActionRecord] = field(default_factory=list)
-    linkage: dict[tuple[str, str], str] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
+_REMOVE_ACTION = REGISTRY["X"]
+_KEEP_ACTION = REGISTRY["K"]
 
 
 @lru_cache(maxsize=4096)
@@ -127,66 +70,6 @@ def _record(ctx: WalkContext, path: str, tag: int, action: str, reason: str) -> 
     # int(): the lru_cache would otherwise compare BaseTag keys with its Python-level __eq__
     keyword = _keyword(int(tag))
     ctx.actions.append(ActionRecord(path, keyword, action, reason))
-
-
-def _new_uid(ctx: WalkContext, value: str, tag: int) -> str:
-    original = value.strip().rstrip("\x00").strip()
-    if not original or original in UID_dictionary:
-        return original  # registered DICOM UIDs (SOP classes, transfer syntaxes) identify no one
-    new = ctx.cache.uid(original)
-    ctx.linkage[(_UID_KINDS.get(int(tag), "UID"), original)] = new
-    return new
-
-
-def _remap_uids(elem: DataElement, ctx: WalkContext, tag: int) -> None:
-    value = elem.value
-    if isinstance(value, MultiValue | list):
-        elem.value = [_new_uid(ctx, str(v), tag) for v in value]
-    elif value:
-        elem.value = _new_uid(ctx, str(value), tag)
-
-
-def _shift(elem: DataElement, vr: str, days: int) -> None:
-    values = list(elem.value) if isinstance(elem.value, MultiValue | list) else [elem.value]
-    if vr == "TM":
-        return  # whole-day shifts leave times of day unchanged
-    func = shift_date if vr == "DA" else shift_datetime
-    shifted = [func(text_value(v), days) if text_value(v) else "" for v in values]
-    elem.value = shifted if len(shifted) > 1 else shifted[0]
-
-
-def _convert(ds: pydicom.Dataset, tag: BaseTag, vr: str | None) -> DataElement:
-    elements = cast("dict[int, Any]", ds._dict)
-    raw = elements[tag]
-    if isinstance(raw, RawDataElement) and raw.VR == "SQ":
-        # what ds[tag] does for a sequence, with the items read by deidkit's own reader
-        sequence = read_sequence_value(raw, ds.original_character_set or ds._character_set)
-        if sequence is not None:
-            elem = DataElement(
-                raw.tag, "SQ", sequence, raw.value_tell, False, already_converted=True
-            )
-            ds[tag] = elem
-            ds._set_pixel_representation(elem)
-            return elem
-    if isinstance(raw, RawDataElement) and vr and raw.VR in (None, "UN") and vr != "UN":
-        # implicit VR or UN private element: decode with the safe list's / dictionary's VR
-        elements[tag] = convert_raw_data_element(raw._replace(VR=vr), ds=ds)
-    elem = ds[tag]
-    if vr and elem.VR == "UN" and vr != "UN" and isinstance(elem.value, bytes):
-        elements[tag] = convert_raw_data_element(
-            RawDataElement(
-                BaseTag(tag),
-                vr,
-                len(elem.value),
-                elem.value,
-                0,
-                ds.is_implicit_VR is True,
-                ds.is_little_endian is not False,
-            ),
-            ds=ds,
-        )
-        elem = ds[tag]
-    return elem
 
 
 def _vr_rule(ctx: WalkContext, vr: str, private: bool) -> Decision | None:
@@ -223,18 +106,33 @@ def _apply(
     if code in MIXED_CODES:
         code, why = resolve_mixed(code, attribute_type(ctx.ciod, path), ciod_known=ctx.ciod_known)
         reason = f"{reason}; {why}"
-    if code == "X":
-        del ds._dict[tag]
+    found = lookup(code)
+    action, argument = found if found is not None else (None, "")
+    elements = element_map(ds)
+    if action is _REMOVE_ACTION:
+        del elements[tag]
         _record(ctx, where, tag, "X", reason)
         return
-    if code == "K" and vr != "SQ" and ds._dict[tag].VR not in (None, "UN"):
+    raw = elements[tag]
+    if action is _KEEP_ACTION and vr != "SQ" and raw.VR not in (None, "UN"):
         _record(ctx, where, tag, "K", reason)  # kept as read: no need to decode the value
         return
-    done = _apply_fast(ds, tag, vr, code, ctx)
-    if done is not None:
-        _record(ctx, where, tag, done, reason)
+    tag_int = int(tag)
+    if (
+        action is not None
+        and (action.raw_vrs is None or vr in action.raw_vrs)
+        and is_plain_raw(raw, vr, tag_int)
+    ):
+        # The raw fast path: a still-encoded element gets its new value without pydicom
+        # decoding the old one (nearly every change in a real header).
+        assert vr is not None  # is_plain_raw checked it
+        reads = action.reads is None or vr in action.reads
+        outcome = action.apply(raw_strings(raw) if reads else (), vr, argument, ctx, tag_int)
+        if outcome.value is not UNCHANGED:
+            set_value(ds, tag, vr, outcome.value)
+        _record(ctx, where, tag, outcome.code or code, reason)
         return
-    elem = _convert(ds, tag, vr)
+    elem = convert_element(ds, tag, vr)
     vr = elem.VR
     if vr == "SQ":
         if code == "Z":
@@ -249,108 +147,16 @@ def _apply(
         for index, item in enumerate(elem.value):
             walk_dataset(item, ctx, path, f"{where}[{index}].", inner)
         return
-    if code == "K":
-        _record(ctx, where, tag, "K", reason)
+    if action is None:
+        _record(ctx, where, tag, code, reason)  # a code no action implements: left as is
         return
-    if code == "Z":
-        elem.value = b"" if vr in {"OB", "OW", "UN", "OD", "OF", "OL", "OV"} else None
-    elif code == "U" or (code == "D" and vr == "UI"):
-        _remap_uids(elem, ctx, tag)
-    elif code == "D":
-        elem.value = dummy_value(vr)
-    elif code == "C":
-        code = _clean(elem, vr, ctx)
-    elif code.startswith("R:"):
-        elem.value = code[2:]
-    elif code.startswith("J:"):
-        if vr in {"DA", "DT"}:
-            _shift(elem, vr, int(code[2:]))
-    elif code.startswith("A:"):
-        elem.value = code[2:]
-    _record(ctx, where, tag, code, reason)
-
-
-def _apply_fast(
-    ds: pydicom.Dataset, tag: BaseTag, vr: str | None, code: str, ctx: WalkContext
-) -> str | None:
-    """Apply ``code`` to a still-raw public element without decoding it through pydicom.
-
-    Covers the codes that need no value (Z, D) or only a default-repertoire value (UIDs,
-    dates), which is nearly every change in a real header. Returns the code applied, or None
-    where the general path must run (sequences, private or UN elements, character-set text,
-    recipe literals); the result is the same element the general path would write.
-    """
-    raw = ds._dict[tag]
-    if (
-        not isinstance(raw, RawDataElement)
-        or raw.VR not in (None, vr)
-        or vr is None
-        or vr in ("SQ", "UN")
-        or tag >> 16 & 1
-        or (raw.value is None and raw.length != 0)  # deferred read
-    ):
-        return None
-    if code == "Z":
-        set_value(ds, tag, vr, b"" if vr in _BINARY_VRS else None)
-        return "Z"
-    if code == "D" and vr != "UI":
-        set_value(ds, tag, vr, dummy_value(vr))
-        return "D"
-    if vr not in _ASCII_VRS:
-        return None
-    values = raw_strings(raw)
-    if code == "U" or code == "D":
-        if vr != "UI":
-            return None
-        if len(values) > 1:
-            set_value(ds, tag, vr, [_new_uid(ctx, v, tag) for v in values])
-        elif values and values[0]:
-            set_value(ds, tag, vr, _new_uid(ctx, values[0], tag))
-        return code
-    if code == "C" and vr in _DATE_VRS:
-        if ctx.offset is None:
-            set_value(ds, tag, vr, None)
-            return "Z"  # no per-patient offset: dates cannot be shifted, so they are emptied
-        if vr != "TM":  # whole-day shifts leave times of day unchanged
-            set_value(ds, tag, vr, shifted_values(values, vr, ctx.offset))
-        return "C"
-    if code.startswith("J:") and vr in ("DA", "DT"):
-        set_value(ds, tag, vr, shifted_values(values, vr, int(code[2:])))
-        return code
-    return None
-
-
-def _clean(elem: DataElement, vr: str, ctx: WalkContext) -> str:
-    """Code C: shift dates, clean descriptors, pseudonymise AE titles; otherwise remove text."""
-    if vr in _DATE_VRS:
-        if ctx.offset is None:
-            elem.value = None
-            return "Z"
-        _shift(elem, vr, ctx.offset)
-        return "C"
-    if vr in _TEXT_VRS or vr == "CS":
-        values = list(elem.value) if isinstance(elem.value, MultiValue | list) else [elem.value]
-        cleaned = [clean_text(text_value(v)) for v in values]
-        elem.value = cleaned if len(cleaned) > 1 else cleaned[0]
-        return "C"
-    if vr == "AE" and elem.value:
-        elem.value = generic_pseudonym(ctx.key, "AE", text_value(elem.value), length=15)
-        return "C"
-    elem.value = b"" if vr in {"OB", "OW", "UN"} else None
-    return "Z"
-
-
-def _original(ds: pydicom.Dataset, tag: BaseTag) -> str:
-    text = raw_text(ds._dict[tag])
-    return text if text is not None else text_value(ds[tag].value)
-
-
-def _replace(ds: pydicom.Dataset, tag: BaseTag, vr: str, value: str | None) -> None:
-    raw = ds._dict[tag]
-    if isinstance(raw, RawDataElement) and raw.VR in (None, vr):
-        set_value(ds, tag, vr, value)
-    else:
-        ds[tag].value = value  # UN or an already decoded element: keep pydicom's own path
+    reads = action.reads is None or vr in action.reads
+    outcome = action.apply(decoded_values(elem.value) if reads else (), vr, argument, ctx, tag_int)
+    if outcome.value is REMOVE:
+        del elements[tag]
+    elif outcome.value is not UNCHANGED:
+        elem.value = outcome.value
+    _record(ctx, where, tag, outcome.code or code, reason)
 
 
 def _special(ds: pydicom.Dataset, tag: BaseTag, ctx: WalkContext, where: str, depth: int) -> bool:
@@ -359,37 +165,37 @@ def _special(ds: pydicom.Dataset, tag: BaseTag, ctx: WalkContext, where: str, de
     name = tag_text(tag_int)
     if tag_int == TAG_PATIENT_ID:
         if depth == 0:
-            _replace(ds, tag, "LO", ctx.patient)
+            replace_value(ds, tag, "LO", ctx.patient)
         else:
-            original = _original(ds, tag)
+            original = peek_text(ds, tag_int)
             if original:
                 new = ctx.cache.patient(original)
-                _replace(ds, tag, "LO", new)
+                replace_value(ds, tag, "LO", new)
                 ctx.linkage[("PatientID", original)] = new
         _record(ctx, where, tag, "D", "Patient ID always becomes the keyed patient pseudonym")
         return True
     if tag_int == TAG_PATIENT_NAME and depth == 0 and name not in ctx.profile.overrides:
-        original = _original(ds, tag)
+        original = peek_text(ds, tag_int)
         value = ctx.patient if ctx.profile.patient_name == "pseudonym" else None
-        _replace(ds, tag, "PN", value)
+        replace_value(ds, tag, "PN", value)
         if original and value:
             ctx.linkage[("PatientName", original)] = value
         code = "D" if value else "Z"
         _record(ctx, where, tag, code, f"Patient Name per profile: {ctx.profile.patient_name}")
         return True
     if tag_int == TAG_STUDY_ID and depth == 0 and name not in ctx.profile.overrides:
-        original = _original(ds, tag)
+        original = peek_text(ds, tag_int)
         study_id = ctx.cache.study_id(ctx.study_uid) if ctx.study_uid else None
-        _replace(ds, tag, "SH", study_id)
+        replace_value(ds, tag, "SH", study_id)
         if original and study_id:
             ctx.linkage[("StudyID", original)] = study_id
         _record(ctx, where, tag, "D" if study_id else "Z", "Study ID keyed per study (consistent)")
         return True
     if tag_int == TAG_ACCESSION and ctx.profile.overrides.get(name) == "D":
-        original = _original(ds, tag)
+        original = peek_text(ds, tag_int)
         if original:
             new = accession_pseudonym(ctx.key, original)
-            _replace(ds, tag, "SH", new)
+            replace_value(ds, tag, "SH", new)
             ctx.linkage[("AccessionNumber", original)] = new
         _record(ctx, where, tag, "D", "Accession Number keyed pseudonym (profile override D)")
         return True
@@ -422,7 +228,7 @@ def walk_dataset(
     removed: dict[tuple[int, int], int] = {}
     kept_count: dict[tuple[int, int], int] = {}
     table = ctx.table
-    elements = cast("dict[BaseTag, Any]", ds._dict)
+    elements = element_map(ds)
     retain_private = "retain_safe_private" in ctx.profile.options
     for key in list(elements):
         # dict access with the dataset's own BaseTag keys (identity hits), arithmetic and
@@ -458,7 +264,7 @@ def walk_dataset(
             rule = _vr_rule(ctx, vr, private=True)
             if rule is None:
                 if raw.VR in (None, "UN"):
-                    _convert(ds, key, vr)  # implicit VR or UN: give it the safe list's VR
+                    convert_element(ds, key, vr)  # implicit VR or UN: give it the safe list's VR
                 kept_count[(group, element >> 8)] = kept_count.get((group, element >> 8), 0) + 1
                 continue  # kept as read; recorded once per block below, whatever the encoding
             _apply(ds, key, vr, rule, ctx, (*parent, tag), where, mode)

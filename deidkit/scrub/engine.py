@@ -13,9 +13,9 @@ import pydicom
 
 from deidkit.core.errors import ScrubError
 from deidkit.core.keys import ProjectKey
+from deidkit.rules.decisions import compiled_table, pattern_decisions
 from deidkit.rules.profile import Profile
 from deidkit.rules.standard import ciod_for_sop_class, is_known_ciod
-from deidkit.scrub.actions import compiled_table, pattern_decisions
 from deidkit.scrub.cache import KeyedCache
 from deidkit.scrub.codec.values import peek_text
 from deidkit.scrub.elements import (

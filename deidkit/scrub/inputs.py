@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final
 
 from deidkit.core.errors import InputFileError, UsageError
 
@@ -144,15 +144,17 @@ def read_input(data: bytes) -> Dataset:
 
 def _read_dicom(data: bytes) -> Dataset:
     # local import: walking the tree (the scrub CLI's parent) must not load pydicom
-    from deidkit.scrub.codec.read import read_dicom
+    from deidkit.scrub.codec import read_dicom
 
     return read_dicom(data)
 
 
 def _classify(ds: Dataset, has_preamble: bool) -> None:
     # integer tags on the raw dict: keyword lookups and decoding cost more than the checks
-    elements = cast("dict[int, Any]", ds._dict)
-    meta = cast("dict[int, Any]", ds.file_meta._dict) if ds.file_meta else {}
+    from deidkit.scrub.codec import element_map
+
+    elements: dict[Any, Any] = element_map(ds)
+    meta: dict[Any, Any] = element_map(ds.file_meta) if ds.file_meta else {}
     media = meta.get(_MEDIA_CLASS)
     media_class = ""
     if media is not None:
@@ -186,19 +188,13 @@ def _looks_like_raw_dataset(data: bytes) -> bool:
 
 
 def _is_truncated(ds: Dataset) -> bool:
-    from pydicom.dataelem import RawDataElement
+    from deidkit.scrub.codec import element_map, is_short_read
 
-    # pydicom stops quietly at end of file, so compare each element's declared length
-    # with what was read, and demand pixel data where the image module says there is some.
-    for raw in ds._dict.values():
-        if (
-            isinstance(raw, RawDataElement)
-            and raw.length != _UNDEFINED
-            and raw.value is not None
-            and len(raw.value) < raw.length
-        ):
-            return True
-    elements = cast("dict[int, Any]", ds._dict)
-    if _ROWS in elements and _COLUMNS in elements and not any(t in elements for t in _PIXEL_TAGS):
+    # pydicom stops quietly at end of file: compare declared lengths with what was read,
+    # and demand pixel data where the image module says there is some.
+    if is_short_read(ds):
         return True
-    return False
+    elements: dict[Any, Any] = element_map(ds)
+    return _ROWS in elements and _COLUMNS in elements and not any(
+        t in elements for t in _PIXEL_TAGS
+    )

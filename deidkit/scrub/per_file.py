@@ -8,13 +8,11 @@ header (pydicom's own warnings and log messages quote values, so both are silenc
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import re
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -43,6 +41,8 @@ from deidkit.scrub.inputs import (
 )
 
 if TYPE_CHECKING:
+    from pydicom import Dataset
+
     from deidkit.scrub.engine import ScrubResult
 
 REASON_BURNED_IN: Final = "burned_in"
@@ -115,19 +115,22 @@ class WorkerConfig:
     want_cohort: bool
 
 
-def _engine() -> Any:
-    # The engine (pydicom and the PS3.15 tables) is imported on first use, not with this
-    # module: the scrub CLI's parent imports this module for the settings only, and the
-    # workers get the engine preloaded (deidkit.scrub.workers.prestart.WORKER_PRELOAD).
-    import deidkit.scrub.engine
+# The engine (pydicom and the PS3.15 tables) and the encoder are imported on first use, not
+# with this module: the scrub CLI's parent imports this module for the settings only, and the
+# workers get both preloaded (deidkit.scrub.workers.prestart.WORKER_PRELOAD). Typed wrappers,
+# not module-returning loaders, so mypy checks both calls.
+def _scrub_dataset(
+    ds: Dataset, *, profile: Profile, key: ProjectKey, cache: KeyedCache
+) -> ScrubResult:
+    from deidkit.scrub.engine import scrub_dataset
 
-    return deidkit.scrub.engine
+    return scrub_dataset(ds, profile=profile, key=key, cache=cache)
 
 
-def _encoder() -> Any:
-    import deidkit.scrub.codec.encode
+def _encode_file(ds: Dataset) -> bytes:
+    from deidkit.scrub.codec.encode import encode_file
 
-    return deidkit.scrub.codec.encode
+    return encode_file(ds)
 
 
 _CONFIG: WorkerConfig | None = None
@@ -154,19 +157,6 @@ def init_worker(config: WorkerConfig) -> None:
     _CONFIG = config
     _PYDICOM_LOGGER.disabled = True
     exit_with_parent()
-
-
-@contextlib.contextmanager
-def quiet_pydicom() -> Iterator[None]:
-    """Silence pydicom's logger and warnings: both quote element values, i.e. PHI."""
-    previous = _PYDICOM_LOGGER.disabled
-    _PYDICOM_LOGGER.disabled = True
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        _PYDICOM_LOGGER.disabled = previous
 
 
 def run_chunk(tasks: list[tuple[str, str]]) -> list[FileOutcome]:
@@ -238,7 +228,7 @@ def _process_file(path: Path, rel: str, config: WorkerConfig, *, overwrite: bool
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pydicom warnings can quote values (PHI)
-            result = _engine().scrub_dataset(
+            result = _scrub_dataset(
                 ds, profile=settings.profile, key=settings.key, cache=_keyed_cache(settings.key)
             )
     except DeidkitError as exc:  # typed errors carry no values by contract
@@ -250,7 +240,7 @@ def _process_file(path: Path, rel: str, config: WorkerConfig, *, overwrite: bool
 
 def _finish(
     rel: str,
-    ds: Any,
+    ds: Dataset,
     result: ScrubResult,
     config: WorkerConfig,
     cohort: dict[str, str] | None,
@@ -281,7 +271,7 @@ def _finish(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            encoded = _encoder().encode_file(ds)
+            encoded = _encode_file(ds)
     except Exception as exc:
         return _held(rel, REASON_ENCODE_ERROR, type(exc).__name__, **common)
     common["digest"] = hashlib.sha256(encoded).hexdigest()

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import pydicom
 
 from deidkit.rules.standard import safe_private_table
-from deidkit.scrub.codec.values import raw_text
+from deidkit.scrub.codec import element_map, raw_text
 
 TAG_PRIVATE_CHARACTERISTICS = 0x00080300
 _TAG_GROUP_REF = 0x00080301
@@ -25,7 +25,7 @@ _TAG_BLOCK_STATUS = 0x00080303
 def block_creators(ds: pydicom.Dataset) -> dict[tuple[int, int], str]:
     """``{(group, block byte): creator}`` for the private creators in one dataset level."""
     creators: dict[tuple[int, int], str] = {}
-    elements = ds._dict
+    elements = element_map(ds)
     for tag in list(elements):
         group, element = tag >> 16, tag & 0xFFFF
         if group & 1 and 0x0010 <= element <= 0x00FF:

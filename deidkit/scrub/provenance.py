@@ -6,27 +6,24 @@ the PS3.15 provenance attributes with CID 7050 codes, and the new File Meta Info
 
 from __future__ import annotations
 
-import copy
-import io
 from functools import lru_cache
-from typing import Any, cast
 
 import pydicom
-from pydicom import config
-from pydicom.dataelem import DataElement, RawDataElement
-from pydicom.dataset import FileMetaDataset
-from pydicom.filebase import DicomBytesIO
-from pydicom.filereader import read_dataset
-from pydicom.filewriter import write_dataset
+from pydicom.dataelem import RawDataElement
 from pydicom.multival import MultiValue
-from pydicom.sequence import Sequence
-from pydicom.tag import BaseTag
 from pydicom.uid import UID
 
 from deidkit import __version__
 from deidkit.rules.profile import Profile
 from deidkit.rules.standard import CID7050, CID7050_BASIC, TABLE_EDITION
-from deidkit.scrub.codec.values import peek_text
+from deidkit.scrub.codec import (
+    add_element,
+    element_map,
+    encode_sequence,
+    peek_text,
+    set_new_file_meta,
+    store_element,
+)
 
 #: Our implementation class UID (a fixed 2.25 UUID-derived root) and version name.
 IMPLEMENTATION_CLASS_UID = "2.25.163386384127213004431540298467406930011"
@@ -45,7 +42,7 @@ def _text(value: object) -> str:
 
 
 def _image_types(ds: pydicom.Dataset) -> list[str]:
-    raw = cast("dict[int, Any]", ds._dict).get(_TAG_IMAGE_TYPE)
+    raw = element_map(ds).get(_TAG_IMAGE_TYPE)
     if raw is None:
         return [""]
     if isinstance(raw, RawDataElement) and raw.value is not None and raw.value.isascii():
@@ -89,17 +86,6 @@ def transfer_syntax(ds: pydicom.Dataset) -> str:
     )
 
 
-def _add(ds: pydicom.Dataset, tag: int, vr: str, value: object) -> None:
-    # direct DataElements: keyword lookups through __setattr__ cost more than the scrub itself
-    # our constants are valid by construction: skip pydicom's per-value validation
-    elem = DataElement(tag, vr, value, validation_mode=config.IGNORE)
-    if vr == "SQ":
-        ds.add(elem)  # pydicom links the items to their parent dataset
-    else:
-        # public, non-pixel tags: Dataset.__setitem__ would only re-check what is known here
-        ds._dict[elem.tag] = elem
-
-
 @lru_cache(maxsize=128)
 def _code_sequence(
     codes: tuple[tuple[str, str], ...], implicit: bool, little: bool
@@ -114,17 +100,11 @@ def _code_sequence(
     items = []
     for value, meaning in codes:
         item = pydicom.Dataset()
-        _add(item, 0x00080100, "SH", value)
-        _add(item, 0x00080102, "SH", "DCM")
-        _add(item, 0x00080104, "LO", meaning)
+        add_element(item, 0x00080100, "SH", value)
+        add_element(item, 0x00080102, "SH", "DCM")
+        add_element(item, 0x00080104, "LO", meaning)
         items.append(item)
-    holder = pydicom.Dataset()
-    _add(holder, _TAG_CODE_SEQUENCE, "SQ", Sequence(items))
-    buffer = DicomBytesIO()
-    buffer.is_implicit_VR, buffer.is_little_endian = implicit, little
-    write_dataset(buffer, holder)
-    encoded = read_dataset(io.BytesIO(buffer.getvalue()), implicit, little)
-    return cast(RawDataElement, encoded._dict[BaseTag(_TAG_CODE_SEQUENCE)])
+    return encode_sequence(_TAG_CODE_SEQUENCE, items, implicit=implicit, little=little)
 
 
 def write_provenance(ds: pydicom.Dataset, profile: Profile) -> None:
@@ -136,56 +116,22 @@ def write_provenance(ds: pydicom.Dataset, profile: Profile) -> None:
     to dates (MODIFIED, UNMODIFIED or REMOVED).
     """
     options = profile.options
-    _add(ds, 0x00120062, "CS", "YES")
+    add_element(ds, 0x00120062, "CS", "YES")
     method = f"deidkit {__version__}; PS3.15 E.1-1 {TABLE_EDITION}; profile {profile.name}"
     if "+recipe:" in profile.source:
         method += "+recipe"
-    _add(ds, 0x00120063, "LO", method[:64])
+    add_element(ds, 0x00120063, "LO", method[:64])
     codes = (CID7050_BASIC, *(CID7050[o] for o in CID7050 if o in options))
     syntax = UID(transfer_syntax(ds))
     code_sequence = _code_sequence(codes, syntax.is_implicit_VR, syntax.is_little_endian)
-    ds._dict[code_sequence.tag] = code_sequence
+    store_element(ds, code_sequence)
     if "retain_long_modified_dates" in options:
         temporal = "MODIFIED"
     elif "retain_long_full_dates" in options:
         temporal = "UNMODIFIED"
     else:
         temporal = "REMOVED"
-    _add(ds, 0x00280303, "CS", temporal)
-
-
-def _meta_element(tag: int, vr: str, value: str | bytes) -> RawDataElement | DataElement:
-    """A File Meta element, pre-encoded (the meta is always Explicit VR Little Endian)."""
-    if isinstance(value, str):
-        if not value.isascii():
-            return DataElement(tag, vr, value, validation_mode=config.IGNORE)
-        # UI pads to even length with NUL, other strings with a space, as pydicom writes them
-        value = value.encode("ascii")
-        if len(value) % 2:
-            value += b"\x00" if vr == "UI" else b" "
-    return RawDataElement(BaseTag(tag), vr, len(value), value, 0, False, True, True, False)
-
-
-class _NewFileMeta(FileMetaDataset):
-    """Our File Meta Information: pydicom deep-copies it on every write.
-
-    Its elements are pre-encoded raw elements, immutable tuples, so a copy can share them;
-    the generic deep copy of tags and values cost more than writing the whole header.
-    """
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> _NewFileMeta:
-        copied = self.__class__.__new__(self.__class__)
-        memo[id(self)] = copied
-        for name, value in self.__dict__.items():
-            if name == "_dict":
-                value = {
-                    tag: elem if isinstance(elem, RawDataElement) else copy.deepcopy(elem, memo)
-                    for tag, elem in value.items()
-                }
-            else:
-                value = copy.deepcopy(value, memo)
-            object.__setattr__(copied, name, value)
-        return copied
+    add_element(ds, 0x00280303, "CS", temporal)
 
 
 def new_file_meta(ds: pydicom.Dataset, transfer_syntax: str) -> None:
@@ -194,18 +140,17 @@ def new_file_meta(ds: pydicom.Dataset, transfer_syntax: str) -> None:
     Nothing of the original meta survives (Source AE Title, private meta, implementation
     of the sending system); the transfer syntax is kept because pixel data is not re-encoded.
     """
-    meta = _NewFileMeta()
-    for tag, vr, value in (
-        (0x00020001, "OB", b"\x00\x01"),
-        (0x00020002, "UI", peek_text(ds, 0x00080016)),
-        (0x00020003, "UI", peek_text(ds, 0x00080018)),
-        (0x00020010, "UI", transfer_syntax),
-        (0x00020012, "UI", IMPLEMENTATION_CLASS_UID),
-        (0x00020013, "SH", IMPLEMENTATION_VERSION_NAME),
-    ):
-        meta._dict[BaseTag(tag)] = _meta_element(tag, vr, value)
-    ds.file_meta = meta
-    ds.preamble = b"\x00" * 128
+    set_new_file_meta(
+        ds,
+        (
+            (0x00020001, "OB", b"\x00\x01"),
+            (0x00020002, "UI", peek_text(ds, 0x00080016)),
+            (0x00020003, "UI", peek_text(ds, 0x00080018)),
+            (0x00020010, "UI", transfer_syntax),
+            (0x00020012, "UI", IMPLEMENTATION_CLASS_UID),
+            (0x00020013, "SH", IMPLEMENTATION_VERSION_NAME),
+        ),
+    )
 
 
 def patient_key(ds: pydicom.Dataset) -> tuple[str, str | None]:

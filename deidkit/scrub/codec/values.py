@@ -13,9 +13,8 @@ from typing import Any, cast
 import pydicom
 from pydicom import config
 from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag
-
-from deidkit.scrub.actions import shift_date, shift_datetime
 
 #: String VRs whose new values are stored pre-encoded (see :func:`set_value`); DS, IS and UR are
 #: left to pydicom, which normalises their text.
@@ -99,8 +98,15 @@ def set_value(ds: pydicom.Dataset, tag: BaseTag, vr: str, value: Any) -> None:
     elements[tag] = DataElement(tag, vr, value, validation_mode=config.IGNORE)
 
 
-def shifted_values(values: list[str], vr: str, days: int) -> str | list[str]:
-    """DA/DT values shifted by ``days`` (one value, or a list for a multi-valued element)."""
-    func = shift_date if vr == "DA" else shift_datetime
-    shifted = [func(text_value(v), days) if text_value(v) else "" for v in values or [""]]
-    return shifted if len(shifted) > 1 else shifted[0]
+def decoded_values(value: Any) -> list[Any]:
+    """A decoded element value as a list of its values (one item for a single value)."""
+    return list(value) if isinstance(value, MultiValue | list) else [value]
+
+
+def replace_value(ds: pydicom.Dataset, tag: BaseTag, vr: str, value: str | None) -> None:
+    """Set a new text value: pre-encoded where the element is still raw, else via pydicom."""
+    raw = cast("dict[BaseTag, Any]", ds._dict)[tag]
+    if isinstance(raw, RawDataElement) and raw.VR in (None, vr):
+        set_value(ds, tag, vr, value)
+    else:
+        ds[tag].value = value  # UN or an already decoded element: keep pydicom's own path

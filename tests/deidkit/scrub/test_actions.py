@@ -19,15 +19,9 @@ from pydicom.valuerep import validate_value
 
 from deidkit.core.keys import ProjectKey
 from deidkit.core.resources import data_file
+from deidkit.rules.decisions import compiled_table, resolve_mixed
 from deidkit.rules.profile import OPTION_NAMES, Profile
-from deidkit.scrub.actions import (
-    clean_text,
-    compiled_table,
-    dummy_value,
-    resolve_mixed,
-    shift_date,
-    shift_datetime,
-)
+from deidkit.scrub.actions import clean_text, dummy_value, shift_date, shift_datetime
 from deidkit.scrub.engine import scrub_dataset
 
 KEY = ProjectKey(secret=bytes(range(32)), source="test")
