@@ -31,9 +31,6 @@ import numpy as np
 from auditkit.errors import ImageReadError, UsageError
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
-#: Relative tolerance on the spread of slice gaps before a series counts as irregular.
-SLICE_GAP_TOLERANCE = 0.01
-_LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 ERR_MISSING = "image file not found"
 ERR_UNREADABLE = "not a readable DICOM or NIfTI image"
@@ -45,6 +42,13 @@ ERR_GAPS = "DICOM series has irregular or duplicate slice positions"
 ERR_NO_POSITION = "DICOM series slices lack ImagePositionPatient; their order is unknown"
 ERR_DIMS = "image has {n} dimensions; expected 2 or 3"
 ERR_3D_FOR_2D = "a 3D volume was given to a 2D model"
+#: deidkit.core.errors.SeriesError reasons -> this module's messages (others keep theirs).
+_SERIES_ERRORS = {
+    "orientation": ERR_SHAPE,
+    "shape": ERR_SHAPE,
+    "spacing": ERR_GAPS,
+    "no_position": ERR_NO_POSITION,
+}
 
 
 @dataclass(frozen=True)
@@ -147,54 +151,6 @@ def _pixels(ds: Any) -> np.ndarray:
     return values
 
 
-def _orientation(ds: Any) -> tuple[np.ndarray, np.ndarray]:
-    iop = getattr(ds, "ImageOrientationPatient", None)
-    if iop is None or len(iop) != 6:
-        # Projection images carry no orientation: use the axial default (rows -> L, cols -> P).
-        iop = [1, 0, 0, 0, 1, 0]
-    values = np.asarray([float(v) for v in iop], dtype=np.float64)
-    return values[:3], values[3:]
-
-
-def _pixel_spacing(ds: Any) -> tuple[float, float]:
-    spacing = getattr(ds, "PixelSpacing", None) or getattr(ds, "ImagerPixelSpacing", None)
-    if spacing is None or len(spacing) != 2:
-        return 1.0, 1.0
-    return float(spacing[0]), float(spacing[1])
-
-
-def _position(ds: Any) -> np.ndarray | None:
-    ipp = getattr(ds, "ImagePositionPatient", None)
-    if ipp is None or len(ipp) != 3:
-        return None
-    return np.asarray([float(v) for v in ipp], dtype=np.float64)
-
-
-def _lps_affine(
-    ds: Any,
-    origin: np.ndarray | None,
-    slice_step: np.ndarray,
-    row_cos: np.ndarray,
-    col_cos: np.ndarray,
-) -> np.ndarray:
-    row_spacing, col_spacing = _pixel_spacing(ds)
-    affine = np.eye(4)
-    affine[:3, 0] = row_cos * col_spacing  # voxel axis 0 = column index, along the row
-    affine[:3, 1] = col_cos * row_spacing  # voxel axis 1 = row index, down the column
-    affine[:3, 2] = slice_step
-    affine[:3, 3] = origin if origin is not None else 0.0
-    return affine
-
-
-def _default_step(ds: Any, normal: np.ndarray) -> np.ndarray:
-    thickness = getattr(ds, "SpacingBetweenSlices", None) or getattr(ds, "SliceThickness", None)
-    try:
-        value = float(thickness) if thickness not in (None, "") else 1.0
-    except (TypeError, ValueError):
-        value = 1.0
-    return normal * (value if value > 0 else 1.0)
-
-
 def _load_dicom_series(folder: Path) -> Volume:
     files = sorted(
         p
@@ -219,57 +175,22 @@ def _looks_like_dicom(path: Path) -> bool:
 
 
 def _load_dicom_files(files: Sequence[Path]) -> Volume:
+    from deidkit.core.errors import SeriesError
+    from deidkit.core.series import read_series_volume
+
     datasets = [_read_dicom(p) for p in files]
     series = {str(getattr(ds, "SeriesInstanceUID", "")) for ds in datasets}
     if len(series) > 1:
         raise ImageReadError(ERR_MIXED_SERIES)
-    first = datasets[0]
-    row_cos, col_cos = _orientation(first)
-    normal = np.cross(row_cos, col_cos)
-    if len(datasets) == 1:
-        frames = _pixels(first)
-        frames = frames[None] if frames.ndim == 2 else frames
-        if frames.ndim != 3:
-            raise ImageReadError(ERR_DIMS.format(n=frames.ndim))
-        step = _default_step(first, normal)
-        data = np.ascontiguousarray(
-            np.transpose(frames, (2, 1, 0))
-        )  # (frame,row,col)->(col,row,frame)
-        affine = _LPS_TO_RAS @ _lps_affine(first, _position(first), step, row_cos, col_cos)
-        return Volume(data=data, affine=affine, header=first, source="dicom")
-
-    positions = [_position(ds) for ds in datasets]
-    if any(p is None for p in positions):
-        raise ImageReadError(ERR_NO_POSITION)
-    for ds in datasets[1:]:
-        r, c = _orientation(ds)
-        if not (np.allclose(r, row_cos, atol=1e-4) and np.allclose(c, col_cos, atol=1e-4)):
-            raise ImageReadError(ERR_SHAPE)
-    # Sort by distance along the slice normal, never by file name or InstanceNumber.
-    distances = np.asarray([float(np.dot(p, normal)) for p in positions if p is not None])
-    order = np.argsort(distances, kind="stable")
-    gaps = np.diff(distances[order])
-    if gaps.size and (
-        gaps.min() <= 0 or (gaps.max() - gaps.min()) > SLICE_GAP_TOLERANCE * gaps.mean()
-    ):
-        raise ImageReadError(ERR_GAPS)
-    slices = []
-    for index in order:
-        pixels = _pixels(datasets[index])
-        if pixels.ndim != 2:
-            raise ImageReadError(ERR_SHAPE)
-        slices.append(pixels)
-    if len({s.shape for s in slices}) != 1:
-        raise ImageReadError(ERR_SHAPE)
-    stack = np.stack(slices, axis=0)  # (slice, row, col)
-    data = np.ascontiguousarray(np.transpose(stack, (2, 1, 0)))
-    first_pos = positions[int(order[0])]
-    last_pos = positions[int(order[-1])]
-    assert first_pos is not None and last_pos is not None
-    step = (last_pos - first_pos) / (len(order) - 1)
-    header = datasets[int(order[0])]
-    affine = _LPS_TO_RAS @ _lps_affine(header, first_pos, step, row_cos, col_cos)
-    return Volume(data=data, affine=affine, header=header, source="dicom")
+    try:
+        # Projection radiographs carry no patient geometry, so none is required; "gaps"
+        # keeps the tolerance audits have always had (relative to the slice gap).
+        volume = read_series_volume(
+            datasets, require_geometry=False, spacing_check="gaps", pixels=_pixels
+        )
+    except SeriesError as exc:
+        raise ImageReadError(_SERIES_ERRORS.get(exc.reason, str(exc))) from None
+    return Volume(data=volume.data, affine=volume.affine, header=volume.datasets[0], source="dicom")
 
 
 # --- preprocessing ---------------------------------------------------------------------

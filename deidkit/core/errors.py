@@ -87,3 +87,19 @@ class ScrubError(DeidkitError):
     """A dataset cannot be de-identified into a valid instance (e.g. no SOP Class/Instance UID)."""
 
     default_message = "dataset cannot be de-identified"
+
+
+class SeriesError(DeidkitError):
+    """DICOM slices cannot be stacked into one volume; ``reason`` is a stable code.
+
+    Reasons: ``no_slices``, ``missing_attribute``, ``orientation``, ``no_position``,
+    ``spacing``, ``shape``, ``dimensions`` (see :func:`deidkit.core.series.read_series_volume`).
+    Callers translate it into their own error; the message names a file and an attribute
+    keyword, never a header value.
+    """
+
+    default_message = "DICOM slices cannot be stacked into one volume"
+
+    def __init__(self, reason: str, message: str | None = None) -> None:
+        super().__init__(message or f"DICOM series cannot be stacked: {reason}")
+        self.reason = reason

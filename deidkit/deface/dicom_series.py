@@ -17,8 +17,10 @@ import numpy as np
 import pydicom
 from numpy.typing import NDArray
 
+from deidkit.core.errors import SeriesError
+from deidkit.core.series import read_series_volume
 from deidkit.deface.errors import UnsupportedImageError
-from deidkit.deface.geometry import RAS_TO_LPS, Grid
+from deidkit.deface.geometry import Grid
 
 
 @dataclass
@@ -56,43 +58,33 @@ def read_series(paths: list[Path]) -> DicomSeries:
     datasets = []
     for path in paths:
         ds = pydicom.dcmread(path)
+        # Writing back stores native pixel bytes under the file's own transfer syntax.
         syntax = ds.file_meta.TransferSyntaxUID
         if syntax.is_compressed or not syntax.is_little_endian:
             raise UnsupportedImageError(f"{path.name}: compressed/big-endian pixel data")
         if int(getattr(ds, "NumberOfFrames", 1) or 1) != 1:
             raise UnsupportedImageError(f"{path.name}: multi-frame DICOM is not supported")
-        for keyword in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing"):
-            if keyword not in ds:
-                raise UnsupportedImageError(f"{path.name}: missing {keyword}")
         datasets.append(ds)
-    iop = np.asarray(datasets[0].ImageOrientationPatient, dtype=np.float64)
-    row_dir, col_dir = iop[:3], iop[3:]
-    normal = np.cross(row_dir, col_dir)
-    for ds in datasets:
-        if not np.allclose(np.asarray(ds.ImageOrientationPatient, dtype=float), iop, atol=1e-4):
-            raise UnsupportedImageError("slices of the series have different orientations")
-    order = np.argsort([float(np.dot(normal, ds.ImagePositionPatient)) for ds in datasets])
-    datasets = [datasets[i] for i in order]
-    paths = [paths[i] for i in order]
-    positions = np.array([np.asarray(ds.ImagePositionPatient, dtype=float) for ds in datasets])
-    steps = np.diff(positions, axis=0)
-    if not np.allclose(steps, steps[0], atol=1e-2) or np.linalg.norm(steps[0]) < 1e-6:
-        raise UnsupportedImageError("slices are not evenly spaced")
+    try:
+        # "steps": the slices keep their own positions when written back, so in-plane
+        # drift between them would misplace the defaced voxels.
+        volume = read_series_volume(datasets, spacing_check="steps")
+    except SeriesError as exc:
+        raise UnsupportedImageError(str(exc)) from exc
     scalings = {
         (float(getattr(ds, "RescaleSlope", 1) or 1), float(getattr(ds, "RescaleIntercept", 0)))
-        for ds in datasets
+        for ds in volume.datasets
     }
     if len(scalings) != 1:
         raise UnsupportedImageError("slices of the series have different rescale values")
-    dr, dc = (float(v) for v in datasets[0].PixelSpacing)
-    lps = np.eye(4)
-    lps[:3, 0] = row_dir * dc  # voxel axis 0 = column index
-    lps[:3, 1] = col_dir * dr  # voxel axis 1 = row index
-    lps[:3, 2] = steps[0]
-    lps[:3, 3] = positions[0]
-    raw = np.stack([ds.pixel_array.T for ds in datasets], axis=-1)
-    nx, ny, nz = raw.shape
-    return DicomSeries(paths, datasets, raw, Grid((nx, ny, nz), RAS_TO_LPS @ lps), scalings.pop())
+    nx, ny, nz = volume.data.shape
+    return DicomSeries(
+        [paths[i] for i in volume.order],
+        list(volume.datasets),
+        volume.data,
+        Grid((nx, ny, nz), volume.affine),
+        scalings.pop(),
+    )
 
 
 def series_bytes(series: DicomSeries, raw: NDArray[Any]) -> list[bytes]:
