@@ -25,6 +25,7 @@ sysdeps:
 lint: venv
 	$(BIN)/ruff check deidkit auditkit tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: venv sysdeps lint
 	$(BIN)/python -m pytest -n 2 -q

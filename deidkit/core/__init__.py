@@ -1,0 +1,179 @@
+"""Shared foundations of every stage: typed errors, atomic writes, the project key and the
+keyed pseudonym derivations, the run-report format, optional-dependency and resource
+lookup, silencing pydicom, the DICOM series reader and the executor that runs work in
+parallel. Nothing here knows about a scrub, a verify or a deface.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from deidkit._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from deidkit.core.errors import (
+        ColumnSpecError,
+        DeidkitError,
+        InputFileError,
+        KeyFileError,
+        LinkageError,
+        MissingDependencyError,
+        OutputPathError,
+        ProfileError,
+        RecipeError,
+        ScrubError,
+        SeriesError,
+        TableInputError,
+        UsageError,
+    )
+    from deidkit.core.executor import (
+        Executor,
+        LocalProcessExecutor,
+        SerialExecutor,
+    )
+    from deidkit.core.io import (
+        atomic_open,
+        atomic_write_bytes,
+        atomic_write_text,
+        check_output_location,
+        publish_bytes,
+    )
+    from deidkit.core.keys import (
+        KEY_ENV_VAR,
+        ProjectKey,
+        generate_key_file,
+        load_key,
+        load_key_file,
+    )
+    from deidkit.core.optional import (
+        import_optional,
+    )
+    from deidkit.core.pseudonym import (
+        DEFAULT_DATE_SHIFT_RANGE,
+        accession_pseudonym,
+        date_offset_days,
+        generic_pseudonym,
+        patient_pseudonym,
+        pseudonymous_uid,
+        site_pseudonym,
+        study_id_pseudonym,
+    )
+    from deidkit.core.quiet import (
+        quiet_pydicom,
+    )
+    from deidkit.core.resources import (
+        data_file,
+        shipped_dir,
+    )
+    from deidkit.core.runreport import (
+        FileOutcome,
+        RunCounts,
+        RunReport,
+        action_log_path,
+        read_run_report,
+        run_report_path,
+    )
+    from deidkit.core.series import (
+        SeriesVolume,
+        read_series_volume,
+    )
+
+_EXPORTS = {
+    "DeidkitError": "deidkit.core.errors",
+    "UsageError": "deidkit.core.errors",
+    "KeyFileError": "deidkit.core.errors",
+    "OutputPathError": "deidkit.core.errors",
+    "MissingDependencyError": "deidkit.core.errors",
+    "ProfileError": "deidkit.core.errors",
+    "RecipeError": "deidkit.core.errors",
+    "LinkageError": "deidkit.core.errors",
+    "TableInputError": "deidkit.core.errors",
+    "ColumnSpecError": "deidkit.core.errors",
+    "InputFileError": "deidkit.core.errors",
+    "ScrubError": "deidkit.core.errors",
+    "SeriesError": "deidkit.core.errors",
+    "Executor": "deidkit.core.executor",
+    "SerialExecutor": "deidkit.core.executor",
+    "LocalProcessExecutor": "deidkit.core.executor",
+    "atomic_open": "deidkit.core.io",
+    "atomic_write_bytes": "deidkit.core.io",
+    "atomic_write_text": "deidkit.core.io",
+    "publish_bytes": "deidkit.core.io",
+    "check_output_location": "deidkit.core.io",
+    "KEY_ENV_VAR": "deidkit.core.keys",
+    "ProjectKey": "deidkit.core.keys",
+    "load_key": "deidkit.core.keys",
+    "load_key_file": "deidkit.core.keys",
+    "generate_key_file": "deidkit.core.keys",
+    "import_optional": "deidkit.core.optional",
+    "DEFAULT_DATE_SHIFT_RANGE": "deidkit.core.pseudonym",
+    "patient_pseudonym": "deidkit.core.pseudonym",
+    "study_id_pseudonym": "deidkit.core.pseudonym",
+    "accession_pseudonym": "deidkit.core.pseudonym",
+    "site_pseudonym": "deidkit.core.pseudonym",
+    "generic_pseudonym": "deidkit.core.pseudonym",
+    "pseudonymous_uid": "deidkit.core.pseudonym",
+    "date_offset_days": "deidkit.core.pseudonym",
+    "quiet_pydicom": "deidkit.core.quiet",
+    "shipped_dir": "deidkit.core.resources",
+    "data_file": "deidkit.core.resources",
+    "FileOutcome": "deidkit.core.runreport",
+    "RunCounts": "deidkit.core.runreport",
+    "RunReport": "deidkit.core.runreport",
+    "run_report_path": "deidkit.core.runreport",
+    "action_log_path": "deidkit.core.runreport",
+    "read_run_report": "deidkit.core.runreport",
+    "SeriesVolume": "deidkit.core.series",
+    "read_series_volume": "deidkit.core.series",
+}
+
+__all__ = [
+    "ColumnSpecError",
+    "DEFAULT_DATE_SHIFT_RANGE",
+    "DeidkitError",
+    "Executor",
+    "FileOutcome",
+    "InputFileError",
+    "KEY_ENV_VAR",
+    "KeyFileError",
+    "LinkageError",
+    "LocalProcessExecutor",
+    "MissingDependencyError",
+    "OutputPathError",
+    "ProfileError",
+    "ProjectKey",
+    "RecipeError",
+    "RunCounts",
+    "RunReport",
+    "ScrubError",
+    "SerialExecutor",
+    "SeriesError",
+    "SeriesVolume",
+    "TableInputError",
+    "UsageError",
+    "accession_pseudonym",
+    "action_log_path",
+    "atomic_open",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "check_output_location",
+    "data_file",
+    "date_offset_days",
+    "generate_key_file",
+    "generic_pseudonym",
+    "import_optional",
+    "load_key",
+    "load_key_file",
+    "patient_pseudonym",
+    "pseudonymous_uid",
+    "publish_bytes",
+    "quiet_pydicom",
+    "read_run_report",
+    "read_series_volume",
+    "run_report_path",
+    "shipped_dir",
+    "site_pseudonym",
+    "study_id_pseudonym",
+]
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Any, Final, TypedDict
 
 # Statuses of one input file.
 STATUS_WRITTEN: Final = "written"
@@ -26,6 +26,53 @@ RELEASED_STATUSES: Final = frozenset({STATUS_WRITTEN, STATUS_UNCHANGED, STATUS_D
 RUN_REPORT_SUFFIX: Final = ".run-report.json"
 ACTION_LOG_SUFFIX: Final = ".actions.jsonl"
 REPORT_FORMAT: Final = "deidkit-run-report/1"
+
+
+class RunCounts(TypedDict):
+    """``counts`` of a run report: files by what became of them."""
+
+    found: int
+    released: int
+    written: int
+    unchanged: int
+    dry_run: int
+    held_back: int
+    skipped: int
+    burned_in_flagged: int
+
+
+class RunReport(TypedDict, total=False):
+    """The shape of ``<OUTPUT>.run-report.json`` (format ``deidkit-run-report/1``).
+
+    Read by resumed runs (``settings_fingerprint``, ``status``) and by ``deidkit verify``
+    (what the scrub did, for the release report). Input paths appear (``input``, and
+    ``source`` in ``held_back``/``skipped``/``burned_in``), which is why the file lives
+    beside the release and never in it; no header value is ever written here.
+    """
+
+    format: str
+    status: str
+    tool: dict[str, str]
+    table_edition: str
+    settings_fingerprint: str
+    input: str
+    output: str
+    started: str
+    finished: str
+    elapsed_seconds: float
+    resumed: bool
+    unlinkable: bool
+    key: dict[str, str]
+    profile: dict[str, Any]
+    recipe: str | None
+    options: dict[str, Any]
+    counts: RunCounts
+    modalities: dict[str, int]
+    reasons: dict[str, int]
+    warnings: dict[str, int]
+    held_back: list[dict[str, str]]
+    skipped: list[dict[str, str]]
+    burned_in: list[dict[str, Any]]
 
 
 def run_report_path(output: Path) -> Path:
@@ -132,7 +179,7 @@ class RunTally:
         """Files written, already present (resume) or that would be written (dry run)."""
         return sum(self.by_status[s] for s in RELEASED_STATUSES)
 
-    def counts(self) -> dict[str, int]:
+    def counts(self) -> RunCounts:
         """Counts for the summary and the report."""
         return {
             "found": self.found,
@@ -165,7 +212,7 @@ def dump_report(report: Mapping[str, Any]) -> str:
     return json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def read_run_report(path: Path) -> dict[str, Any] | None:
+def read_run_report(path: Path) -> RunReport | None:
     """Read a run report, or ``None`` if it is missing or not a deidkit run report."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -173,4 +220,5 @@ def read_run_report(path: Path) -> dict[str, Any] | None:
         return None
     if not isinstance(data, dict) or data.get("format") != REPORT_FORMAT:
         return None
-    return data
+    report: RunReport = data  # type: ignore[assignment]  # checked by its format tag
+    return report

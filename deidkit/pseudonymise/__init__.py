@@ -1,0 +1,70 @@
+"""Pseudonymise what is not a DICOM header: tables (CSV/Parquet), BIDS trees, the encrypted
+linkage store of original -> pseudonym pairs, the cohort manifest, and the MIDI-B
+answer-key export. Uses the same keyed derivations as scrub (:mod:`deidkit.core.pseudonym`),
+so a table and a release made with one key agree.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from deidkit._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from deidkit.pseudonymise.bids import (
+        BidsResult,
+        pseudonymise_bids,
+    )
+    from deidkit.pseudonymise.cohort import (
+        CohortManifestWriter,
+        CohortReport,
+        series_attributes,
+    )
+    from deidkit.pseudonymise.linkage import (
+        LinkageEntry,
+        LinkageStore,
+    )
+    from deidkit.pseudonymise.midib import (
+        ExportFormat,
+        export_linkage,
+    )
+    from deidkit.pseudonymise.tables import (
+        TableResult,
+        TableSpec,
+        parse_id_column,
+        pseudonymise_table,
+    )
+
+_EXPORTS = {
+    "BidsResult": "deidkit.pseudonymise.bids",
+    "pseudonymise_bids": "deidkit.pseudonymise.bids",
+    "CohortManifestWriter": "deidkit.pseudonymise.cohort",
+    "CohortReport": "deidkit.pseudonymise.cohort",
+    "series_attributes": "deidkit.pseudonymise.cohort",
+    "LinkageEntry": "deidkit.pseudonymise.linkage",
+    "LinkageStore": "deidkit.pseudonymise.linkage",
+    "ExportFormat": "deidkit.pseudonymise.midib",
+    "export_linkage": "deidkit.pseudonymise.midib",
+    "TableSpec": "deidkit.pseudonymise.tables",
+    "TableResult": "deidkit.pseudonymise.tables",
+    "parse_id_column": "deidkit.pseudonymise.tables",
+    "pseudonymise_table": "deidkit.pseudonymise.tables",
+}
+
+__all__ = [
+    "BidsResult",
+    "CohortManifestWriter",
+    "CohortReport",
+    "ExportFormat",
+    "LinkageEntry",
+    "LinkageStore",
+    "TableResult",
+    "TableSpec",
+    "export_linkage",
+    "parse_id_column",
+    "pseudonymise_bids",
+    "pseudonymise_table",
+    "series_attributes",
+]
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

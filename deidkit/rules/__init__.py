@@ -1,0 +1,95 @@
+"""What the standard and the profile say, as data: PS3.15 Table E.1-1 and the safe-private
+table, PS3.3 attribute Types per IOD, profiles (YAML) and pydicom/deid recipes folded into
+them, which action applies to a tag (:func:`decide`, :func:`compiled_table`) and why
+(:func:`explain_tag`). No dataset is touched here; scrub, verify and ``deidkit profiles``
+all read the rules from this package.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from deidkit._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from deidkit.rules.decisions import (
+        Decision,
+        compiled_table,
+        decide,
+        pattern_decisions,
+        resolve_mixed,
+    )
+    from deidkit.rules.explain import (
+        Explanation,
+        explain_tag,
+    )
+    from deidkit.rules.profile import (
+        Profile,
+        list_profiles,
+        load_profile,
+    )
+    from deidkit.rules.recipe import (
+        RecipeMapping,
+        map_recipe,
+    )
+    from deidkit.rules.standard import (
+        TABLE_EDITION,
+        TableRow,
+        attribute_type,
+        ciod_for_sop_class,
+        normalise_tag,
+        parse_tag_text,
+        row_for_tag,
+        safe_private_table,
+        tag_text,
+    )
+
+_EXPORTS = {
+    "Decision": "deidkit.rules.decisions",
+    "decide": "deidkit.rules.decisions",
+    "compiled_table": "deidkit.rules.decisions",
+    "pattern_decisions": "deidkit.rules.decisions",
+    "resolve_mixed": "deidkit.rules.decisions",
+    "Explanation": "deidkit.rules.explain",
+    "explain_tag": "deidkit.rules.explain",
+    "Profile": "deidkit.rules.profile",
+    "list_profiles": "deidkit.rules.profile",
+    "load_profile": "deidkit.rules.profile",
+    "RecipeMapping": "deidkit.rules.recipe",
+    "map_recipe": "deidkit.rules.recipe",
+    "TABLE_EDITION": "deidkit.rules.standard",
+    "TableRow": "deidkit.rules.standard",
+    "tag_text": "deidkit.rules.standard",
+    "parse_tag_text": "deidkit.rules.standard",
+    "normalise_tag": "deidkit.rules.standard",
+    "row_for_tag": "deidkit.rules.standard",
+    "attribute_type": "deidkit.rules.standard",
+    "ciod_for_sop_class": "deidkit.rules.standard",
+    "safe_private_table": "deidkit.rules.standard",
+}
+
+__all__ = [
+    "Decision",
+    "Explanation",
+    "Profile",
+    "RecipeMapping",
+    "TABLE_EDITION",
+    "TableRow",
+    "attribute_type",
+    "ciod_for_sop_class",
+    "compiled_table",
+    "decide",
+    "explain_tag",
+    "list_profiles",
+    "load_profile",
+    "map_recipe",
+    "normalise_tag",
+    "parse_tag_text",
+    "pattern_decisions",
+    "resolve_mixed",
+    "row_for_tag",
+    "safe_private_table",
+    "tag_text",
+]
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

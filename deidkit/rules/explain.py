@@ -8,12 +8,13 @@ from pydicom.datadict import dictionary_description, dictionary_VR, keyword_for_
 
 from deidkit.core.errors import ProfileError
 from deidkit.rules.decisions import decide, resolve_mixed
-from deidkit.rules.profile import Profile, normalise_tag
+from deidkit.rules.profile import Profile
 from deidkit.rules.standard import (
     MIXED_CODES,
     attribute_type,
     ciod_for_sop_class,
     is_known_ciod,
+    normalise_tag,
     pattern_rows,
     row_for_tag,
 )

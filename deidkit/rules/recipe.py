@@ -71,7 +71,8 @@ def _quiet_deid() -> Iterator[None]:
 def _dictionary() -> tuple[tuple[int, str, str, str], ...]:
     """(tag, keyword, lower-case name, VR) for every standard attribute (no group 0002)."""
     # local import: the scrub CLI's parent loads profiles (and this module) without pydicom
-    from pydicom.datadict import DicomDictionary
+    # public (documented in pydicom.datadict), re-exported there without __all__
+    from pydicom.datadict import DicomDictionary  # type: ignore[attr-defined]
 
     entries = []
     for tag, (vr, _vm, name, _retired, keyword) in DicomDictionary.items():

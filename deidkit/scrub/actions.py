@@ -19,6 +19,9 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, Final, NamedTuple
 
+# the public registry of standard UIDs (pydicom.uid re-exports it without __all__)
+from pydicom.uid import UID_dictionary  # type: ignore[attr-defined]
+
 from deidkit.core.pseudonym import generic_pseudonym
 from deidkit.scrub.codec import text_value
 from deidkit.scrub.context import WalkContext
@@ -265,8 +268,6 @@ def empty_value(vr: str) -> bytes | None:
 
 def new_uid(ctx: WalkContext, value: str, tag: int) -> str:
     """The keyed replacement of one UID; registered DICOM UIDs are kept (they identify no one)."""
-    from pydicom.uid import UID_dictionary  # the public registry; imported once, then cached
-
     original = value.strip().rstrip("\x00").strip()
     if not original or original in UID_dictionary:
         return original

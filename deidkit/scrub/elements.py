@@ -13,7 +13,6 @@ from functools import lru_cache
 import pydicom
 from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.sequence import Sequence
-from pydicom.tag import BaseTag
 
 from deidkit.core.pseudonym import accession_pseudonym
 from deidkit.rules.decisions import Decision, resolve_mixed
@@ -94,7 +93,7 @@ def _vr_rule(ctx: WalkContext, vr: str, private: bool) -> Decision | None:
 
 def _apply(
     ds: pydicom.Dataset,
-    tag: BaseTag,
+    tag: int,
     vr: str | None,
     decision: Decision,
     ctx: WalkContext,
@@ -159,7 +158,7 @@ def _apply(
     _record(ctx, where, tag, outcome.code or code, reason)
 
 
-def _special(ds: pydicom.Dataset, tag: BaseTag, ctx: WalkContext, where: str, depth: int) -> bool:
+def _special(ds: pydicom.Dataset, tag: int, ctx: WalkContext, where: str, depth: int) -> bool:
     """Patient ID, Patient Name, Study ID and an overridden Accession Number. True if handled."""
     tag_int = int(tag)  # comparisons with plain ints: BaseTag.__eq__ is slow
     name = tag_text(tag_int)
@@ -224,7 +223,7 @@ def walk_dataset(
     depth = len(parent)
     creators: dict[tuple[int, int], str] | None = None
     kept_blocks: set[tuple[int, int]] = set()
-    creator_tags: list[BaseTag] = []
+    creator_tags: list[int] = []
     removed: dict[tuple[int, int], int] = {}
     kept_count: dict[tuple[int, int], int] = {}
     table = ctx.table

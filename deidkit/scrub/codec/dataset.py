@@ -45,13 +45,13 @@ _UNDEFINED = 0xFFFFFFFF
 Element = RawDataElement | DataElement
 
 
-def element_map(ds: pydicom.Dataset) -> dict[BaseTag, Any]:
+def element_map(ds: pydicom.Dataset) -> dict[int, Any]:
     """The live ``{tag: element}`` map of one dataset level (edits apply to ``ds``).
 
     Elements are :class:`RawDataElement` until decoded. Keys are pydicom's ``BaseTag``; look
     up with those (identity hits) or plain ints.
     """
-    return cast("dict[BaseTag, Any]", ds._dict)
+    return cast("dict[int, Any]", ds._dict)
 
 
 def is_plain_raw(raw: Any, vr: str | None, tag: int) -> bool:
@@ -69,7 +69,7 @@ def is_plain_raw(raw: Any, vr: str | None, tag: int) -> bool:
     )
 
 
-def convert_element(ds: pydicom.Dataset, tag: BaseTag, vr: str | None) -> DataElement:
+def convert_element(ds: pydicom.Dataset, tag: int, vr: str | None) -> DataElement:
     """Decode ``ds[tag]``, giving an implicit-VR or UN element the VR ``vr`` if it has one.
 
     Sequences are read by deidkit's own item reader (same items and attributes as pydicom's

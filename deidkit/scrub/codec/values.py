@@ -14,7 +14,6 @@ import pydicom
 from pydicom import config
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.multival import MultiValue
-from pydicom.tag import BaseTag
 
 #: String VRs whose new values are stored pre-encoded (see :func:`set_value`); DS, IS and UR are
 #: left to pydicom, which normalises their text.
@@ -66,7 +65,7 @@ def raw_strings(raw: RawDataElement) -> list[str]:
     return text.split("\\") if text else []
 
 
-def set_value(ds: pydicom.Dataset, tag: BaseTag, vr: str, value: Any) -> None:
+def set_value(ds: pydicom.Dataset, tag: int, vr: str, value: Any) -> None:
     """Replace a still-raw element by a new value, never decoding the original.
 
     Text values in the default repertoire are stored pre-encoded exactly as pydicom's writer
@@ -74,7 +73,7 @@ def set_value(ds: pydicom.Dataset, tag: BaseTag, vr: str, value: Any) -> None:
     else a space); anything else becomes a DataElement. Our values are valid by construction
     (pseudonyms, 2.25 UIDs, shifted dates, dummies), so pydicom's validation is skipped.
     """
-    elements = cast("dict[BaseTag, Any]", ds._dict)
+    elements = cast("dict[int, Any]", ds._dict)
     raw = elements[tag]
     if vr in _PREENCODED_VRS and isinstance(raw, RawDataElement):
         if value is None:
@@ -103,9 +102,9 @@ def decoded_values(value: Any) -> list[Any]:
     return list(value) if isinstance(value, MultiValue | list) else [value]
 
 
-def replace_value(ds: pydicom.Dataset, tag: BaseTag, vr: str, value: str | None) -> None:
+def replace_value(ds: pydicom.Dataset, tag: int, vr: str, value: str | None) -> None:
     """Set a new text value: pre-encoded where the element is still raw, else via pydicom."""
-    raw = cast("dict[BaseTag, Any]", ds._dict)[tag]
+    raw = cast("dict[int, Any]", ds._dict)[tag]
     if isinstance(raw, RawDataElement) and raw.VR in (None, vr):
         set_value(ds, tag, vr, value)
     else:
