@@ -9,6 +9,9 @@ deidkit with 1 and 2 workers. Prints files/s, MB/s, peak RSS of the whole proces
 
     .venv/bin/python bench/scrub.py                 # full size
     .venv/bin/python bench/scrub.py --files 300 --repeats 1 --skip deid
+    # also time another checkout's deidkit in the same interleaved run (before/after a change):
+    git worktree add /tmp/base <commit>
+    .venv/bin/python bench/scrub.py --baseline /tmp/base
 """
 
 from __future__ import annotations
@@ -129,7 +132,9 @@ replace_identifiers(dicom_files=files, save=True, output_folder=sys.argv[2], ove
 """
 
 
-def tool_commands(src: Path, flat: Path, out: Path, key: Path) -> dict[str, list[str]]:
+def tool_commands(
+    src: Path, flat: Path, out: Path, key: Path, baseline: Path | None = None
+) -> dict[str, list[str]]:
     me = str(Path(__file__).resolve())
     commands = {
         "cp -r": ["cp", "-r", str(src), str(out)],
@@ -145,6 +150,13 @@ def tool_commands(src: Path, flat: Path, out: Path, key: Path) -> dict[str, list
         "deidkit x2": [str(BIN / "deidkit"), "scrub", str(src), str(out), "--workers", "2",
                        "--key-file", str(key), "--allow-burned-in", "--profile", "basic"],
     }  # fmt: skip
+    if baseline is not None:
+        # the same console script, importing deidkit from the baseline checkout (PYTHONPATH
+        # comes before the editable install's path entry; workers inherit it)
+        for n in (1, 2):
+            commands[f"deidkit-base x{n}"] = [
+                "env", f"PYTHONPATH={baseline}", *commands[f"deidkit x{n}"]
+            ]
     gdcmanon = shutil.which("gdcmanon")
     if gdcmanon:
         commands["gdcmanon"] = [gdcmanon, "--dumb", "--remove", "0010,0010", "--continue",
@@ -196,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
         "--skip", nargs="*", default=[], help="tools to skip: full name or first word (deid)"
     )
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument(
+        "--baseline", type=Path, default=None, help="another deidkit checkout to time alongside"
+    )
     parser.add_argument("--loop", nargs=2, metavar=("SRC", "DST"), help=argparse.SUPPRESS)
     parser.add_argument("--procs", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -216,12 +231,14 @@ def main(argv: list[str] | None = None) -> int:
                        stdout=subprocess.DEVNULL)  # fmt: skip
     n_files, n_bytes = count_files(src), corpus_size(src)
     compile_deidkit()
+    if args.baseline is not None:
+        compileall.compile_dir(args.baseline / "deidkit", quiet=1)
     print(f"corpus: {n_files} files, {n_bytes / 2**20:.0f} MB", file=sys.stderr)
 
     results: dict[str, list[Result]] = {}
     for repeat in range(args.repeats):
         out = work / "out"
-        for tool, cmd in tool_commands(src, flat, out, key).items():
+        for tool, cmd in tool_commands(src, flat, out, key, args.baseline).items():
             if any(tool == s or tool.split()[0] == s for s in args.skip):
                 continue
             shutil.rmtree(out, ignore_errors=True)
@@ -229,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
                 extra.unlink()
             if tool.startswith(("deid ", "dicom-anonymizer")):
                 out.mkdir()  # these two refuse a missing output folder
-            seconds, cpu, rss, rc = run_measured(cmd)
+            # from the work folder: a forkserver started with -c puts the cwd first on sys.path
+            seconds, cpu, rss, rc = run_measured(cmd, cwd=work)
             produced = count_files(out) if out.exists() else 0
             results.setdefault(tool, []).append(Result(tool, seconds, cpu, rss, produced, rc))
             print(f"[{repeat + 1}/{args.repeats}] {tool:24s} {seconds:7.2f}s  "
