@@ -1,64 +1,44 @@
 """Plan and run a deface batch: one task per image group, in worker processes.
 
 A failing or refused file is reported and the batch goes on. Nothing is ever written into
-INPUT, and every output is written atomically (temp file + rename).
+INPUT, and every output is written atomically (temp file + rename). The options, tasks and
+results are defined in :mod:`deidkit.deface.tasks` (re-exported here); an image group is
+defaced by :mod:`deidkit.deface.pipeline`.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from deidkit.core.errors import DeidkitError, UsageError
+from deidkit.core.executor import Executor, LocalProcessExecutor, SerialExecutor
 from deidkit.core.io import atomic_write_bytes, atomic_write_text, check_output_location
 from deidkit.deface.bids import group_anat, is_bids_root, scrub_sidecar, wants_deface
+from deidkit.deface.core import deface_raw
 from deidkit.deface.dicom_series import is_dicom_file, read_series, series_bytes
 from deidkit.deface.errors import BrainOverlapError, FaceStillDetectedError
 from deidkit.deface.nifti_io import image_bytes, is_nifti_path, load_nifti
+from deidkit.deface.pipeline import deface_nifti_group, flag_note, run_qc
+from deidkit.deface.tasks import BAD_STATUSES, OK_STATUSES, DefaceOptions, FileResult, Task
 
-#: Statuses of a :class:`FileResult`; the last three make the run exit 1.
-OK_STATUSES = ("defaced", "scrubbed", "copied")
-BAD_STATUSES = ("refused", "flagged", "failed")
-
-
-@dataclass(frozen=True)
-class DefaceOptions:
-    """Options of a deface run (see ``deidkit deface --help``)."""
-
-    method: str = "auto"
-    brain_mask: Path | None = None
-    qc_dir: Path | None = None
-    applyto: tuple[Path, ...] = ()
-    blur: bool = False
-    strict: bool = False
-    margin_mm: float = 4.0
-
-
-@dataclass(frozen=True)
-class FileResult:
-    """Outcome for one input file (``path`` is relative to INPUT)."""
-
-    path: str
-    status: str
-    message: str = ""
-    qc: dict[str, object] | None = None
-
-
-@dataclass(frozen=True)
-class Task:
-    """One unit of work: an image group, a DICOM series, a sidecar or a plain copy."""
-
-    kind: str
-    sources: tuple[Path, ...]
-    root: Path
-    out_root: Path
-    applyto: tuple[Path, ...] = ()
+__all__ = [
+    "BAD_STATUSES",
+    "OK_STATUSES",
+    "DefaceOptions",
+    "DefaceReport",
+    "FileResult",
+    "Task",
+    "plan",
+    "run_batch",
+    "run_task",
+]
 
 
 @dataclass
@@ -133,8 +113,6 @@ def run_task(task: Task, options: DefaceOptions) -> list[FileResult]:
     first = _rel(task.sources[0], task.root)
     try:
         if task.kind == "nifti":
-            from deidkit.deface.pipeline import deface_nifti_group
-
             return deface_nifti_group(task, options)
         if task.kind == "dicom":
             return _deface_dicom(task, options)
@@ -166,8 +144,6 @@ def run_task(task: Task, options: DefaceOptions) -> list[FileResult]:
 
 
 def _deface_dicom(task: Task, options: DefaceOptions) -> list[FileResult]:
-    from deidkit.deface.core import deface_raw
-
     rel = _rel(task.sources[0].parent, task.root)
     series = read_series(list(task.sources))
     outcome = deface_raw(
@@ -178,8 +154,6 @@ def _deface_dicom(task: Task, options: DefaceOptions) -> list[FileResult]:
         blur=options.blur,
         margin_mm=options.margin_mm,
     )
-    from deidkit.deface.pipeline import flag_note, run_qc
-
     record = run_qc(rel, series.raw, outcome, series.scaling, options)
     encoded = series_bytes(series, outcome.raw)
     for path, data in zip(series.paths, encoded, strict=True):
@@ -233,12 +207,14 @@ def run_batch(
     light = [t for t in tasks if t.kind not in ("nifti", "dicom")]
     for task in light:
         collect(run_task(task, options))
-    if workers <= 1 or len(heavy) <= 1:
-        for task in heavy:
-            collect(run_task(task, options))
-    else:
-        with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init) as pool:
-            for results in pool.map(run_task, heavy, [options] * len(heavy)):
-                collect(results)
+    # Worker processes start from multiprocessing's default context, as they always have.
+    executor: Executor = (
+        SerialExecutor()
+        if workers <= 1 or len(heavy) <= 1
+        else LocalProcessExecutor(workers, initializer=_worker_init, start_method=None)
+    )
+    with executor:
+        for results in executor.map(functools.partial(run_task, options=options), heavy):
+            collect(results)
     report.results.sort(key=lambda r: r.path)
     return report

@@ -11,12 +11,12 @@ from numpy.typing import NDArray
 
 from deidkit.core.errors import DeidkitError
 from deidkit.core.io import atomic_write_bytes
-from deidkit.deface.batch import DefaceOptions, FileResult, Task
 from deidkit.deface.core import DefaceOutcome, check_brain_mask, deface_raw, scaled_volume
 from deidkit.deface.errors import BrainOverlapError, FaceStillDetectedError
 from deidkit.deface.geometry import Grid, grid_of
 from deidkit.deface.methods import FaceMask
 from deidkit.deface.nifti_io import image_bytes, load_nifti, raw_data, slope_inter
+from deidkit.deface.tasks import DefaceOptions, FileResult, Task
 
 #: Appended to a result's message when the face detector still fires (without --strict).
 FLAGGED_NOTE = "FLAGGED: a face is still detected on the defaced rendering, review the QC"

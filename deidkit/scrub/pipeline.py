@@ -1,10 +1,11 @@
 """The batch loop: walk -> read -> scrub -> write atomically -> log. The only loop over files.
 
-:func:`scrub_tree` streams the input tree through a process pool in chunks, keeping a
+:func:`scrub_tree` streams the input tree in chunks through worker processes (a
+:class:`~deidkit.core.executor.LocalProcessExecutor`; one worker: this process), keeping a
 bounded number of chunks in flight, and handles outcomes in walk order so the action log
 is deterministic. Two inputs that map to one output are settled in walk order
-(:mod:`deidkit.scrub.duplicates`). Nothing is held per file except the short lists of files that need
-attention (held back, skipped, burned-in), so memory stays flat in corpus size.
+(:mod:`deidkit.scrub.duplicates`). Nothing is held per file except the short lists of files
+that need attention (held back, skipped, burned-in), so memory stays flat in corpus size.
 
 Determinism and resume: every output's bytes and path are a pure function of the input
 file, the key and the profile, and every write is atomic. A re-run with the same settings
@@ -18,13 +19,12 @@ refused rather than mixing two releases.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +32,9 @@ from typing import IO, Any, Final
 
 from deidkit import __version__
 from deidkit.core.errors import OutputPathError, UsageError
+from deidkit.core.executor import Executor, LocalProcessExecutor, SerialExecutor
 from deidkit.core.io import atomic_open, atomic_write_text, check_output_location
+from deidkit.core.quiet import quiet_pydicom
 from deidkit.core.runreport import (
     REPORT_FORMAT,
     STATUS_UNCHANGED,
@@ -54,10 +56,9 @@ from deidkit.scrub.per_file import (
     init_worker,
     process_file,
     profile_record,
-    quiet_pydicom,
     run_chunk,
 )
-from deidkit.scrub.workers.prestart import forkserver_context
+from deidkit.scrub.workers.prestart import WORKER_PRELOAD
 from deidkit.scrub.workers.readahead import ReadAhead
 
 __all__ = ["RunOptions", "ScrubSettings", "ScrubSummary", "count_input_files", "scrub_tree"]
@@ -68,6 +69,8 @@ _TEMP_FILE: Final = re.compile(r"^\.tmp-.*\.part$")
 # ~0.5 ms per file, 2 s: ~1 ms, no flush until the end: ~2 ms); below 0.2 s nothing changes.
 SYNC_INTERVAL_SECONDS = 0.25
 _LOG_BUFFER: Final = 1 << 20
+# (absolute path, path relative to INPUT) of the files one worker call scrubs, in walk order.
+_Chunk = list[tuple[str, str]]
 
 
 class BackgroundSync:
@@ -198,8 +201,8 @@ def _prepare_output(output: Path, settings: ScrubSettings, report_file: Path) ->
     return True
 
 
-def _chunks(source: Path, size: int) -> Iterator[list[tuple[str, str]]]:
-    chunk: list[tuple[str, str]] = []
+def _chunks(source: Path, size: int) -> Iterator[_Chunk]:
+    chunk: _Chunk = []
     for item in iter_input_paths(source):
         chunk.append(item)
         if len(chunk) >= size:
@@ -209,37 +212,38 @@ def _chunks(source: Path, size: int) -> Iterator[list[tuple[str, str]]]:
         yield chunk
 
 
+def _handed_out(chunks: Iterable[_Chunk], ahead: ReadAhead) -> Iterator[_Chunk]:
+    # Each chunk's files are read ahead from the moment it is handed to a worker.
+    for chunk in chunks:
+        ahead.add(path for path, _rel in chunk)
+        yield chunk
+
+
+def _scrub_here(config: WorkerConfig, chunk: _Chunk) -> Iterator[FileOutcome]:
+    for path, rel in chunk:
+        yield process_file(Path(path), rel, config)
+
+
 def _outcomes(source: Path, config: WorkerConfig, options: RunOptions) -> Iterator[FileOutcome]:
     """Yield outcomes in walk order, with at most ``2 * workers`` chunks in flight."""
     workers = max(1, options.workers or os.cpu_count() or 1)
     chunk_size = max(1, options.chunk_size)
+    executor: Executor
+    work: Callable[[_Chunk], Iterable[FileOutcome]]
     if workers == 1:
-        with ReadAhead() as ahead:
-            for chunk in _chunks(source, chunk_size):
-                ahead.add(path for path, _rel in chunk)  # the rest is read while the first is done
-                for path, rel in chunk:
-                    yield process_file(Path(path), rel, config)
-        return
-    # The CLI may have started this server already (deidkit.scrub.workers.prestart); same server either way.
-    context = forkserver_context()
-    pending: deque[Future[list[FileOutcome]]] = deque()
-    with (
-        ProcessPoolExecutor(
-            max_workers=workers, mp_context=context, initializer=init_worker, initargs=(config,)
-        ) as pool,
-        ReadAhead() as ahead,
-    ):
-        try:
-            for chunk in _chunks(source, chunk_size):
-                ahead.add(path for path, _rel in chunk)
-                pending.append(pool.submit(run_chunk, chunk))
-                if len(pending) >= 2 * workers:
-                    yield from pending.popleft().result()
-            while pending:
-                yield from pending.popleft().result()
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+        # In this process, file by file: each outcome as soon as its file is done.
+        executor, work = SerialExecutor(), functools.partial(_scrub_here, config)
+    else:
+        # Workers fork from a forkserver that has imported the engine (WORKER_PRELOAD); the
+        # CLI may have started it already (deidkit.scrub.workers.prestart): same server.
+        executor = LocalProcessExecutor(
+            workers, preload=WORKER_PRELOAD, initializer=init_worker, initargs=(config,)
+        )
+        work = run_chunk
+    with executor, ReadAhead() as ahead:
+        chunks = _handed_out(_chunks(source, chunk_size), ahead)
+        for outcomes in executor.imap(work, chunks, window=2 * workers):
+            yield from outcomes
 
 
 def _report(

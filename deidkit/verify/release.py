@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +29,7 @@ from typing import Any, TypeVar
 
 from deidkit import __version__
 from deidkit.core.errors import UsageError
+from deidkit.core.executor import LocalProcessExecutor, SerialExecutor
 from deidkit.core.keys import ProjectKey
 from deidkit.rules.profile import Profile, load_profile
 from deidkit.rules.standard import TABLE_EDITION
@@ -281,12 +280,24 @@ def _in_worker(
 
 
 class _Pool:
-    """Worker processes shared by the stages of one verification (started once, lazily)."""
+    """Worker processes shared by the stages of one verification (started once, lazily).
+
+    A stage of at most :data:`SERIAL_LIMIT` files, or any stage with one worker, runs in
+    this process instead.
+    """
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
-        self.executor: ProcessPoolExecutor | None = None
         self.stages = 0
+        self._here = SerialExecutor()
+        # forkserver, not fork: the CLI runs a progress thread, and forking a threaded
+        # process can deadlock a child on a lock held by that thread. Nothing starts before
+        # the first stage that needs the workers.
+        self._processes = (
+            LocalProcessExecutor(workers, preload=("deidkit.verify.release",))
+            if workers > 1
+            else None
+        )
 
     def run(
         self,
@@ -301,20 +312,15 @@ class _Pool:
         chunk = max(1, min(32, len(items) // (self.workers * 4) or 1))
         chunks = _chunks(items, chunk)
         self.stages += 1
-        if self.workers <= 1 or len(items) <= SERIAL_LIMIT:
+        results: Iterable[_R]
+        if self._processes is None or len(items) <= SERIAL_LIMIT:
             _init_worker(state)
-            results: Iterable[_R] = map(func, chunks)
+            results = self._here.map(func, chunks)
         else:
-            if self.executor is None:
-                # forkserver, not fork: the CLI runs a progress thread, and forking a
-                # threaded process can deadlock a child on a lock held by that thread.
-                context = multiprocessing.get_context("forkserver")
-                context.set_forkserver_preload(["deidkit.verify.release"])
-                self.executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
             # The state travels with every chunk (pickled once per chunk, small next to
             # the files), so one pool serves both stages without a restart.
             jobs = [(self.stages, state, func, part) for part in chunks]
-            results = self.executor.map(_in_worker, jobs)
+            results = self._processes.map(_in_worker, jobs)
         done = 0
         for part, result in zip(chunks, results, strict=True):
             done += len(part)
@@ -324,9 +330,8 @@ class _Pool:
 
     def close(self) -> None:
         """Stop the workers (pending chunks are cancelled)."""
-        if self.executor is not None:
-            self.executor.shutdown(cancel_futures=True)
-            self.executor = None
+        if self._processes is not None:
+            self._processes.shutdown(cancel=True)
 
 
 def _list_files(root: Path) -> list[tuple[str, str]]:

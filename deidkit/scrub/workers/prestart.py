@@ -4,13 +4,15 @@
 that first imports the engine (pydicom and the PS3.15 tables, without the libraries that
 :mod:`deidkit.scrub.workers.server` leaves out: about a third of a second).
 Started when the pool is made, that import sits on the critical path, after the CLI has
-imported the same modules for itself. Started first thing (:mod:`deidkit.cli` calls
-:func:`prestart_scrub_workers` before it imports the commands), it runs on another core
-while the CLI imports, and the pool finds it ready. It changes nothing but timing: the pool
+imported the same modules for itself. Started first thing (:func:`deidkit.cli.main` calls
+:func:`prestart_scrub_workers` before it imports Typer and the commands), it runs on another
+core while the CLI imports, and the pool finds it ready. It changes nothing but timing: the
+pool (a :class:`~deidkit.core.executor.LocalProcessExecutor` with :data:`WORKER_PRELOAD`)
 uses the same server with the same preload either way, and a command line that will not
-start workers (another command, ``--help``, ``--workers 1``) starts nothing.
+start workers (another command, ``--help``, ``--workers 1``) starts nothing. Importing this
+module starts nothing either.
 
-This module must stay light: it is imported before everything else.
+This module must stay light: the CLI imports it before everything else.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ import importlib.machinery
 import multiprocessing
 import os
 import sys
-import threading
 from collections.abc import Sequence
 from multiprocessing.context import BaseContext
 from typing import Final
+
+# exit_with_parent: re-exported for the scrub workers' initializer (deidkit.scrub.per_file).
+from deidkit.core.executor import exit_with_parent, process_context
 
 __all__ = [
     "WORKER_PRELOAD",
@@ -48,9 +52,7 @@ def forkserver_context() -> BaseContext:
     Workers fork from a server that has already imported the engine: cheap start-up, and no
     fork of a parent that runs threads (progress bar, background flush).
     """
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(list(WORKER_PRELOAD))
-    return context
+    return process_context("forkserver", WORKER_PRELOAD)
 
 
 def wants_workers(argv: Sequence[str]) -> bool:
@@ -124,24 +126,3 @@ def _main_as_module() -> None:
     if os.path.basename(getattr(main, "__file__", "") or "") not in ("deidkit", "deidkit.exe"):
         return
     main.__spec__ = importlib.machinery.ModuleSpec("deidkit.__main__", None)
-
-
-def exit_with_parent() -> bool:
-    """In a pool worker: exit as soon as the process that started it is gone.
-
-    A worker forked from the forkserver outlives a parent that was killed (``SIGTERM``,
-    ``SIGKILL``, out of memory): it finishes its chunk, then waits for work forever, and
-    keeps the forkserver alive too. A daemon thread waiting on the parent's sentinel ends the
-    worker instead. Its unfinished write leaves at most a temp file, which a resumed run
-    removes. Returns whether a watcher was started (not in a process without a parent).
-    """
-    parent = multiprocessing.parent_process()
-    if parent is None:
-        return False
-
-    def watch() -> None:
-        parent.join()  # returns once the parent's end of the pipe is closed: it has exited
-        os._exit(1)
-
-    threading.Thread(target=watch, name="deidkit-parent-watch", daemon=True).start()
-    return True

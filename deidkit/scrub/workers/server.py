@@ -8,10 +8,10 @@ are marked absent, so pydicom takes its documented fallbacks, then lifts the mar
 server's start-up, which every worker waits for, falls from about 0.6 s to 0.35 s.
 
 Lifting the mark matters: multiprocessing re-imports the parent's main script in each
-worker (a user's own script calling :func:`deidkit.scrub.pipeline.scrub_tree`), and that script
-may import numpy itself. Only the worker server imports this module
-(:data:`deidkit.scrub.workers.prestart.WORKER_PRELOAD`); the CLI process and one-worker runs keep every
-library as usual.
+worker (a user's own script calling :func:`deidkit.scrub.pipeline.scrub_tree`), and that
+script may import numpy itself. Only the worker server imports this module
+(:data:`deidkit.scrub.workers.prestart.WORKER_PRELOAD`); the CLI process and one-worker runs
+keep every library as usual.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ LEFT_OUT: Final = ("numpy", "PIL", "requests", "tqdm")
 def _import_engine() -> None:
     # None in sys.modules makes ``import name`` raise ImportError (a documented mechanism);
     # only names not imported yet are marked, and only those marks are lifted. Meanwhile the
-    # rest of the server's preload list (deidkit.scrub.workers.prestart.WORKER_PRELOAD) is imported.
+    # rest of the server's preload list (prestart.WORKER_PRELOAD) is imported.
     marked = [name for name in LEFT_OUT if name not in sys.modules]
     for name in marked:
         sys.modules[name] = None  # type: ignore[assignment]

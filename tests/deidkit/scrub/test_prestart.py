@@ -57,18 +57,61 @@ def test_context_preloads_the_engine() -> None:
     assert "deidkit.scrub.per_file" in WORKER_PRELOAD
 
 
-def test_cli_import_starts_the_server_only_for_scrub() -> None:
-    # A fresh interpreter: the forkserver is per process, so this one's state is untouched.
-    code = (
-        "import sys\n"
-        "sys.argv = sys.argv[1:]\n"
-        "import deidkit.cli\n"
-        "from multiprocessing import forkserver\n"
-        "print(forkserver._forkserver._forkserver_pid is not None)\n"
+_SCRUB_WITH_WORKERS = ["scrub", "a", "b", "--workers", "2"]
+
+_IMPORT_ONLY = """
+import sys
+sys.argv = sys.argv[1:]
+import multiprocessing
+from multiprocessing import forkserver
+
+import psutil
+
+import deidkit.cli
+
+print(
+    multiprocessing.active_children(),
+    forkserver._forkserver._forkserver_pid,
+    psutil.Process().children(recursive=True),
+    "typer" in sys.modules,
+)
+"""
+
+
+def test_importing_the_cli_starts_no_process() -> None:
+    # A fresh interpreter, with the very command line that makes main() start the server:
+    # importing the module must start nothing (and stay light: Typer comes with main()).
+    run = subprocess.run(
+        [sys.executable, "-c", _IMPORT_ONLY, "deidkit", *_SCRUB_WITH_WORKERS],
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    for args, started in ((["scrub", "a", "b", "--workers", "2"], "True"), (["--help"], "False")):
+    assert run.stdout.split() == ["[]", "None", "[]", "False"], run.stdout
+
+
+_MAIN_PROBE = """
+import sys
+sys.argv = sys.argv[1:]
+from multiprocessing import forkserver
+
+import deidkit.cli
+
+
+def probe_app() -> None:  # stands in for the Typer app: what has main() done before it?
+    print(forkserver._forkserver._forkserver_pid is not None)
+
+
+deidkit.cli._build_app = lambda: probe_app
+deidkit.cli.main()
+"""
+
+
+def test_main_starts_the_server_before_the_app_only_for_scrub() -> None:
+    # A fresh interpreter: the forkserver is per process, so this one's state is untouched.
+    for args, started in ((_SCRUB_WITH_WORKERS, "True"), (["--help"], "False")):
         run = subprocess.run(
-            [sys.executable, "-c", code, "deidkit", *args],
+            [sys.executable, "-c", _MAIN_PROBE, "deidkit", *args],
             capture_output=True,
             text=True,
             check=True,
@@ -80,8 +123,8 @@ def test_console_script_run_with_workers(
     small_corpus: SampleCorpus, key_file: Path, tmp_path: Path
 ) -> None:
     # A console script is a plain file as __main__, so every worker re-runs it (importing
-    # deidkit.cli) with the parent's sys.argv: the prestart there must start nothing, or the
-    # pool breaks. `python -m deidkit` never re-runs its main, so it cannot catch this.
+    # deidkit.cli) with the parent's sys.argv: that must start nothing, or the pool breaks.
+    # `python -m deidkit` never re-runs its main, so it cannot catch this.
     script = tmp_path / "deidkit-script"
     lines = ["import sys", "from deidkit.cli import main", "if __name__ == '__main__':"]
     script.write_text("\n".join([*lines, "    sys.exit(main())", ""]), encoding="utf-8")

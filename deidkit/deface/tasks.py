@@ -1,0 +1,52 @@
+"""What a deface batch hands out and gets back: options, tasks and per-file results.
+
+Plain data, shared by the batch (:mod:`deidkit.deface.batch`, which plans and runs the
+tasks) and the per-group work (:mod:`deidkit.deface.pipeline`); both import this module and
+neither imports the other's callers, so imports go one way: batch -> pipeline -> tasks.
+Everything here is picklable: tasks and options travel to worker processes, results back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["BAD_STATUSES", "OK_STATUSES", "DefaceOptions", "FileResult", "Task"]
+
+#: Statuses of a :class:`FileResult`; the last three make the run exit 1.
+OK_STATUSES = ("defaced", "scrubbed", "copied")
+BAD_STATUSES = ("refused", "flagged", "failed")
+
+
+@dataclass(frozen=True)
+class DefaceOptions:
+    """Options of a deface run (see ``deidkit deface --help``)."""
+
+    method: str = "auto"
+    brain_mask: Path | None = None
+    qc_dir: Path | None = None
+    applyto: tuple[Path, ...] = ()
+    blur: bool = False
+    strict: bool = False
+    margin_mm: float = 4.0
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """Outcome for one input file (``path`` is relative to INPUT)."""
+
+    path: str
+    status: str
+    message: str = ""
+    qc: dict[str, object] | None = None
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work: an image group, a DICOM series, a sidecar or a plain copy."""
+
+    kind: str
+    sources: tuple[Path, ...]
+    root: Path
+    out_root: Path
+    applyto: tuple[Path, ...] = ()
