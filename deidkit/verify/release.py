@@ -31,9 +31,10 @@ from deidkit import __version__
 from deidkit.core.errors import UsageError
 from deidkit.core.executor import LocalProcessExecutor, SerialExecutor
 from deidkit.core.keys import ProjectKey
+from deidkit.core.quiet import quiet_pydicom
+from deidkit.core.runreport import RunReport
 from deidkit.rules.profile import Profile, load_profile
 from deidkit.rules.standard import TABLE_EDITION
-from deidkit.scrub.per_file import quiet_pydicom
 from deidkit.verify.files import check_file, check_name
 from deidkit.verify.originals import OriginalFile, OriginalHarvest, harvest_file
 from deidkit.verify.records import (
@@ -186,7 +187,7 @@ class VerifyResult:
 # --- profile and run report ---------------------------------------------------------------
 
 
-def run_report_for(release: Path) -> dict[str, Any] | None:
+def run_report_for(release: Path) -> RunReport | None:
     """The run report ``<RELEASE>.run-report.json`` beside the release, if it is one."""
     from deidkit.core.runreport import read_run_report
 
