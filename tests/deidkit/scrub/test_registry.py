@@ -8,9 +8,8 @@ pydicom, and demand byte-identical output and identical action records.
 
 from __future__ import annotations
 
-from io import BytesIO
-
 import warnings
+from io import BytesIO
 
 import pydicom
 import pytest
