@@ -1,9 +1,13 @@
-"""CLI commands: pseudonymise (tables, BIDS), reidentify, linkage export/check."""
+"""CLI commands: pseudonymise (tables, BIDS), reidentify, linkage export/check.
+
+Each command parses its options, makes one call into :mod:`deidkit.pseudonymise`
+(:func:`~deidkit.pseudonymise.source.pseudonymise_source`, the
+:mod:`~deidkit.pseudonymise.reidentify` functions, the linkage store) and renders the
+typed result as text or ``--json``.
+"""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,11 +15,9 @@ from typing import Annotated, Any
 import typer
 
 from deidkit.commands._common import cli_errors, stderr_console
-from deidkit.core.errors import LinkageError, UsageError
-from deidkit.core.io import atomic_write_text, check_output_location
-from deidkit.core.keys import ProjectKey, load_key, load_key_file
-from deidkit.core.pseudonym import DEFAULT_DATE_SHIFT_RANGE
-from deidkit.pseudonymise.linkage import LinkageEntry, LinkageStore
+from deidkit.core.errors import UsageError
+from deidkit.pseudonymise.linkage import open_linkage_reader
+from deidkit.pseudonymise.reidentify import reidentify_batch, reidentify_pseudonym, revealed
 
 KeyFileOpt = Annotated[
     Path | None,
@@ -50,28 +52,7 @@ def parse_shift_range(text: str) -> tuple[int, int]:
     return result
 
 
-def _shift_range(profile: str | None, shift: str | None) -> tuple[int, int]:
-    if shift is not None:
-        return parse_shift_range(shift)
-    if profile is not None:
-        from deidkit.rules.profile import load_profile
-
-        return load_profile(profile).date_shift_range
-    return DEFAULT_DATE_SHIFT_RANGE
-
-
-def _linkage_store(path: Path, key: ProjectKey, linkage_key_file: Path | None) -> LinkageStore:
-    linkage_key = load_key_file(linkage_key_file) if linkage_key_file is not None else None
-    return LinkageStore(path, key=key, linkage_key=linkage_key)
-
-
-def _reader_key(key_file: Path | None, linkage_key_file: Path | None) -> ProjectKey:
-    # Reading needs only the key that encrypts: with a separate linkage key the project
-    # key is optional (it guards appends only).
-    return load_key(key_file, allow_ephemeral=linkage_key_file is not None)
-
-
-def _emit(data: dict[str, Any], as_json: bool, lines: list[str]) -> None:
+def _emit(data: Any, as_json: bool, lines: list[str]) -> None:
     if as_json:
         typer.echo(json.dumps(data, indent=2, sort_keys=True))
     else:
@@ -142,102 +123,51 @@ def pseudonymise(
     Example: deidkit pseudonymise labs.csv labs.pseud.csv --patient-column mrn
     --date-column drawn --keep-column value --key-file project.key
     """
-    from deidkit.pseudonymise.bids import pseudonymise_bids
-    from deidkit.pseudonymise.tables import TableSpec, parse_id_column, pseudonymise_table
+    from deidkit.pseudonymise.source import ColumnOptions, pseudonymise_source
 
     with cli_errors():
-        shift = _shift_range(profile, date_shift_range)
-        # Tables and BIDS trees exist to join the images: pseudonyms of a random key join
-        # nothing and the key is lost, so a missing key is refused, never improvised.
-        key = load_key(key_file)
-        if key.ephemeral:
-            raise UsageError(
-                "pseudonymise needs a project key: --key-file or $DEIDKIT_KEY "
-                "(a random key would give pseudonyms that join nothing)"
-            )
-        store = _linkage_store(linkage, key, linkage_key_file) if linkage is not None else None
-        result: dict[str, Any]
-        if source.is_dir() and not bids:
-            raise UsageError(f"{source.name} is a folder: add --bids to pseudonymise a BIDS tree")
-        if bids:
-            table_options = (id_column, patient_column, date_column, drop_column, empty_column)
-            if any(table_options) or keep_column or keep_unlisted:
-                raise UsageError("column options do not apply to --bids")
-            done = pseudonymise_bids(source, output, key=key, linkage=store, date_shift_range=shift)
-            result = {
-                "subjects": done.subjects,
-                "files": done.files,
-                "renamed": done.renamed,
-                "rewritten": done.rewritten,
-                "linkage_entries": done.linkage_entries,
-            }
-            lines = [
-                f"{output}: {done.subjects} subjects, {done.files} files "
-                f"({done.renamed} renamed, {done.rewritten} rewritten)"
-            ]
-        else:
-            ids = dict(parse_id_column(spec) for spec in id_column or [])
-            spec = TableSpec(
-                id_columns=ids,
-                patient_column=patient_column,
-                date_columns=tuple(date_column or ()),
-                drop_columns=tuple(drop_column or ()),
-                empty_columns=tuple(empty_column or ()),
-                keep_columns=tuple(keep_column or ()),
-                keep_unlisted=keep_unlisted,
-                date_shift_range=shift,
-            )
-            if not spec.id_columns and spec.patient_column is None:
-                raise UsageError("name at least one --id-column or --patient-column")
-            table = pseudonymise_table(
-                source, output, key=key, spec=spec, linkage=store, overwrite=force
-            )
-            result = {
-                "rows": table.rows,
-                "columns": list(table.columns_out),
-                "pseudonymised": list(table.pseudonymised),
-                "shifted": list(table.shifted),
-                "dropped": list(table.dropped),
-                "emptied": list(table.emptied),
-                "kept_unlisted": list(table.kept_unlisted),
-                "linkage_entries": table.linkage_entries,
-            }
-            if table.kept_unlisted:
-                stderr_console.print(
-                    f"note: kept unlisted columns unchanged: {', '.join(table.kept_unlisted)}"
-                )
-            lines = [
-                f"{output}: {table.rows} rows; pseudonymised {', '.join(table.pseudonymised)}"
-                + (f"; shifted {', '.join(table.shifted)}" if table.shifted else "")
-                + (f"; dropped {', '.join(table.dropped)}" if table.dropped else "")
-            ]
-        result.update(
-            output=str(output),
-            key_fingerprint=key.fingerprint,
-            key_ephemeral=key.ephemeral,
-            date_shift_range=list(shift),
+        shift = parse_shift_range(date_shift_range) if date_shift_range is not None else None
+        columns = ColumnOptions(
+            id_columns=tuple(id_column or ()),
+            patient_column=patient_column,
+            date_columns=tuple(date_column or ()),
+            drop_columns=tuple(drop_column or ()),
+            empty_columns=tuple(empty_column or ()),
+            keep_columns=tuple(keep_column or ()),
+            keep_unlisted=keep_unlisted,
         )
-        _emit(result, as_json, lines)
-
-
-def _entry_dict(entry: LinkageEntry) -> dict[str, str]:
-    return {"kind": entry.kind, "original": entry.original, "pseudonym": entry.pseudonym}
-
-
-def _revealed(entry: LinkageEntry) -> str:
-    # A DateOffset entry's answer is the offset in days (its "pseudonym" field).
-    return entry.pseudonym if entry.kind == "DateOffset" else entry.original
-
-
-def _read_pseudonyms(batch: Path, column: str) -> list[str]:
-    try:
-        with batch.open(encoding="utf-8", newline="") as handle:
-            reader = csv.DictReader(handle)
-            if reader.fieldnames is None or column not in reader.fieldnames:
-                raise UsageError(f"{batch.name} has no column {column}")
-            return [(row.get(column) or "").strip() for row in reader]
-    except (OSError, UnicodeDecodeError, csv.Error):
-        raise UsageError(f"{batch.name} is not a readable CSV file") from None
+        # Tables and BIDS trees exist to join the images: a missing key is refused there.
+        result = pseudonymise_source(
+            source,
+            output,
+            columns=columns,
+            bids=bids,
+            key_file=key_file,
+            linkage=linkage,
+            linkage_key_file=linkage_key_file,
+            profile=profile,
+            date_shift_range=shift,
+            overwrite=force,
+        )
+    lines: list[str] = []
+    if result.bids is not None:
+        tree = result.bids
+        lines.append(
+            f"{output}: {tree.subjects} subjects, {tree.files} files "
+            f"({tree.renamed} renamed, {tree.rewritten} rewritten)"
+        )
+    if result.table is not None:
+        table = result.table
+        if table.kept_unlisted:
+            stderr_console.print(
+                f"note: kept unlisted columns unchanged: {', '.join(table.kept_unlisted)}"
+            )
+        lines.append(
+            f"{output}: {table.rows} rows; pseudonymised {', '.join(table.pseudonymised)}"
+            + (f"; shifted {', '.join(table.shifted)}" if table.shifted else "")
+            + (f"; dropped {', '.join(table.dropped)}" if table.dropped else "")
+        )
+    _emit(result.to_json(), as_json, lines)
 
 
 def reidentify(
@@ -271,41 +201,19 @@ def reidentify(
             raise UsageError("--batch needs --column")
         if out is not None and batch is None:
             raise UsageError("--out applies to --batch")
-        key = _reader_key(key_file, linkage_key_file)
-        store = _linkage_store(linkage, key, linkage_key_file)
+        store = open_linkage_reader(linkage, key_file=key_file, linkage_key_file=linkage_key_file)
         if pseudonym is not None:
-            found = store.lookup(pseudonym)
-            if not found:
-                raise LinkageError("pseudonym not found in the linkage file")
-            _emit(
-                {"pseudonym": pseudonym, "entries": [_entry_dict(e) for e in found]},
-                as_json,
-                [f"{e.kind}\t{_revealed(e)}" for e in found],
-            )
+            found = reidentify_pseudonym(store, pseudonym)
+            _emit(found.to_json(), as_json, [f"{e.kind}\t{revealed(e)}" for e in found.entries])
             return
         assert batch is not None and column is not None
-        if out is not None:
-            check_output_location(batch, out)
-        wanted = _read_pseudonyms(batch, column)
-        table = store.lookup_many(wanted)
-        rows = []
-        for value in wanted:
-            rows += [[value, e.kind, _revealed(e)] for e in table.get(value, [])] or [
-                [value, "", ""]
-            ]
-        missing = sum(1 for value in wanted if not table.get(value))
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["pseudonym", "kind", "original"])
-        writer.writerows(rows)
-        if out is not None:
-            atomic_write_text(out, buffer.getvalue(), permissions=0o600)
-        elif as_json:
-            records = [dict(zip(("pseudonym", "kind", "original"), r, strict=True)) for r in rows]
-            typer.echo(json.dumps(records, indent=2))
+        answers = reidentify_batch(store, batch, column, out=out)
+    if answers.out is None:  # with --out the answers are in that file only
+        if as_json:
+            typer.echo(json.dumps(answers.to_json(), indent=2))
         else:
-            typer.echo(buffer.getvalue(), nl=False)
-        stderr_console.print(f"{len(wanted)} pseudonyms, {missing} not found")
+            typer.echo(answers.csv_text(), nl=False)
+    stderr_console.print(f"{answers.pseudonyms} pseudonyms, {answers.missing} not found")
 
 
 linkage_app = typer.Typer(
@@ -340,14 +248,10 @@ def linkage_export(
             layout = ExportFormat(fmt)
         except ValueError:
             raise UsageError("--format must be midi-b, csv or json") from None
-        key = _reader_key(key_file, linkage_key_file)
-        store = _linkage_store(linkage, key, linkage_key_file)
+        store = open_linkage_reader(linkage, key_file=key_file, linkage_key_file=linkage_key_file)
         paths = export_linkage(store, out, fmt=layout, overwrite=force)
-        _emit(
-            {"format": layout.value, "files": [str(p) for p in paths]},
-            as_json,
-            [str(p) for p in paths],
-        )
+    files = [str(p) for p in paths]
+    _emit({"format": layout.value, "files": files}, as_json, files)
 
 
 @linkage_app.command("check")
@@ -362,20 +266,11 @@ def linkage_check(
     Example: deidkit linkage check --linkage release.dkl --key-file project.key
     """
     with cli_errors():
-        key = _reader_key(key_file, linkage_key_file)
-        report = _linkage_store(linkage, key, linkage_key_file).check()
-        _emit(
-            {
-                "records": report.records,
-                "entries": report.entries,
-                "torn_tail_bytes": report.torn_tail_bytes,
-            },
-            as_json,
-            [
-                f"{linkage.name}: {report.records} records, {report.entries} entries, "
-                + ("torn tail record (interrupted append)" if report.torn_tail_bytes else "intact")
-            ],
-        )
+        store = open_linkage_reader(linkage, key_file=key_file, linkage_key_file=linkage_key_file)
+        report = store.check()
+    state = "torn tail record (interrupted append)" if report.torn_tail_bytes else "intact"
+    line = f"{linkage.name}: {report.records} records, {report.entries} entries, {state}"
+    _emit(report.to_json(), as_json, [line])
 
 
 def register(app: typer.Typer) -> None:

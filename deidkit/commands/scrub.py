@@ -127,39 +127,10 @@ def _print_summary(summary: ScrubSummary, *, dry_run: bool) -> None:
 
 
 def _write_html_report(summary: ScrubSummary, path: Path) -> None:
-    from deidkit.verify.report import ReleaseSummary, render_release_report
+    from deidkit.verify.report import render_release_report, scrub_release_summary
 
-    report = summary.report
-    # Input file names can carry PHI: the page names reasons and counts, never paths.
-    findings = [
-        {
-            "file": f"held-back file {i + 1} (see the run report)",
-            "tag_path": "",
-            "check": entry["reason"],
-            "severity": "held-back",
-        }
-        for i, entry in enumerate(report.get("held_back", []))
-    ]
-    html = ReleaseSummary(
-        title=f"Release {summary.output.name}",
-        verdict="scrubbed",
-        counts_per_check={f"held back: {k}": v for k, v in report.get("reasons", {}).items()},
-        per_modality=[
-            {"modality": m, "files": n, "findings": 0} for m, n in report["modalities"].items()
-        ],
-        findings=findings,
-        profile_name=report["profile"]["name"],
-        options=report["profile"]["options"],
-        table_edition=report["table_edition"],
-        tool_version=report["tool"]["version"],
-        key_fingerprint=report["key"]["fingerprint"],
-        created=report["finished"],
-        extra={
-            "files found": report["counts"]["found"],
-            "files released": report["counts"]["released"],
-            "unlinkable (random per-run key)": report["unlinkable"],
-            "run report": summary.run_report.name if summary.run_report else "",
-        },
+    html = scrub_release_summary(
+        summary.report, release=summary.output, run_report_file=summary.run_report
     )
     render_release_report(html, path)
 
@@ -320,8 +291,7 @@ def demo(
         f"held back {counts['held_back']} files on purpose (broken or burned-in samples); "
         "see the run report"
     )
-    clean = result.verify_verdict in (None, "clean")
-    raise typer.Exit(EXIT_OK if counts["released"] and clean else EXIT_HELD_BACK)
+    raise typer.Exit(EXIT_OK if result.succeeded else EXIT_HELD_BACK)
 
 
 def register(app: typer.Typer) -> None:

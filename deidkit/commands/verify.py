@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -10,8 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from deidkit.commands._common import cli_errors, configure_logging, stderr_console
-from deidkit.core.errors import OutputPathError, UsageError
-from deidkit.core.io import atomic_write_text
+from deidkit.core.errors import UsageError
 
 VERIFY_HELP = "\n\n".join(
     [
@@ -28,12 +26,6 @@ VERIFY_HELP = "\n\n".join(
         "--html report.html",
     ]
 )
-
-
-def _outside(path: Path, folder: Path, option: str) -> None:
-    # A report written into the release would itself become part of the release.
-    if path.resolve().is_relative_to(folder.resolve()):
-        raise OutputPathError(f"{option} must lie outside {folder.name}")
 
 
 def verify(
@@ -69,7 +61,7 @@ def verify(
     configure_logging(verbose)
     from deidkit.core.keys import load_key
     from deidkit.verify.release import FAIL_ON, verify_release
-    from deidkit.verify.report import render_release_report
+    from deidkit.verify.report import check_report_outside, write_verify_reports
 
     with cli_errors():
         if fail_on not in FAIL_ON:
@@ -78,9 +70,9 @@ def verify(
             raise UsageError("--linkage needs --original (the score compares with the originals)")
         for out, option in ((json_out, "--json"), (html_out, "--html")):
             if out is not None:
-                _outside(out, release, option)
+                check_report_outside(out, release, option=option)
                 if original is not None:
-                    _outside(out, original, option)
+                    check_report_outside(out, original, option=option)
         key = load_key(key_file, allow_ephemeral=False) if key_file is not None else None
         with Progress(
             TextColumn("verifying {task.description}"),
@@ -106,11 +98,7 @@ def verify(
                 workers=workers,
                 progress=progress,
             )
-        if json_out is not None:
-            text = json.dumps(result.to_json(fail_on), indent=2, sort_keys=True) + "\n"
-            atomic_write_text(json_out, text)
-        if html_out is not None:
-            render_release_report(result.summary(fail_on), html_out)
+        write_verify_reports(result, fail_on=fail_on, json_out=json_out, html_out=html_out)
     verdict = result.verdict(fail_on)
     counts = {k: v for k, v in result.counts_per_check.items() if v}
     typer.echo(

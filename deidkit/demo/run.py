@@ -8,12 +8,9 @@ release, never inside it.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from deidkit.core.io import atomic_write_text
 from deidkit.core.keys import generate_key_file, load_key_file
 from deidkit.demo.sample import SampleCorpus, generate_sample_corpus
 from deidkit.rules.profile import load_profile
@@ -59,6 +56,16 @@ class DemoResult:
     def action_log(self) -> Path | None:
         """The per-file action log beside the release."""
         return self.scrub.action_log
+
+    @property
+    def succeeded(self) -> bool:
+        """Whether the demo showed what it should: files released, release clean.
+
+        A release not verified counts as clean. Files held back on purpose (the broken and
+        burned-in samples) do not count against it.
+        """
+        clean = self.verify_verdict in (None, "clean")
+        return bool(self.scrub.counts["released"]) and clean
 
 
 def run_demo(
@@ -109,17 +116,15 @@ def _verify(result: DemoResult, *, key_file: Path, workers: int | None) -> DemoR
     from dataclasses import replace
 
     from deidkit.verify.release import verify_release
-    from deidkit.verify.report import render_release_report
+    from deidkit.verify.report import write_verify_reports
 
     verified = verify_release(
         result.release, original=result.input, key=load_key_file(key_file), workers=workers
     )
     json_out = result.outdir / "verify.json"
     html_out = result.outdir / "release-report.html"
-    report: dict[str, Any] = verified.to_json()
-    report.pop("created", None)  # keep re-runs byte-identical
-    atomic_write_text(json_out, json.dumps(report, indent=2, sort_keys=True) + "\n")
-    render_release_report(verified.summary(), html_out)
+    # reproducible: no timestamp in the JSON, so re-runs stay byte-identical
+    write_verify_reports(verified, json_out=json_out, html_out=html_out, reproducible=True)
     return replace(
         result, verify_json=json_out, verify_html=html_out, verify_verdict=verified.verdict()
     )

@@ -53,6 +53,16 @@ class BidsResult:
     rewritten: int
     linkage_entries: int = 0
 
+    def to_json(self) -> dict[str, int]:
+        """The counts, as ``pseudonymise --bids --json`` prints them."""
+        return {
+            "subjects": self.subjects,
+            "files": self.files,
+            "renamed": self.renamed,
+            "rewritten": self.rewritten,
+            "linkage_entries": self.linkage_entries,
+        }
+
 
 def subject_labels(root: Path) -> list[str]:
     """Subject labels of a BIDS tree (folders and participants.tsv), sorted."""

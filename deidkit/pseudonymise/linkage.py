@@ -61,7 +61,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from deidkit.core.errors import LinkageError
-from deidkit.core.keys import ProjectKey
+from deidkit.core.keys import ProjectKey, load_key, load_key_file
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +115,10 @@ class LinkageEntry:
     original: str
     pseudonym: str
 
+    def as_dict(self) -> dict[str, str]:
+        """``{"kind", "original", "pseudonym"}``: the JSON form of exports and reidentify."""
+        return {"kind": self.kind, "original": self.original, "pseudonym": self.pseudonym}
+
 
 @dataclass(frozen=True)
 class LinkageCheck:
@@ -123,6 +127,14 @@ class LinkageCheck:
     records: int
     entries: int
     torn_tail_bytes: int
+
+    def to_json(self) -> dict[str, int]:
+        """The counts as ``deidkit linkage check --json`` prints them."""
+        return {
+            "records": self.records,
+            "entries": self.entries,
+            "torn_tail_bytes": self.torn_tail_bytes,
+        }
 
 
 def _mode_text(mode: int) -> str:
@@ -353,6 +365,46 @@ class LinkageStore:
                     unique.extend(offsets.get(entry.pseudonym, []))
             wanted[pseudonym] = list(dict.fromkeys(unique))
         return wanted
+
+
+def open_linkage(
+    path: Path, *, key: ProjectKey, linkage_key_file: Path | None = None
+) -> LinkageStore:
+    """The linkage store at ``path`` for ``key``, encrypted with a separate key if one is given.
+
+    Nothing is read from ``path`` yet (it may not exist: the first append creates it).
+
+    Raises
+    ------
+    KeyFileError
+        If ``linkage_key_file`` cannot be loaded (missing, malformed, readable by others).
+    """
+    linkage_key = load_key_file(linkage_key_file) if linkage_key_file is not None else None
+    return LinkageStore(path, key=key, linkage_key=linkage_key)
+
+
+def open_linkage_reader(
+    path: Path,
+    *,
+    key_file: Path | None = None,
+    linkage_key_file: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> LinkageStore:
+    """Open the linkage store at ``path`` for reading (reidentify, export, check).
+
+    The project key comes from ``key_file``, else ``$DEIDKIT_KEY`` (``env``, default the
+    process environment). Reading needs only the key that encrypts: with a separate
+    ``linkage_key_file`` the project key is optional (it guards appends only) and a random
+    stand-in is used when none is given.
+
+    Raises
+    ------
+    KeyFileError
+        If no project key is given and there is no separate linkage key, or a key file
+        cannot be loaded.
+    """
+    key = load_key(key_file, env=env, allow_ephemeral=linkage_key_file is not None)
+    return open_linkage(path, key=key, linkage_key_file=linkage_key_file)
 
 
 def _prefix(length: int) -> bytes:

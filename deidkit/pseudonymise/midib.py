@@ -109,9 +109,7 @@ def export_files(entries: list[LinkageEntry], fmt: ExportFormat) -> dict[str, st
     document = {
         "format": "deidkit-linkage",
         "version": 1,
-        "entries": [
-            {"kind": e.kind, "original": e.original, "pseudonym": e.pseudonym} for e in unique
-        ],
+        "entries": [e.as_dict() for e in unique],
     }
     return {"linkage.json": json.dumps(document, indent=2, ensure_ascii=False) + "\n"}
 

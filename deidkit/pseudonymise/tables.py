@@ -171,6 +171,19 @@ class TableResult:
     kept_unlisted: tuple[str, ...] = ()
     linkage_entries: int = 0
 
+    def to_json(self) -> dict[str, Any]:
+        """Counts and column names (never a cell value), as ``pseudonymise --json`` prints."""
+        return {
+            "rows": self.rows,
+            "columns": list(self.columns_out),
+            "pseudonymised": list(self.pseudonymised),
+            "shifted": list(self.shifted),
+            "dropped": list(self.dropped),
+            "emptied": list(self.emptied),
+            "kept_unlisted": list(self.kept_unlisted),
+            "linkage_entries": self.linkage_entries,
+        }
+
 
 def table_format(path: Path) -> str:
     """``csv``, ``tsv`` or ``parquet`` from the file extension."""

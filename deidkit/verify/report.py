@@ -1,21 +1,26 @@
-"""The HTML release report: one self-contained page for a governance officer.
+"""The release report files: one self-contained HTML page for a governance officer, and
+the JSON findings of a verification.
 
-Used by ``deidkit verify --html`` and ``deidkit scrub --report``. The page is rendered from
-``reports/release_report.html.j2`` with ``reports/assets/release.css`` inlined, so it opens
-offline, needs no JavaScript and can be archived as the paper trail of a release.
-Findings carry file paths, tag paths and check names only, never a value read from
-patient data.
+Used by ``deidkit verify --html/--json``, ``deidkit scrub --report`` and the demo. The page
+is rendered from ``reports/release_report.html.j2`` with ``reports/assets/release.css``
+inlined, so it opens offline, needs no JavaScript and can be archived as the paper trail of
+a release. Findings carry file paths, tag paths and check names only, never a value read
+from patient data. A report is never written inside the release it describes (it would
+become part of it) nor inside the originals (:func:`check_report_outside`).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any, Protocol
 
 import jinja2
 
+from deidkit.core.errors import OutputPathError
 from deidkit.core.io import atomic_write_text
 from deidkit.core.resources import shipped_dir
 
@@ -131,3 +136,110 @@ def render_release_report(summary: ReleaseSummary, out: Path) -> None:
         Target HTML file; its folder is created if needed.
     """
     atomic_write_text(out, render_release_html(summary))
+
+
+def check_report_outside(out: Path, folder: Path, *, option: str) -> None:
+    """Refuse a report path inside ``folder``.
+
+    A report written into the release would itself become part of the release; one written
+    into the originals would mix with them.
+
+    Raises
+    ------
+    OutputPathError
+        If ``out`` lies inside ``folder``; the message names ``option`` and the folder.
+    """
+    if Path(out).resolve().is_relative_to(Path(folder).resolve()):
+        raise OutputPathError(f"{option} must lie outside {Path(folder).name}")
+
+
+def scrub_release_summary(
+    run_report: Mapping[str, Any], *, release: Path, run_report_file: Path | None = None
+) -> ReleaseSummary:
+    """The release report of a scrub run (verdict "scrubbed"), from its run report.
+
+    Input file names can carry PHI: the page names the reasons files were held back and
+    counts them, never their paths.
+
+    Parameters
+    ----------
+    run_report
+        The run report (``<RELEASE>.run-report.json``, format ``deidkit-run-report/1``).
+    release
+        The release folder (only its name is shown).
+    run_report_file
+        Where the run report lies (only its name is shown).
+    """
+    held_back: Sequence[Mapping[str, Any]] = run_report.get("held_back", [])
+    findings = [
+        {
+            "file": f"held-back file {i + 1} (see the run report)",
+            "tag_path": "",
+            "check": entry["reason"],
+            "severity": "held-back",
+        }
+        for i, entry in enumerate(held_back)
+    ]
+    reasons: Mapping[str, int] = run_report.get("reasons", {})
+    modalities: Mapping[str, int] = run_report["modalities"]
+    return ReleaseSummary(
+        title=f"Release {Path(release).name}",
+        verdict="scrubbed",
+        counts_per_check={f"held back: {k}": v for k, v in reasons.items()},
+        per_modality=[{"modality": m, "files": n, "findings": 0} for m, n in modalities.items()],
+        findings=findings,
+        profile_name=run_report["profile"]["name"],
+        options=run_report["profile"]["options"],
+        table_edition=run_report["table_edition"],
+        tool_version=run_report["tool"]["version"],
+        key_fingerprint=run_report["key"]["fingerprint"],
+        created=run_report["finished"],
+        extra={
+            "files found": run_report["counts"]["found"],
+            "files released": run_report["counts"]["released"],
+            "unlinkable (random per-run key)": run_report["unlinkable"],
+            "run report": run_report_file.name if run_report_file else "",
+        },
+    )
+
+
+class VerifyOutcome(Protocol):
+    """What :func:`write_verify_reports` needs of a verification.
+
+    :class:`deidkit.verify.release.VerifyResult` is one (a protocol, so that this module,
+    which ``release`` imports, does not import it back).
+    """
+
+    def to_json(self, fail_on: str = "error") -> dict[str, Any]:
+        """The findings and counts as JSON-ready data."""
+        ...
+
+    def summary(self, fail_on: str = "error") -> ReleaseSummary:
+        """The facts the HTML release report shows."""
+        ...
+
+
+def write_verify_reports(
+    result: VerifyOutcome,
+    *,
+    fail_on: str = "error",
+    json_out: Path | None = None,
+    html_out: Path | None = None,
+    reproducible: bool = False,
+) -> None:
+    """Write a verification's JSON findings and HTML release report, each if asked for.
+
+    ``json_out`` gets :meth:`VerifyOutcome.to_json` (indented, sorted keys), ``html_out``
+    the page of :meth:`VerifyOutcome.summary`; both are written atomically.
+
+    ``reproducible`` leaves the ``created`` timestamp out of the JSON, so that verifying the
+    same release twice gives identical bytes (the demo). Check the locations first with
+    :func:`check_report_outside`.
+    """
+    if json_out is not None:
+        data = dict(result.to_json(fail_on))
+        if reproducible:
+            data.pop("created", None)
+        atomic_write_text(json_out, json.dumps(data, indent=2, sort_keys=True) + "\n")
+    if html_out is not None:
+        render_release_report(result.summary(fail_on), html_out)

@@ -155,3 +155,23 @@ def test_unsafe_key_file_is_a_usage_error(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "chmod 600" in result.output
     assert not (tmp_path / "rel").exists()
+
+
+def test_demo_succeeds_when_files_are_released_and_verified_clean(tmp_path: Path) -> None:
+    # `deidkit demo` exits 0 exactly when DemoResult.succeeded holds.
+    from dataclasses import replace
+
+    from deidkit.demo.run import DemoResult
+    from deidkit.scrub.pipeline import ScrubSummary
+
+    def scrubbed(released: int) -> ScrubSummary:
+        counts = {"found": 3, "released": released, "held_back": 3 - released}
+        return ScrubSummary(tmp_path, tmp_path / "r", {"counts": counts}, None, None)
+
+    corpus = SampleCorpus(tmp_path, (), (), (), ())
+    result = DemoResult(tmp_path, tmp_path, tmp_path / "r", tmp_path / "k", corpus, scrubbed(2))
+    assert result.succeeded  # not verified; held-back samples do not count against it
+    assert replace(result, verify_verdict="clean").succeeded
+    assert not replace(result, verify_verdict="phi-found").succeeded
+    assert not replace(result, verify_verdict="incomplete").succeeded
+    assert not replace(result, scrub=scrubbed(0)).succeeded

@@ -76,6 +76,13 @@ def test_tree_is_renamed_consistently(tmp_path: Path) -> None:
     result = pseudonymise_bids(source, out, key=KEY, linkage=store)
     assert _all_text(source) == before  # input untouched
     assert result.subjects == 2 and result.files == 12
+    assert result.to_json() == {
+        "subjects": 2,
+        "files": 12,
+        "renamed": result.renamed,
+        "rewritten": result.rewritten,
+        "linkage_entries": result.linkage_entries,
+    }
     text = _all_text(out)
     for label in LABELS:
         assert f"sub-{label}" not in text

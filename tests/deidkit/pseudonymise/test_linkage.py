@@ -10,10 +10,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deidkit.core.errors import LinkageError
-from deidkit.core.keys import ProjectKey
+from deidkit.core.errors import KeyFileError, LinkageError
+from deidkit.core.keys import ProjectKey, generate_key_file
 from deidkit.core.pseudonym import date_offset_days, patient_pseudonym
-from deidkit.pseudonymise.linkage import HEADER_SIZE, LinkageEntry, LinkageStore
+from deidkit.pseudonymise.linkage import (
+    HEADER_SIZE,
+    LinkageCheck,
+    LinkageEntry,
+    LinkageStore,
+    open_linkage,
+    open_linkage_reader,
+)
 
 KEY = ProjectKey(secret=bytes(range(32)), source="test")
 OTHER_KEY = ProjectKey(secret=bytes(range(1, 33)), source="test")
@@ -222,3 +229,40 @@ def test_file_is_owner_only(tmp_path: Path) -> None:
     path = tmp_path / "l.dkl"
     LinkageStore(path, key=KEY).append(_patient_entries("MRN-1"))
     assert path.stat().st_mode & 0o077 == 0
+
+
+def test_entry_and_check_json() -> None:
+    entry = LinkageEntry("PatientID", "MRN-1", "P1")
+    assert entry.as_dict() == {"kind": "PatientID", "original": "MRN-1", "pseudonym": "P1"}
+    assert list(entry.as_dict()) == ["kind", "original", "pseudonym"]
+    check = LinkageCheck(records=2, entries=5, torn_tail_bytes=3)
+    assert check.to_json() == {"records": 2, "entries": 5, "torn_tail_bytes": 3}
+
+
+def test_open_linkage_with_derived_or_separate_key(tmp_path: Path) -> None:
+    linkage_key = tmp_path / "linkage.key"
+    separate = generate_key_file(linkage_key)
+    path = tmp_path / "l.dkl"
+    store = open_linkage(path, key=KEY, linkage_key_file=linkage_key)
+    assert not path.exists()  # opening reads nothing
+    store.append(_patient_entries("MRN-1"))
+    with pytest.raises(LinkageError, match="separate linkage key"):
+        open_linkage(path, key=KEY).check()
+    assert LinkageStore(path, key=KEY, linkage_key=separate).check().entries == 2
+    with pytest.raises(KeyFileError):
+        open_linkage(path, key=KEY, linkage_key_file=tmp_path / "missing.key")
+
+
+def test_open_linkage_reader_needs_a_key_that_encrypts(tmp_path: Path) -> None:
+    project_file, linkage_file = tmp_path / "project.key", tmp_path / "linkage.key"
+    project, separate = generate_key_file(project_file), generate_key_file(linkage_file)
+    derived, split = tmp_path / "derived.dkl", tmp_path / "split.dkl"
+    LinkageStore(derived, key=project).append(_patient_entries("MRN-1"))
+    LinkageStore(split, key=project, linkage_key=separate).append(_patient_entries("MRN-2"))
+    assert open_linkage_reader(derived, key_file=project_file, env={}).check().entries == 2
+    env = {"DEIDKIT_KEY": project.secret.hex()}
+    assert open_linkage_reader(derived, env=env).check().entries == 2
+    # a separate linkage key reads without the project key
+    assert open_linkage_reader(split, linkage_key_file=linkage_file, env={}).check().entries == 2
+    with pytest.raises(KeyFileError, match="no key given"):
+        open_linkage_reader(derived, env={})

@@ -91,6 +91,23 @@ def test_csv_ids_and_dates_match_the_image_derivation(tmp_path: Path) -> None:
     assert "Smith" not in out.read_text()
 
 
+def test_result_json_names_columns_never_values(tmp_path: Path) -> None:
+    source = _labs(tmp_path / "labs.csv")
+    result = pseudonymise_table(source, tmp_path / "o.csv", key=KEY, spec=LABS_SPEC)
+    data = result.to_json()
+    assert data == {
+        "rows": 3,
+        "columns": list(result.columns_out),
+        "pseudonymised": list(result.pseudonymised),
+        "shifted": list(result.shifted),
+        "dropped": ["comment"],
+        "emptied": [],
+        "kept_unlisted": [],
+        "linkage_entries": 0,
+    }
+    assert "00123" not in str(data) and "Smith" not in str(data)
+
+
 def test_output_is_byte_identical_across_runs(tmp_path: Path) -> None:
     source = _labs(tmp_path / "labs.csv")
     for suffix in (".csv", ".tsv", ".parquet"):

@@ -1,0 +1,126 @@
+"""The report files behind ``deidkit verify --json/--html`` and ``deidkit scrub --report``.
+
+The commands parse and render; where a report may go, what it holds and how it is written
+is :mod:`deidkit.verify.report`'s, tested here through its functions.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deidkit.core.errors import OutputPathError
+from deidkit.verify.report import (
+    ReleaseSummary,
+    check_report_outside,
+    render_release_html,
+    scrub_release_summary,
+    write_verify_reports,
+)
+
+
+class _Outcome:
+    """A stand-in for VerifyResult: records the fail_on level it was asked for."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def to_json(self, fail_on: str = "error") -> dict[str, Any]:
+        self.asked.append(fail_on)
+        return {"verdict": "clean", "fail_on": fail_on, "created": "2026-01-01T00:00:00Z"}
+
+    def summary(self, fail_on: str = "error") -> ReleaseSummary:
+        self.asked.append(fail_on)
+        return ReleaseSummary(
+            title="Release r",
+            verdict="clean",
+            counts_per_check={"uid": 0},
+            per_modality=[],
+            findings=[],
+            profile_name="basic",
+            options=[],
+            table_edition="2025b",
+            tool_version="0",
+            key_fingerprint=None,
+            created="2026-01-01T00:00:00Z",
+        )
+
+
+def test_check_report_outside(tmp_path: Path) -> None:
+    release = tmp_path / "release"
+    release.mkdir()
+    check_report_outside(tmp_path / "report.html", release, option="--html")
+    check_report_outside(tmp_path / "release-report.html", release, option="--html")
+    for inside in (release / "x.json", release / "a" / "b.json", release):
+        with pytest.raises(OutputPathError) as refused:
+            check_report_outside(inside, release, option="--json")
+        assert str(refused.value) == "--json must lie outside release"
+
+
+def test_write_verify_reports(tmp_path: Path) -> None:
+    outcome = _Outcome()
+    json_out, html_out = tmp_path / "out" / "v.json", tmp_path / "v.html"
+    write_verify_reports(outcome, fail_on="warn", json_out=json_out, html_out=html_out)
+    assert outcome.asked == ["warn", "warn"]
+    text = json_out.read_text()
+    assert text.endswith("}\n") and json.loads(text)["created"]
+    assert text == json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
+    assert html_out.read_text() == render_release_html(outcome.summary("warn"))
+
+    write_verify_reports(outcome, json_out=json_out, reproducible=True)
+    assert json.loads(json_out.read_text()) == {"verdict": "clean", "fail_on": "error"}
+    nothing = _Outcome()
+    write_verify_reports(nothing)
+    assert nothing.asked == []
+
+
+def _run_report() -> dict[str, Any]:
+    return {
+        "profile": {"name": "research", "options": ["retain_safe_private"]},
+        "table_edition": "2025b",
+        "tool": {"name": "deidkit", "version": "9.9"},
+        "key": {"fingerprint": "abcd"},
+        "finished": "2026-02-03T04:05:06Z",
+        "unlinkable": False,
+        "counts": {"found": 5, "released": 3},
+        "modalities": {"CT": 2, "MR": 1},
+        "reasons": {"burned_in": 1, "not_dicom": 1},
+        "held_back": [
+            {"source": "PAT^CANARY/a.dcm", "reason": "burned_in"},
+            {"source": "PAT^CANARY/b.txt", "reason": "not_dicom"},
+        ],
+    }
+
+
+def test_scrub_release_summary_names_reasons_never_input_paths(tmp_path: Path) -> None:
+    summary = scrub_release_summary(
+        _run_report(),
+        release=tmp_path / "release",
+        run_report_file=tmp_path / "release.run-report.json",
+    )
+    assert summary.title == "Release release" and summary.verdict == "scrubbed"
+    assert summary.counts_per_check == {"held back: burned_in": 1, "held back: not_dicom": 1}
+    assert [row["modality"] for row in summary.per_modality] == ["CT", "MR"]
+    assert [row["check"] for row in summary.findings] == ["burned_in", "not_dicom"]
+    assert summary.findings[0]["file"] == "held-back file 1 (see the run report)"
+    assert (summary.profile_name, list(summary.options)) == ("research", ["retain_safe_private"])
+    assert (summary.tool_version, summary.key_fingerprint) == ("9.9", "abcd")
+    assert summary.created == "2026-02-03T04:05:06Z"
+    assert summary.extra == {
+        "files found": 5,
+        "files released": 3,
+        "unlinkable (random per-run key)": False,
+        "run report": "release.run-report.json",
+    }
+    assert "CANARY" not in repr(summary) and "CANARY" not in render_release_html(summary)
+
+
+def test_scrub_release_summary_of_a_clean_run() -> None:
+    report = _run_report()
+    del report["held_back"], report["reasons"]
+    summary = scrub_release_summary(report, release=Path("r"))
+    assert summary.findings == [] and summary.counts_per_check == {}
+    assert summary.extra["run report"] == ""
