@@ -380,15 +380,11 @@ def _audit(
     make_report: bool,
     say: Callable[[str], None],
 ) -> RunOutcome:
-    from auditkit.evaluate import AuditResult
-    from auditkit.gate import run_gate
+    from auditkit.evaluate import AuditResult, load_predictions
+    from auditkit.gate import load_policy, markdown_summary, run_gate, text_summary, write_junit
     from auditkit.inference import predict
-    from auditkit.junit import write_junit
-    from auditkit.policy import load_policy
-    from auditkit.predictions import load_predictions
-    from auditkit.report import build_report, curves_from_predictions, write_report
+    from auditkit.report import build_report, curves_for_results, write_report
     from auditkit.results import dumps_results
-    from auditkit.summary import markdown_summary, text_summary
     from deidkit.core.keys import ProjectKey
     from deidkit.core.resources import shipped_dir
 
@@ -437,14 +433,7 @@ def _audit(
     report_path = run_dir / "report.html"
     if make_report:
         say(f"[{name}] report")
-        missing = {
-            str(e["attribute"]): str(e["group"])
-            for e in results["groups"]
-            if e["status"] == "missing"
-        }
-        curves = curves_from_predictions(
-            run.parquet_path, attributes=GROUPS, label="label", score="score", missing_names=missing
-        )
+        curves = curves_for_results(results, run.parquet_path, label="label", score="score")
         trained = "mostly on Siemens" if name == "biased" else "on all scanners"
         title = f"Demo audit: {name} model (trained {trained})"
         write_report(report_path, build_report(results, policy=policy, curves=curves, title=title))

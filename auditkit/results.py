@@ -1,21 +1,28 @@
-"""Read, validate and write RESULTS.json (the contract between evaluate, report and gate).
+"""RESULTS.json: the contract between evaluate, report and gate.
 
 The JSON Schema ships inside the package (``auditkit/schema/results.schema.json``) and is the
-documentation of every key. :func:`load_results` validates a file against it: with the
+documentation of every key. The typed records below (:class:`ResultsDocument`,
+:class:`GroupEntry`, :class:`MetricEntry`, :class:`DisparityEntry`, :class:`WarningEntry`)
+spell out the same shape for code: :class:`~auditkit.evaluate.AuditResult` builds them and
+they serialise unchanged. :func:`load_results` validates a file against the schema: with the
 ``jsonschema`` package when installed (full validation), otherwise with a built-in check of the
-required keys and their types, so the report and gate work in a minimal install too.
-Typed views (:class:`Results`, :class:`GroupResult`, :class:`Disparity`) are provided for code
-that prefers attributes to dictionary keys.
+required keys and their types, so the report and gate work in a minimal install too. The
+readers (:func:`group_entries`, :func:`attributes_in`, :func:`metric_of`) accept any mapping of
+that shape, as report and gate do; frozen views (:class:`Results`, :class:`GroupResult`,
+:class:`Disparity`) are provided for code that prefers attributes to dictionary keys.
+
+This module is import-light (standard library only): evaluate, report and gate all use it.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal, NotRequired, TypedDict
 
 from auditkit.errors import ResultsFormatError
 
@@ -29,6 +36,110 @@ MSG_VERSION: Final = (
 )
 
 
+# --------------------------------------------------------------------------- typed records
+Status = Literal["ok", "insufficient", "missing"]
+
+
+class MetricEntry(TypedDict):
+    """One metric of one group (``$defs/metric``): ``value`` is ``None`` when undefined."""
+
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    reason: NotRequired[str]
+    wilson_low: NotRequired[float | None]
+    wilson_high: NotRequired[float | None]
+    ci_undefined_share: NotRequired[float]
+
+
+class GroupEntry(TypedDict):
+    """One entry of ``overall``, ``groups`` or ``intersections`` (``$defs/entry``)."""
+
+    attribute: str
+    group: str
+    n: int
+    status: Status
+    reason: str | None
+    metrics: dict[str, MetricEntry]
+    n_patients: NotRequired[int]
+    per_class: NotRequired[dict[str, dict[str, MetricEntry]]]
+
+
+class DisparityEntry(TypedDict):
+    """One entry of ``disparities`` (``$defs/disparity``)."""
+
+    attribute: str
+    metric: str
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    significant_holm: bool | None
+    groups_used: list[str]
+    p_value: float | None
+    p_value_holm: NotRequired[float | None]
+    groups_compared: NotRequired[list[str]]
+    group: NotRequired[str]
+    based_on: NotRequired[str]
+    reason: NotRequired[str]
+
+
+class WarningEntry(TypedDict):
+    """One entry of ``warnings`` (``$defs/warning``): counts only, never values."""
+
+    code: str
+    message: str
+    count: int
+
+
+class ThresholdEntry(TypedDict):
+    """``threshold``: the one global operating threshold and how it was chosen."""
+
+    value: float | None
+    method: str
+    target_specificity: float | None
+
+
+class SpecificityThresholdEntry(TypedDict):
+    """``specificity_threshold``: the threshold behind ``tpr_at_fixed_specificity``."""
+
+    target: float | None
+    value: float | None
+
+
+class BootstrapEntry(TypedDict):
+    """``bootstrap``: how the intervals were computed."""
+
+    n_boot: int
+    seed: int
+    unit: Literal["row", "patient"]
+    ci_level: float
+    method: Literal["percentile"]
+
+
+class ResultsDocument(TypedDict):
+    """A whole RESULTS.json document, as :meth:`AuditResult.to_dict` writes it."""
+
+    schema_version: str
+    task: str
+    threshold: ThresholdEntry
+    specificity_threshold: SpecificityThresholdEntry | None
+    min_group_size: int
+    bootstrap: BootstrapEntry
+    attributes: list[str]
+    classes: list[str]
+    overall: GroupEntry
+    groups: list[GroupEntry]
+    intersections: list[GroupEntry]
+    disparities: list[DisparityEntry]
+    warnings: list[WarningEntry]
+    provenance: dict[str, Any]
+
+
+#: What the readers accept: a RESULTS.json mapping (a :class:`ResultsDocument` or loaded JSON).
+ResultsMapping = Mapping[str, Any]
+
+
+# --------------------------------------------------------------------------- schema, files
 @cache
 def results_schema() -> dict[str, Any]:
     """The shipped JSON Schema of RESULTS.json."""
@@ -128,12 +239,73 @@ def load_results(path: str | Path) -> dict[str, Any]:
     return validate_results(document, name=path.name)
 
 
-def dumps_results(document: dict[str, Any]) -> str:
+def dumps_results(document: Mapping[str, Any]) -> str:
     """Serialise a results document deterministically (sorted keys off: schema order kept).
 
     NaN and infinities are refused: the schema uses ``null`` for undefined values.
     """
     return json.dumps(document, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+
+
+# --------------------------------------------------------------------------- readers
+
+
+def check_results(data: Any, *, name: str = "RESULTS.json") -> None:
+    """Raise :class:`ResultsFormatError` unless ``data`` has the RESULTS.json shape.
+
+    A cheap structural check for mappings built in memory; files are checked in full against
+    the schema by :func:`load_results`.
+    """
+    if not isinstance(data, Mapping):
+        raise ResultsFormatError(f"{name}: the top level must be an object")
+    for key in ("overall", "groups"):
+        if key not in data:
+            raise ResultsFormatError(f"{name}: missing key '{key}'")
+    entries = [data["overall"], *data.get("groups", []), *(data.get("intersections") or [])]
+    for entry in entries:
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("metrics", {}), Mapping):
+            raise ResultsFormatError(f"{name}: a group entry is not an object with 'metrics'")
+    if not isinstance(data.get("disparities", []) or [], list):
+        raise ResultsFormatError(f"{name}: 'disparities' must be a list")
+
+
+def group_entries(results: ResultsMapping) -> Iterator[Mapping[str, Any]]:
+    """Yield every group entry, single attributes first, then intersections."""
+    yield from results.get("groups", []) or []
+    yield from results.get("intersections", []) or []
+
+
+def attributes_in(results: ResultsMapping) -> list[str]:
+    """Attribute names in the order they first appear (intersections included)."""
+    seen: dict[str, None] = {}
+    for entry in group_entries(results):
+        seen.setdefault(str(entry.get("attribute")), None)
+    for entry in results.get("disparities", []) or []:
+        seen.setdefault(str(entry.get("attribute")), None)
+    return list(seen)
+
+
+def metric_of(
+    entry: Mapping[str, Any], metric: str
+) -> tuple[float | None, float | None, float | None]:
+    """Return ``(value, ci_low, ci_high)`` of a metric in a group entry (None if absent)."""
+    raw = (entry.get("metrics") or {}).get(metric)
+    if raw is None:
+        return None, None, None
+    if isinstance(raw, int | float):
+        return finite_or_none(raw), None, None
+    return (
+        finite_or_none(raw.get("value")),
+        finite_or_none(raw.get("ci_low")),
+        finite_or_none(raw.get("ci_high")),
+    )
+
+
+def finite_or_none(value: Any) -> float | None:
+    """``value`` as a float when it is a finite number (not a bool), else ``None``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
 
 
 # --------------------------------------------------------------------------- typed views

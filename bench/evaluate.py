@@ -16,8 +16,7 @@ import time
 
 import numpy as np
 
-from auditkit.evaluate import AuditResult
-from auditkit.predictions import Predictions, Task
+from auditkit.evaluate import AuditResult, Predictions, Task
 
 
 def synthetic(rows: int, seed: int = 0) -> Predictions:

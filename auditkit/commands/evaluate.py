@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import importlib.metadata
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,7 +11,7 @@ from rich.table import Table
 
 from auditkit.commands._common import cli_errors, configure_logging, stderr_console
 from auditkit.errors import EvaluationError
-from auditkit.predictions import Task
+from auditkit.evaluate.predictions import Task
 
 HELP = """Evaluate predictions per subgroup: metrics with bootstrap CIs, disparities, RESULTS.json.
 
@@ -26,24 +24,6 @@ Example:
   auditkit evaluate predictions.csv --task binary --label label --score score
   --patient patient_id --group sex --group manufacturer --intersections 2 --out RESULTS.json
 """
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _versions() -> dict[str, str | None]:
-    versions: dict[str, str | None] = {}
-    for name in ("numpy", "pandas", "fairlearn"):
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
 
 
 def _summary(document: dict[str, Any]) -> Table:
@@ -76,111 +56,92 @@ def _summary(document: dict[str, Any]) -> Table:
     return table
 
 
+def evaluate(
+    predictions: Annotated[
+        Path,
+        typer.Argument(help="Predictions table (.csv or .parquet).", exists=True, dir_okay=False),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="RESULTS.json to write.")],
+    group: Annotated[
+        list[str] | None,
+        typer.Option("--group", "-g", help="Attribute column to audit (repeatable)."),
+    ] = None,
+    task: Annotated[Task, typer.Option("--task", help="Kind of model output.")] = Task.BINARY,
+    label: Annotated[str, typer.Option("--label", help="Label column.")] = "label",
+    score: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--score",
+            help="Score column(s); multiclass: a prefix such as score_ or repeated columns. "
+            "Default: score / score_ / prediction / dice+hd95 by task.",
+        ),
+    ] = None,
+    patient: Annotated[
+        str | None,
+        typer.Option("--patient", help="Patient column: bootstrap resamples patients."),
+    ] = None,
+    intersections: Annotated[
+        int, typer.Option("--intersections", min=1, help="Cross up to this many attributes.")
+    ] = 1,
+    threshold: Annotated[
+        float | None, typer.Option("--threshold", help="Fixed global threshold (default 0.5).")
+    ] = None,
+    threshold_from: Annotated[
+        str | None,
+        typer.Option("--threshold-from", help="youden | fixed-specificity:S, chosen on all rows."),
+    ] = None,
+    target_specificity: Annotated[
+        float,
+        typer.Option("--target-specificity", help="Specificity for tpr_at_fixed_specificity."),
+    ] = 0.9,
+    min_group_size: Annotated[
+        int, typer.Option("--min-group-size", min=1, help="Smaller groups are insufficient.")
+    ] = 30,
+    bootstrap: Annotated[
+        int, typer.Option("--bootstrap", min=0, help="Bootstrap replicates (0: no CIs).")
+    ] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print RESULTS.json on stdout.")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs.")] = False,
+) -> None:
+    configure_logging(verbose)
+    from auditkit.evaluate.audit import evaluate_file
+    from auditkit.results import dumps_results, validate_results
+    from deidkit.core.io import atomic_write_text
+
+    with cli_errors():
+        if out.resolve() == predictions.resolve():
+            raise EvaluationError("--out must not be the predictions file")
+        result = evaluate_file(
+            predictions,
+            task=task,
+            label=label,
+            scores=tuple(score or ()),
+            patient=patient,
+            groups=tuple(group or ()),
+            threshold=threshold,
+            threshold_from=threshold_from,
+            target_specificity=target_specificity,
+            intersections=intersections,
+            min_group_size=min_group_size,
+            n_boot=bootstrap,
+            seed=seed,
+            log=lambda line: stderr_console.print(line, highlight=False),
+        )
+        document = validate_results(result.to_dict())
+        text = dumps_results(document)
+        atomic_write_text(out, text)
+    for warning in document["warnings"]:
+        stderr_console.print(f"[yellow]warning:[/] {warning['message']}", highlight=False)
+    if json_output:
+        typer.echo(text, nl=False)
+    else:
+        Console().print(_summary(document))
+        typer.echo(f"wrote {out}")
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to app."""
-
-    @app.command("evaluate", help=HELP)
-    def evaluate(
-        predictions: Annotated[
-            Path,
-            typer.Argument(
-                help="Predictions table (.csv or .parquet).", exists=True, dir_okay=False
-            ),
-        ],
-        out: Annotated[Path, typer.Option("--out", "-o", help="RESULTS.json to write.")],
-        group: Annotated[
-            list[str] | None,
-            typer.Option("--group", "-g", help="Attribute column to audit (repeatable)."),
-        ] = None,
-        task: Annotated[Task, typer.Option("--task", help="Kind of model output.")] = Task.BINARY,
-        label: Annotated[str, typer.Option("--label", help="Label column.")] = "label",
-        score: Annotated[
-            list[str] | None,
-            typer.Option(
-                "--score",
-                help="Score column(s); multiclass: a prefix such as score_ or repeated columns. "
-                "Default: score / score_ / prediction / dice+hd95 by task.",
-            ),
-        ] = None,
-        patient: Annotated[
-            str | None,
-            typer.Option("--patient", help="Patient column: bootstrap resamples patients."),
-        ] = None,
-        intersections: Annotated[
-            int, typer.Option("--intersections", min=1, help="Cross up to this many attributes.")
-        ] = 1,
-        threshold: Annotated[
-            float | None, typer.Option("--threshold", help="Fixed global threshold (default 0.5).")
-        ] = None,
-        threshold_from: Annotated[
-            str | None,
-            typer.Option(
-                "--threshold-from", help="youden | fixed-specificity:S, chosen on all rows."
-            ),
-        ] = None,
-        target_specificity: Annotated[
-            float,
-            typer.Option("--target-specificity", help="Specificity for tpr_at_fixed_specificity."),
-        ] = 0.9,
-        min_group_size: Annotated[
-            int, typer.Option("--min-group-size", min=1, help="Smaller groups are insufficient.")
-        ] = 30,
-        bootstrap: Annotated[
-            int, typer.Option("--bootstrap", min=0, help="Bootstrap replicates (0: no CIs).")
-        ] = 1000,
-        seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
-        json_output: Annotated[
-            bool, typer.Option("--json", help="Print RESULTS.json on stdout.")
-        ] = False,
-        verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs.")] = False,
-    ) -> None:
-        configure_logging(verbose)
-        from auditkit.evaluate import AuditResult
-        from auditkit.predictions import load_predictions
-        from auditkit.results import dumps_results, validate_results
-        from deidkit.core.io import atomic_write_text
-
-        with cli_errors():
-            if out.resolve() == predictions.resolve():
-                raise EvaluationError("--out must not be the predictions file")
-            groups = tuple(group or ())
-            table = load_predictions(
-                predictions,
-                task=task,
-                label=label,
-                scores=tuple(score or ()),
-                patient=patient,
-                groups=groups,
-            )
-            stderr_console.print(
-                f"evaluating {table.n} rows, {len(groups)} attribute(s), "
-                f"{bootstrap} bootstrap replicates",
-                highlight=False,
-            )
-            result = AuditResult(
-                predictions=table,
-                threshold=threshold,
-                threshold_from=threshold_from,
-                target_specificity=target_specificity,
-                intersections=intersections,
-                min_group_size=min_group_size,
-                n_boot=bootstrap,
-                seed=seed,
-                provenance={
-                    "predictions_sha256": _sha256(predictions),
-                    "label_column": None if task is Task.SEGMENTATION else label,
-                    "patient_column": patient,
-                    "group_columns": list(groups),
-                    "packages": _versions(),
-                },
-            )
-            document = validate_results(result.to_dict())
-            text = dumps_results(document)
-            atomic_write_text(out, text)
-        for warning in document["warnings"]:
-            stderr_console.print(f"[yellow]warning:[/] {warning['message']}", highlight=False)
-        if json_output:
-            typer.echo(text, nl=False)
-        else:
-            Console().print(_summary(document))
-            typer.echo(f"wrote {out}")
+    app.command("evaluate", help=HELP)(evaluate)

@@ -16,10 +16,15 @@ from auditkit.commands._common import (
     configure_logging,
     stderr_console,
 )
-from auditkit.gate import GateResult, Verdict, gate_to_dict, load_results_file, run_gate
-from auditkit.junit import write_junit
-from auditkit.policy import load_policy
-from auditkit.summary import markdown_summary, text_summary
+from auditkit.gate import (
+    GateResult,
+    Verdict,
+    gate_from_files,
+    gate_to_dict,
+    markdown_summary,
+    text_summary,
+    write_junit,
+)
 from deidkit.core.io import atomic_write_text
 
 
@@ -61,10 +66,7 @@ def gate(
     """
     configure_logging(verbose)
     with cli_errors():
-        loaded_policy = load_policy(policy)
-        current = load_results_file(results)
-        old = load_results_file(baseline) if baseline is not None else None
-        result = run_gate(current, loaded_policy, baseline=old)
+        result = gate_from_files(results, policy, baseline=baseline)
         if junit is not None:
             write_junit(result, junit)
             stderr_console.print(f"JUnit XML: {junit}", highlight=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -49,126 +50,119 @@ def _floats(text: str | None, name: str) -> tuple[float, ...] | None:
         raise UsageError(f"{name} must be comma-separated numbers, e.g. 1.5,1.5,2") from None
 
 
+def predict(
+    model: Annotated[str, typer.Option("--model", "-m", help="Model file, bundle or factory.")],
+    data: Annotated[Path, typer.Option("--data", "-d", help="Manifest (CSV or Parquet).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Predictions path (stem).")],
+    task: Annotated[
+        str, typer.Option(help="binary | multiclass | regression | segmentation.")
+    ] = "binary",
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N].")] = "auto",
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per batch.")] = 8,
+    workers: Annotated[int, typer.Option(min=0, help="DataLoader worker processes.")] = 0,
+    amp: Annotated[bool, typer.Option(help="float16 autocast on CUDA.")] = False,
+    image_column: Annotated[str, typer.Option(help="Manifest column of image paths.")] = "image",
+    label_column: Annotated[
+        str, typer.Option(help="Manifest column of labels (mask paths for segmentation).")
+    ] = "label",
+    no_label: Annotated[
+        bool, typer.Option("--no-label", help="The manifest has no labels.")
+    ] = False,
+    spatial_size: Annotated[
+        str | None,
+        typer.Option(help="Model input size, e.g. 96,96,96 (patch for segmentation)."),
+    ] = None,
+    spacing: Annotated[str | None, typer.Option(help="Resample to this spacing (mm).")] = None,
+    intensity: Annotated[
+        str | None,
+        typer.Option(help="none | window:LOW,HIGH | percentile:LO,HI | minmax | zscore."),
+    ] = None,
+    spatial_dims: Annotated[int | None, typer.Option(help="2 or 3 (default from size).")] = None,
+    class_names: Annotated[
+        str | None, typer.Option(help="Comma-separated multiclass output names.")
+    ] = None,
+    model_kind: Annotated[
+        str | None, typer.Option(help="torchscript | bundle | factory | onnx (auto).")
+    ] = None,
+    weights: Annotated[Path | None, typer.Option(help="State dict for a factory model.")] = None,
+    cohort: Annotated[
+        Path | None, typer.Option(help="Cohort manifest from deidkit scrub to join in.")
+    ] = None,
+    key_file: Annotated[
+        Path | None, typer.Option(help="Project key for site pseudonyms (or $DEIDKIT_KEY).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    overlap: Annotated[float, typer.Option(help="Sliding-window overlap.")] = 0.25,
+    force: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
+    allow_failures: Annotated[bool, typer.Option(help="Exit 0 even if rows failed.")] = False,
+    progress: Annotated[bool, typer.Option(help="Progress bar on stderr.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    configure_logging(verbose)
+    with cli_errors():
+        from auditkit.inference.run import predict as run_predict
+        from deidkit.core.errors import DeidkitError
+        from deidkit.core.keys import KEY_ENV_VAR, load_key
+
+        key = None
+        if key_file is not None or os.environ.get(KEY_ENV_VAR):
+            try:
+                key = load_key(key_file, allow_ephemeral=False)
+            except DeidkitError as exc:
+                raise UsageError(str(exc)) from None
+        run = run_predict(
+            model=model,
+            manifest=data,
+            out=out,
+            task=task,
+            device=device,
+            batch_size=batch_size,
+            workers=workers,
+            amp=amp,
+            image_column=image_column,
+            label_column=None if no_label else label_column,
+            spatial_size=_ints(spatial_size, "--spatial-size"),
+            spacing=_floats(spacing, "--spacing"),
+            intensity=intensity,
+            seed=seed,
+            progress=progress,
+            model_kind=model_kind,
+            weights=weights,
+            spatial_dims=spatial_dims,
+            class_names=class_names.split(",") if class_names else None,
+            cohort=cohort,
+            key=key,
+            overlap=overlap,
+            overwrite=force,
+        )
+    if key is None and cohort is None:
+        # With --cohort the site pseudonyms come from the cohort manifest.
+        stderr_console.print("note: no project key; the 'site' column is left empty")
+    summary = {
+        "predictions_parquet": str(run.parquet_path),
+        "predictions_csv": str(run.csv_path),
+        "provenance": str(run.provenance_path),
+        "masks": str(run.mask_dir) if run.mask_dir else None,
+        "task": run.task,
+        "device": run.device,
+        "rows": run.n_ok + run.n_failed,
+        "ok": run.n_ok,
+        "failed": run.n_failed,
+    }
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+    else:
+        typer.echo(
+            f"{run.parquet_path}\n{run.csv_path}\n{run.provenance_path}\n"
+            f"{summary['rows']} rows: {run.n_ok} ok, {run.n_failed} failed on {run.device}"
+        )
+    if run.n_failed and not allow_failures:
+        stderr_console.print(f"[yellow]{run.n_failed} row(s) failed; see the 'error' column[/]")
+        raise typer.Exit(EXIT_FAIL)
+    raise typer.Exit(EXIT_OK)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``predict`` to ``app``."""
-
-    @app.command("predict", help=HELP)
-    def predict_command(
-        model: Annotated[str, typer.Option("--model", "-m", help="Model file, bundle or factory.")],
-        data: Annotated[Path, typer.Option("--data", "-d", help="Manifest (CSV or Parquet).")],
-        out: Annotated[Path, typer.Option("--out", "-o", help="Predictions path (stem).")],
-        task: Annotated[
-            str, typer.Option(help="binary | multiclass | regression | segmentation.")
-        ] = "binary",
-        device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N].")] = "auto",
-        batch_size: Annotated[int, typer.Option(min=1, help="Images per batch.")] = 8,
-        workers: Annotated[int, typer.Option(min=0, help="DataLoader worker processes.")] = 0,
-        amp: Annotated[bool, typer.Option(help="float16 autocast on CUDA.")] = False,
-        image_column: Annotated[
-            str, typer.Option(help="Manifest column of image paths.")
-        ] = "image",
-        label_column: Annotated[
-            str, typer.Option(help="Manifest column of labels (mask paths for segmentation).")
-        ] = "label",
-        no_label: Annotated[
-            bool, typer.Option("--no-label", help="The manifest has no labels.")
-        ] = False,
-        spatial_size: Annotated[
-            str | None,
-            typer.Option(help="Model input size, e.g. 96,96,96 (patch for segmentation)."),
-        ] = None,
-        spacing: Annotated[str | None, typer.Option(help="Resample to this spacing (mm).")] = None,
-        intensity: Annotated[
-            str | None,
-            typer.Option(help="none | window:LOW,HIGH | percentile:LO,HI | minmax | zscore."),
-        ] = None,
-        spatial_dims: Annotated[
-            int | None, typer.Option(help="2 or 3 (default from size).")
-        ] = None,
-        class_names: Annotated[
-            str | None, typer.Option(help="Comma-separated multiclass output names.")
-        ] = None,
-        model_kind: Annotated[
-            str | None, typer.Option(help="torchscript | bundle | factory | onnx (auto).")
-        ] = None,
-        weights: Annotated[
-            Path | None, typer.Option(help="State dict for a factory model.")
-        ] = None,
-        cohort: Annotated[
-            Path | None, typer.Option(help="Cohort manifest from deidkit scrub to join in.")
-        ] = None,
-        key_file: Annotated[
-            Path | None, typer.Option(help="Project key for site pseudonyms (or $DEIDKIT_KEY).")
-        ] = None,
-        seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-        overlap: Annotated[float, typer.Option(help="Sliding-window overlap.")] = 0.25,
-        force: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
-        allow_failures: Annotated[bool, typer.Option(help="Exit 0 even if rows failed.")] = False,
-        progress: Annotated[bool, typer.Option(help="Progress bar on stderr.")] = True,
-        as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
-        verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
-    ) -> None:
-        configure_logging(verbose)
-        with cli_errors():
-            import os
-
-            from auditkit.inference import predict
-            from deidkit.core.errors import DeidkitError
-            from deidkit.core.keys import KEY_ENV_VAR, load_key
-
-            key = None
-            if key_file is not None or os.environ.get(KEY_ENV_VAR):
-                try:
-                    key = load_key(key_file, allow_ephemeral=False)
-                except DeidkitError as exc:
-                    raise UsageError(str(exc)) from None
-            run = predict(
-                model=model,
-                manifest=data,
-                out=out,
-                task=task,
-                device=device,
-                batch_size=batch_size,
-                workers=workers,
-                amp=amp,
-                image_column=image_column,
-                label_column=None if no_label else label_column,
-                spatial_size=_ints(spatial_size, "--spatial-size"),
-                spacing=_floats(spacing, "--spacing"),
-                intensity=intensity,
-                seed=seed,
-                progress=progress,
-                model_kind=model_kind,
-                weights=weights,
-                spatial_dims=spatial_dims,
-                class_names=class_names.split(",") if class_names else None,
-                cohort=cohort,
-                key=key,
-                overlap=overlap,
-                overwrite=force,
-            )
-        if key is None and cohort is None:
-            # With --cohort the site pseudonyms come from the cohort manifest.
-            stderr_console.print("note: no project key; the 'site' column is left empty")
-        summary = {
-            "predictions_parquet": str(run.parquet_path),
-            "predictions_csv": str(run.csv_path),
-            "provenance": str(run.provenance_path),
-            "masks": str(run.mask_dir) if run.mask_dir else None,
-            "task": run.task,
-            "device": run.device,
-            "rows": run.n_ok + run.n_failed,
-            "ok": run.n_ok,
-            "failed": run.n_failed,
-        }
-        if as_json:
-            typer.echo(json.dumps(summary, indent=2))
-        else:
-            typer.echo(
-                f"{run.parquet_path}\n{run.csv_path}\n{run.provenance_path}\n"
-                f"{summary['rows']} rows: {run.n_ok} ok, {run.n_failed} failed on {run.device}"
-            )
-        if run.n_failed and not allow_failures:
-            stderr_console.print(f"[yellow]{run.n_failed} row(s) failed; see the 'error' column[/]")
-            raise typer.Exit(EXIT_FAIL)
-        raise typer.Exit(EXIT_OK)
+    app.command("predict", help=HELP)(predict)

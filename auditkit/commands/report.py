@@ -9,9 +9,6 @@ import typer
 
 from auditkit.commands._common import cli_errors, configure_logging, stderr_console
 from auditkit.errors import UsageError
-from auditkit.gate import load_results_file
-from auditkit.policy import load_policy
-from auditkit.report import build_report, curves_from_predictions, write_report
 
 
 def report(
@@ -60,36 +57,19 @@ def report(
     profiles/policies/strict-predeployment.yaml --predictions predictions.parquet
     """
     configure_logging(verbose)
+    from auditkit.report.html import report_from_files, write_report
+
     with cli_errors():
         inputs = [p for p in (results, baseline, policy, predictions) if p is not None]
         if any(out.resolve() == p.resolve() for p in inputs):
             raise UsageError("--out must not be one of the input files")
-        data = load_results_file(results)
-        old = load_results_file(baseline) if baseline is not None else None
-        loaded_policy = load_policy(policy) if policy is not None else None
-        curves = None
-        if predictions is not None:
-            columns = (data.get("provenance") or {}).get("score_columns") or ["score"]
-            missing = {
-                str(e.get("attribute")): str(e.get("group"))
-                for e in data.get("groups", [])
-                if e.get("status") == "missing"
-            }
-            attributes = [str(a) for a in data.get("attributes") or []] or sorted(
-                {str(e.get("attribute")) for e in data.get("groups", [])}
-            )
-            curves = curves_from_predictions(
-                predictions,
-                attributes=attributes,
-                label=label,
-                score=score or str(columns[0]),
-                missing_names=missing,
-            )
-        html = build_report(
-            data,
-            policy=loaded_policy,
-            baseline=old,
-            curves=curves,
+        html = report_from_files(
+            results,
+            baseline=baseline,
+            policy=policy,
+            predictions=predictions,
+            label=label,
+            score=score,
             min_cell_size=min_cell_size,
             title=title,
         )

@@ -1,0 +1,205 @@
+"""Read a prediction manifest (CSV or Parquet) and join a deidkit cohort manifest into it.
+
+A manifest has one row per case: an image path column (DICOM file, DICOM series folder or
+NIfTI file; relative paths are relative to the manifest's folder), optional label columns
+and any demographic columns. Empty cells are missing; every other string, "Unknown"
+included, is kept as a real value.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from auditkit.errors import UsageError
+from auditkit.fingerprint import sha256_file
+from deidkit.pseudonymise.cohort_schema import COHORT_COLUMNS
+
+#: Columns tried, in order, to join a cohort manifest to a prediction manifest.
+COHORT_JOIN_KEYS: tuple[str, ...] = ("series_uid", "study_uid", "patient_pseudonym")
+
+ERR_NO_FILE = "manifest {name} does not exist"
+ERR_FORMAT = "manifest {name} is neither CSV nor Parquet (by extension)"
+ERR_UNREADABLE = "manifest {name} could not be read as {fmt}"
+ERR_COLUMN = "manifest {name} has no column '{column}' (columns: {columns})"
+ERR_JOIN = "cohort manifest {name} shares none of the join columns {keys} with the manifest"
+ERR_DUP_CASE = "manifest {name}: column 'case_id' has duplicate values"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A loaded manifest.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        The table, with a string ``case_id`` column and the resolved image paths in
+        ``image_column``.
+    path : Path
+        Where it was read from.
+    sha256 : str
+        Hash of the manifest file's bytes (for provenance).
+    image_column, label_column : str, str or None
+        The columns holding image paths and labels.
+    """
+
+    frame: Any
+    path: Path
+    sha256: str
+    image_column: str
+    label_column: str | None
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+def read_table(path: Path) -> Any:
+    """Read a CSV or Parquet table as strings; empty cells become missing (NaN/None)."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(ERR_NO_FILE.format(name=path.name))
+    suffix = path.suffix.lower()
+    if suffix in {".parquet", ".pq"}:
+        try:
+            return pd.read_parquet(path)
+        except Exception:  # pyarrow raises several unrelated types for a bad file
+            raise UsageError(ERR_UNREADABLE.format(name=path.name, fmt="Parquet")) from None
+    if suffix in {".csv", ".tsv", ".txt"}:
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+            # Only empty cells are missing: "NA", "None" or "Unknown" are real categories.
+            return pd.read_csv(
+                io.StringIO(text),
+                sep="\t" if suffix == ".tsv" else ",",
+                dtype=str,
+                keep_default_na=False,
+                na_values=[""],
+            )
+        except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError):
+            raise UsageError(ERR_UNREADABLE.format(name=path.name, fmt="CSV")) from None
+    raise UsageError(ERR_FORMAT.format(name=path.name))
+
+
+def _require(frame: Any, column: str, name: str) -> None:
+    if column not in frame.columns:
+        columns = ", ".join(map(str, frame.columns))
+        raise UsageError(ERR_COLUMN.format(name=name, column=column, columns=columns))
+
+
+def _header_series_uid(image: Any) -> str | None:
+    """SeriesInstanceUID of a DICOM file or series folder; ``None`` for anything else."""
+    import pydicom
+
+    if not isinstance(image, str):
+        return None
+    path = Path(image)
+    try:
+        candidates = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+    except OSError:
+        return None
+    for candidate in candidates:
+        try:
+            ds = pydicom.dcmread(
+                candidate, stop_before_pixels=True, specific_tags=["SeriesInstanceUID"]
+            )
+        except Exception:  # not DICOM (NIfTI, notes, a broken file): no key from this one
+            continue
+        uid = str(getattr(ds, "SeriesInstanceUID", "") or "").strip()
+        if uid:
+            return uid
+    return None
+
+
+def join_cohort(frame: Any, cohort_path: Path, *, image_column: str | None = None) -> Any:
+    """Left-join the columns of a ``deidkit scrub --cohort-manifest`` table into ``frame``.
+
+    The join uses the first of :data:`COHORT_JOIN_KEYS` present in both tables. A
+    manifest without any of them (a plain list of released DICOM series) is keyed by
+    the ``SeriesInstanceUID`` read from each image's header, added as ``series_uid``, so
+    the cohort manifest of ``deidkit scrub`` joins in as-is. Columns the manifest
+    already has are kept from the manifest where non-empty; the cohort fills its gaps.
+    """
+    cohort = read_table(Path(cohort_path))
+    keys = [k for k in COHORT_JOIN_KEYS if k in frame.columns and k in cohort.columns]
+    no_key_column = not any(k in frame.columns for k in COHORT_JOIN_KEYS)
+    if not keys and no_key_column and image_column is not None and "series_uid" in cohort:
+        uids = [_header_series_uid(v) for v in frame[image_column].tolist()]
+        if any(u is not None for u in uids):
+            frame = frame.assign(series_uid=uids)
+            keys = ["series_uid"]
+    if not keys:
+        raise UsageError(ERR_JOIN.format(name=Path(cohort_path).name, keys=list(COHORT_JOIN_KEYS)))
+    key = keys[0]
+    wanted = [c for c in COHORT_COLUMNS if c in cohort.columns and c != key]
+    # A row without a key joins nothing (pandas would match missing to missing).
+    cohort = cohort.loc[cohort[key].notna(), [key, *wanted]]
+    cohort = cohort.drop_duplicates(subset=[key], keep="first")
+    merged = frame.merge(cohort, on=key, how="left", suffixes=("", "__cohort"))
+    for column in wanted:
+        extra = f"{column}__cohort"
+        if extra in merged.columns:
+            merged[column] = merged[column].where(merged[column].notna(), merged[extra])
+            merged = merged.drop(columns=[extra])
+    return merged
+
+
+def load_manifest(
+    path: Path,
+    *,
+    image_column: str = "image",
+    label_column: str | None = "label",
+    cohort: Path | None = None,
+) -> Manifest:
+    """Load a manifest, check its columns, resolve image paths and assign case ids.
+
+    Parameters
+    ----------
+    path : Path
+        CSV (``.csv``/``.tsv``) or Parquet (``.parquet``) file.
+    image_column : str
+        Column with image paths.
+    label_column : str or None
+        Column with labels (class, number or mask path); ``None`` for unlabelled data.
+    cohort : Path, optional
+        A cohort manifest from ``deidkit scrub --cohort-manifest`` to join in.
+
+    Raises
+    ------
+    UsageError
+        If the file is missing or unreadable, or a named column is absent.
+    """
+    path = Path(path)
+    frame = read_table(path)
+    _require(frame, image_column, path.name)
+    if label_column is not None:
+        _require(frame, label_column, path.name)
+    base = path.resolve().parent
+
+    def resolve(value: Any) -> Any:
+        if value is None or (isinstance(value, float) and value != value):
+            return None
+        candidate = Path(str(value)).expanduser()
+        return str(candidate if candidate.is_absolute() else base / candidate)
+
+    frame[image_column] = frame[image_column].map(resolve)
+    if cohort is not None:
+        frame = join_cohort(frame, Path(cohort), image_column=image_column)
+    frame = frame.reset_index(drop=True)
+    if "case_id" in frame.columns:
+        frame["case_id"] = frame["case_id"].astype(str)
+        if frame["case_id"].duplicated().any():
+            raise UsageError(ERR_DUP_CASE.format(name=path.name))
+    else:
+        # Ids from the row position, never from the image path (which may carry PHI).
+        frame.insert(0, "case_id", [f"case-{i + 1:05d}" for i in range(len(frame))])
+    return Manifest(
+        frame=frame,
+        path=path,
+        sha256=sha256_file(path),
+        image_column=image_column,
+        label_column=label_column,
+    )

@@ -1,0 +1,547 @@
+"""Run an imaging model over a manifest: the one loop of ``auditkit predict``.
+
+Output contract (read by ``auditkit evaluate``): ``out`` names the predictions table.
+``X.parquet`` and ``X.csv`` are both written (an ``out`` ending in ``.parquet`` or ``.csv``
+gets its sibling with the other suffix; any other name gets both suffixes appended),
+plus ``X.provenance.json`` and, for segmentation, predicted masks in ``X_masks/``
+named by row number (``case-00001.nii``, uncompressed so the bytes are reproducible),
+never by anything from the data.
+
+One row per manifest row, in manifest order: ``case_id``, ``patient_id`` (when the
+manifest has it), ``status`` (``ok``/``failed``), ``error`` (a reason, never a value),
+``label``, then per task: binary ``score`` (probability of class 1); multiclass
+``score_<class>`` per class and ``prediction`` (the argmax class); regression
+``prediction``; segmentation ``mask_path``, ``dice``, ``hd95``. Then the subgroup
+attributes of :data:`auditkit.inference.attributes.ATTRIBUTE_COLUMNS` (manifest value first, DICOM
+header second) and every other manifest column except the image path column.
+
+Segmentation empty-mask rule (:data:`EMPTY_MASK_RULE`): foreground is every non-zero
+label; both masks empty -> dice 1, hd95 0; exactly one empty -> dice 0, hd95 empty
+(undefined). Masks and metrics live on the model's resampled grid (``spacing``), so HD95
+is in millimetres of that grid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from auditkit.errors import DeviceUnavailableError, ImageReadError, UsageError
+from auditkit.imaging import Preprocessor, PreprocessSpec, load_volume, spacing_of
+from auditkit.inference.attributes import dicom_attributes, empty_attributes
+from auditkit.inference.manifest import load_manifest
+from auditkit.inference.models import LoadedModel, load_model
+from auditkit.inference.outputs import (
+    EMPTY_MASK_RULE,
+    Scorer,
+    assemble_table,
+    output_paths,
+    segmentation_metrics,
+    write_mask,
+    write_table,
+)
+from auditkit.inference.provenance import build_provenance, write_provenance
+from deidkit.core.keys import ProjectKey
+
+logger = logging.getLogger(__name__)
+
+TASKS: tuple[str, ...] = ("binary", "multiclass", "regression", "segmentation")
+ERR_MODEL_FAILED = "model failed on this input ({kind})"
+ERR_NO_IMAGE = "no image path in the manifest row"
+ERR_BAD_LABEL_MASK = "label mask grid differs from the image grid"
+ERR_NOT_FINITE = "model output is not finite (NaN or infinity)"
+
+
+@dataclass(frozen=True)
+class PredictionRun:
+    """What :func:`predict` wrote.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        The predictions table (as written).
+    parquet_path, csv_path, provenance_path : Path
+        The written files.
+    mask_dir : Path or None
+        Folder of predicted masks (segmentation).
+    task : str
+        The task run.
+    device : str
+        ``"cpu"`` or ``"cuda"`` (``"cuda:1"`` ...).
+    n_ok, n_failed : int
+        Row counts by status.
+    provenance : dict
+        The provenance record.
+    """
+
+    frame: Any
+    parquet_path: Path
+    csv_path: Path
+    provenance_path: Path
+    mask_dir: Path | None
+    task: str
+    device: str
+    n_ok: int
+    n_failed: int
+    provenance: dict[str, Any] = field(repr=False)
+
+
+def select_device(requested: str) -> torch.device:
+    """Pick the compute device: ``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda[:N]``.
+
+    Raises
+    ------
+    DeviceUnavailableError
+        CUDA was asked for explicitly but is not available (a UsageError, exit 2).
+    UsageError
+        Anything else than auto/cpu/cuda[:N].
+    """
+    text = requested.strip().lower()
+    if text == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if text == "cpu":
+        return torch.device("cpu")
+    if text == "cuda" or text.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise DeviceUnavailableError(
+                "--device cuda was requested but CUDA is not available on this machine "
+                "(torch.cuda.is_available() is False); use --device auto or --device cpu"
+            )
+        device = torch.device(text)
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise DeviceUnavailableError(f"no CUDA device {device.index} on this machine")
+        return device
+    raise UsageError(f"unknown device '{requested}': use auto, cpu or cuda")
+
+
+class CaseDataset(torch.utils.data.Dataset[dict[str, Any]]):
+    """Read, describe and preprocess one manifest row; errors become the row's reason."""
+
+    def __init__(
+        self,
+        images: Sequence[str | None],
+        preprocessor: Preprocessor,
+        *,
+        masks: Sequence[str | None] | None = None,
+        key: ProjectKey | None = None,
+    ) -> None:
+        self.images = list(images)
+        self.masks = list(masks) if masks is not None else None
+        self.preprocessor = preprocessor
+        self.key = key
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item: dict[str, Any] = {"index": index, "error": "", "attributes": empty_attributes()}
+        path = self.images[index]
+        try:
+            if not path:
+                raise ImageReadError(ERR_NO_IMAGE)
+            volume = load_volume(path)
+            if volume.header is not None:
+                item["attributes"] = dicom_attributes(volume.header, key=self.key)
+            item["image"], item["affine"] = self.preprocessor(volume)
+            mask_path = self.masks[index] if self.masks is not None else None
+            if mask_path:
+                try:
+                    mask_volume = load_volume(mask_path)
+                except ImageReadError as exc:
+                    # Say which file failed: the image itself was read fine.
+                    raise ImageReadError(f"label mask: {exc}") from None
+                mask = self.preprocessor.geometry(mask_volume, label=True)
+                if tuple(mask.shape[1:]) != tuple(item["image"].shape[1:]):
+                    raise ImageReadError(ERR_BAD_LABEL_MASK)
+                item["label_mask"] = (mask.as_tensor()[0] > 0.5).numpy()
+        except ImageReadError as exc:
+            item["error"] = str(exc)
+        except Exception as exc:  # a reason by type only: messages may quote file content
+            item["error"] = f"preprocessing failed ({type(exc).__name__})"
+        if item["error"]:
+            item.pop("image", None)
+        return item
+
+
+def _keep_list(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # Images differ in size when no spatial_size is set; the loop stacks equal shapes.
+    return items
+
+
+def _seed_worker(worker_id: int) -> None:
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+
+
+@contextlib.contextmanager
+def _deterministic(seed: int, device: torch.device) -> Iterator[None]:
+    """Seed torch and ask for deterministic kernels, restoring global state afterwards."""
+    devices = [device.index or 0] if device.type == "cuda" else []
+    previous = torch.are_deterministic_algorithms_enabled()
+    previous_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    previous_bench = torch.backends.cudnn.benchmark
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+        try:
+            yield
+        finally:
+            torch.use_deterministic_algorithms(previous, warn_only=previous_warn)
+            torch.backends.cudnn.benchmark = previous_bench
+
+
+def _resolve_spec(
+    model: LoadedModel,
+    *,
+    spatial_size: tuple[int, ...] | None,
+    spacing: tuple[float, ...] | None,
+    intensity: str | None,
+    spatial_dims: int | None,
+) -> PreprocessSpec:
+    hints = model.hints
+    size = spatial_size if spatial_size is not None else hints.get("spatial_size")
+    space = spacing if spacing is not None else hints.get("spacing")
+    dims = spatial_dims or (len(size) if size else None) or hints.get("spatial_dims") or 3
+    return PreprocessSpec(
+        spatial_dims=int(dims),
+        spatial_size=tuple(size) if size else None,
+        spacing=tuple(float(s) for s in space) if space else None,
+        intensity=intensity if intensity is not None else hints.get("intensity"),
+        axcodes=str(hints.get("axcodes", "RAS")),
+        channels=int(hints.get("channels", 1)),
+    )
+
+
+def predict(
+    *,
+    model: str | Path,
+    manifest: str | Path,
+    out: Path,
+    task: str = "binary",
+    device: str = "auto",
+    batch_size: int = 8,
+    workers: int = 0,
+    amp: bool = False,
+    image_column: str = "image",
+    label_column: str | None = "label",
+    spatial_size: tuple[int, ...] | None = None,
+    spacing: tuple[float, ...] | None = None,
+    intensity: str | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    model_kind: str | None = None,
+    weights: Path | None = None,
+    spatial_dims: int | None = None,
+    class_names: Sequence[str] | None = None,
+    cohort: Path | None = None,
+    key: ProjectKey | None = None,
+    overlap: float = 0.25,
+    overwrite: bool = False,
+) -> PredictionRun:
+    """Run ``model`` on every image of ``manifest`` and write predictions + provenance.
+
+    Parameters
+    ----------
+    model : str or Path
+        TorchScript file, MONAI bundle folder, ``.onnx`` file or ``module:function``
+        factory (with ``weights``); see :mod:`auditkit.inference.models`.
+    manifest : str or Path
+        CSV/Parquet manifest (see :mod:`auditkit.inference.manifest`).
+    out : Path
+        Predictions path; see the module docstring for the files written.
+    task : {"binary", "multiclass", "regression", "segmentation"}
+        How outputs become columns (a bundle declaring segmentation overrides binary).
+    device : {"auto", "cpu", "cuda"}
+        See :func:`select_device`.
+    batch_size, workers : int
+        DataLoader batch size and worker processes (0: load in this process).
+    amp : bool
+        float16 autocast on CUDA (ignored, with a warning, on CPU).
+    image_column, label_column : str, str or None
+        Manifest columns; for segmentation the label column holds mask paths.
+    spatial_size, spacing, intensity, spatial_dims : optional
+        Model input expectations; each overrides the bundle's declaration. For
+        segmentation ``spatial_size`` is the sliding-window patch size.
+    seed : int
+        Seeds torch for the run (inference is deterministic on CPU).
+    progress : bool
+        Show a progress bar on stderr.
+    model_kind, weights : optional
+        Loader kind (detected when ``None``) and state-dict file (factory models).
+    class_names : sequence of str, optional
+        Multiclass output names (``score_<name>``); default the bundle's, else 0..K-1.
+    cohort : Path, optional
+        ``deidkit scrub --cohort-manifest`` table joined into the manifest.
+    key : ProjectKey, optional
+        Project key for site pseudonyms; without it ``site`` stays empty.
+    overlap : float
+        Sliding-window overlap (segmentation).
+    overwrite : bool
+        Replace existing output files.
+
+    Returns
+    -------
+    PredictionRun
+
+    Raises
+    ------
+    UsageError
+        Bad arguments, manifest, model/task mismatch, or unavailable device.
+    """
+
+    if task not in TASKS:
+        raise UsageError(f"unknown task '{task}': use one of {', '.join(TASKS)}")
+    if batch_size < 1 or workers < 0:
+        raise UsageError("batch size must be >= 1 and workers >= 0")
+    started = time.perf_counter()
+    parquet_path, csv_path, provenance_path, mask_dir = output_paths(Path(out))
+    manifest_path = Path(manifest)
+    for target in (parquet_path, csv_path, provenance_path):
+        if target.resolve() == manifest_path.resolve():
+            raise UsageError("--out must not overwrite the manifest")
+        if target.exists() and not overwrite:
+            raise UsageError(f"{target.name} exists; use --force to replace it")
+    torch_device = select_device(device)
+    if amp and torch_device.type != "cuda":
+        logger.warning("--amp needs CUDA; running in float32 on %s", torch_device.type)
+    loaded = load_model(model, device=torch_device, kind=model_kind, weights=weights)
+    if task == "binary" and loaded.hints.get("task") == "segmentation":
+        task = "segmentation"
+    seg = task == "segmentation"
+    spec = _resolve_spec(
+        loaded,
+        spatial_size=spatial_size,
+        spacing=spacing,
+        intensity=intensity,
+        spatial_dims=spatial_dims,
+    )
+    table = load_manifest(
+        manifest_path,
+        image_column=image_column,
+        label_column=label_column,
+        cohort=cohort,
+    )
+    frame = table.frame
+    masks: list[str | None] | None = None
+    if seg and label_column is not None:
+        base = manifest_path.resolve().parent
+        masks = [
+            None if (v is None or (isinstance(v, float) and math.isnan(v))) else str(base / str(v))
+            for v in frame[label_column].tolist()
+        ]
+    dataset = CaseDataset(
+        frame[image_column].tolist(), Preprocessor(spec, resize=not seg), masks=masks, key=key
+    )
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=1 if seg else batch_size,
+        shuffle=False,
+        num_workers=workers,
+        collate_fn=_keep_list,
+        worker_init_fn=_seed_worker,
+        generator=generator,
+        pin_memory=torch_device.type == "cuda",
+    )
+    results: list[dict[str, Any]] = [{} for _ in range(len(dataset))]
+    scorer = Scorer(task, class_names or loaded.hints.get("class_names"))
+    if seg:
+        mask_dir.mkdir(parents=True, exist_ok=True)
+    with _deterministic(seed, torch_device), _progress(progress, len(dataset)) as advance:
+        for items in loader:
+            _run_batch(
+                items, results, loaded, scorer, spec, torch_device, amp, seg, mask_dir, overlap
+            )
+            advance(len(items))
+    table_out = assemble_table(
+        frame, results, task=task, image_column=image_column, label_column=label_column
+    )
+    write_table(table_out, parquet_path, csv_path)
+    n_failed = int((table_out["status"] == "failed").sum())
+    settings = {
+        "task": task,
+        "model_name": Path(str(model)).name,
+        "batch_size": batch_size,
+        "workers": workers,
+        "amp": bool(amp and torch_device.type == "cuda"),
+        "seed": seed,
+        "spatial_dims": spec.spatial_dims,
+        "spatial_size": list(spec.spatial_size) if spec.spatial_size else None,
+        "spacing": list(spec.spacing) if spec.spacing else None,
+        "intensity": spec.intensity,
+        "axcodes": spec.axcodes,
+        "channels": spec.channels,
+        "image_column": image_column,
+        "label_column": label_column,
+        "empty_mask_rule": EMPTY_MASK_RULE if seg else None,
+        "key_fingerprint": key.fingerprint if key is not None else None,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    record = build_provenance(
+        model_sha256=loaded.sha256,
+        model_kind=loaded.kind,
+        manifest_sha256=table.sha256,
+        device=torch_device,
+        settings=settings,
+        counts={"rows": len(table_out), "ok": len(table_out) - n_failed, "failed": n_failed},
+    )
+    write_provenance(provenance_path, record)
+    return PredictionRun(
+        frame=table_out,
+        parquet_path=parquet_path,
+        csv_path=csv_path,
+        provenance_path=provenance_path,
+        mask_dir=mask_dir if seg else None,
+        task=task,
+        device=str(torch_device),
+        n_ok=len(table_out) - n_failed,
+        n_failed=n_failed,
+        provenance=record,
+    )
+
+
+@contextlib.contextmanager
+def _progress(enabled: bool, total: int) -> Iterator[Any]:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=not enabled,
+        transient=False,
+    ) as bar:
+        task_id = bar.add_task("predict", total=total)
+        yield lambda n: bar.advance(task_id, n)
+
+
+def _forward(
+    loaded: LoadedModel, batch: torch.Tensor, device: torch.device, amp: bool
+) -> torch.Tensor:
+    with (
+        torch.inference_mode(),
+        torch.autocast(
+            device_type=device.type, dtype=torch.float16, enabled=amp and device.type == "cuda"
+        ),
+    ):
+        output = loaded.network(batch.to(device, non_blocking=True))
+    if isinstance(output, list | tuple):
+        output = output[0]
+    if isinstance(output, dict):
+        output = next(iter(output.values()))
+    result: torch.Tensor = output.float()
+    return result
+
+
+def _run_batch(
+    items: list[dict[str, Any]],
+    results: list[dict[str, Any]],
+    loaded: LoadedModel,
+    scorer: Scorer,
+    spec: PreprocessSpec,
+    device: torch.device,
+    amp: bool,
+    seg: bool,
+    mask_dir: Path,
+    overlap: float,
+) -> None:
+    ready = []
+    for item in items:
+        if item["error"]:
+            results[item["index"]] = {"error": item["error"], "attributes": item["attributes"]}
+        else:
+            ready.append(item)
+    if seg:
+        for item in ready:
+            results[item["index"]] = _segment(item, loaded, spec, device, amp, mask_dir, overlap)
+        return
+    groups: dict[tuple[int, ...], list[dict[str, Any]]] = {}
+    for item in ready:
+        groups.setdefault(tuple(item["image"].shape), []).append(item)
+    for group in groups.values():
+        try:
+            output = _forward(loaded, torch.stack([g["image"] for g in group]), device, amp)
+            columns = scorer.columns(output)
+        except UsageError:
+            raise  # the model does not fit the task: every row would fail the same way
+        except Exception:
+            columns = []
+        if len(columns) == len(group):
+            for item, cols in zip(group, columns, strict=True):
+                results[item["index"]] = _checked(cols, item)
+            continue
+        for item in group:  # one bad input must not fail its batch: retry one by one
+            try:
+                cols = scorer.columns(_forward(loaded, item["image"][None], device, amp))[0]
+                results[item["index"]] = _checked(cols, item)
+            except UsageError:
+                raise
+            except Exception as exc:
+                reason = ERR_MODEL_FAILED.format(kind=type(exc).__name__)
+                results[item["index"]] = {"error": reason, "attributes": item["attributes"]}
+
+
+def _checked(columns: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+    """A row's result; a non-finite model output fails the row instead of scoring it."""
+    numbers = [v for v in columns.values() if isinstance(v, float)]
+    if not all(math.isfinite(v) for v in numbers):
+        return {"error": ERR_NOT_FINITE, "attributes": item["attributes"]}
+    return {"columns": columns, "attributes": item["attributes"]}
+
+
+def _segment(
+    item: dict[str, Any],
+    loaded: LoadedModel,
+    spec: PreprocessSpec,
+    device: torch.device,
+    amp: bool,
+    mask_dir: Path,
+    overlap: float,
+) -> dict[str, Any]:
+    from monai.inferers.utils import sliding_window_inference
+
+    image = item["image"][None]
+    try:
+        with (
+            torch.inference_mode(),
+            torch.autocast(
+                device_type=device.type, dtype=torch.float16, enabled=amp and device.type == "cuda"
+            ),
+        ):
+            batch = image.to(device)
+            if spec.spatial_size is not None:
+                logits = sliding_window_inference(
+                    batch, spec.spatial_size, 4, loaded.network, overlap=overlap, mode="gaussian"
+                )
+            else:
+                logits = loaded.network(batch)
+        logits = torch.as_tensor(logits).float().cpu()
+        mask = (
+            (torch.sigmoid(logits[0, 0]) > 0.5) if logits.shape[1] == 1 else logits[0].argmax(0) > 0
+        )
+        pred = mask.numpy()
+    except Exception as exc:
+        reason = ERR_MODEL_FAILED.format(kind=type(exc).__name__)
+        return {"error": reason, "attributes": item["attributes"]}
+    name = f"case-{item['index'] + 1:05d}.nii"
+    write_mask(mask_dir / name, pred, item["affine"])
+    columns: dict[str, Any] = {"mask_path": f"{mask_dir.name}/{name}"}
+    truth = item.get("label_mask")
+    if truth is not None:
+        truth = truth if pred.ndim == truth.ndim else truth[..., 0]
+        columns.update(segmentation_metrics(pred, truth, spacing_of(item["affine"])))
+    return {"columns": columns, "attributes": item["attributes"]}

@@ -1,0 +1,138 @@
+"""Policy parsing: shipped policies load; every malformed policy fails with a clear message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from auditkit.errors import (
+    MalformedLimitError,
+    PolicyError,
+    UnknownAttributeError,
+    UnknownMetricError,
+    UsageError,
+)
+from auditkit.gate.policy import (
+    InsufficientAction,
+    LimitKind,
+    Scope,
+    load_policy,
+    parse_policy,
+)
+from deidkit.core.resources import shipped_dir
+
+
+def _policy(*checks: dict[str, Any], **top: Any) -> dict[str, Any]:
+    return {"name": "t", "checks": list(checks), **top}
+
+
+@pytest.mark.parametrize("name", ["strict-predeployment.yaml", "example.yaml"])
+def test_shipped_policies_load(name: str) -> None:
+    policy = load_policy(shipped_dir("profiles") / "policies" / name)
+    assert policy.checks
+    assert {c.scope for c in policy.checks} >= {Scope.GROUP, Scope.DISPARITY, Scope.CHANGE}
+
+
+def test_strict_policy_has_issue_limits() -> None:
+    policy = load_policy(shipped_dir("profiles") / "policies" / "strict-predeployment.yaml")
+    by_id = {c.id: c for c in policy.checks}
+    assert (
+        by_id["worst-group-sensitivity"].limit_kind,
+        by_id["worst-group-sensitivity"].limit,
+    ) == (
+        LimitKind.MIN,
+        0.80,
+    )
+    assert by_id["auroc-gap-manufacturer"].attributes == ("manufacturer",)
+    assert by_id["auroc-no-regression"].limit_kind is LimitKind.MAX_DROP
+    assert policy.insufficient is InsufficientAction.FAIL
+
+
+def test_scope_inference() -> None:
+    policy = parse_policy(
+        _policy(
+            {"id": "a", "metric": "tpr", "min": 0.8},
+            {"id": "b", "metric": "auroc_difference", "max": 0.05},
+            {"id": "c", "metric": "auroc", "max_drop": 0.02},
+            {"id": "d", "metric": "auroc", "scope": "overall", "min": 0.9},
+        )
+    )
+    assert [c.scope for c in policy.checks] == [
+        Scope.GROUP,
+        Scope.DISPARITY,
+        Scope.CHANGE,
+        Scope.OVERALL,
+    ]
+
+
+def test_unknown_metric_is_named() -> None:
+    with pytest.raises(
+        UnknownMetricError, match="unknown metric 'sensitivty'.*known metrics: .*tpr"
+    ):
+        parse_policy(_policy({"id": "x", "metric": "sensitivty", "min": 0.8}), source="p.yaml")
+
+
+@pytest.mark.parametrize(
+    ("check", "pattern"),
+    [
+        ({"metric": "tpr"}, "exactly one limit.*found none"),
+        ({"metric": "tpr", "min": 0.8, "max": 0.9}, "exactly one limit.*found min, max"),
+        ({"metric": "tpr", "min": "high"}, "limit 'min' must be a finite number"),
+        ({"metric": "tpr", "min": True}, "limit 'min' must be a finite number"),
+        ({"metric": "tpr", "min": float("nan")}, "finite number"),
+        ({"metric": "auroc", "max_drop": -0.1}, "'max_drop' must be zero or positive"),
+    ],
+)
+def test_malformed_limits(check: dict[str, Any], pattern: str) -> None:
+    with pytest.raises(MalformedLimitError, match=pattern):
+        parse_policy(_policy({"id": "c1", **check}), source="p.yaml")
+
+
+def test_unknown_attribute_named_against_results() -> None:
+    policy = parse_policy(
+        _policy({"id": "gap", "metric": "auroc_difference", "attributes": ["vendor"], "max": 0.05})
+    )
+    with pytest.raises(UnknownAttributeError, match="attribute 'vendor'.*manufacturer, sex"):
+        policy.validate_attributes(["sex", "manufacturer"])
+    policy.validate_attributes(["vendor"])  # present: no error
+
+
+@pytest.mark.parametrize(
+    ("data", "pattern"),
+    [
+        ([1, 2], "must hold a mapping"),
+        ({"checks": []}, "non-empty list"),
+        ({"checks": [{"metric": "tpr", "min": 0.8}], "colour": 1}, "unknown key 'colour'"),
+        ({"checks": [{"metric": "tpr", "min": 0.8, "limit": 1}]}, "unknown key 'limit'"),
+        (
+            {"checks": [{"metric": "tpr", "min": 0.8}], "insufficient_evidence": "maybe"},
+            "fail, warn",
+        ),
+        ({"checks": [{"metric": "tpr", "min": 0.8, "scope": "disparity"}]}, "per-group metric"),
+        ({"checks": [{"metric": "tpr", "min": 0.8, "scope": "change"}]}, "absolute limit"),
+        ({"checks": [{"id": "a", "metric": "tpr", "min": 0.8}] * 2}, "duplicate check ids: a"),
+        (
+            {"checks": [{"metric": "tpr", "min": 0.8}], "min_evidence": {"min_group_size": -1}},
+            ">= 0",
+        ),
+    ],
+)
+def test_structural_errors(data: Any, pattern: str) -> None:
+    with pytest.raises(PolicyError, match=pattern) as info:
+        parse_policy(data, source="p.yaml")
+    assert isinstance(info.value, UsageError)  # exit code 2 in the CLI
+
+
+def test_load_policy_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(PolicyError, match="cannot read"):
+        load_policy(tmp_path / "absent.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("checks: [\n  - {metric: tpr\n", encoding="utf-8")
+    with pytest.raises(PolicyError, match="not valid YAML at line"):
+        load_policy(bad)
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump(_policy({"metric": "tpr", "min": 0.5})), encoding="utf-8")
+    assert load_policy(good).checks[0].id == "check-1"
