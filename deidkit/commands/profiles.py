@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -17,21 +17,6 @@ profiles_app = typer.Typer(
     help="List and inspect de-identification profiles.\n\nExample: deidkit profiles show research",
     no_args_is_help=True,
 )
-
-
-def profile_dict(profile: Profile) -> dict[str, Any]:
-    """A profile as plain data (for ``--json``)."""
-    return {
-        "name": profile.name,
-        "description": profile.description,
-        "source": profile.source,
-        "table_edition": TABLE_EDITION,
-        "options": sorted(profile.options),
-        "overrides": dict(profile.overrides),
-        "patient_name": profile.patient_name,
-        "date_shift_range": list(profile.date_shift_range),
-        "notes": list(profile.notes),
-    }
 
 
 def print_profile_notes(profile: Profile) -> None:
@@ -76,7 +61,7 @@ def show_command(
     with cli_errors():
         profile = load_profile(name, recipe=recipe)
         print_profile_notes(profile)
-        data = profile_dict(profile)
+        data = profile.to_json()
         if as_json:
             typer.echo(json.dumps(data, indent=2))
             return

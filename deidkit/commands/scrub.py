@@ -6,7 +6,7 @@ import json
 import threading
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.progress import (
@@ -78,26 +78,6 @@ def _count_in_background(bar: Progress, task: TaskID, input_dir: Path) -> None:
     threading.Thread(target=count, name="deidkit-count", daemon=True).start()
 
 
-def _summary_dict(summary: ScrubSummary) -> dict[str, Any]:
-    report = summary.report
-    return {
-        "exit_code": summary.exit_code,
-        "counts": summary.counts,
-        "reasons": report.get("reasons", {}),
-        "held_back": report.get("held_back", []),
-        "skipped": report.get("skipped", []),
-        "profile": report["profile"]["name"],
-        "table_edition": report["table_edition"],
-        "key_fingerprint": report["key"]["fingerprint"],
-        "unlinkable": report["unlinkable"],
-        "output": str(summary.output),
-        "run_report": str(summary.run_report) if summary.run_report else None,
-        "action_log": str(summary.action_log) if summary.action_log else None,
-        "resumed": report.get("resumed", False),
-        "cohort_manifest": report.get("cohort_manifest"),
-    }
-
-
 def _print_summary(summary: ScrubSummary, *, dry_run: bool) -> None:
     counts = summary.counts
     verb = "would release" if dry_run else "released"
@@ -105,11 +85,15 @@ def _print_summary(summary: ScrubSummary, *, dry_run: bool) -> None:
     if counts["unchanged"]:
         typer.echo(f"  {counts['unchanged']} already present from an earlier run (resumed)")
     # per-list reasons: the report's "reasons" mixes held-back and skipped files
-    for key, label in (("held_back", "held back"), ("skipped", "skipped")):
-        if counts[key]:
-            reasons = Counter(entry["reason"] for entry in summary.report[key])
+    lists = (
+        ("held back", counts["held_back"], summary.report.get("held_back", [])),
+        ("skipped", counts["skipped"], summary.report.get("skipped", [])),
+    )
+    for label, count, entries in lists:
+        if count:
+            reasons = Counter(entry["reason"] for entry in entries)
             detail = ", ".join(f"{reason}: {n}" for reason, n in sorted(reasons.items()))
-            typer.echo(f"{label} {counts[key]} files ({detail})")
+            typer.echo(f"{label} {count} files ({detail})")
     cohort = summary.report.get("cohort_manifest")
     if isinstance(cohort, dict):
         parts = []
@@ -216,7 +200,7 @@ def scrub(
         if report is not None:
             _write_html_report(summary, report)
     if json_output:
-        typer.echo(json.dumps(_summary_dict(summary), indent=2, sort_keys=True))
+        typer.echo(json.dumps(summary.to_json(), indent=2, sort_keys=True))
     else:
         _print_summary(summary, dry_run=dry_run)
     raise typer.Exit(summary.exit_code)

@@ -73,6 +73,7 @@ class RunReport(TypedDict, total=False):
     held_back: list[dict[str, str]]
     skipped: list[dict[str, str]]
     burned_in: list[dict[str, Any]]
+    cohort_manifest: dict[str, Any]
 
 
 def run_report_path(output: Path) -> Path:

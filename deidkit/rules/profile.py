@@ -29,7 +29,7 @@ from deidkit.core.errors import ProfileError
 from deidkit.core.pseudonym import DEFAULT_DATE_SHIFT_RANGE
 from deidkit.core.resources import shipped_dir
 from deidkit.rules.recipe import map_recipe
-from deidkit.rules.standard import OPTION_COLUMNS, normalise_tag
+from deidkit.rules.standard import OPTION_COLUMNS, TABLE_EDITION, normalise_tag
 
 OPTION_NAMES: tuple[str, ...] = OPTION_COLUMNS
 
@@ -96,6 +96,20 @@ class Profile:
 
     def __hash__(self) -> int:
         return self._hash
+
+    def to_json(self) -> dict[str, Any]:
+        """The profile as plain data (``deidkit profiles show --json``)."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "source": self.source,
+            "table_edition": TABLE_EDITION,
+            "options": sorted(self.options),
+            "overrides": dict(self.overrides),
+            "patient_name": self.patient_name,
+            "date_shift_range": list(self.date_shift_range),
+            "notes": list(self.notes),
+        }
 
     @cached_property
     def _hash(self) -> int:

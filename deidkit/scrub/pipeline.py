@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Any, Final, cast
 
 from deidkit import __version__
 from deidkit.core.errors import OutputPathError, UsageError
@@ -41,6 +41,8 @@ from deidkit.core.runreport import (
     STATUS_WRITTEN,
     ActionLog,
     FileOutcome,
+    RunCounts,
+    RunReport,
     RunTally,
     action_log_path,
     dump_report,
@@ -143,20 +145,39 @@ class ScrubSummary:
 
     input: Path
     output: Path
-    report: dict[str, Any] = field(repr=False)
+    report: RunReport = field(repr=False)
     run_report: Path | None
     action_log: Path | None
 
     @property
-    def counts(self) -> dict[str, int]:
+    def counts(self) -> RunCounts:
         """found / released / written / unchanged / dry_run / held_back / skipped counts."""
-        counts: dict[str, int] = self.report["counts"]
-        return counts
+        return self.report["counts"]
 
     @property
     def exit_code(self) -> int:
         """0 when every file was released or skipped on purpose, 1 when any was held back."""
         return 1 if self.counts["held_back"] else 0
+
+    def to_json(self) -> dict[str, Any]:
+        """The summary ``deidkit scrub --json`` prints (names files by input path)."""
+        report = self.report
+        return {
+            "exit_code": self.exit_code,
+            "counts": self.counts,
+            "reasons": report.get("reasons", {}),
+            "held_back": report.get("held_back", []),
+            "skipped": report.get("skipped", []),
+            "profile": report["profile"]["name"],
+            "table_edition": report["table_edition"],
+            "key_fingerprint": report["key"]["fingerprint"],
+            "unlinkable": report["unlinkable"],
+            "output": str(self.output),
+            "run_report": str(self.run_report) if self.run_report else None,
+            "action_log": str(self.action_log) if self.action_log else None,
+            "resumed": report.get("resumed", False),
+            "cohort_manifest": report.get("cohort_manifest"),
+        }
 
 
 def count_input_files(root: Path) -> int:
@@ -256,7 +277,7 @@ def _report(
     started: str,
     tally: RunTally | None = None,
     extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> RunReport:
     key = settings.key
     report: dict[str, Any] = {
         "format": REPORT_FORMAT,
@@ -294,7 +315,7 @@ def _report(
             }
         )
     report.update(extra or {})
-    return report
+    return cast(RunReport, report)  # the keys above are RunReport's, extra adds its optional ones
 
 
 def _sync() -> None:

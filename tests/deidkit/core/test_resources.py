@@ -11,7 +11,7 @@ import pytest
 
 from deidkit.core.resources import data_file, shipped_dir
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_source_layout_finds_top_level_folders() -> None:
