@@ -1,6 +1,7 @@
 """What the standard and the profile say, as data: PS3.15 Table E.1-1 and the safe-private
 table, PS3.3 attribute Types per IOD, profiles (YAML) and pydicom/deid recipes folded into
-them, which action applies to a tag (:func:`decide`, :func:`compiled_table`) and why
+them, which action applies to a tag (:func:`decide_tag`, the scrub's and explain's one
+decision, over :func:`decide` and :func:`compiled_table`) and why
 (:func:`explain_tag`). No dataset is touched here; scrub, verify and ``deidkit profiles``
 all read the rules from this package.
 """
@@ -16,6 +17,8 @@ if TYPE_CHECKING:
         Decision,
         compiled_table,
         decide,
+        decide_tag,
+        keyed_decision,
         pattern_decisions,
         resolve_mixed,
     )
@@ -47,6 +50,8 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "Decision": "deidkit.rules.decisions",
     "decide": "deidkit.rules.decisions",
+    "decide_tag": "deidkit.rules.decisions",
+    "keyed_decision": "deidkit.rules.decisions",
     "compiled_table": "deidkit.rules.decisions",
     "pattern_decisions": "deidkit.rules.decisions",
     "resolve_mixed": "deidkit.rules.decisions",
@@ -79,7 +84,9 @@ __all__ = [
     "ciod_for_sop_class",
     "compiled_table",
     "decide",
+    "decide_tag",
     "explain_tag",
+    "keyed_decision",
     "list_profiles",
     "load_profile",
     "map_recipe",

@@ -3,8 +3,11 @@
 Override > option > Basic Profile, then the mixed codes (X/Z, X/D, Z/D, X/Z/D, X/Z/U*)
 resolved by the attribute's Type in the IOD. The per-profile table is compiled once
 (``lru_cache``) into ``{int tag: Decision}`` so the scrub's per-element work is one dict
-lookup. Shared by the scrubber, ``deidkit profiles explain`` and verify: nothing here
-touches a dataset.
+lookup. Four identifiers (Patient ID, Patient Name, Study ID, an Accession Number overridden
+to D) become keyed pseudonyms whatever the table says: :func:`keyed_decision` is the one
+place that says so, and :func:`decide_tag` puts it in front of the table for the scrub's
+walk and for ``deidkit explain`` alike. Shared by the scrubber, ``deidkit explain`` and
+verify: nothing here touches a dataset.
 """
 
 from __future__ import annotations
@@ -21,7 +24,15 @@ from deidkit.rules.standard import (
     concrete_rows,
     parse_tag_text,
     pattern_rows,
+    tag_text,
 )
+
+TAG_PATIENT_NAME = 0x00100010
+TAG_PATIENT_ID = 0x00100020
+TAG_STUDY_ID = 0x00200010
+TAG_ACCESSION = 0x00080050
+#: The tags :func:`keyed_decision` may take out of the table's hands.
+KEYED_TAGS = frozenset({TAG_PATIENT_ID, TAG_PATIENT_NAME, TAG_STUDY_ID, TAG_ACCESSION})
 
 #: Options applied in this order; a later option's code wins, so "C" of Modified Dates wins
 #: over "K" of Retain Device Identity on calibration dates (shifting is the safer choice).
@@ -37,6 +48,61 @@ class Decision:
 
     code: str
     reason: str
+
+
+#: Group lengths (retired, and wrong after any edit), command elements (group 0000) and
+#: File Meta elements (group 0002) do not belong in a stored dataset's body.
+MISPLACED = Decision("X", "group length / misplaced group")
+
+
+def keyed_decision(tag: int, profile: Profile, *, top_level: bool) -> Decision | None:
+    """The keyed identifiers that win over the table; None for every other tag.
+
+    Patient ID (at any depth) becomes the keyed patient pseudonym; at the top level Patient
+    Name follows ``profile.patient_name`` and Study ID gets a keyed per-study value unless
+    the profile overrides them; an Accession Number the profile overrides to D becomes its
+    keyed pseudonym at any depth. The scrub records Z instead of D where the keyed value
+    cannot be made (a Study ID in an instance without Study Instance UID).
+    """
+    key = tag_text(tag)
+    if tag == TAG_PATIENT_ID:
+        return Decision("D", "Patient ID always becomes the keyed patient pseudonym")
+    if tag == TAG_PATIENT_NAME and top_level and key not in profile.overrides:
+        code = "D" if profile.patient_name == "pseudonym" else "Z"
+        return Decision(code, f"Patient Name per profile: {profile.patient_name}")
+    if tag == TAG_STUDY_ID and top_level and key not in profile.overrides:
+        return Decision("D", "Study ID keyed per study (consistent)")
+    if tag == TAG_ACCESSION and profile.overrides.get(key) == "D":
+        return Decision("D", "Accession Number keyed pseudonym (profile override D)")
+    return None
+
+
+def decide_tag(tag: int, profile: Profile, *, top_level: bool = True) -> Decision | None:
+    """Which code applies to a standard (even-group) element under a profile, and why.
+
+    The one decision the scrub's walk and ``deidkit explain`` share: misplaced elements
+    (:data:`MISPLACED`) > keyed identifiers (:func:`keyed_decision`) > the compiled table
+    (override > option > Basic Profile). The walk takes the same three steps from the same
+    parts inline, so that an ordinary element still costs one dict lookup. Mixed codes come
+    back unresolved (see :func:`resolve_mixed`). None when none of these lists the tag: the
+    curve/overlay pattern rows and the rules by VR then apply.
+
+    Parameters
+    ----------
+    tag
+        The element's tag as an integer.
+    profile
+        The profile applied.
+    top_level
+        False inside a sequence item (Patient Name and Study ID are keyed at the top only).
+    """
+    if tag & 0xFFFF == 0 or tag >> 16 in (0x0000, 0x0002):
+        return MISPLACED
+    if tag in KEYED_TAGS:
+        keyed = keyed_decision(tag, profile, top_level=top_level)
+        if keyed is not None:
+            return keyed
+    return compiled_table(profile).get(tag)
 
 
 def decide(row: TableRow | None, profile: Profile, tag_key: str | None = None) -> Decision | None:
@@ -88,6 +154,27 @@ def pattern_decisions(profile: Profile) -> Mapping[str, Decision]:
         if decision is not None:
             result[key] = decision
     return MappingProxyType(result)
+
+
+#: VRs whose values code C can clean: dates shift, descriptors and code strings keep their
+#: known-safe words, AE titles get keyed ones, sequences have their items cleaned.
+CLEANABLE_VRS = frozenset({"DA", "DT", "TM", "LO", "SH", "ST", "LT", "UT", "UC", "CS", "AE", "SQ"})
+_DATE_VRS = frozenset({"DA", "DT", "TM"})
+
+
+def clean_outcome(vr: str | None, profile: Profile) -> tuple[str, str] | None:
+    """What code C becomes on an element of ``vr``: None when it cleans, else Z and why.
+
+    C can keep nothing of a binary, numeric, UID or person-name value, so it empties it;
+    dates can only be shifted when the profile draws a per-patient offset.
+    """
+    if vr is None or vr in CLEANABLE_VRS - _DATE_VRS:
+        return None
+    if vr in _DATE_VRS:
+        if "retain_long_modified_dates" in profile.options:
+            return None
+        return "Z", "C on a date without retain_long_modified_dates: no offset, emptied"
+    return "Z", f"C on VR {vr}: nothing in the value can be kept, emptied"
 
 
 def resolve_mixed(code: str, attr_type: str | None, *, ciod_known: bool) -> tuple[str, str]:

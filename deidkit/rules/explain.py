@@ -1,4 +1,8 @@
-"""Explain which action applies to one tag under a profile, and why (``deidkit explain``)."""
+"""Explain which action applies to one tag under a profile, and why (``deidkit explain``).
+
+The code comes from :func:`deidkit.rules.decisions.decide_tag`, the decision the scrub's
+element walk makes, so what explain says is what scrub records for that tag at the top level.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,11 @@ from dataclasses import dataclass
 from pydicom.datadict import dictionary_description, dictionary_VR, keyword_for_tag
 
 from deidkit.core.errors import ProfileError
-from deidkit.rules.decisions import decide, resolve_mixed
+from deidkit.rules.decisions import Decision, clean_outcome, decide, decide_tag, resolve_mixed
 from deidkit.rules.profile import Profile
 from deidkit.rules.standard import (
     MIXED_CODES,
+    TableRow,
     attribute_type,
     ciod_for_sop_class,
     is_known_ciod,
@@ -72,10 +77,8 @@ def explain_tag(spec: str, profile: Profile, *, sop_class: str | None = None) ->
     except KeyError:
         name, vr = ("Private attribute" if group & 1 else "unknown attribute"), ""
     keyword = keyword_for_tag(tag) or ("Private" if group & 1 else "")
-    decision = decide(row, profile, tag_key=tag_key)
-    if tag == 0x00100020:
-        code, reason = "D", "Patient ID always becomes the keyed patient pseudonym"
-    elif decision is None:
+    decision = _decision(tag, row, profile, tag_key)
+    if decision is None:
         code, reason = _vr_rule_text(vr, profile)
     else:
         code, reason = decision.code, decision.reason
@@ -83,6 +86,10 @@ def explain_tag(spec: str, profile: Profile, *, sop_class: str | None = None) ->
     typ = attribute_type(ciod, (tag,)) if ciod else None
     if code in MIXED_CODES:
         resolved, resolution = resolve_mixed(code, typ, ciod_known=is_known_ciod(ciod))
+    if resolved == "C":
+        emptied = clean_outcome(vr.split(" ")[0] or None, profile)
+        if emptied is not None:
+            resolved, resolution = emptied
     return Explanation(
         tag=tag_key,
         keyword=keyword,
@@ -96,6 +103,36 @@ def explain_tag(spec: str, profile: Profile, *, sop_class: str | None = None) ->
         ciod=ciod,
         attribute_type=typ,
     )
+
+
+#: What scrub writes into the File Meta Information it rebuilds, for the tags the table
+#: does not list (Media Storage SOP Instance UID, (0002,0003), follows its table row).
+_FILE_META = {
+    0x00020001: Decision("D", "File Meta Information version written anew"),
+    0x00020002: Decision("K", "Media Storage SOP Class UID copied from the SOP Class UID"),
+    0x00020010: Decision("K", "transfer syntax kept: pixel data is never re-encoded"),
+    0x00020012: Decision("D", "deidkit's own implementation class UID"),
+    0x00020013: Decision("D", "deidkit's own implementation version name"),
+}
+_FILE_META_NOTE = "File Meta Information rebuilt from the scrubbed dataset"
+
+
+def _decision(tag: int, row: TableRow | None, profile: Profile, tag_key: str) -> Decision | None:
+    """The scrub's decision for a top-level tag; File Meta and pattern rows around it."""
+    group = tag >> 16
+    if group == 0x0002 and tag & 0xFFFF:
+        # decide_tag speaks of the dataset body, where group 0002 never belongs; the File
+        # Meta Information is where these tags live, and scrub writes it anew
+        table = decide(row, profile, tag_key=tag_key) if row is not None else None
+        if table is not None:
+            return Decision(table.code, f"{table.reason}; {_FILE_META_NOTE}")
+        return _FILE_META.get(tag, Decision("X", f"not carried over: {_FILE_META_NOTE}"))
+    if group & 1:
+        return decide(row, profile, tag_key=tag_key)
+    decision = decide_tag(tag, profile)
+    if decision is None and row is not None:
+        return decide(row, profile, tag_key=tag_key)  # curve and overlay pattern rows
+    return decision
 
 
 def _vr_rule_text(vr: str, profile: Profile) -> tuple[str, str]:

@@ -15,7 +15,17 @@ from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.sequence import Sequence
 
 from deidkit.core.pseudonym import accession_pseudonym
-from deidkit.rules.decisions import Decision, resolve_mixed
+from deidkit.rules.decisions import (
+    KEYED_TAGS,
+    MISPLACED,
+    TAG_ACCESSION,
+    TAG_PATIENT_ID,
+    TAG_PATIENT_NAME,
+    TAG_STUDY_ID,
+    Decision,
+    keyed_decision,
+    resolve_mixed,
+)
 from deidkit.rules.standard import MIXED_CODES, attribute_type, tag_text
 from deidkit.scrub.actions import REGISTRY, REMOVE, TEXT_VRS, UNCHANGED, lookup
 from deidkit.scrub.codec import (
@@ -31,18 +41,22 @@ from deidkit.scrub.codec import (
 from deidkit.scrub.context import ActionRecord, LinkagePair, WalkContext
 from deidkit.scrub.private import block_creators, safe_vr
 
-__all__ = ["ActionRecord", "LinkagePair", "WalkContext", "dict_vr", "walk_dataset"]
+# TAG_PATIENT_ID: the engine takes it from here (it is defined in rules.decisions)
+__all__ = [
+    "TAG_PATIENT_ID",
+    "ActionRecord",
+    "LinkagePair",
+    "WalkContext",
+    "dict_vr",
+    "walk_dataset",
+]
 
-TAG_PATIENT_NAME = 0x00100010
-TAG_PATIENT_ID = 0x00100020
-TAG_STUDY_ID = 0x00200010
-TAG_ACCESSION = 0x00080050
 TAG_PIXEL_DATA = 0x7FE00010
 _DATE_VRS = frozenset({"DA", "DT", "TM"})
 _TEXT_VRS = TEXT_VRS
 _CODE_TAGS = frozenset({0x00080100, 0x00080102, 0x00080103, 0x00080104, 0x00080105, 0x00080106})
 _VR_RULE_VRS = frozenset({"PN", "DA", "DT", "TM", "UI", "SQ", "UN"})
-_SPECIAL_TAGS = frozenset({TAG_PATIENT_ID, TAG_PATIENT_NAME, TAG_STUDY_ID, TAG_ACCESSION})
+_SPECIAL_TAGS = KEYED_TAGS
 _REMOVE_ACTION = REGISTRY["X"]
 _KEEP_ACTION = REGISTRY["K"]
 
@@ -159,9 +173,17 @@ def _apply(
 
 
 def _special(ds: pydicom.Dataset, tag: int, ctx: WalkContext, where: str, depth: int) -> bool:
-    """Patient ID, Patient Name, Study ID and an overridden Accession Number. True if handled."""
+    """Patient ID, Patient Name, Study ID and an overridden Accession Number. True if handled.
+
+    Whether one of them is keyed, and the code and reason, come from
+    :func:`~deidkit.rules.decisions.keyed_decision` (what ``deidkit explain`` shows too);
+    this function only makes the keyed value.
+    """
     tag_int = int(tag)  # comparisons with plain ints: BaseTag.__eq__ is slow
-    name = tag_text(tag_int)
+    decision = keyed_decision(tag_int, ctx.profile, top_level=depth == 0)
+    if decision is None:
+        return False
+    code, reason = decision.code, decision.reason
     if tag_int == TAG_PATIENT_ID:
         if depth == 0:
             replace_value(ds, tag, "LO", ctx.patient)
@@ -171,34 +193,28 @@ def _special(ds: pydicom.Dataset, tag: int, ctx: WalkContext, where: str, depth:
                 new = ctx.cache.patient(original)
                 replace_value(ds, tag, "LO", new)
                 ctx.linkage[("PatientID", original)] = new
-        _record(ctx, where, tag, "D", "Patient ID always becomes the keyed patient pseudonym")
-        return True
-    if tag_int == TAG_PATIENT_NAME and depth == 0 and name not in ctx.profile.overrides:
+    elif tag_int == TAG_PATIENT_NAME:
         original = peek_text(ds, tag_int)
-        value = ctx.patient if ctx.profile.patient_name == "pseudonym" else None
+        value = ctx.patient if code == "D" else None
         replace_value(ds, tag, "PN", value)
         if original and value:
             ctx.linkage[("PatientName", original)] = value
         code = "D" if value else "Z"
-        _record(ctx, where, tag, code, f"Patient Name per profile: {ctx.profile.patient_name}")
-        return True
-    if tag_int == TAG_STUDY_ID and depth == 0 and name not in ctx.profile.overrides:
+    elif tag_int == TAG_STUDY_ID:
         original = peek_text(ds, tag_int)
         study_id = ctx.cache.study_id(ctx.study_uid) if ctx.study_uid else None
         replace_value(ds, tag, "SH", study_id)
         if original and study_id:
             ctx.linkage[("StudyID", original)] = study_id
-        _record(ctx, where, tag, "D" if study_id else "Z", "Study ID keyed per study (consistent)")
-        return True
-    if tag_int == TAG_ACCESSION and ctx.profile.overrides.get(name) == "D":
+        code = "D" if study_id else "Z"  # no Study Instance UID to key it by
+    elif tag_int == TAG_ACCESSION:
         original = peek_text(ds, tag_int)
         if original:
             new = accession_pseudonym(ctx.key, original)
             replace_value(ds, tag, "SH", new)
             ctx.linkage[("AccessionNumber", original)] = new
-        _record(ctx, where, tag, "D", "Accession Number keyed pseudonym (profile override D)")
-        return True
-    return False
+    _record(ctx, where, tag, code, reason)
+    return True
 
 
 def walk_dataset(
@@ -272,7 +288,7 @@ def walk_dataset(
             # group lengths are retired and would be wrong after edits; command (0000) and
             # file meta (0002) elements do not belong in a stored dataset body
             del elements[key]
-            _record(ctx, prefix + tag_text(tag), tag, "X", "group length / misplaced group")
+            _record(ctx, prefix + tag_text(tag), tag, MISPLACED.code, MISPLACED.reason)
             continue
         if tag in _SPECIAL_TAGS and _special(ds, key, ctx, prefix + tag_text(tag), depth):
             continue
