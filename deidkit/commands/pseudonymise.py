@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from deidkit.commands._common import cli_errors, stderr_console
+from deidkit.commands._common import EXIT_HELD_BACK, cli_errors, stderr_console
 from deidkit.core.errors import UsageError
 from deidkit.pseudonymise.linkage import open_linkage_reader
 from deidkit.pseudonymise.reidentify import reidentify_batch, reidentify_pseudonym, revealed
@@ -263,14 +263,36 @@ def linkage_check(
 ) -> None:
     """Authenticate every record of a linkage file and count them (no values shown).
 
+    Exits 1 when the file is not complete: truncated (a torn tail), a damaged record, or no
+    record at all. It then says how many records and entries it could read and the index
+    (from 0) of the record where reading stopped ("stopped_at_record" in --json).
+
     Example: deidkit linkage check --linkage release.dkl --key-file project.key
     """
     with cli_errors():
         store = open_linkage_reader(linkage, key_file=key_file, linkage_key_file=linkage_key_file)
         report = store.check()
-    state = "torn tail record (interrupted append)" if report.torn_tail_bytes else "intact"
-    line = f"{linkage.name}: {report.records} records, {report.entries} entries, {state}"
+    if report.complete:
+        line = f"{linkage.name}: {report.records} records, {report.entries} entries, intact"
+        _emit(report.to_json(), as_json, [line])
+        return
+    why = {
+        "truncated": f"truncated: a torn record of {report.torn_tail_bytes} bytes at the end",
+        "damaged": report.damage,
+        "no_records": "no record after the header: the file was cut",
+    }[report.problem or ""]
+    line = (
+        f"{linkage.name}: {report.records} readable records, {report.entries} entries; "
+        f"reading stopped at record {report.stopped_at_record}"
+    )
     _emit(report.to_json(), as_json, [line])
+    stderr_console.print(
+        f"error: {linkage.name} is incomplete ({why})",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    raise typer.Exit(EXIT_HELD_BACK)
 
 
 def register(app: typer.Typer) -> None:

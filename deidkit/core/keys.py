@@ -2,6 +2,8 @@
 
 A key file holds 32 or more random bytes as hexadecimal text (``deidkit keygen`` writes
 one). The key is never logged or written anywhere; run reports carry its fingerprint.
+A ``--key-file`` value that is not a readable file may be the key itself, pasted where its
+path belongs, so errors name the option and never echo that value.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ KEY_FILE_HEADER = "# deidkit project key v1: keep secret, share only with truste
 ERR_KEY_MODE = "key file {path} is readable by group or others; run: chmod 600 {path}"
 ERR_KEY_SHORT = "key is too short: at least {min} bytes (64 hex characters) are required"
 ERR_KEY_MALFORMED = "key is malformed: expected hexadecimal text"
+ERR_KEY_UNREADABLE = "{option}: not a readable file"
 
 
 @dataclass(frozen=True)
@@ -66,18 +69,36 @@ def parse_key_text(text: str) -> bytes:
     return secret
 
 
-def load_key_file(path: Path) -> ProjectKey:
-    """Load a key file, refusing one that group or others can read."""
+def load_key_file(path: Path, *, option: str = "--key-file") -> ProjectKey:
+    """Load a key file, refusing one that group or others can read.
+
+    Parameters
+    ----------
+    path
+        The key file.
+    option
+        Where ``path`` came from (``--key-file``, ``--linkage-key-file``), for errors: a
+        path that is not a readable file is never echoed, as it may be the key itself.
+
+    Raises
+    ------
+    KeyFileError
+        If ``path`` is not a readable file, is readable by group or others, or does not
+        hold a well-formed key.
+    """
+    unreadable = KeyFileError(ERR_KEY_UNREADABLE.format(option=option))
     try:
         mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise KeyFileError(f"key file {path} does not exist") from None
+    except (OSError, ValueError):  # missing, a name too long, a NUL byte in it ...
+        raise unreadable from None
     if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise KeyFileError(ERR_KEY_MODE.format(path=path))
     try:
         text = path.read_text(encoding="ascii")
-    except (OSError, UnicodeDecodeError):
+    except UnicodeDecodeError:
         raise KeyFileError(ERR_KEY_MALFORMED) from None
+    except OSError:  # a directory, no read permission
+        raise unreadable from None
     return ProjectKey(secret=parse_key_text(text), source=f"file:{path.name}")
 
 
@@ -86,8 +107,11 @@ def load_key(
     *,
     env: dict[str, str] | None = None,
     allow_ephemeral: bool = True,
+    option: str = "--key-file",
 ) -> ProjectKey:
     """Load the project key: ``key_file`` first, then ``$DEIDKIT_KEY``, else a random one.
+
+    ``option`` names ``key_file`` in errors (see :func:`load_key_file`).
 
     Raises
     ------
@@ -97,7 +121,7 @@ def load_key(
     """
     environ = os.environ if env is None else env
     if key_file is not None:
-        return load_key_file(Path(key_file))
+        return load_key_file(Path(key_file), option=option)
     if environ.get(KEY_ENV_VAR):
         return ProjectKey(secret=parse_key_text(environ[KEY_ENV_VAR]), source=f"env:{KEY_ENV_VAR}")
     if not allow_ephemeral:

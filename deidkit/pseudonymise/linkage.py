@@ -29,6 +29,13 @@ promises), which readers report
 and skip and the next append truncates. Earlier records are never rewritten. Whole records
 cut from the end of the file cannot be detected by the file alone (keep the run reports).
 
+:meth:`LinkageStore.check` (``deidkit linkage check``) reads up to the first record it cannot
+read and reports how many records and entries it read and the index of the record where it
+stopped: a torn tail (``truncated``), a record that fails authentication or whose length is
+damaged (``damaged``), or no record at all after the header (``no_records``: every append
+writes one, so such a file was cut). Any of these makes the file incomplete (the command
+exits 1); counts and positions only, never a value.
+
 Appends take an exclusive ``fcntl.flock`` on the file, so parallel workers and concurrent
 runs never interleave records (POSIX only).
 
@@ -122,19 +129,50 @@ class LinkageEntry:
 
 @dataclass(frozen=True)
 class LinkageCheck:
-    """Result of reading a whole linkage file (counts only, no values)."""
+    """Result of reading a linkage file up to its end or its first unreadable record.
+
+    Counts and positions only, no values. ``records`` and ``entries`` count what was read;
+    ``damage`` is the error that stopped the reading (it names the file and a byte offset).
+    """
 
     records: int
     entries: int
     torn_tail_bytes: int
+    damage: str | None = None
 
-    def to_json(self) -> dict[str, int]:
+    @property
+    def problem(self) -> str | None:
+        """``damaged``, ``truncated``, ``no_records``, or None for a complete file."""
+        if self.damage is not None:
+            return "damaged"
+        if self.torn_tail_bytes:
+            return "truncated"
+        return "no_records" if self.records == 0 else None
+
+    @property
+    def complete(self) -> bool:
+        """Every byte of the file was read as authenticated records (and there is one)."""
+        return self.problem is None
+
+    @property
+    def stopped_at_record(self) -> int | None:
+        """Index (from 0) of the record where reading stopped; None when it reached the end."""
+        return None if self.complete else self.records
+
+    def to_json(self) -> dict[str, int | str | bool | None]:
         """The counts as ``deidkit linkage check --json`` prints them."""
         return {
             "records": self.records,
             "entries": self.entries,
             "torn_tail_bytes": self.torn_tail_bytes,
+            "complete": self.complete,
+            "problem": self.problem,
+            "stopped_at_record": self.stopped_at_record,
         }
+
+
+class _RecordDamaged(LinkageError):
+    """A record cannot be read though header and key are fine (check counts up to it)."""
 
 
 def _mode_text(mode: int) -> str:
@@ -207,7 +245,7 @@ class LinkageStore:
                     offset += PREFIX_SIZE + length
                     continue
             elif len(prefix) == PREFIX_SIZE and (prefix + handle.read(size)).strip(b"\x00"):
-                raise LinkageError(ERR_TAMPERED.format(name=self.path.name, offset=offset))
+                raise _RecordDamaged(ERR_TAMPERED.format(name=self.path.name, offset=offset))
             # Short prefix, zero-filled tail or a body cut short: an interrupted append.
             self.torn_tail_bytes = size - offset
             logger.warning(
@@ -218,9 +256,17 @@ class LinkageStore:
             )
             return
 
-    def _scan(self, handle: BinaryIO, header: bytes, aead: AESGCM) -> Iterator[tuple[int, bytes]]:
-        """Yield (offset, plaintext) per record, authenticating each."""
-        for offset, length in list(self._frames(handle)):
+    def _scan(
+        self, handle: BinaryIO, header: bytes, aead: AESGCM, *, eager: bool = True
+    ) -> Iterator[tuple[int, bytes]]:
+        """Yield (offset, plaintext) per record, authenticating each.
+
+        ``eager`` checks the framing of the whole file before the first record is yielded,
+        so a reader never acts on part of a damaged file; :meth:`check` reads lazily, to
+        count the records before the damage.
+        """
+        frames = self._frames(handle)
+        for offset, length in list(frames) if eager else frames:
             handle.seek(offset + PREFIX_SIZE)
             body = handle.read(length)
             aad = header + struct.pack(">Q", offset)
@@ -229,7 +275,7 @@ class LinkageStore:
                     raise InvalidTag
                 plain = aead.decrypt(body[:NONCE_SIZE], body[NONCE_SIZE:], aad)
             except InvalidTag:
-                raise LinkageError(
+                raise _RecordDamaged(
                     ERR_TAMPERED.format(name=self.path.name, offset=offset)
                 ) from None
             yield offset, plain
@@ -295,7 +341,7 @@ class LinkageStore:
             os.fsync(handle.fileno())
         return len(batch)
 
-    def _records(self) -> Iterator[list[LinkageEntry]]:
+    def _records(self, *, eager: bool = True) -> Iterator[list[LinkageEntry]]:
         """Yield the entries of each authenticated record, holding a shared lock."""
         if not self.path.exists():
             raise LinkageError(f"linkage file {self.path.name} does not exist")
@@ -305,12 +351,12 @@ class LinkageStore:
                 self.torn_tail_bytes = len(header)  # crashed before the first record
                 return
             aead = self._open_header(header, for_append=False)
-            for offset, plain in self._scan(handle, header, aead):
+            for offset, plain in self._scan(handle, header, aead, eager=eager):
                 try:
                     items = json.loads(plain.decode("utf-8"))
                     record = [LinkageEntry(str(k), str(o), str(p)) for k, o, p in items]
                 except (ValueError, TypeError):
-                    raise LinkageError(
+                    raise _RecordDamaged(
                         ERR_TAMPERED.format(name=self.path.name, offset=offset)
                     ) from None
                 yield record
@@ -327,12 +373,27 @@ class LinkageStore:
             yield from record
 
     def check(self) -> LinkageCheck:
-        """Read the whole file and count records and entries (raises on tamper)."""
+        """Read the file up to its end or its first unreadable record, counting both.
+
+        A damaged record or a truncated file is reported (:attr:`LinkageCheck.problem`),
+        not raised, so the caller learns how much is readable and where reading stopped.
+
+        Raises
+        ------
+        LinkageError
+            If nothing can be read: no such file, not a linkage file, or the wrong key.
+        """
         records = entries = 0
-        for record in self._records():
-            records += 1
-            entries += len(record)
-        return LinkageCheck(records=records, entries=entries, torn_tail_bytes=self.torn_tail_bytes)
+        damage = None
+        try:
+            for record in self._records(eager=False):
+                records += 1
+                entries += len(record)
+        except _RecordDamaged as exc:
+            damage = str(exc)
+        return LinkageCheck(
+            records=records, entries=entries, torn_tail_bytes=self.torn_tail_bytes, damage=damage
+        )
 
     def unique_entries(self) -> list[LinkageEntry]:
         """All distinct entries, sorted by kind, pseudonym and original (stable exports)."""
@@ -379,7 +440,9 @@ def open_linkage(
     KeyFileError
         If ``linkage_key_file`` cannot be loaded (missing, malformed, readable by others).
     """
-    linkage_key = load_key_file(linkage_key_file) if linkage_key_file is not None else None
+    linkage_key = None
+    if linkage_key_file is not None:
+        linkage_key = load_key_file(linkage_key_file, option="--linkage-key-file")
     return LinkageStore(path, key=key, linkage_key=linkage_key)
 
 

@@ -280,7 +280,15 @@ def test_linkage_export_layouts_and_release_refusal(
     assert refused.exit_code == EXIT_USAGE and "run report" in refused.output
 
     check = _invoke("linkage", "check", "--linkage", linkage, "--key-file", key, "--json")
-    assert json.loads(check.stdout) == {"records": 1, "entries": 4, "torn_tail_bytes": 0}
+    assert json.loads(check.stdout) == {
+        "records": 1,
+        "entries": 4,
+        "torn_tail_bytes": 0,
+        "complete": True,
+        "problem": None,
+        "stopped_at_record": None,
+    }
+    assert check.exit_code == EXIT_OK
     wrong = _invoke(
         "linkage", "export", "--linkage", linkage, "--key-file", keys[1], "--out", tmp_path / "w"
     )

@@ -60,7 +60,7 @@ def test_load_refuses_group_readable(tmp_path: Path) -> None:
 
 
 def test_load_errors(tmp_path: Path) -> None:
-    with pytest.raises(KeyFileError, match="does not exist"):
+    with pytest.raises(KeyFileError, match="not a readable file"):
         load_key_file(tmp_path / "missing")
     bad = tmp_path / "bad"
     bad.write_text("zz" * 40)
@@ -72,6 +72,22 @@ def test_load_errors(tmp_path: Path) -> None:
     short.chmod(0o600)
     with pytest.raises(KeyFileError, match="too short"):
         load_key_file(short)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["ab" * 32, "ab" * 200, "ab" * 32 + "\x00", "folder"],
+    ids=["hex", "too-long-for-a-name", "nul-byte", "folder"],
+)
+def test_unreadable_key_file_names_the_option_never_the_value(tmp_path: Path, value: str) -> None:
+    (tmp_path / "folder").mkdir(mode=0o700)
+    path = tmp_path / value
+    with pytest.raises(KeyFileError) as raised:
+        load_key_file(path, option="--linkage-key-file")
+    assert str(raised.value) == "--linkage-key-file: not a readable file"
+    with pytest.raises(KeyFileError) as raised:
+        load_key(path, env={})
+    assert str(raised.value) == "--key-file: not a readable file"
 
 
 def test_parse_key_text_ignores_comments_and_whitespace() -> None:

@@ -140,7 +140,13 @@ def test_tamper_is_rejected(tmp_path: Path, where: str) -> None:
     data[position] ^= 0x01
     path.write_bytes(bytes(data))
     with pytest.raises(LinkageError):
-        LinkageStore(path, key=KEY).check()
+        list(LinkageStore(path, key=KEY).entries())
+    if where == "header":  # the key check fails: nothing at all can be read
+        with pytest.raises(LinkageError, match="does not open it"):
+            LinkageStore(path, key=KEY).check()
+    else:  # the first record is damaged: check counts none and says so
+        report = LinkageStore(path, key=KEY).check()
+        assert (report.problem, report.records, report.stopped_at_record) == ("damaged", 0, 0)
 
 
 def test_reordered_records_are_rejected(tmp_path: Path) -> None:
@@ -150,7 +156,8 @@ def test_reordered_records_are_rejected(tmp_path: Path) -> None:
     cut = HEADER_SIZE + 8 + first_len
     path.write_bytes(data[:HEADER_SIZE] + data[cut:] + data[HEADER_SIZE:cut])
     with pytest.raises(LinkageError, match="failed authentication"):
-        LinkageStore(path, key=KEY).check()
+        list(LinkageStore(path, key=KEY).entries())
+    assert LinkageStore(path, key=KEY).check().problem == "damaged"
 
 
 def test_record_copied_into_another_file_is_rejected(tmp_path: Path) -> None:
@@ -160,7 +167,8 @@ def test_record_copied_into_another_file_is_rejected(tmp_path: Path) -> None:
     record = source.read_bytes()[HEADER_SIZE:]
     other.write_bytes(other.read_bytes()[:HEADER_SIZE] + record)
     with pytest.raises(LinkageError, match="failed authentication"):
-        LinkageStore(other, key=KEY).check()
+        list(LinkageStore(other, key=KEY).entries())
+    assert LinkageStore(other, key=KEY).check().damage is not None
 
 
 def test_torn_tail_is_reported_and_earlier_records_survive(tmp_path: Path) -> None:
@@ -170,11 +178,35 @@ def test_torn_tail_is_reported_and_earlier_records_survive(tmp_path: Path) -> No
     store = LinkageStore(path, key=KEY)
     report = store.check()
     assert report.records == 1 and report.torn_tail_bytes > 0
+    assert (report.complete, report.problem, report.stopped_at_record) == (False, "truncated", 1)
     assert [e.original for e in store.entries()] == ["MRN-1", "MRN-1"]
     # The next append drops the unacknowledged torn record and stays readable.
     LinkageStore(path, key=KEY).append(_patient_entries("MRN-3"))
     report = LinkageStore(path, key=KEY).check()
     assert (report.records, report.entries, report.torn_tail_bytes) == (2, 4, 0)
+    assert report.complete and report.stopped_at_record is None
+
+
+def test_check_counts_the_records_before_damage(tmp_path: Path) -> None:
+    path = _two_records(tmp_path)
+    LinkageStore(path, key=KEY).append(_patient_entries("MRN-3"))
+    data = bytearray(path.read_bytes())
+    first_len = struct.unpack(">I", data[HEADER_SIZE : HEADER_SIZE + 4])[0]
+    second = HEADER_SIZE + 8 + first_len
+    data[second] ^= 0x40  # the second record's length: damage, not a torn tail
+    path.write_bytes(bytes(data))
+    report = LinkageStore(path, key=KEY).check()
+    assert (report.records, report.entries) == (1, 2)
+    assert (report.problem, report.stopped_at_record) == ("damaged", 1)
+    assert f"byte {second}" in (report.damage or "") and "MRN" not in (report.damage or "")
+
+
+def test_header_only_file_has_no_records(tmp_path: Path) -> None:
+    path = _two_records(tmp_path)
+    path.write_bytes(path.read_bytes()[:HEADER_SIZE])  # cut right after the header
+    report = LinkageStore(path, key=KEY).check()
+    assert (report.records, report.problem, report.stopped_at_record) == (0, "no_records", 0)
+    assert not report.complete
 
 
 def test_modified_length_is_damage_not_a_torn_tail(tmp_path: Path) -> None:
@@ -183,7 +215,8 @@ def test_modified_length_is_damage_not_a_torn_tail(tmp_path: Path) -> None:
     data[HEADER_SIZE] ^= 0x40  # the first record now claims far more bytes than exist
     path.write_bytes(bytes(data))
     with pytest.raises(LinkageError, match="failed authentication"):
-        LinkageStore(path, key=KEY).check()
+        list(LinkageStore(path, key=KEY).entries())
+    assert "failed authentication" in (LinkageStore(path, key=KEY).check().damage or "")
     with pytest.raises(LinkageError):  # an append must not "repair" it by truncating
         LinkageStore(path, key=KEY).append(_patient_entries("MRN-3"))
     assert path.read_bytes() == bytes(data)
@@ -194,6 +227,7 @@ def test_zero_filled_tail_is_torn(tmp_path: Path) -> None:
     path.write_bytes(path.read_bytes() + bytes(64))  # pages allocated, data never written
     report = LinkageStore(path, key=KEY).check()
     assert (report.records, report.torn_tail_bytes) == (2, 64)
+    assert report.problem == "truncated"
 
 
 def test_torn_header_is_restarted(tmp_path: Path) -> None:
@@ -236,7 +270,20 @@ def test_entry_and_check_json() -> None:
     assert entry.as_dict() == {"kind": "PatientID", "original": "MRN-1", "pseudonym": "P1"}
     assert list(entry.as_dict()) == ["kind", "original", "pseudonym"]
     check = LinkageCheck(records=2, entries=5, torn_tail_bytes=3)
-    assert check.to_json() == {"records": 2, "entries": 5, "torn_tail_bytes": 3}
+    assert check.to_json() == {
+        "records": 2,
+        "entries": 5,
+        "torn_tail_bytes": 3,
+        "complete": False,
+        "problem": "truncated",
+        "stopped_at_record": 2,
+    }
+    intact = LinkageCheck(records=2, entries=5, torn_tail_bytes=0).to_json()
+    assert (intact["complete"], intact["problem"], intact["stopped_at_record"]) == (
+        True,
+        None,
+        None,
+    )
 
 
 def test_open_linkage_with_derived_or_separate_key(tmp_path: Path) -> None:
