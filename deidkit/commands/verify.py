@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from deidkit.commands._common import cli_errors, configure_logging, stderr_console
 from deidkit.core.errors import UsageError
+
+if TYPE_CHECKING:
+    from deidkit.verify.release import VerifyResult
 
 VERIFY_HELP = "\n\n".join(
     [
@@ -20,8 +23,12 @@ VERIFY_HELP = "\n\n".join(
         "With --original, also searches the release for every PHI value of the originals and "
         "checks references, study/series structure and missing files; with --linkage and/or "
         "--key-file it adds a MIDI-B-style score.",
-        "Exit 0: clean; 3: PHI found (at the --fail-on level); 1: something could not be read; "
-        "2: usage error.",
+        "Completeness: the release must be exactly what its scrub wrote. RELEASE.run-report.json "
+        "must say complete, every file RELEASE.actions.jsonl lists must be there and no other; "
+        "without a run report this is a warning (an error with --require-run-report).",
+        "Exit 0: clean; 3: PHI found (at the --fail-on level), scrub not complete, or files "
+        "missing from or stray in the release; 1: something could not be read (a file, the run "
+        "report or action log), or no run report with --require-run-report; 2: usage error.",
         "Example: deidkit verify release/ --original export/ --key-file project.key "
         "--html report.html",
     ]
@@ -56,6 +63,13 @@ def verify(
     workers: Annotated[
         int | None, typer.Option("--workers", min=1, help="Worker processes (default: all).")
     ] = None,
+    require_run_report: Annotated[
+        bool,
+        typer.Option(
+            "--require-run-report",
+            help="Exit 1 when RELEASE.run-report.json is absent (completeness not checkable).",
+        ),
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
     configure_logging(verbose)
@@ -97,6 +111,7 @@ def verify(
                 key=key,
                 workers=workers,
                 progress=progress,
+                require_run_report=require_run_report,
             )
         write_verify_reports(result, fail_on=fail_on, json_out=json_out, html_out=html_out)
     verdict = result.verdict(fail_on)
@@ -107,6 +122,7 @@ def verify(
     )
     for check, n in sorted(counts.items()):
         typer.echo(f"  {check}: {n}")
+    typer.echo(f"completeness: {_completeness_line(result)}")
     if result.score is not None and result.score.get("overall") is not None:
         typer.echo(f"MIDI-B-style score: {float(str(result.score['overall'])):.2%}")
     if json_out is not None:
@@ -117,6 +133,15 @@ def verify(
 
 
 verify.__doc__ = VERIFY_HELP
+
+
+def _completeness_line(result: VerifyResult) -> str:
+    from deidkit.verify.records import CHECK_RUN_REPORT
+
+    # The run-report findings say why completeness could not be checked; the others
+    # (run-status, missing-output, stray-file) are counted above.
+    reasons = sorted({f.message for f in result.findings if f.check == CHECK_RUN_REPORT})
+    return "; ".join([result.completeness, *reasons])
 
 
 def register(app: typer.Typer) -> None:

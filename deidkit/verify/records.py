@@ -36,6 +36,14 @@ CHECK_ORIGINAL_VALUE = "original-value"
 CHECK_ORIGINAL_UID = "original-uid"
 CHECK_UID_ROOT = "uid-root"
 CHECK_UNREADABLE = "unreadable"
+# Completeness of the release against its run report and action log (beside the release).
+CHECK_RUN_REPORT = "run-report"
+CHECK_RUN_STATUS = "run-status"
+CHECK_MISSING_OUTPUT = "missing-output"
+CHECK_STRAY_FILE = "stray-file"
+#: Findings of these checks say that something could not be checked, never that PHI was
+#: found: their errors make the verdict "incomplete" (exit 1), never "phi-found".
+UNCHECKED_CHECKS: frozenset[str] = frozenset({CHECK_UNREADABLE, CHECK_RUN_REPORT})
 
 #: Checks run on every release, with or without originals (shown with zero counts).
 BASE_CHECKS: tuple[str, ...] = (

@@ -6,6 +6,8 @@
 PHI (:mod:`deidkit.verify.originals`) so every original value can be searched for, checks
 reference integrity, study/series relationships and files missing without a reason, and
 (with a mapping or the key) computes a MIDI-B-style score (:mod:`deidkit.verify.score`).
+It also checks that the release is exactly what its scrub run reports having written
+(:mod:`deidkit.verify.completeness`).
 
 Each file is parsed once: the originals' harvest collects the score's facts in the same
 walk that collects their PHI, and the release scanner collects the released side in its
@@ -35,12 +37,19 @@ from deidkit.core.quiet import quiet_pydicom
 from deidkit.core.runreport import RunReport
 from deidkit.rules.profile import Profile, load_profile
 from deidkit.rules.standard import TABLE_EDITION
+from deidkit.verify.completeness import (
+    COMPLETENESS_NOT_CHECKED,
+    Completeness,
+    check_completeness,
+)
 from deidkit.verify.files import check_file, check_name
 from deidkit.verify.originals import OriginalFile, OriginalHarvest, harvest_file
 from deidkit.verify.records import (
     BASE_CHECKS,
     CHECK_FILE_NAME,
+    CHECK_RUN_REPORT,
     ORIGINAL_CHECKS,
+    UNCHECKED_CHECKS,
     FileReport,
     Finding,
     OriginalIndex,
@@ -88,6 +97,10 @@ class VerifyResult:
         ``{"modality", "files", "errors", "warnings"}`` rows.
     score : Mapping or None
         The MIDI-B-style score, when originals and a mapping (or key) were given.
+    completeness : str
+        What the run report and action log beside the release allowed to check
+        (:mod:`deidkit.verify.completeness`): "checked", "scrub-not-complete",
+        "not-checked" (no run report) or "unreadable".
     """
 
     release: Path
@@ -102,6 +115,7 @@ class VerifyResult:
     originals_checked: int | None
     created: str
     score: Mapping[str, object] | None = None
+    completeness: str = COMPLETENESS_NOT_CHECKED
 
     @property
     def counts_per_check(self) -> dict[str, int]:
@@ -117,16 +131,25 @@ class VerifyResult:
         if fail_on not in FAIL_ON:
             raise UsageError(f"--fail-on must be one of {', '.join(FAIL_ON)}")
         levels = ("error",) if fail_on == "error" else ("error", "warn")
-        return [f for f in self.findings if f.severity in levels and f.check != "unreadable"]
+        return [
+            f for f in self.findings if f.severity in levels and f.check not in UNCHECKED_CHECKS
+        ]
 
     def verdict(self, fail_on: str = "error") -> str:
-        """ "phi-found", "incomplete" (something unreadable, or no file at all) or "clean"."""
+        """ "phi-found", "incomplete" (something unreadable, a run report required but
+        absent or unreadable, or no file at all) or "clean"."""
         if self.failing(fail_on):
             return "phi-found"
-        return "incomplete" if self.unreadable or not self.files_checked else "clean"
+        paper_trail_failed = any(
+            f.check == CHECK_RUN_REPORT and f.severity == "error" for f in self.findings
+        )
+        if self.unreadable or not self.files_checked or paper_trail_failed:
+            return "incomplete"
+        return "clean"
 
     def exit_code(self, fail_on: str = "error") -> int:
-        """0 clean, 3 PHI found, 1 something could not be read."""
+        """0 clean, 3 PHI found or the release is not what its scrub wrote, 1 something
+        could not be read (files, or the run report and action log)."""
         return {"phi-found": 3, "incomplete": 1, "clean": 0}[self.verdict(fail_on)]
 
     def to_json(self, fail_on: str = "error") -> dict[str, Any]:
@@ -148,6 +171,7 @@ class VerifyResult:
             "key_fingerprint": self.key_fingerprint,
             "created": self.created,
             "score": self.score,
+            "completeness": self.completeness,
             "findings": [f.as_dict() for f in self.findings],
         }
 
@@ -156,6 +180,7 @@ class VerifyResult:
         extra: dict[str, object] = {
             "Files checked": self.files_checked,
             "Unreadable files": self.unreadable,
+            "Completeness (run report)": self.completeness,
             "Fail on": fail_on,
         }
         if self.originals_checked is not None:
@@ -367,6 +392,7 @@ def verify_release(
     key: ProjectKey | None = None,
     workers: int | None = None,
     progress: Progress | None = None,
+    require_run_report: bool = False,
 ) -> VerifyResult:
     """Check a release for residual PHI, independently of the scrubber.
 
@@ -389,6 +415,9 @@ def verify_release(
         Worker processes (default: CPU count).
     progress
         Called as ``progress(stage, done, total)``.
+    require_run_report
+        Without a run report beside the release, the verdict is "incomplete" instead of
+        a warning that completeness was not checked.
 
     Raises
     ------
@@ -465,7 +494,11 @@ def verify_release(
     findings = [f for r in reports for f in r.findings]
     findings += _dir_findings(release, index, rules)
     findings += release_structure(reports)
-    checks = list(BASE_CHECKS) + list(RELEASE_CHECKS)
+    completeness: Completeness = check_completeness(
+        release, report, (rel for _path, rel in files), require_run_report=require_run_report
+    )
+    findings += completeness.findings
+    checks = list(BASE_CHECKS) + list(RELEASE_CHECKS) + list(completeness.checks)
     score: Mapping[str, object] | None = None
     if harvest is not None:
         checks += [*ORIGINAL_CHECKS, CHECK_MISSING]
@@ -490,6 +523,7 @@ def verify_release(
         originals_checked=None if harvest is None else len(harvest.files),
         created=datetime.now(UTC).replace(microsecond=0).isoformat(),
         score=score,
+        completeness=completeness.state,
     )
 
 

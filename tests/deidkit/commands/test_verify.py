@@ -1,7 +1,8 @@
 """The report files behind ``deidkit verify --json/--html`` and ``deidkit scrub --report``.
 
 The commands parse and render; where a report may go, what it holds and how it is written
-is :mod:`deidkit.verify.report`'s, tested here through its functions.
+is :mod:`deidkit.verify.report`'s, tested here through its functions. The last tests run
+``deidkit verify`` itself: completeness findings and the exit codes they lead to.
 """
 
 from __future__ import annotations
@@ -11,8 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
+from verify_support import Pair, build_pair
 
+from deidkit.cli import app
+from deidkit.commands._common import EXIT_HELD_BACK, EXIT_OK, EXIT_PHI_FOUND
 from deidkit.core.errors import OutputPathError
+from deidkit.core.runreport import REPORT_FORMAT
 from deidkit.verify.report import (
     ReleaseSummary,
     check_report_outside,
@@ -124,3 +130,74 @@ def test_scrub_release_summary_of_a_clean_run() -> None:
     summary = scrub_release_summary(report, release=Path("r"))
     assert summary.findings == [] and summary.counts_per_check == {}
     assert summary.extra["run report"] == ""
+
+
+# --- deidkit verify: completeness ----------------------------------------------------------
+
+runner = CliRunner()
+
+
+def _with_paper_trail(root: Path, *, status: str = "complete") -> Pair:
+    """A clean hand-built release with the run report and action log a scrub would leave."""
+    pair = build_pair(root)
+    outputs = [p.relative_to(pair.release).as_posix() for p in pair.release_files]
+    lines = [
+        {"source": f"Doe_Johnathan/CT{i}.dcm", "status": "written", "output": out}
+        for i, out in enumerate(outputs)
+    ]
+    report = {
+        "format": REPORT_FORMAT,
+        "status": status,
+        "profile": {"name": "basic", "options": []},
+        "counts": {"found": len(lines), "written": len(lines), "unchanged": 0},
+    }
+    (root / "release.run-report.json").write_text(json.dumps(report))
+    (root / "release.actions.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return pair
+
+
+def _verify(pair: Pair, *extra: str) -> tuple[int, str, dict[str, Any], str]:
+    json_out, html_out = pair.release.parent / "v.json", pair.release.parent / "v.html"
+    args = ["verify", str(pair.release), "--workers", "1", "--json", str(json_out)]
+    result = runner.invoke(app, [*args, "--html", str(html_out), *extra])
+    return result.exit_code, result.stdout, json.loads(json_out.read_text()), html_out.read_text()
+
+
+def test_cli_complete_release_is_clean(tmp_path: Path) -> None:
+    code, out, data, _ = _verify(_with_paper_trail(tmp_path))
+    assert code == EXIT_OK, data["findings"]
+    assert data["completeness"] == "checked" and "completeness: checked" in out
+    assert data["counts_per_check"]["stray-file"] == 0
+
+
+def test_cli_unfinished_scrub_exits_3(tmp_path: Path) -> None:
+    code, out, data, html = _verify(_with_paper_trail(tmp_path, status="running"))
+    assert code == EXIT_PHI_FOUND
+    assert data["completeness"] == "scrub-not-complete"
+    assert [f["check"] for f in data["findings"] if f["severity"] == "error"] == ["run-status"]
+    assert "run-status: 1" in out and "run-status" in html and "status: running" in html
+
+
+def test_cli_stray_and_missing_files_exit_3(tmp_path: Path) -> None:
+    pair = _with_paper_trail(tmp_path)
+    pair.release_files[0].unlink()
+    (pair.release / "notes.txt").write_text("left behind\n")
+    code, out, data, html = _verify(pair)
+    assert code == EXIT_PHI_FOUND
+    errors = {(f["check"], f["file"]) for f in data["findings"] if f["severity"] == "error"}
+    missing = pair.release_files[0].relative_to(pair.release).as_posix()
+    assert errors == {("missing-output", missing), ("stray-file", "notes.txt")}
+    assert "missing-output: 1" in out and "stray-file: 1" in out
+    assert "missing-output" in html and "stray-file" in html
+
+
+def test_cli_without_run_report_warns_or_exits_1_when_required(tmp_path: Path) -> None:
+    pair = build_pair(tmp_path)
+    code, out, data, html = _verify(pair, "--fail-on", "warn")
+    assert code == EXIT_OK and data["verdict"] == "clean"
+    assert [(f["check"], f["severity"]) for f in data["findings"]] == [("run-report", "warn")]
+    assert "no run report: completeness not checked" in out
+    assert "no run report: completeness not checked" in html
+    code, out, data, _ = _verify(pair, "--require-run-report")
+    assert code == EXIT_HELD_BACK and data["verdict"] == "incomplete"
+    assert data["exit_code"] == EXIT_HELD_BACK
