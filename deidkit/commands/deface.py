@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -22,7 +21,11 @@ _EPILOG = (
     "Example: deidkit deface bids_in/ bids_out/ --qc qc/ --workers 2\n\n"
     "Output names equal input names inside OUTPUT (BIDS needs them). QC files are named by "
     "12 hex digits of SHA-256 of the input's relative path, never by the input name. DICOM "
-    "series keep all headers (only PixelData changes): run `deidkit scrub` on them next."
+    "series keep all headers (only PixelData changes): run `deidkit scrub` on them next.\n\n"
+    "OUTPUT gets only what the run produced: defaced images, their scrubbed JSON sidecars, a "
+    "BIDS dataset's scrubbed dataset_description.json and the run report "
+    ".deidkit-deface.json. Every other file is left behind, counted by kind. OUTPUT must be "
+    "new, empty or an earlier deface output (else --force)."
 )
 
 
@@ -57,6 +60,12 @@ def deface(
         float, typer.Option(min=0.0, help="Brain dilation (mm) that must stay unchanged.")
     ] = 4.0,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Write into a non-empty OUTPUT that is not an earlier deface output."
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run report as JSON.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
@@ -91,13 +100,11 @@ def deface(
             def tick(result: FileResult) -> None:
                 bar.update(job, advance=1, last=result.status)
 
-            report = run_batch(input_path, output, options, workers=workers, progress=tick)
+            report = run_batch(
+                input_path, output, options, workers=workers, progress=tick, force=force
+            )
     if as_json:
-        payload = {
-            "counts": report.counts(),
-            "results": [asdict(r) for r in report.results],
-        }
-        typer.echo(json.dumps(payload, indent=2))
+        typer.echo(json.dumps(report.to_json(), indent=2))
     else:
         for r in report.results:
             if r.status in ("defaced", "refused", "flagged", "failed"):
@@ -106,6 +113,9 @@ def deface(
                 typer.echo(f"{r.status:8} {r.path}{qc_note}{note}")
         summary = ", ".join(f"{n} {s}" for s, n in sorted(report.counts().items()))
         typer.echo(f"summary: {summary}")
+        if report.left_behind:
+            kinds = ", ".join(f"{n} {kind}" for kind, n in report.left_behind.items())
+            typer.echo(f"left behind (not written to OUTPUT): {kinds}")
     raise typer.Exit(EXIT_HELD_BACK if report.failed else EXIT_OK)
 
 

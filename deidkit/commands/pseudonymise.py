@@ -113,6 +113,14 @@ def pseudonymise(
     force: Annotated[
         bool, typer.Option("--force", help="Replace an existing output table.")
     ] = False,
+    copy_metadata_as_is: Annotated[
+        bool,
+        typer.Option(
+            "--copy-metadata-as-is",
+            help="With --bids: copy NIfTI headers and JSON sidecars unchanged (names, "
+            "unshifted dates and all) instead of scrubbing them.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Pseudonymise a clinical table or a BIDS tree with the same pseudonyms as the images.
@@ -148,6 +156,14 @@ def pseudonymise(
             profile=profile,
             date_shift_range=shift,
             overwrite=force,
+            copy_metadata_as_is=copy_metadata_as_is,
+        )
+    if result.bids is not None and result.bids.metadata_as_is:
+        stderr_console.print(
+            "warning: NIfTI headers and JSON sidecars were copied as they are "
+            "(--copy-metadata-as-is); run deidkit verify before releasing the tree",
+            markup=False,
+            highlight=False,
         )
     lines: list[str] = []
     if result.bids is not None:

@@ -1,7 +1,8 @@
 """Shared foundations of every stage: typed errors, atomic writes, the project key and the
 keyed pseudonym derivations, the run-report format, optional-dependency and resource
-lookup, silencing pydicom, the DICOM series reader and the executor that runs work in
-parallel. Nothing here knows about a scrub, a verify or a deface.
+lookup, silencing pydicom, the DICOM series reader, the executor that runs work in
+parallel, and the scrubbing rules of NIfTI header text and BIDS sidecars (shared by deface
+and pseudonymise). Nothing here knows about a scrub, a verify or a deface.
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ if TYPE_CHECKING:
         generate_key_file,
         load_key,
         load_key_file,
+    )
+    from deidkit.core.metadata import (
+        scrub_nifti_header,
+        scrub_sidecar,
     )
     from deidkit.core.optional import (
         import_optional,
@@ -105,6 +110,8 @@ _EXPORTS = {
     "load_key": "deidkit.core.keys",
     "load_key_file": "deidkit.core.keys",
     "generate_key_file": "deidkit.core.keys",
+    "scrub_nifti_header": "deidkit.core.metadata",
+    "scrub_sidecar": "deidkit.core.metadata",
     "import_optional": "deidkit.core.optional",
     "DEFAULT_DATE_SHIFT_RANGE": "deidkit.core.pseudonym",
     "patient_pseudonym": "deidkit.core.pseudonym",
@@ -171,6 +178,8 @@ __all__ = [
     "read_run_report",
     "read_series_volume",
     "run_report_path",
+    "scrub_nifti_header",
+    "scrub_sidecar",
     "shipped_dir",
     "site_pseudonym",
     "study_id_pseudonym",

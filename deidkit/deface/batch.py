@@ -1,40 +1,55 @@
 """Plan and run a deface batch: one task per image group, in worker processes.
 
 A failing or refused file is reported and the batch goes on. Nothing is ever written into
-INPUT, and every output is written atomically (temp file + rename). The options, tasks and
-results are defined in :mod:`deidkit.deface.tasks` (re-exported here); an image group is
-defaced by :mod:`deidkit.deface.pipeline`.
+INPUT, and every output is written atomically (temp file + rename). OUTPUT gets only what
+the run produced: defaced images, their scrubbed sidecars, a BIDS dataset's scrubbed
+``dataset_description.json`` and the run's report (:mod:`deidkit.deface.output`, which also
+decides which OUTPUT folder may be written). Every other file of INPUT is left behind and
+counted by kind, never named. The options, tasks and results are defined in
+:mod:`deidkit.deface.tasks` (re-exported here); an image group is defaced by
+:mod:`deidkit.deface.pipeline`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import json
 import os
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from deidkit.core.errors import DeidkitError, UsageError
 from deidkit.core.executor import Executor, LocalProcessExecutor, SerialExecutor
-from deidkit.core.io import atomic_write_bytes, atomic_write_text, check_output_location
-from deidkit.deface.bids import group_anat, is_bids_root, scrub_sidecar, wants_deface
+from deidkit.core.io import atomic_write_bytes, check_output_location
+from deidkit.deface.bids import (
+    group_anat,
+    is_bids_root,
+    left_behind_kind,
+    sidecar_of,
+    wants_deface,
+)
 from deidkit.deface.core import deface_raw
 from deidkit.deface.dicom_series import is_dicom_file, read_series, series_bytes
 from deidkit.deface.errors import BrainOverlapError, FaceStillDetectedError
-from deidkit.deface.nifti_io import image_bytes, is_nifti_path, load_nifti
-from deidkit.deface.pipeline import deface_nifti_group, flag_note, run_qc
+from deidkit.deface.nifti_io import is_nifti_path
+from deidkit.deface.output import prepare_output
+from deidkit.deface.pipeline import deface_nifti_group, flag_note, run_qc, write_sidecar
 from deidkit.deface.tasks import BAD_STATUSES, OK_STATUSES, DefaceOptions, FileResult, Task
 
 __all__ = [
     "BAD_STATUSES",
     "OK_STATUSES",
+    "BatchPlan",
     "DefaceOptions",
     "DefaceReport",
     "FileResult",
     "Task",
+    "make_plan",
     "plan",
     "run_batch",
     "run_task",
@@ -43,9 +58,21 @@ __all__ = [
 
 @dataclass
 class DefaceReport:
-    """All file results of a run."""
+    """All file results of a run, and the kinds of the INPUT files it left behind."""
 
     results: list[FileResult] = field(default_factory=list)
+    #: Files of INPUT not written to OUTPUT, counted by kind (``json``, ``table``, ...).
+    left_behind: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def outputs(self) -> list[str]:
+        """Every file the run wrote, relative to OUTPUT, sorted."""
+        return sorted(o for r in self.results for o in r.outputs)
+
+    def to_json(self) -> dict[str, Any]:
+        """``counts``, ``results`` and ``left_behind``, as ``deidkit deface --json`` prints."""
+        results = [{k: v for k, v in asdict(r).items() if k != "outputs"} for r in self.results]
+        return {"counts": self.counts(), "results": results, "left_behind": self.left_behind}
 
     @property
     def failed(self) -> list[FileResult]:
@@ -64,8 +91,31 @@ def _rel(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix() if path != root else path.name
 
 
+@dataclass(frozen=True)
+class BatchPlan:
+    """The tasks of a run and the kinds of the INPUT files no task writes."""
+
+    tasks: list[Task]
+    left_behind: dict[str, int]
+
+
 def plan(source: Path, output: Path, options: DefaceOptions) -> list[Task]:
-    """Turn INPUT into tasks (file, NIfTI folder, BIDS dataset or DICOM series folder).
+    """The tasks of :func:`make_plan` (file, NIfTI folder, BIDS dataset or DICOM series).
+
+    Raises
+    ------
+    UsageError
+        If INPUT is missing or holds nothing to deface, or OUTPUT is unsafe.
+    """
+    return make_plan(source, output, options).tasks
+
+
+def _sidecars(images: list[Path], exists: Callable[[Path], bool]) -> tuple[Path, ...]:
+    return tuple(s for s in (sidecar_of(p) for p in images) if exists(s))
+
+
+def make_plan(source: Path, output: Path, options: DefaceOptions) -> BatchPlan:
+    """Turn INPUT into tasks and count what no task writes.
 
     Raises
     ------
@@ -78,34 +128,49 @@ def plan(source: Path, output: Path, options: DefaceOptions) -> list[Task]:
     if source.is_file():
         if not is_nifti_path(source):
             raise UsageError("a single INPUT file must be .nii or .nii.gz")
-        return [Task("nifti", (source,), source.parent, output, options.applyto)]
+        sidecars = _sidecars([source, *options.applyto], Path.is_file)
+        task = Task("nifti", (source,), source.parent, output, options.applyto, sidecars)
+        return BatchPlan([task], {})
     if options.applyto:
         raise UsageError("--applyto needs a single NIfTI INPUT (BIDS applies the T1w mask itself)")
-    files = sorted(p for p in source.rglob("*") if p.is_file() and not p.name.startswith("."))
-    bids = is_bids_root(source)
-    tasks: list[Task] = []
-    images = [p for p in files if wants_deface(p, bids=bids)]
-    for primary, others in group_anat(images):
-        tasks.append(Task("nifti", (primary,), source, output, tuple(others)))
-    grouped = {p for _, others in group_anat(images) for p in others} | set(images)
-    dicom_dirs: dict[Path, list[Path]] = {}
-    for path in files:
-        if path in grouped:
-            continue
-        if is_nifti_path(path):
-            tasks.append(Task("scrub_nifti", (path,), source, output))
-        elif path.suffix.lower() == ".json":
-            tasks.append(Task("sidecar", (path,), source, output))
-        elif is_dicom_file(path) or path.suffix.lower() in (".dcm", ".ima"):
-            # A .dcm without the preamble still may show a face: never copy it unchanged.
-            dicom_dirs.setdefault(path.parent, []).append(path)
-        else:
-            tasks.append(Task("copy", (path,), source, output))
-    for paths in dicom_dirs.values():
-        tasks.append(Task("dicom", tuple(paths), source, output))
+    files = sorted(p for p in source.rglob("*") if p.is_file())
+    tasks, used = _image_tasks(source, output, files)
+    description = source / "dataset_description.json"
+    if is_bids_root(source):
+        tasks.append(Task("sidecar", (description,), source, output))
+        used.add(description)
+    tasks.extend(_dicom_tasks(source, output, [p for p in files if p not in used], used))
     if not any(t.kind in ("nifti", "dicom") for t in tasks):
         raise UsageError("INPUT holds no NIfTI image or DICOM series to deface")
-    return tasks
+    left = Counter(left_behind_kind(p) for p in files if p not in used)
+    return BatchPlan(tasks, dict(sorted(left.items())))
+
+
+def _image_tasks(source: Path, output: Path, files: list[Path]) -> tuple[list[Task], set[Path]]:
+    # Hidden files are never images to deface (nor sidecars); they are left behind.
+    visible = [p for p in files if not p.name.startswith(".")]
+    present = set(visible)
+    bids = is_bids_root(source)
+    images = [p for p in visible if wants_deface(p, bids=bids)]
+    tasks: list[Task] = []
+    used: set[Path] = set(images)
+    for primary, others in group_anat(images):
+        sidecars = _sidecars([primary, *others], present.__contains__)
+        used.update(sidecars)
+        tasks.append(Task("nifti", (primary,), source, output, tuple(others), sidecars))
+    return tasks, used
+
+
+def _dicom_tasks(source: Path, output: Path, files: list[Path], used: set[Path]) -> list[Task]:
+    dicom_dirs: dict[Path, list[Path]] = {}
+    for path in files:
+        if path.name.startswith("."):
+            continue
+        if is_dicom_file(path) or path.suffix.lower() in (".dcm", ".ima"):
+            # A .dcm without the preamble still may show a face: never copy it unchanged.
+            dicom_dirs.setdefault(path.parent, []).append(path)
+            used.add(path)
+    return [Task("dicom", tuple(paths), source, output) for paths in dicom_dirs.values()]
 
 
 def run_task(task: Task, options: DefaceOptions) -> list[FileResult]:
@@ -116,22 +181,9 @@ def run_task(task: Task, options: DefaceOptions) -> list[FileResult]:
             return deface_nifti_group(task, options)
         if task.kind == "dicom":
             return _deface_dicom(task, options)
-        dst = task.out_root / first
-        if task.kind == "scrub_nifti":
-            img = load_nifti(task.sources[0])
-            atomic_write_bytes(dst, image_bytes(img, gz=dst.name.lower().endswith(".gz")))
-            return [FileResult(first, "scrubbed")]
         if task.kind == "sidecar":
-            try:
-                data = json.loads(task.sources[0].read_text(encoding="utf-8"))
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise DeidkitError(f"{first}: not valid JSON") from exc
-            clean = scrub_sidecar(data) if isinstance(data, dict) else data
-            atomic_write_text(dst, json.dumps(clean, indent=2, sort_keys=False) + "\n")
-            return [FileResult(first, "scrubbed")]
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(dst, task.sources[0].read_bytes())
-        return [FileResult(first, "copied")]
+            return [write_sidecar(task.sources[0], task.root, task.out_root)]
+        raise DeidkitError(f"unknown task kind {task.kind!r}")
     except BrainOverlapError as exc:
         return [FileResult(first, "refused", str(exc))]
     except FaceStillDetectedError as exc:
@@ -156,9 +208,24 @@ def _deface_dicom(task: Task, options: DefaceOptions) -> list[FileResult]:
     )
     record = run_qc(rel, series.raw, outcome, series.scaling, options)
     encoded = series_bytes(series, outcome.raw)
-    for path, data in zip(series.paths, encoded, strict=True):
-        atomic_write_bytes(task.out_root / _rel(path, task.root), data)
-    return [FileResult(rel, "defaced", flag_note(f"{len(encoded)} slices", record), record)]
+    names = [_rel(path, task.root) for path in series.paths]
+    _write_all(task.out_root, names, encoded)
+    note = flag_note(f"{len(encoded)} slices", record)
+    return [FileResult(rel, "defaced", note, record, tuple(names))]
+
+
+def _write_all(root: Path, names: list[str], encoded: list[bytes]) -> None:
+    # All slices or none: half a series is a broken output that the report would not list.
+    written: list[Path] = []
+    try:
+        for name, data in zip(names, encoded, strict=True):
+            atomic_write_bytes(root / name, data)
+            written.append(root / name)
+    except BaseException:
+        for path in written:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        raise
 
 
 def _worker_init() -> None:
@@ -168,6 +235,27 @@ def _worker_init() -> None:
     np.seterr(all="ignore")
 
 
+def _report_document(
+    report: DefaceReport, options: DefaceOptions, *, complete: bool, outputs: list[str]
+) -> dict[str, Any]:
+    # Counts and options only: no path of INPUT, of the brain mask or of the QC folder.
+    return {
+        "complete": complete,
+        "options": {
+            "method": options.method,
+            "blur": options.blur,
+            "strict": options.strict,
+            "margin_mm": options.margin_mm,
+            "brain_mask": options.brain_mask is not None,
+            "qc": options.qc_dir is not None,
+            "applyto": len(options.applyto),
+        },
+        "counts": report.counts(),
+        "left_behind": report.left_behind,
+        "outputs": outputs,
+    }
+
+
 def run_batch(
     source: Path,
     output: Path,
@@ -175,6 +263,7 @@ def run_batch(
     *,
     workers: int = 1,
     progress: Callable[[FileResult], None] | None = None,
+    force: bool = False,
 ) -> DefaceReport:
     """Deface INPUT into OUTPUT.
 
@@ -188,15 +277,62 @@ def run_batch(
         Worker processes (1 runs in this process).
     progress
         Called once per finished file result.
+    force
+        Write into a non-empty OUTPUT that is not an earlier deface output.
 
     Returns
     -------
     DefaceReport
-    """
-    tasks = plan(source, output, options)
-    output.mkdir(parents=True, exist_ok=True)
-    report = DefaceReport()
 
+    Raises
+    ------
+    UsageError
+        If INPUT holds nothing to deface, or OUTPUT is unsafe (also ``OutputPathError``:
+        an existing file, or a foreign non-empty folder without ``force``).
+    """
+    planned = make_plan(source, output, options)
+    folder = prepare_output(output, force=force)
+    report = DefaceReport(left_behind=planned.left_behind)
+    previous = sorted(folder.previous_outputs)
+    folder.write_report(_report_document(report, options, complete=False, outputs=previous))
+    try:
+        _run_tasks(planned.tasks, options, report, workers=workers, progress=progress)
+    except BaseException:
+        # Interrupted: keep every earlier output (the next run rewrites or removes them),
+        # but list what this run wrote too, so that the next run can tell them apart.
+        folder.tidy(None)
+        known = sorted({*previous, *report.outputs})
+        with contextlib.suppress(OSError):
+            folder.write_report(_report_document(report, options, complete=False, outputs=known))
+        raise
+    outputs = report.outputs
+    _count_unwritten_sidecars(planned.tasks, set(outputs), report.left_behind)
+    folder.tidy(set(outputs))
+    folder.write_report(_report_document(report, options, complete=True, outputs=outputs))
+    return report
+
+
+def _count_unwritten_sidecars(tasks: list[Task], written: set[str], left: dict[str, int]) -> None:
+    # A sidecar goes only with its defaced image: one of a refused or failed image stays.
+    for task in tasks:
+        for sidecar in task.sidecars:
+            rel = sidecar.relative_to(task.root) if sidecar.is_relative_to(task.root) else None
+            name = rel.as_posix() if rel is not None else sidecar.name
+            if name not in written:
+                left["json"] = left.get("json", 0) + 1
+    left_sorted = dict(sorted(left.items()))
+    left.clear()
+    left.update(left_sorted)
+
+
+def _run_tasks(
+    tasks: list[Task],
+    options: DefaceOptions,
+    report: DefaceReport,
+    *,
+    workers: int,
+    progress: Callable[[FileResult], None] | None,
+) -> None:
     def collect(results: list[FileResult]) -> None:
         for r in results:
             report.results.append(r)
@@ -217,4 +353,3 @@ def run_batch(
         for results in executor.map(functools.partial(run_task, options=options), heavy):
             collect(results)
     report.results.sort(key=lambda r: r.path)
-    return report

@@ -1,85 +1,83 @@
-"""BIDS (and plain folder) handling: which files to deface, sidecar scrubbing.
+"""BIDS (and plain folder) handling: which files to deface, which files go with them.
 
-Defaced: NIfTIs in an ``anat/`` folder whose BIDS suffix is T1w, T2w, FLAIR or PD. In each
-``anat/`` folder the first T1w's mask is carried (in world mm) to the other defaced contrasts,
-as they are co-registered with it. Other NIfTIs (func, dwi, fmap, ...) keep their voxels
-byte for byte and only get their header text scrubbed; JSON sidecars are scrubbed; every
-other file is copied unchanged. File names and the folder structure are kept, as BIDS requires.
+Defaced: NIfTIs in an ``anat/`` folder whose BIDS suffix is T1w, T2w, FLAIR or PD (outside
+BIDS: every NIfTI). In each ``anat/`` folder the first T1w's mask is carried (in world mm) to
+the other defaced contrasts, as they are co-registered with it. A defaced image's JSON
+sidecar (same name, ``.json``) is written scrubbed beside it; of a BIDS dataset's own files
+only ``dataset_description.json`` is written (scrubbed), as it is structured and required.
+Nothing else is written: README/CHANGES/LICENSE are free text, the ``.tsv`` tables hold ages,
+sexes and acquisition times, and images that are not defaced may still show a face, so
+none of them can be called free of PHI without reading it (see :func:`left_behind_kind`).
+File names and the folder structure are kept, as BIDS requires. Sidecar scrubbing is
+:func:`deidkit.core.metadata.scrub_sidecar`, shared with ``pseudonymise --bids``.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Any
 
-from deidkit.deface.nifti_io import is_nifti_path
+from deidkit.core.metadata import IDENTIFYING_SIDECAR_KEYS, is_nifti_path, scrub_sidecar
 
 #: BIDS suffixes of anatomical images that show a face.
 DEFACE_SUFFIXES: frozenset[str] = frozenset({"T1w", "T2w", "FLAIR", "PD"})
 
-#: Sidecar keys that identify a person, a date, a device or a site; removed at any depth.
-IDENTIFYING_SIDECAR_KEYS: frozenset[str] = frozenset(
-    {
-        "AcquisitionDateTime",
-        "AcquisitionDate",
-        "StudyDate",
-        "SeriesDate",
-        "ContentDate",
-        "InstanceCreationDate",
-        "PatientName",
-        "PatientID",
-        "PatientBirthDate",
-        "PatientAge",
-        "PatientSex",
-        "PatientWeight",
-        "PatientSize",
-        "OtherPatientIDs",
-        "ReferringPhysicianName",
-        "PerformingPhysicianName",
-        "OperatorsName",
-        "PhysiciansOfRecord",
-        "NameOfPhysiciansReadingStudy",
-        "InstitutionName",
-        "InstitutionAddress",
-        "InstitutionalDepartmentName",
-        "StationName",
-        "DeviceSerialNumber",
-        "AccessionNumber",
-        "StudyID",
-        "StudyInstanceUID",
-        "SeriesInstanceUID",
-        "SOPInstanceUID",
-        "FrameOfReferenceUID",
-    }
+__all__ = [
+    "DEFACE_SUFFIXES",
+    "IDENTIFYING_SIDECAR_KEYS",
+    "bids_suffix",
+    "group_anat",
+    "is_bids_root",
+    "left_behind_kind",
+    "scrub_sidecar",
+    "sidecar_of",
+    "wants_deface",
+]
+
+#: Kinds of the files a deface run leaves behind, by (lower-case) name ending. The report
+#: counts them by kind only: a name, or an unusual extension, could itself be PHI.
+_KINDS: tuple[tuple[str, str], ...] = (
+    (".nii.gz", "nifti"),
+    (".nii", "nifti"),
+    (".json", "json"),
+    (".tsv.gz", "table"),
+    (".tsv", "table"),
+    (".csv", "table"),
+    (".txt", "text"),
+    (".md", "text"),
+    (".rst", "text"),
+    (".bval", "text"),
+    (".bvec", "text"),
+    (".png", "picture"),
+    (".jpg", "picture"),
+    (".jpeg", "picture"),
+    (".tif", "picture"),
+    (".tiff", "picture"),
+    (".pdf", "document"),
+    (".dcm", "dicom"),
+    (".ima", "dicom"),
+    (".gz", "archive"),
+    (".zip", "archive"),
+    (".tar", "archive"),
 )
+_TEXT_NAMES = ("readme", "changes", "license")
 
-_DATE_KEY = re.compile(r"(Date|DateTime)$")
+
+def sidecar_of(image: Path) -> Path:
+    """The JSON sidecar path of a NIfTI image (``x_T1w.nii.gz`` -> ``x_T1w.json``)."""
+    name = image.name
+    stem = name[: -len(".nii.gz")] if name.lower().endswith(".nii.gz") else image.stem
+    return image.with_name(f"{stem}.json")
 
 
-def scrub_sidecar(sidecar: dict[str, Any]) -> dict[str, Any]:
-    """Return a copy of a BIDS JSON sidecar without identifying keys.
-
-    Keys in :data:`IDENTIFYING_SIDECAR_KEYS`, any key ending in ``Date``/``DateTime`` and any
-    key starting with ``Patient`` are dropped, in nested objects too. Acquisition parameters
-    (RepetitionTime, EchoTime, ...) are kept.
-    """
-
-    def clean(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {
-                k: clean(v)
-                for k, v in value.items()
-                if k not in IDENTIFYING_SIDECAR_KEYS
-                and not _DATE_KEY.search(k)
-                and not k.startswith("Patient")
-            }
-        if isinstance(value, list):
-            return [clean(v) for v in value]
-        return value
-
-    result: dict[str, Any] = clean(sidecar)
-    return result
+def left_behind_kind(path: Path) -> str:
+    """The kind of a file deface does not write (``nifti``, ``json``, ``table``, ``text``...)."""
+    name = path.name.lower()
+    for ending, kind in _KINDS:
+        if name.endswith(ending):
+            return kind
+    if name.split(".", 1)[0] in _TEXT_NAMES:
+        return "text"
+    return "other"
 
 
 def bids_suffix(path: Path) -> str:

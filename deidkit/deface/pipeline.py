@@ -1,7 +1,12 @@
-"""Deface one NIfTI group (a primary image and the images its mask applies to), with QC."""
+"""Deface one NIfTI group (a primary image and the images its mask applies to), with QC.
+
+Each written image is followed by its scrubbed JSON sidecar, if it has one; a refused or
+failed image gets neither.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -10,7 +15,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from deidkit.core.errors import DeidkitError
-from deidkit.core.io import atomic_write_bytes
+from deidkit.core.io import atomic_write_bytes, atomic_write_text
+from deidkit.deface.bids import scrub_sidecar, sidecar_of
 from deidkit.deface.core import DefaceOutcome, check_brain_mask, deface_raw, scaled_volume
 from deidkit.deface.errors import BrainOverlapError, FaceStillDetectedError
 from deidkit.deface.geometry import Grid, grid_of
@@ -98,6 +104,31 @@ def _rel(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
 
 
+def write_sidecar(source: Path, root: Path, out_root: Path) -> FileResult:
+    """Write the scrubbed copy of the JSON sidecar ``source`` (never the file as it is).
+
+    Errors become a ``failed`` result: a sidecar that cannot be scrubbed is not written.
+    """
+    rel = _rel(source, root)
+    try:
+        data = json.loads(source.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return FileResult(rel, "failed", "not a readable JSON file; not written")
+    text = json.dumps(scrub_sidecar(data), indent=2, sort_keys=False) + "\n"
+    try:
+        atomic_write_text(out_root / rel, text)
+    except OSError as exc:
+        return FileResult(rel, "failed", f"{type(exc).__name__} while writing")
+    return FileResult(rel, "scrubbed", outputs=(rel,))
+
+
+def _with_sidecar(result: FileResult, image: Path, task: Task) -> list[FileResult]:
+    sidecar = sidecar_of(image)
+    if result.status != "defaced" or sidecar not in task.sidecars:
+        return [result]
+    return [result, write_sidecar(sidecar, task.root, task.out_root)]
+
+
 def deface_nifti_group(task: Task, options: DefaceOptions) -> list[FileResult]:
     """Deface ``task.sources[0]`` and carry its mask to ``task.applyto``.
 
@@ -118,9 +149,10 @@ def deface_nifti_group(task: Task, options: DefaceOptions) -> list[FileResult]:
     )
     record = run_qc(rel, raw, outcome, scaling, options)
     _write(img, outcome.raw, task.out_root / rel)
-    results = [FileResult(rel, "defaced", flag_note(outcome.mask.method, record), record)]
+    done = FileResult(rel, "defaced", flag_note(outcome.mask.method, record), record, (rel,))
+    results = _with_sidecar(done, primary, task)
     for other in task.applyto:
-        results.append(_apply(other, outcome.mask, task, options))
+        results.extend(_with_sidecar(_apply(other, outcome.mask, task, options), other, task))
     return results
 
 
@@ -139,7 +171,7 @@ def _apply(path: Path, mask: FaceMask, task: Task, options: DefaceOptions) -> Fi
         record = run_qc(rel, raw, outcome, scaling, options)
         _write(img, outcome.raw, task.out_root / rel)
         note = flag_note(f"{mask.method} (mask applied from T1w)", record)
-        return FileResult(rel, "defaced", note, record)
+        return FileResult(rel, "defaced", note, record, (rel,))
     except BrainOverlapError as exc:
         return FileResult(rel, "refused", str(exc))
     except FaceStillDetectedError as exc:

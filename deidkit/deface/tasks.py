@@ -13,7 +13,8 @@ from pathlib import Path
 
 __all__ = ["BAD_STATUSES", "OK_STATUSES", "DefaceOptions", "FileResult", "Task"]
 
-#: Statuses of a :class:`FileResult`; the last three make the run exit 1.
+#: Statuses of a :class:`FileResult`; the last three make the run exit 1. ``copied`` is no
+#: longer given (a run writes only what it produced) but stays a known status.
 OK_STATUSES = ("defaced", "scrubbed", "copied")
 BAD_STATUSES = ("refused", "flagged", "failed")
 
@@ -39,14 +40,21 @@ class FileResult:
     status: str
     message: str = ""
     qc: dict[str, object] | None = None
+    #: Files written for this result, relative to OUTPUT (a DICOM series writes many).
+    outputs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Task:
-    """One unit of work: an image group, a DICOM series, a sidecar or a plain copy."""
+    """One unit of work: an image group (``nifti``), a DICOM series or a BIDS ``sidecar``.
+
+    ``sidecars`` are the JSON sidecars of the group's images; each is written, scrubbed,
+    only once its image has been written.
+    """
 
     kind: str
     sources: tuple[Path, ...]
     root: Path
     out_root: Path
     applyto: tuple[Path, ...] = ()
+    sidecars: tuple[Path, ...] = ()

@@ -12,8 +12,19 @@ renamed, and so is every ``sub-<label>`` token inside text files (``.json``, ``.
 ``.csv``, ``.txt``, ``.md``), e.g.
 ``scans.tsv`` filenames and ``IntendedFor`` paths. The ``acq_time`` column of
 ``*_scans.tsv`` and ``*_sessions.tsv`` is shifted by the subject's date offset, as the
-subject's images are. Other files (NIfTI, ...) are copied byte for byte: their headers and
-the non-ID columns of ``participants.tsv`` are not inspected here (run ``deidkit verify``).
+subject's images are.
+
+Metadata is scrubbed by the rules ``deidkit deface`` uses (:mod:`deidkit.core.metadata`):
+NIfTI images are rewritten with their header text fields emptied and their extensions
+dropped (voxels, geometry, data type and scaling unchanged); JSON files lose identifying
+keys (names, IDs, institution, station, device serial, UIDs, ``Patient*``), and their date
+keys (``AcquisitionDateTime``, ``StudyDate``...) are shifted by the subject's date offset,
+as the tables are. A date that cannot be shifted (not a date, or in a file outside every
+subject), a JSON file that does not parse, an unreadable NIfTI or an ANALYZE ``.hdr`` stops
+the run with a message naming the (renamed) file, unless ``copy_metadata_as_is``, which
+copies headers and sidecars as they are, as earlier versions did. Other files are copied
+byte for byte and counted (``copied_unchanged``); the non-ID columns of ``participants.tsv``
+are not inspected here (run ``deidkit verify``).
 
 The output folder must not exist; the tree is built beside it and renamed into place only
 when complete.
@@ -24,21 +35,27 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import os
 import re
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from deidkit.core.errors import OutputPathError, TableInputError, UsageError
 from deidkit.core.io import check_output_location
 from deidkit.core.keys import ProjectKey
+from deidkit.core.metadata import is_nifti_path, scrub_sidecar, sidecar_dates
 from deidkit.core.pseudonym import DEFAULT_DATE_SHIFT_RANGE, date_offset_days, patient_pseudonym
 from deidkit.pseudonymise.linkage import LinkageEntry, LinkageStore
 from deidkit.pseudonymise.tables import shift_date_text
 
 TEXT_SUFFIXES = frozenset({".json", ".tsv", ".csv", ".txt", ".md"})
+#: ANALYZE headers carry the same free-text fields as NIfTI but are not rewritten here.
+_ANALYZE_SUFFIXES = frozenset({".hdr"})
+_AS_IS_HINT = "or pass --copy-metadata-as-is to copy headers and sidecars unchanged"
 _TOKEN_RE = re.compile(r"(?<![A-Za-z0-9])sub-([A-Za-z0-9]+)")
 _TIME_COLUMNS = ("acq_time", "session_time")
 
@@ -52,8 +69,16 @@ class BidsResult:
     renamed: int
     rewritten: int
     linkage_entries: int = 0
+    #: NIfTI images rewritten with a scrubbed header.
+    nifti_scrubbed: int = 0
+    #: JSON files that lost identifying keys or had dates shifted.
+    sidecars_scrubbed: int = 0
+    #: Files neither text nor NIfTI, copied byte for byte (``deidkit verify`` checks them).
+    copied_unchanged: int = 0
+    #: Headers and sidecars were copied as they are (``--copy-metadata-as-is``).
+    metadata_as_is: bool = False
 
-    def to_json(self) -> dict[str, int]:
+    def to_json(self) -> dict[str, int | bool]:
         """The counts, as ``pseudonymise --bids --json`` prints them."""
         return {
             "subjects": self.subjects,
@@ -61,7 +86,30 @@ class BidsResult:
             "renamed": self.renamed,
             "rewritten": self.rewritten,
             "linkage_entries": self.linkage_entries,
+            "nifti_scrubbed": self.nifti_scrubbed,
+            "sidecars_scrubbed": self.sidecars_scrubbed,
+            "copied_unchanged": self.copied_unchanged,
+            "metadata_as_is": self.metadata_as_is,
         }
+
+
+@dataclass(frozen=True)
+class _Tree:
+    """What every file of one run needs: the renaming, the offsets and the metadata rule."""
+
+    mapping: dict[str, str]
+    offsets: dict[str, int]
+    metadata_as_is: bool
+
+
+@dataclass
+class _Tally:
+    files: int = 0
+    renamed: int = 0
+    rewritten: int = 0
+    nifti_scrubbed: int = 0
+    sidecars_scrubbed: int = 0
+    copied_unchanged: int = 0
 
 
 def subject_labels(root: Path) -> list[str]:
@@ -127,8 +175,12 @@ def pseudonymise_bids(
     key: ProjectKey,
     linkage: LinkageStore | None = None,
     date_shift_range: tuple[int, int] = DEFAULT_DATE_SHIFT_RANGE,
+    copy_metadata_as_is: bool = False,
 ) -> BidsResult:
     """Copy the BIDS tree ``source`` to the new folder ``output`` with subjects renamed.
+
+    NIfTI headers and JSON files are scrubbed (see the module docstring) unless
+    ``copy_metadata_as_is``.
 
     Raises
     ------
@@ -137,7 +189,9 @@ def pseudonymise_bids(
     OutputPathError
         If ``output`` exists or overlaps ``source``.
     TableInputError
-        If participants.tsv or a file cannot be read.
+        If participants.tsv or a file cannot be read, or (without ``copy_metadata_as_is``) a
+        NIfTI or JSON file cannot be scrubbed or a sidecar date cannot be shifted; nothing
+        is written then.
     """
     source, output = Path(source), Path(output)
     if not source.is_dir():
@@ -156,35 +210,14 @@ def pseudonymise_bids(
     }
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".tmp-bids-", dir=output.parent))
-    files = renamed = rewritten = 0
+    tree = _Tree(mapping, offsets, copy_metadata_as_is)
+    tally = _Tally()
     try:
         for folder, dirnames, filenames in os.walk(source):
             dirnames.sort()
             here = Path(folder)
             for name in sorted(filenames):
-                relative = (here / name).relative_to(source)
-                new_relative = Path(*(_replace_tokens(p, mapping) for p in relative.parts))
-                target = staging / new_relative
-                target.parent.mkdir(parents=True, exist_ok=True)
-                renamed += new_relative != relative
-                files += 1
-                if relative.suffix.casefold() in TEXT_SUFFIXES:
-                    try:
-                        text = (here / name).read_text(encoding="utf-8")
-                    except (OSError, UnicodeDecodeError):
-                        raise TableInputError(f"{relative} is not readable UTF-8 text") from None
-                    new_text = _replace_tokens(text, mapping)
-                    if name.endswith(("_scans.tsv", "_sessions.tsv")):
-                        subject = _subject_of(relative, mapping)
-                        days = offsets[subject] if subject is not None else None
-                        new_text = _shift_times(new_text, days)
-                    rewritten += new_text != text
-                    target.write_text(new_text, encoding="utf-8")
-                else:
-                    try:
-                        shutil.copyfile(here / name, target)
-                    except OSError:
-                        raise TableInputError(f"{relative} could not be copied") from None
+                _publish(here / name, (here / name).relative_to(source), staging, tree, tally)
         os.rename(staging, output)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -198,8 +231,112 @@ def pseudonymise_bids(
         os.chmod(output, 0o755)  # mkdtemp made it owner-only; a release folder is shared
     return BidsResult(
         subjects=len(labels),
-        files=files,
-        renamed=renamed,
-        rewritten=rewritten,
+        files=tally.files,
+        renamed=tally.renamed,
+        rewritten=tally.rewritten,
         linkage_entries=written,
+        nifti_scrubbed=tally.nifti_scrubbed,
+        sidecars_scrubbed=tally.sidecars_scrubbed,
+        copied_unchanged=tally.copied_unchanged,
+        metadata_as_is=copy_metadata_as_is,
     )
+
+
+def _publish(src: Path, relative: Path, staging: Path, tree: _Tree, tally: _Tally) -> None:
+    """Write one file of the tree under its new name: scrubbed, rewritten or copied."""
+    new_relative = Path(*(_replace_tokens(p, tree.mapping) for p in relative.parts))
+    target = staging / new_relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tally.renamed += new_relative != relative
+    tally.files += 1
+    suffix = relative.suffix.casefold()
+    if not tree.metadata_as_is and is_nifti_path(relative):
+        target.write_bytes(_scrubbed_nifti(src, new_relative))
+        tally.nifti_scrubbed += 1
+    elif not tree.metadata_as_is and suffix in _ANALYZE_SUFFIXES:
+        raise TableInputError(
+            f"{new_relative}: ANALYZE headers are not scrubbed; convert to NIfTI, {_AS_IS_HINT}"
+        )
+    elif suffix in TEXT_SUFFIXES:
+        _publish_text(src, relative, new_relative, target, tree, tally)
+    else:
+        try:
+            shutil.copyfile(src, target)
+        except OSError:
+            raise TableInputError(f"{relative} could not be copied") from None
+        tally.copied_unchanged += 1
+
+
+def _publish_text(
+    src: Path, relative: Path, new_relative: Path, target: Path, tree: _Tree, tally: _Tally
+) -> None:
+    try:
+        text = src.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        raise TableInputError(f"{relative} is not readable UTF-8 text") from None
+    subject = _subject_of(relative, tree.mapping)
+    days = tree.offsets[subject] if subject is not None else None
+    scrubbed = text
+    if relative.suffix.casefold() == ".json" and not tree.metadata_as_is:
+        scrubbed = _scrubbed_sidecar(text, new_relative, days)
+        tally.sidecars_scrubbed += scrubbed != text
+    new_text = _replace_tokens(scrubbed, tree.mapping)
+    if relative.name.endswith(("_scans.tsv", "_sessions.tsv")):
+        new_text = _shift_times(new_text, days)
+    tally.rewritten += new_text != text
+    target.write_text(new_text, encoding="utf-8")
+
+
+def _scrubbed_nifti(src: Path, new_relative: Path) -> bytes:
+    """The image rewritten with its header text and extensions gone (voxels unchanged)."""
+    import nibabel as nib  # only trees with images pay for it
+
+    from deidkit.core.metadata import image_bytes
+
+    try:
+        img = nib.load(src)
+        if not isinstance(img, nib.Nifti1Image | nib.Nifti2Image):
+            raise TypeError("not a single-file NIfTI image")
+        return image_bytes(img, gz=src.name.casefold().endswith(".gz"))
+    except Exception:  # nibabel raises many types for corrupt files; none names a value
+        raise TableInputError(
+            f"{new_relative} is not a readable NIfTI image, so its header cannot be "
+            f"scrubbed; fix it, {_AS_IS_HINT}"
+        ) from None
+
+
+def _scrubbed_sidecar(text: str, new_relative: Path, days: int | None) -> str:
+    """``text`` without identifying keys and with its dates shifted by ``days``.
+
+    Returns ``text`` itself when nothing changes, so that a clean sidecar keeps its layout.
+    """
+    try:
+        data: Any = json.loads(text)
+    except ValueError:
+        raise TableInputError(
+            f"{new_relative} is not valid JSON, so its keys cannot be checked; fix it, "
+            f"{_AS_IS_HINT}"
+        ) from None
+
+    def shift(value: str) -> str | None:
+        return shift_date_text(value, days) if days is not None else None
+
+    # Structure under a date key (an object, a list) or null is removed with the key, as
+    # deface does; a scalar that is not a shiftable date text would be lost silently.
+    unshiftable = sorted(
+        {
+            path.rsplit(".", 1)[-1].split("[", 1)[0]
+            for path, value in sidecar_dates(data)
+            if isinstance(value, str | int | float)
+            and (not isinstance(value, str) or shift(value) is None)
+        }
+    )
+    if unshiftable:
+        why = "a date outside every subject" if days is None else "not a date this can shift"
+        raise TableInputError(
+            f"{new_relative}: {', '.join(unshiftable)} is {why}; remove it, {_AS_IS_HINT}"
+        )
+    clean = scrub_sidecar(data, shift_date=shift)
+    if clean == data:
+        return text
+    return json.dumps(clean, indent=2, ensure_ascii=False) + "\n"

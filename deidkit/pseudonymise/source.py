@@ -37,6 +37,7 @@ ERR_NO_KEY = (
 ERR_FOLDER = "{name} is a folder: add --bids to pseudonymise a BIDS tree"
 ERR_BIDS_COLUMNS = "column options do not apply to --bids"
 ERR_NO_ID_COLUMN = "name at least one --id-column or --patient-column"
+ERR_AS_IS_TABLE = "--copy-metadata-as-is applies to --bids only"
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,7 @@ def pseudonymise_source(
     profile: str | Path | None = None,
     date_shift_range: tuple[int, int] | None = None,
     overwrite: bool = False,
+    copy_metadata_as_is: bool = False,
     env: dict[str, str] | None = None,
 ) -> PseudonymiseResult:
     """Pseudonymise a table, or with ``bids`` a BIDS tree, into a new ``output``.
@@ -149,18 +151,23 @@ def pseudonymise_source(
         :data:`~deidkit.core.pseudonym.DEFAULT_DATE_SHIFT_RANGE`.
     overwrite
         Replace an existing output table (a BIDS output folder must be new).
+    copy_metadata_as_is
+        With ``bids``: copy NIfTI headers and JSON sidecars unchanged instead of scrubbing
+        them and shifting their dates (the result says so: ``metadata_as_is``).
 
     Raises
     ------
     UsageError
-        No project key, a folder without ``bids``, column options with ``bids``, a table
-        without an ID or patient column, or an existing output (also the subclasses
+        No project key, a folder without ``bids``, column options with ``bids``,
+        ``copy_metadata_as_is`` without ``bids``, a table without an ID or patient column,
+        or an existing output (also the subclasses
         :class:`~deidkit.core.errors.KeyFileError`, ``ProfileError``, ``ColumnSpecError``,
         ``OutputPathError``).
     LinkageError
         If ``linkage`` belongs to another key or project.
     TableInputError
-        If the table or a file of the tree cannot be read.
+        If the table or a file of the tree cannot be read, or a tree's header or sidecar
+        cannot be scrubbed (see :func:`~deidkit.pseudonymise.bids.pseudonymise_bids`).
     """
     shift = resolve_date_shift_range(date_shift_range, profile)
     key = load_key(key_file, env=env)
@@ -178,8 +185,17 @@ def pseudonymise_source(
     if bids:
         if columns.given():
             raise UsageError(ERR_BIDS_COLUMNS)
-        tree = pseudonymise_bids(source, output, key=key, linkage=store, date_shift_range=shift)
+        tree = pseudonymise_bids(
+            source,
+            output,
+            key=key,
+            linkage=store,
+            date_shift_range=shift,
+            copy_metadata_as_is=copy_metadata_as_is,
+        )
     else:
+        if copy_metadata_as_is:
+            raise UsageError(ERR_AS_IS_TABLE)
         spec = columns.table_spec(shift)
         if not spec.id_columns and spec.patient_column is None:
             raise UsageError(ERR_NO_ID_COLUMN)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 import os
 from pathlib import Path
@@ -82,6 +83,10 @@ def test_tree_is_renamed_consistently(tmp_path: Path) -> None:
         "renamed": result.renamed,
         "rewritten": result.rewritten,
         "linkage_entries": result.linkage_entries,
+        "nifti_scrubbed": 4,
+        "sidecars_scrubbed": 0,
+        "copied_unchanged": 0,
+        "metadata_as_is": False,
     }
     text = _all_text(out)
     for label in LABELS:
@@ -89,10 +94,14 @@ def test_tree_is_renamed_consistently(tmp_path: Path) -> None:
         new = patient_pseudonym(KEY, label)
         assert new.isalnum()
         anat = out / f"sub-{new}" / "ses-1" / "anat"
-        # Image bytes are copied unchanged; only names and text change.
-        assert (anat / f"sub-{new}_ses-1_T1w.nii.gz").read_bytes() == (
+        # Images are rewritten with a scrubbed header; voxels and geometry are unchanged.
+        image = nib.load(anat / f"sub-{new}_ses-1_T1w.nii.gz")
+        original = nib.load(
             source / f"sub-{label}" / "ses-1" / "anat" / f"sub-{label}_ses-1_T1w.nii.gz"
-        ).read_bytes()
+        )
+        np.testing.assert_array_equal(np.asarray(image.dataobj), np.asarray(original.dataobj))
+        np.testing.assert_array_equal(image.affine, original.affine)
+        assert image.get_data_dtype() == original.get_data_dtype()
         sidecar = json.loads((out / f"sub-{new}/ses-1/fmap/sub-{new}_ses-1_epi.json").read_text())
         assert sidecar["IntendedFor"] == f"bids::sub-{new}/ses-1/anat/sub-{new}_ses-1_T1w.nii.gz"
         scans = (out / f"sub-{new}/ses-1/sub-{new}_ses-1_scans.tsv").read_text().splitlines()
@@ -127,7 +136,7 @@ def test_bad_participants_and_unreadable_file_leave_nothing(tmp_path: Path) -> N
     with pytest.raises(TableInputError, match="row 2"):
         pseudonymise_bids(source, tmp_path / "o", key=KEY)
     (source / "participants.tsv").write_text("participant_id\nsub-01\n", encoding="utf-8")
-    os.symlink(tmp_path / "nowhere.nii.gz", source / "sub-01" / "broken.nii.gz")
+    os.symlink(tmp_path / "nowhere.bin", source / "sub-01" / "broken.bin")
     with pytest.raises(TableInputError, match="could not be copied"):
         pseudonymise_bids(source, tmp_path / "o", key=KEY)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bids"]
@@ -154,3 +163,195 @@ def test_labels_from_folders_and_participants(tmp_path: Path) -> None:
     source = _bids(tmp_path / "bids")
     (source / "sub-extra").mkdir()
     assert subject_labels(source) == ["01", "CANARY7", "extra"]
+
+
+# --- metadata: NIfTI headers and JSON sidecars are scrubbed, dates shifted ---------------
+
+#: Planted (fake) PHI: none of it may reach any output byte.
+PLANTED = (
+    "Doe^Jane",
+    "JANEDOE",
+    "MRN4711",
+    "SSN-99",
+    "St Canary Hospital",
+    "Dr Canarius",
+    "2019-05-04",
+    "20190504",
+)
+
+
+def _planted_nifti(path: Path, *, nifti2: bool = False) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = np.arange(60, dtype=np.int16).reshape(3, 4, 5)
+    affine = np.diag([2.0, 2.0, 3.0, 1.0])
+    image = (nib.Nifti2Image if nifti2 else nib.Nifti1Image)(data, affine)
+    image.header["descrip"] = b"Doe^Jane 2019-05-04"
+    image.header["aux_file"] = b"JANEDOE"
+    image.header["intent_name"] = b"MRN4711"
+    if not nifti2:
+        image.header["db_name"] = b"St Canary Hospital"
+        image.header["data_type"] = b"SSN-99"
+    image.header.extensions.append(nib.nifti1.Nifti1Extension(6, b"Patient Doe^Jane 20190504"))
+    image.header.extensions.append(nib.nifti1.Nifti1Extension(4, b"<AFNI>JANEDOE MRN4711</AFNI>"))
+    nib.save(image, path)
+
+
+def _planted_tree(root: Path) -> Path:
+    root.mkdir()
+    (root / "dataset_description.json").write_text(
+        json.dumps({"Name": "planted", "BIDSVersion": "1.9.0"}), encoding="utf-8"
+    )
+    subject = root / "sub-CANARY7"
+    _planted_nifti(subject / "anat" / "sub-CANARY7_T1w.nii.gz")
+    _planted_nifti(subject / "func" / "sub-CANARY7_task-rest_bold.nii", nifti2=True)
+    (subject / "anat" / "sub-CANARY7_T1w.json").write_text(
+        json.dumps(
+            {
+                "EchoTime": 0.003,
+                "PatientName": "Doe^Jane",
+                "InstitutionName": "St Canary Hospital",
+                "AcquisitionDateTime": "2019-05-04T10:11:12.500000",
+                "StudyDate": "20190504",
+                "Procedure": [{"ReferringPhysicianName": "Dr Canarius", "ContentDate": "20190504"}],
+            }
+        ),
+        encoding="utf-8",
+    )
+    (subject / "func" / "sub-CANARY7_task-rest_bold.json").write_text(
+        json.dumps({"TaskName": "rest", "StationName": "SSN-99", "DeviceSerialNumber": "MRN4711"}),
+        encoding="utf-8",
+    )
+    return root
+
+
+def _output_bytes(root: Path) -> dict[str, bytes]:
+    """Every output file's bytes, decompressed when gzip (a gzip member hides its text)."""
+    found = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            data = path.read_bytes()
+            found[path.relative_to(root).as_posix()] = (
+                gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+            )
+    return found
+
+
+def _planted_in(root: Path) -> set[str]:
+    hits: set[str] = set()
+    for name, data in _output_bytes(root).items():
+        folded = (name + "\n").encode() + data
+        hits.update(p for p in PLANTED if p.casefold().encode() in folded.lower())
+    return hits
+
+
+def test_planted_phi_reaches_no_output_byte(tmp_path: Path) -> None:
+    source = _planted_tree(tmp_path / "bids")
+    assert _planted_in(source) == set(PLANTED)  # the check sees every plant where it is
+    out = tmp_path / "release"
+    result = pseudonymise_bids(source, out, key=KEY)
+    assert _planted_in(out) == set()
+    assert (result.nifti_scrubbed, result.sidecars_scrubbed) == (2, 2)
+    assert result.copied_unchanged == 0 and result.metadata_as_is is False
+    new = patient_pseudonym(KEY, "CANARY7")
+    days = date_offset_days(KEY, "CANARY7")
+    shifted = dt.date(2019, 5, 4) + dt.timedelta(days=days)
+    sidecar = json.loads((out / f"sub-{new}/anat/sub-{new}_T1w.json").read_text())
+    assert sidecar == {
+        "EchoTime": 0.003,
+        "AcquisitionDateTime": f"{shifted.isoformat()}T10:11:12.500000",
+        "StudyDate": shifted.strftime("%Y%m%d"),
+        "Procedure": [{"ContentDate": shifted.strftime("%Y%m%d")}],
+    }
+    for name, before in (
+        ("anat/sub-CANARY7_T1w.nii.gz", "anat/sub-{}_T1w.nii.gz"),
+        ("func/sub-CANARY7_task-rest_bold.nii", "func/sub-{}_task-rest_bold.nii"),
+    ):
+        original = nib.load(source / "sub-CANARY7" / name)
+        image = nib.load(out / f"sub-{new}" / before.format(new))
+        assert type(image) is type(original)
+        np.testing.assert_array_equal(np.asarray(image.dataobj), np.asarray(original.dataobj))
+        np.testing.assert_array_equal(image.affine, original.affine)
+        assert len(image.header.extensions) == 0
+
+
+def test_verify_finds_the_planted_phi_only_when_copied_as_is(tmp_path: Path) -> None:
+    from deidkit.verify import verify_release
+
+    source = _planted_tree(tmp_path / "bids")
+    scrubbed, as_is = tmp_path / "scrubbed", tmp_path / "as-is"
+    pseudonymise_bids(source, scrubbed, key=KEY)
+    kept = pseudonymise_bids(source, as_is, key=KEY, copy_metadata_as_is=True)
+    assert kept.metadata_as_is and kept.nifti_scrubbed == kept.sidecars_scrubbed == 0
+    assert _planted_in(as_is) == set(PLANTED)  # what the default run keeps out
+    # Dates are shifted (a Modified Dates release), so verify judges by that profile.
+    assert verify_release(scrubbed, profile="research", workers=1).exit_code() == 0
+    assert verify_release(as_is, profile="research", workers=1).exit_code() == 3
+
+
+@pytest.mark.parametrize(
+    ("where", "content", "match"),
+    [
+        (
+            "sub-CANARY7/anat/sub-CANARY7_T1w.json",
+            {"AcquisitionDateTime": "unknown"},
+            "AcquisitionDateTime is not a date",
+        ),
+        ("sub-CANARY7/anat/sub-CANARY7_T1w.json", {"StudyDate": 20190504}, "StudyDate"),
+        ("task-rest_bold.json", {"AcquisitionDate": "2019-05-04"}, "outside every subject"),
+        ("sub-CANARY7/anat/sub-CANARY7_T1w.json", "{not json", "not valid JSON"),
+    ],
+)
+def test_metadata_that_cannot_be_scrubbed_stops_the_run(
+    tmp_path: Path, where: str, content: object, match: str
+) -> None:
+    source = _planted_tree(tmp_path / "bids")
+    text = content if isinstance(content, str) else json.dumps(content)
+    (source / where).write_text(text, encoding="utf-8")
+    with pytest.raises(TableInputError, match=match) as caught:
+        pseudonymise_bids(source, tmp_path / "out", key=KEY)
+    assert "CANARY7" not in str(caught.value)  # the renamed file is named, not the label
+    assert "--copy-metadata-as-is" in str(caught.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bids"]
+    result = pseudonymise_bids(source, tmp_path / "out", key=KEY, copy_metadata_as_is=True)
+    assert result.metadata_as_is
+
+
+def test_unreadable_nifti_and_analyze_headers_stop_the_run(tmp_path: Path) -> None:
+    source = _planted_tree(tmp_path / "bids")
+    broken = source / "sub-CANARY7" / "anat" / "sub-CANARY7_T2w.nii.gz"
+    broken.write_bytes(b"not a nifti")
+    with pytest.raises(TableInputError, match="not a readable NIfTI image"):
+        pseudonymise_bids(source, tmp_path / "out", key=KEY)
+    broken.unlink()
+    (source / "sub-CANARY7" / "anat" / "old.hdr").write_bytes(b"\x00" * 348)
+    with pytest.raises(TableInputError, match="ANALYZE"):
+        pseudonymise_bids(source, tmp_path / "out", key=KEY)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bids"]
+
+
+def test_cli_flag_copies_metadata_as_is_with_a_warning(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from deidkit.cli import app
+    from deidkit.core.keys import generate_key_file
+
+    key = tmp_path / "keys" / "project.key"
+    generate_key_file(key)
+    source = _planted_tree(tmp_path / "bids")
+    runner = CliRunner()
+    base = ["pseudonymise", str(source), "--bids", "--key-file", str(key), "--json"]
+    scrubbed = runner.invoke(app, [*base[:2], str(tmp_path / "a"), *base[2:]])
+    assert scrubbed.exit_code == 0, scrubbed.output
+    assert json.loads(scrubbed.stdout)["metadata_as_is"] is False
+    assert "copied as they are" not in scrubbed.stderr
+    as_is = runner.invoke(app, [*base[:2], str(tmp_path / "b"), *base[2:], "--copy-metadata-as-is"])
+    assert as_is.exit_code == 0, as_is.output
+    assert json.loads(as_is.stdout)["metadata_as_is"] is True
+    assert "copied as they are" in as_is.stderr
+    assert _planted_in(tmp_path / "a") == set() and _planted_in(tmp_path / "b") == set(PLANTED)
+    sidecar = source / "sub-CANARY7" / "anat" / "sub-CANARY7_T1w.json"
+    sidecar.write_text(json.dumps({"StudyDate": "last spring"}), encoding="utf-8")
+    refused = runner.invoke(app, [*base[:2], str(tmp_path / "c"), *base[2:]])
+    assert refused.exit_code == 1  # a tree that cannot be pseudonymised, as unreadable ones
+    assert "StudyDate" in refused.stderr and "--copy-metadata-as-is" in refused.stderr
+    assert "CANARY7" not in refused.stderr and not (tmp_path / "c").exists()

@@ -12,6 +12,7 @@ from deidkit.core.keys import generate_key_file, load_key_file
 from deidkit.core.pseudonym import DEFAULT_DATE_SHIFT_RANGE, date_offset_days, patient_pseudonym
 from deidkit.pseudonymise.linkage import LinkageStore
 from deidkit.pseudonymise.source import (
+    ERR_AS_IS_TABLE,
     ERR_BIDS_COLUMNS,
     ERR_NO_ID_COLUMN,
     ERR_NO_KEY,
@@ -99,7 +100,12 @@ def test_bids_result(tmp_path: Path, key: Path) -> None:
         "key_fingerprint",
         "key_ephemeral",
         "date_shift_range",
+        "nifti_scrubbed",
+        "sidecars_scrubbed",
+        "copied_unchanged",
+        "metadata_as_is",
     }
+    assert data["metadata_as_is"] is False
     assert "07" not in json.dumps(data)
 
 
@@ -195,6 +201,23 @@ def test_usage_errors(tmp_path: Path, key: Path) -> None:
         _table(tmp_path), tmp_path / "o.csv", columns=COLUMNS, key_file=key, overwrite=True
     )
     assert again.table is not None
+
+
+def test_copy_metadata_as_is_is_for_bids_only(tmp_path: Path, key: Path) -> None:
+    with pytest.raises(UsageError) as table:
+        pseudonymise_source(
+            _table(tmp_path),
+            tmp_path / "o.csv",
+            columns=COLUMNS,
+            key_file=key,
+            env=NO_ENV,
+            copy_metadata_as_is=True,
+        )
+    assert str(table.value) == ERR_AS_IS_TABLE and not (tmp_path / "o.csv").exists()
+    tree = pseudonymise_source(
+        _bids(tmp_path), tmp_path / "t", bids=True, key_file=key, copy_metadata_as_is=True
+    )
+    assert tree.to_json()["metadata_as_is"] is True
 
 
 def test_linkage_with_a_separate_key(tmp_path: Path, key: Path) -> None:
