@@ -18,6 +18,16 @@ class UsageError(AuditkitError):
     default_message = "invalid usage"
 
 
+class OutputPathError(UsageError):
+    """An output path is unsafe (an input, inside a release, of another kind, or exists).
+
+    Raised through :func:`deidkit.core.io.check_output_path`, the one rule of both CLIs
+    (exit 2); the message names the option, never the path.
+    """
+
+    default_message = "unsafe output location"
+
+
 class MissingDependencyError(AuditkitError):
     """An optional dependency is missing; the message names the extra to install."""
 

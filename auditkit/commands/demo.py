@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from auditkit.commands._common import cli_errors, configure_logging, stderr_console
+from auditkit.errors import OutputPathError
 
 
 def demo(
@@ -31,9 +32,13 @@ def demo(
     Example: auditkit demo demo-output --size small --device cpu
     """
     from auditkit.demo import run_demo
+    from deidkit.core.io import OutputKind, check_output_path
 
     configure_logging(verbose)
     with cli_errors():
+        check_output_path(
+            outdir, option="OUTDIR", kind=OutputKind.TREE, sensitive=True, error=OutputPathError
+        )
         result = run_demo(
             outdir,
             size=size,

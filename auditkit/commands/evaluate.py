@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from auditkit.commands._common import cli_errors, configure_logging, stderr_console
-from auditkit.errors import EvaluationError
+from auditkit.errors import OutputPathError
 from auditkit.evaluate.predictions import Task
 
 HELP = """Evaluate predictions per subgroup: metrics with bootstrap CIs, disparities, RESULTS.json.
@@ -104,16 +104,23 @@ def evaluate(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print RESULTS.json on stdout.")
     ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --out file.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs.")] = False,
 ) -> None:
     configure_logging(verbose)
     from auditkit.evaluate.audit import evaluate_file
     from auditkit.results import dumps_results, validate_results
-    from deidkit.core.io import atomic_write_text
+    from deidkit.core.io import atomic_write_text, check_output_path
 
     with cli_errors():
-        if out.resolve() == predictions.resolve():
-            raise EvaluationError("--out must not be the predictions file")
+        check_output_path(
+            out,
+            option="--out",
+            inputs={"PREDICTIONS": predictions},
+            sensitive=True,
+            force=force,
+            error=OutputPathError,
+        )
         result = evaluate_file(
             predictions,
             task=task,

@@ -16,6 +16,7 @@ from auditkit.commands._common import (
     configure_logging,
     stderr_console,
 )
+from auditkit.errors import OutputPathError
 from auditkit.gate import (
     GateResult,
     Verdict,
@@ -25,7 +26,7 @@ from auditkit.gate import (
     text_summary,
     write_junit,
 )
-from deidkit.core.io import atomic_write_text
+from deidkit.core.io import atomic_write_text, check_output_path
 
 
 def exit_code_for(result: GateResult) -> int:
@@ -55,6 +56,9 @@ def gate(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the decisions as JSON on stdout.")
     ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing --junit or --markdown file.")
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
     """Gate a model on a policy, deciding on confidence intervals.
@@ -66,6 +70,11 @@ def gate(
     """
     configure_logging(verbose)
     with cli_errors():
+        _check_outputs(
+            {"--junit": junit, "--markdown": markdown},
+            inputs={"RESULTS": results, "--policy": policy, "--baseline": baseline},
+            force=force,
+        )
         result = gate_from_files(results, policy, baseline=baseline)
         if junit is not None:
             write_junit(result, junit)
@@ -78,6 +87,23 @@ def gate(
     else:
         typer.echo(text_summary(result), nl=False)
     raise typer.Exit(exit_code_for(result))
+
+
+def _check_outputs(
+    outputs: dict[str, Path | None], *, inputs: dict[str, Path | None], force: bool
+) -> None:
+    """Never over an input or each other, never in a release (:func:`check_output_path`)."""
+    for option, path in outputs.items():
+        if path is not None:
+            check_output_path(
+                path,
+                option=option,
+                inputs=inputs,
+                others={name: p for name, p in outputs.items() if name != option},
+                sensitive=True,
+                force=force,
+                error=OutputPathError,
+            )
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from auditkit.commands._common import cli_errors, configure_logging, stderr_console
-from auditkit.errors import UsageError
+from auditkit.errors import OutputPathError
 
 
 def report(
@@ -48,6 +48,7 @@ def report(
     title: Annotated[
         str, typer.Option("--title", help="Report title.")
     ] = "Subgroup performance and fairness audit",
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --out file.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
     """Write the HTML audit report: verdict, forest plots, ROC and reliability by group,
@@ -58,11 +59,18 @@ def report(
     """
     configure_logging(verbose)
     from auditkit.report.html import report_from_files, write_report
+    from deidkit.core.io import check_output_path
 
     with cli_errors():
-        inputs = [p for p in (results, baseline, policy, predictions) if p is not None]
-        if any(out.resolve() == p.resolve() for p in inputs):
-            raise UsageError("--out must not be one of the input files")
+        inputs = {
+            "RESULTS": results,
+            "--baseline": baseline,
+            "--policy": policy,
+            "--predictions": predictions,
+        }
+        check_output_path(
+            out, option="--out", inputs=inputs, sensitive=True, force=force, error=OutputPathError
+        )
         html = report_from_files(
             results,
             baseline=baseline,

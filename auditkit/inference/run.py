@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from auditkit.errors import DeviceUnavailableError, ImageReadError, UsageError
+from auditkit.errors import DeviceUnavailableError, ImageReadError, OutputPathError, UsageError
 from auditkit.imaging import Preprocessor, PreprocessSpec, load_volume, spacing_of
 from auditkit.inference.attributes import dicom_attributes, empty_attributes
 from auditkit.inference.manifest import load_manifest
@@ -50,6 +50,7 @@ from auditkit.inference.outputs import (
     write_table,
 )
 from auditkit.inference.provenance import build_provenance, write_provenance
+from deidkit.core.io import OutputKind, check_output_path
 from deidkit.core.keys import ProjectKey
 
 logger = logging.getLogger(__name__)
@@ -306,11 +307,21 @@ def predict(
     started = time.perf_counter()
     parquet_path, csv_path, provenance_path, mask_dir = output_paths(Path(out))
     manifest_path = Path(manifest)
-    for target in (parquet_path, csv_path, provenance_path):
-        if target.resolve() == manifest_path.resolve():
-            raise UsageError("--out must not overwrite the manifest")
-        if target.exists() and not overwrite:
-            raise UsageError(f"{target.name} exists; use --force to replace it")
+    _check_outputs(
+        {
+            "--out (.parquet)": parquet_path,
+            "--out (.csv)": csv_path,
+            "--out (.provenance.json)": provenance_path,
+        },
+        mask_dir=mask_dir,
+        inputs={
+            "--data": manifest_path,
+            "--model": Path(str(model)) if Path(str(model)).exists() else None,
+            "--weights": weights,
+            "--cohort": cohort,
+        },
+        overwrite=overwrite,
+    )
     torch_device = select_device(device)
     if amp and torch_device.type != "cuda":
         logger.warning("--amp needs CUDA; running in float32 on %s", torch_device.type)
@@ -408,6 +419,36 @@ def predict(
         n_ok=len(table_out) - n_failed,
         n_failed=n_failed,
         provenance=record,
+    )
+
+
+def _check_outputs(
+    files: dict[str, Path],
+    *,
+    mask_dir: Path,
+    inputs: dict[str, Path | None],
+    overwrite: bool,
+) -> None:
+    """The one output rule (:func:`deidkit.core.io.check_output_path`) for every file of --out.
+
+    Predictions name patients and image paths: never in a release, never over an input.
+    """
+    for option, path in files.items():
+        check_output_path(
+            path,
+            option=option,
+            inputs=inputs,
+            sensitive=True,
+            force=overwrite,
+            error=OutputPathError,
+        )
+    check_output_path(
+        mask_dir,
+        option="--out (_masks)",
+        kind=OutputKind.FOLDER,
+        inputs=inputs,
+        sensitive=True,
+        error=OutputPathError,
     )
 
 

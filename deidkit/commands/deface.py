@@ -16,6 +16,7 @@ from deidkit.commands._common import (
     configure_logging,
     stderr_console,
 )
+from deidkit.core.io import OutputKind, check_output_path
 
 _EPILOG = (
     "Example: deidkit deface bids_in/ bids_out/ --qc qc/ --workers 2\n\n"
@@ -78,6 +79,14 @@ def deface(
             raise typer.BadParameter(
                 f"choose one of {', '.join(method_names())}", param_hint="--method"
             )
+        if qc is not None:
+            _check_qc_dir(
+                qc,
+                input_path=input_path,
+                output=output,
+                brain_mask=brain_mask,
+                applyto=applyto or [],
+            )
         options = DefaceOptions(
             method=method,
             brain_mask=brain_mask,
@@ -117,6 +126,22 @@ def deface(
             kinds = ", ".join(f"{n} {kind}" for kind, n in report.left_behind.items())
             typer.echo(f"left behind (not written to OUTPUT): {kinds}")
     raise typer.Exit(EXIT_HELD_BACK if report.failed else EXIT_OK)
+
+
+def _check_qc_dir(
+    qc: Path, *, input_path: Path, output: Path, brain_mask: Path | None, applyto: list[Path]
+) -> None:
+    """The QC renderings show the face before defacing: never in INPUT, OUTPUT or a release."""
+    inputs: dict[str, Path | None] = {"INPUT": input_path, "--brain-mask": brain_mask}
+    inputs.update({f"--applyto #{n}": path for n, path in enumerate(applyto, start=1)})
+    check_output_path(
+        qc,
+        option="--qc",
+        kind=OutputKind.FOLDER,
+        inputs=inputs,
+        releases={"OUTPUT": output},
+        sensitive=True,
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -16,6 +16,7 @@ import typer
 
 from deidkit.commands._common import EXIT_HELD_BACK, cli_errors, stderr_console
 from deidkit.core.errors import UsageError
+from deidkit.core.io import check_output_path
 from deidkit.pseudonymise.linkage import open_linkage_reader
 from deidkit.pseudonymise.reidentify import reidentify_batch, reidentify_pseudonym, revealed
 
@@ -202,11 +203,13 @@ def reidentify(
     out: Annotated[
         Path | None, typer.Option("--out", help="Write the batch result here (default: stdout).")
     ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --out file.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Return the originals behind pseudonyms, for a holder of the linkage key.
 
-    The result is PHI by design: it goes to stdout or --out only (written owner-only).
+    The result is PHI by design: it goes to stdout or --out only (written owner-only, never
+    into a release, never over an input or, without --force, an existing file).
 
     Example: deidkit reidentify PABCD... --linkage release.dkl --key-file project.key
     """
@@ -217,13 +220,21 @@ def reidentify(
             raise UsageError("--batch needs --column")
         if out is not None and batch is None:
             raise UsageError("--out applies to --batch")
+        if out is not None:
+            inputs = {
+                "--batch": batch,
+                "--linkage": linkage,
+                "--key-file": key_file,
+                "--linkage-key-file": linkage_key_file,
+            }
+            check_output_path(out, option="--out", inputs=inputs, sensitive=True, force=force)
         store = open_linkage_reader(linkage, key_file=key_file, linkage_key_file=linkage_key_file)
         if pseudonym is not None:
             found = reidentify_pseudonym(store, pseudonym)
             _emit(found.to_json(), as_json, [f"{e.kind}\t{revealed(e)}" for e in found.entries])
             return
         assert batch is not None and column is not None
-        answers = reidentify_batch(store, batch, column, out=out)
+        answers = reidentify_batch(store, batch, column, out=out, overwrite=force)
     if answers.out is None:  # with --out the answers are in that file only
         if as_json:
             typer.echo(json.dumps(answers.to_json(), indent=2))

@@ -27,8 +27,9 @@ from deidkit.commands._common import (
 )
 from deidkit.commands.profiles import print_profile_notes
 from deidkit.core.errors import OutputPathError
+from deidkit.core.io import OutputKind, check_output_path
 from deidkit.core.keys import KEY_ENV_VAR, generate_key_file, load_key
-from deidkit.core.runreport import FileOutcome
+from deidkit.core.runreport import FileOutcome, action_log_path, run_report_path
 from deidkit.rules.profile import load_profile
 from deidkit.scrub.pipeline import (
     RunOptions,
@@ -110,6 +111,43 @@ def _print_summary(summary: ScrubSummary, *, dry_run: bool) -> None:
         typer.echo(f"action log: {summary.action_log}")
 
 
+def _check_outputs(
+    output: Path,
+    *,
+    inputs: dict[str, Path | None],
+    files: dict[str, Path | None],
+    linkage: Path | None,
+    force: bool,
+) -> None:
+    """Every path scrub writes, by the one rule of :func:`deidkit.core.io.check_output_path`.
+
+    The report, cohort manifest and linkage hold identifiers or dates: never in OUTPUT (the
+    release) nor in any other release. OUTPUT itself may exist: a re-run resumes into it.
+    """
+    check_output_path(output, option="OUTPUT", kind=OutputKind.TREE, inputs=inputs)
+    written = {
+        "OUTPUT's run report": run_report_path(output),
+        "OUTPUT's action log": action_log_path(output),
+        "--linkage": linkage,
+        **files,
+    }
+    targets = [(option, path, OutputKind.FILE) for option, path in files.items()]
+    targets.append(("--linkage", linkage, OutputKind.APPEND))
+    for option, path, kind in targets:
+        if path is None:
+            continue
+        check_output_path(
+            path,
+            option=option,
+            kind=kind,
+            inputs=inputs,
+            releases={"OUTPUT": output},
+            others={name: p for name, p in written.items() if name != option},
+            sensitive=True,
+            force=force,
+        )
+
+
 def _write_html_report(summary: ScrubSummary, path: Path) -> None:
     from deidkit.verify.report import render_release_report, scrub_release_summary
 
@@ -158,14 +196,29 @@ def scrub(
         int | None,
         typer.Option("--min-cell-size", min=1, help="k-anonymity on the cohort manifest."),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Replace an existing --report or --cohort-manifest file."),
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
     configure_logging(verbose)
     with cli_errors():
         if min_cell_size is not None and cohort_manifest is None:
             raise OutputPathError("--min-cell-size needs --cohort-manifest")
-        if report is not None and Path(report).resolve().is_relative_to(input_dir.resolve()):
-            raise OutputPathError("--report must lie outside INPUT")
+        inputs = {
+            "INPUT": input_dir,
+            "--key-file": key_file,
+            "--recipe": recipe,
+            "--profile": Path(profile) if Path(profile).is_file() else None,
+        }
+        _check_outputs(
+            output,
+            inputs=inputs,
+            files={"--report": report, "--cohort-manifest": cohort_manifest},
+            linkage=linkage,
+            force=force,
+        )
         key = load_key(key_file)
         if key.ephemeral:
             stderr_console.print(
@@ -214,6 +267,8 @@ def keygen(
     Example: deidkit keygen project.key
     """
     with cli_errors():
+        # Key material in a release would undo every pseudonym; a key is never replaced.
+        check_output_path(file, option="FILE", sensitive=True, force_option=None)
         key = generate_key_file(file)
     typer.echo(f"wrote key {file} (fingerprint {key.fingerprint}); keep it secret, back it up")
 
@@ -233,6 +288,8 @@ def sample(
     from deidkit.demo.sample import generate_sample_corpus
 
     with cli_errors():
+        # Its planted PHI must never land in a release; a re-run rewrites the same files.
+        check_output_path(outdir, option="OUTDIR", kind=OutputKind.TREE, sensitive=True)
         corpus = generate_sample_corpus(outdir, n_patients=patients, seed=seed, broken=broken)
     typer.echo(f"wrote {len(corpus.files)} files to {outdir}")
 
@@ -248,6 +305,7 @@ def demo(
     from deidkit.demo.run import run_demo
 
     with cli_errors():
+        check_output_path(outdir, option="OUTDIR", kind=OutputKind.TREE, sensitive=True)
         result = run_demo(outdir, workers=workers)
     counts = result.scrub.counts
     rows: list[tuple[str, Path | None]] = [

@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from deidkit.commands._common import cli_errors, configure_logging, stderr_console
 from deidkit.core.errors import UsageError
+from deidkit.core.io import check_output_path
 
 if TYPE_CHECKING:
     from deidkit.verify.release import VerifyResult
@@ -70,23 +71,32 @@ def verify(
             help="Exit 1 when RELEASE.run-report.json is absent (completeness not checkable).",
         ),
     ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing --json or --html file.")
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
     configure_logging(verbose)
     from deidkit.core.keys import load_key
     from deidkit.verify.release import FAIL_ON, verify_release
-    from deidkit.verify.report import check_report_outside, write_verify_reports
+    from deidkit.verify.report import write_verify_reports
 
     with cli_errors():
         if fail_on not in FAIL_ON:
             raise UsageError(f"--fail-on must be one of {', '.join(FAIL_ON)}")
         if linkage is not None and original is None:
             raise UsageError("--linkage needs --original (the score compares with the originals)")
-        for out, option in ((json_out, "--json"), (html_out, "--html")):
-            if out is not None:
-                check_report_outside(out, release, option=option)
-                if original is not None:
-                    check_report_outside(out, original, option=option)
+        _check_outputs(
+            {"--json": json_out, "--html": html_out},
+            inputs={
+                "--original": original,
+                "--linkage": linkage,
+                "--key-file": key_file,
+                "--profile": Path(profile) if profile and Path(profile).is_file() else None,
+            },
+            release=release,
+            force=force,
+        )
         key = load_key(key_file, allow_ephemeral=False) if key_file is not None else None
         with Progress(
             TextColumn("verifying {task.description}"),
@@ -142,6 +152,31 @@ def _completeness_line(result: VerifyResult) -> str:
     # (run-status, missing-output, stray-file) are counted above.
     reasons = sorted({f.message for f in result.findings if f.check == CHECK_RUN_REPORT})
     return "; ".join([result.completeness, *reasons])
+
+
+def _check_outputs(
+    reports: dict[str, Path | None],
+    *,
+    inputs: dict[str, Path | None],
+    release: Path,
+    force: bool,
+) -> None:
+    """Refuse unsafe --json / --html paths (:func:`~deidkit.core.io.check_output_path`).
+
+    The findings and the HTML report name files and hold dates: never in the release checked
+    nor in any other release, never over an input or over each other.
+    """
+    for option, path in reports.items():
+        if path is not None:
+            check_output_path(
+                path,
+                option=option,
+                inputs=inputs,
+                releases={"RELEASE": release},
+                others={name: p for name, p in reports.items() if name != option},
+                sensitive=True,
+                force=force,
+            )
 
 
 def register(app: typer.Typer) -> None:

@@ -33,10 +33,12 @@ if TYPE_CHECKING:
         SerialExecutor,
     )
     from deidkit.core.io import (
+        OutputKind,
         atomic_open,
         atomic_write_bytes,
         atomic_write_text,
         check_output_location,
+        check_output_path,
         publish_bytes,
     )
     from deidkit.core.keys import (
@@ -105,6 +107,8 @@ _EXPORTS = {
     "atomic_write_text": "deidkit.core.io",
     "publish_bytes": "deidkit.core.io",
     "check_output_location": "deidkit.core.io",
+    "check_output_path": "deidkit.core.io",
+    "OutputKind": "deidkit.core.io",
     "KEY_ENV_VAR": "deidkit.core.keys",
     "ProjectKey": "deidkit.core.keys",
     "load_key": "deidkit.core.keys",
@@ -146,6 +150,7 @@ __all__ = [
     "LinkageError",
     "LocalProcessExecutor",
     "MissingDependencyError",
+    "OutputKind",
     "OutputPathError",
     "ProfileError",
     "ProjectKey",
@@ -164,6 +169,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "check_output_location",
+    "check_output_path",
     "data_file",
     "date_offset_days",
     "generate_key_file",

@@ -1,4 +1,4 @@
-"""Safe file output: atomic writes and checks that never let an output touch the input."""
+"""Safe file output: atomic writes, and the one rule for where a command may write."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import contextlib
 import itertools
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from enum import StrEnum
 from pathlib import Path
-from typing import IO
+from typing import IO, Final
 
 from deidkit.core.errors import OutputPathError
+from deidkit.core.runreport import RUN_REPORT_SUFFIX
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -175,19 +177,201 @@ def publish_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     _BATCH_WRITER.write(path, data)
 
 
+#: A folder holding this file (at any depth above an output) is a release.
+RELEASE_MARKER: Final = ".deidkit-release"
+#: File names inside a folder that mark it as a release (besides DICOM files).
+RUN_REPORT_NAMES: Final = ("run-report.json", "deidkit-run-report.json")
+_MAX_FILES_SCANNED = 5000
+
+#: Option or argument name -> path (``None``: not given).
+PathMap = Mapping[str, str | os.PathLike[str] | None]
+
+
+class OutputKind(StrEnum):
+    """What a command writes at an output path (decides which existing path is a clash)."""
+
+    FILE = "file"  # written whole; an existing file is replaced only with --force
+    APPEND = "append"  # a file appended to (a linkage store): it may exist
+    FOLDER = "folder"  # a folder that receives named files; may exist
+    TREE = "tree"  # a folder that is a deliverable as a whole: must not contain an input
+
+
+def check_output_path(
+    path: str | os.PathLike[str],
+    *,
+    option: str,
+    kind: OutputKind = OutputKind.FILE,
+    inputs: PathMap | None = None,
+    releases: PathMap | None = None,
+    others: PathMap | None = None,
+    sensitive: bool = False,
+    force: bool = False,
+    force_option: str | None = "--force",
+    error: Callable[[str], Exception] = OutputPathError,
+) -> None:
+    """Refuse an output path that would damage an input, leak into a release or clobber a file.
+
+    The one rule every command applies to every output path, checked in this order:
+
+    1. never one of the command's ``inputs`` (option name -> path), nor inside one of them;
+       a ``TREE`` output never contains one either;
+    2. never an existing path of another kind: a folder where a file goes, a file (or a
+       device, a pipe) where a folder goes, or a path under an existing file;
+    3. never the same path as, inside or around one of the command's ``others`` outputs;
+    4. when ``sensitive`` (it holds identifiers or dates: re-identified values, linkage
+       files, mapping exports, reports, cohort manifests), never inside a release: one of
+       ``releases`` (the release the command writes or reads), a folder with a deidkit run
+       report beside it (``<folder>.run-report.json``) or a ``.deidkit-release`` marker in
+       it; a ``FOLDER`` that already holds a run report or DICOM files is a release too;
+    5. a ``FILE`` that exists is replaced only when ``force`` (``force_option`` names the
+       flag; ``None``: the command never replaces it).
+
+    Parameters
+    ----------
+    path
+        The output path as given.
+    option
+        The option or argument that gave it (``--out``, ``OUTPUT``): the message names it,
+        never the path, whose folder names may come from patient data.
+    error
+        The exception type raised (auditkit passes its own usage error).
+
+    Raises
+    ------
+    OutputPathError
+        (or ``error``) with a one-line reason that names ``option``.
+    """
+    out = Path(os.path.realpath(path))
+    reason = (
+        _input_clash(out, inputs or {}, kind)
+        or _kind_clash(out, kind)
+        or _output_clash(out, others or {})
+        or (_release_clash(out, releases or {}, kind) if sensitive else None)
+        or _existing_clash(out, kind, force=force, force_option=force_option)
+    )
+    if reason is not None:
+        raise error(f"{option} {reason}")
+
+
+def _given(paths: PathMap) -> Iterator[tuple[str, Path]]:
+    for name, given in paths.items():
+        if given is not None:
+            yield name, Path(os.path.realpath(given))
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    # realpath misses hard links: two names of one inode are still one file.
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _input_clash(out: Path, inputs: PathMap, kind: OutputKind) -> str | None:
+    for name, source in _given(inputs):
+        if out == source or _same_file(out, source):
+            return f"must not be {name} (an input of this command)"
+        if out.is_relative_to(source):
+            return f"must not lie inside {name}"
+        if kind is OutputKind.TREE and source.is_relative_to(out):
+            return f"must not contain {name}"
+    return None
+
+
+def _kind_clash(out: Path, kind: OutputKind) -> str | None:
+    folder = kind in (OutputKind.FOLDER, OutputKind.TREE)
+    if out.exists():
+        if folder and not out.is_dir():
+            return "exists and is not a folder"
+        if not folder and out.is_dir():
+            return "is an existing folder; give a file path"
+        if not folder and not out.is_file():
+            return "exists and is not a regular file"
+        return None
+    for parent in out.parents:
+        if parent.exists():
+            return None if parent.is_dir() else "lies under a file, not a folder"
+    return None
+
+
+def _output_clash(out: Path, others: PathMap) -> str | None:
+    for name, other in _given(others):
+        if out == other or _same_file(out, other):
+            return f"must not be the same path as {name}"
+        if out.is_relative_to(other) or other.is_relative_to(out):
+            return f"must not lie inside or around {name}"
+    return None
+
+
+def _release_clash(out: Path, releases: PathMap, kind: OutputKind) -> str | None:
+    why = _release_reason(out, releases, kind)
+    if why is None:
+        return None
+    return f"must not lie in a release tree ({why}): it holds identifiers or dates"
+
+
+def _release_reason(out: Path, releases: PathMap, kind: OutputKind) -> str | None:
+    for name, release in _given(releases):
+        if out.is_relative_to(release):
+            return f"{name} is the release"
+    folder = out if kind in (OutputKind.FOLDER, OutputKind.TREE) else out.parent
+    for parent in (folder, *folder.parents):
+        if (parent / RELEASE_MARKER).exists():
+            return f"a folder above it holds a {RELEASE_MARKER} marker"
+        if parent.name and parent.with_name(parent.name + RUN_REPORT_SUFFIX).exists():
+            return "a folder above it has a deidkit run report beside it"
+    if kind is OutputKind.FOLDER and out.is_dir():
+        return _release_content(out)
+    return None
+
+
+def _release_content(folder: Path) -> str | None:
+    """Why the existing ``folder`` already looks like a release (a bounded scan), or None."""
+    for name in RUN_REPORT_NAMES:
+        if (folder / name).exists():
+            return "it holds a deidkit run report"
+    scanned = 0
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            if _looks_like_dicom(Path(root) / name):
+                return "it holds DICOM files"
+            scanned += 1
+            if scanned >= _MAX_FILES_SCANNED:
+                return None
+    return None
+
+
+def _looks_like_dicom(path: Path) -> bool:
+    if path.suffix.casefold() == ".dcm":
+        return True
+    try:
+        with path.open("rb") as handle:
+            handle.seek(128)
+            return handle.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def _existing_clash(
+    out: Path, kind: OutputKind, *, force: bool, force_option: str | None
+) -> str | None:
+    if kind is not OutputKind.FILE or force or not out.exists():
+        return None
+    if force_option is None:
+        return "already exists; refusing to replace it"
+    return f"already exists; use {force_option} to replace it"
+
+
 def check_output_location(source: Path, output: Path) -> None:
-    """Refuse an output that equals the input, lies inside it, or contains it.
+    """Refuse an OUTPUT tree that equals INPUT, lies inside it, or contains it.
+
+    :func:`check_output_path` with ``kind=TREE`` and INPUT as the only input.
 
     Raises
     ------
     OutputPathError
         If writing to ``output`` could modify or mix with ``source``.
     """
-    src = source.resolve()
-    out = output.resolve()
-    if out == src:
-        raise OutputPathError("OUTPUT must not be the same location as INPUT")
-    if src.is_dir() and out.is_relative_to(src):
-        raise OutputPathError("OUTPUT must not lie inside INPUT")
-    if out.is_dir() and src.is_relative_to(out):
-        raise OutputPathError("INPUT must not lie inside OUTPUT")
+    reason = _input_clash(Path(os.path.realpath(output)), {"INPUT": source}, OutputKind.TREE)
+    if reason is not None:
+        raise OutputPathError(f"OUTPUT {reason}")

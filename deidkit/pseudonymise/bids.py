@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from deidkit.core.errors import OutputPathError, TableInputError, UsageError
-from deidkit.core.io import check_output_location
+from deidkit.core.io import OutputKind, check_output_path
 from deidkit.core.keys import ProjectKey
 from deidkit.core.metadata import is_nifti_path, scrub_sidecar, sidecar_dates
 from deidkit.core.pseudonym import DEFAULT_DATE_SHIFT_RANGE, date_offset_days, patient_pseudonym
@@ -196,9 +196,9 @@ def pseudonymise_bids(
     source, output = Path(source), Path(output)
     if not source.is_dir():
         raise UsageError(f"{source.name} is not a folder")
-    check_output_location(source, output)
+    check_output_path(output, option="OUTPUT", kind=OutputKind.TREE, inputs={"SOURCE": source})
     if output.exists():
-        raise OutputPathError(f"{output.name} already exists; give a new output folder")
+        raise OutputPathError("OUTPUT already exists; give a new output folder")
     if linkage is not None:
         linkage.check_writable()
     labels = subject_labels(source)

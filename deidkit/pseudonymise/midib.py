@@ -24,19 +24,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from enum import StrEnum
 from pathlib import Path
 
-from deidkit.core.errors import OutputPathError
-from deidkit.core.io import atomic_write_text
-from deidkit.core.runreport import RUN_REPORT_SUFFIX
+from deidkit.core.io import OutputKind, atomic_write_text, check_output_path
 from deidkit.pseudonymise.linkage import UID_KINDS, LinkageEntry, LinkageStore
-
-RELEASE_MARKER = ".deidkit-release"
-#: File names inside a folder that mark it as a release (besides DICOM files).
-RUN_REPORT_NAMES = ("run-report.json", "deidkit-run-report.json")
-_MAX_FILES_SCANNED = 5000
 
 
 class ExportFormat(StrEnum):
@@ -47,47 +39,25 @@ class ExportFormat(StrEnum):
     JSON = "json"
 
 
-def _is_dicom(path: Path) -> bool:
-    if path.suffix.casefold() == ".dcm":
-        return True
-    try:
-        with path.open("rb") as handle:
-            handle.seek(128)
-            return handle.read(4) == b"DICM"
-    except OSError:
-        return False
-
-
-def release_tree_reason(folder: Path) -> str | None:
-    """Why ``folder`` looks like a release tree (a reason text), or None."""
-    folder = folder.resolve()
-    for parent in (folder, *folder.parents):
-        if (parent / RELEASE_MARKER).exists():
-            return f"a {RELEASE_MARKER} marker is in {parent.name or parent}"
-        if parent.name and parent.with_name(parent.name + RUN_REPORT_SUFFIX).exists():
-            return f"{parent.name} has a run report beside it ({parent.name}{RUN_REPORT_SUFFIX})"
-    if not folder.is_dir():
-        return None
-    for name in RUN_REPORT_NAMES:
-        if (folder / name).exists():
-            return f"it holds a deidkit run report ({name})"
-    scanned = 0
-    for root, _dirs, files in os.walk(folder):
-        for name in files:
-            if _is_dicom(Path(root) / name):
-                return "it holds DICOM files"
-            scanned += 1
-            if scanned >= _MAX_FILES_SCANNED:
-                return None
-    return None
-
-
 def _csv_text(header: list[str], rows: list[list[str]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(rows)
     return buffer.getvalue()
+
+
+#: The files each export layout writes (known before the store is decrypted).
+EXPORT_NAMES: dict[ExportFormat, tuple[str, ...]] = {
+    ExportFormat.MIDI_B: ("uid_mapping.csv", "patid_mapping.csv"),
+    ExportFormat.CSV: ("linkage.csv",),
+    ExportFormat.JSON: ("linkage.json",),
+}
+
+
+def export_names(fmt: ExportFormat) -> tuple[str, ...]:
+    """The file names an export in layout ``fmt`` writes into its folder."""
+    return EXPORT_NAMES[fmt]
 
 
 def export_files(entries: list[LinkageEntry], fmt: ExportFormat) -> dict[str, str]:
@@ -122,22 +92,26 @@ def export_linkage(
     Raises
     ------
     OutputPathError
-        If ``out_dir`` is a release tree, or a file exists and ``overwrite`` is false.
+        If ``out_dir`` is in a release tree or overlaps the store, or an export file exists
+        and ``overwrite`` is false (:func:`~deidkit.core.io.check_output_path`).
     LinkageError
         If the store cannot be opened (wrong key, tampered file).
     """
     fmt = ExportFormat(fmt)
     out_dir = Path(out_dir)
-    reason = release_tree_reason(out_dir)
-    if reason is not None:
-        raise OutputPathError(
-            f"refusing to export the linkage into a release tree ({reason}); "
-            "choose a folder outside the release"
+    inputs = {"--linkage": store.path}
+    check_output_path(
+        out_dir, option="--out", kind=OutputKind.FOLDER, inputs=inputs, sensitive=True
+    )
+    for name in export_names(fmt):
+        check_output_path(
+            out_dir / name,
+            option=f"--out ({name})",
+            inputs=inputs,
+            sensitive=True,
+            force=overwrite,
         )
     files = export_files(list(store.entries()), fmt)
-    existing = sorted(name for name in files if (out_dir / name).exists())
-    if existing and not overwrite:
-        raise OutputPathError(f"{', '.join(existing)} already exist in {out_dir.name}; use --force")
     written = []
     for name, text in files.items():
         # The mapping holds originals (PHI): owner-only.

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deidkit.core.errors import LinkageError, UsageError
-from deidkit.core.io import atomic_write_text, check_output_location
+from deidkit.core.io import atomic_write_text, check_output_path
 from deidkit.pseudonymise.linkage import LinkageEntry, LinkageStore
 
 #: Columns of a batch answer (CSV header, JSON keys).
@@ -113,24 +113,31 @@ def read_pseudonyms(batch: Path, column: str) -> list[str]:
 
 
 def reidentify_batch(
-    store: LinkageStore, batch: Path, column: str, *, out: Path | None = None
+    store: LinkageStore,
+    batch: Path,
+    column: str,
+    *,
+    out: Path | None = None,
+    overwrite: bool = False,
 ) -> BatchReidentification:
     """Resolve every pseudonym in ``column`` of the CSV ``batch`` in one pass over ``store``.
 
     With ``out``, the answers are also written there as CSV (:meth:`~BatchReidentification.
-    csv_text`), atomically and owner-only.
+    csv_text`), atomically and owner-only. They are PHI: ``out`` is never inside a release,
+    never one of the inputs, and replaces an existing file only with ``overwrite``.
 
     Raises
     ------
     OutputPathError
-        If ``out`` is ``batch`` itself (or otherwise overlaps it).
+        If ``out`` is unsafe (:func:`~deidkit.core.io.check_output_path`).
     UsageError
         If ``batch`` is not a readable CSV file with ``column``.
     LinkageError
         If the store cannot be read.
     """
     if out is not None:
-        check_output_location(batch, out)
+        inputs = {"--batch": batch, "--linkage": store.path}
+        check_output_path(out, option="--out", inputs=inputs, sensitive=True, force=overwrite)
     wanted = read_pseudonyms(batch, column)
     table = store.lookup_many(wanted)
     rows: list[ReidentifiedRow] = []

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from deidkit.core.errors import UsageError
+from deidkit.core.io import OutputKind, check_output_path
 from deidkit.core.keys import load_key
 from deidkit.core.pseudonym import DEFAULT_DATE_SHIFT_RANGE
 from deidkit.pseudonymise.bids import BidsResult, pseudonymise_bids
@@ -116,6 +117,31 @@ def resolve_date_shift_range(
     return DEFAULT_DATE_SHIFT_RANGE
 
 
+def _check_outputs(
+    source: Path,
+    output: Path,
+    *,
+    bids: bool,
+    inputs: dict[str, Path | None],
+    linkage: Path | None,
+    overwrite: bool,
+) -> None:
+    """OUTPUT and the linkage file against every input (the table's own check knows SOURCE).
+
+    The linkage file holds identifiers (encrypted): never in a release.
+    """
+    inputs = {"SOURCE": source, **inputs}
+    kind = OutputKind.TREE if bids else OutputKind.FILE
+    others = {"--linkage": linkage}
+    check_output_path(
+        output, option="OUTPUT", kind=kind, inputs=inputs, others=others, force=overwrite
+    )
+    if linkage is not None:
+        check_output_path(
+            linkage, option="--linkage", kind=OutputKind.APPEND, inputs=inputs, sensitive=True
+        )
+
+
 def pseudonymise_source(
     source: Path,
     output: Path,
@@ -180,6 +206,14 @@ def pseudonymise_source(
     source, output = Path(source), Path(output)
     if source.is_dir() and not bids:
         raise UsageError(ERR_FOLDER.format(name=source.name))
+    _check_outputs(
+        source,
+        output,
+        bids=bids,
+        inputs={"--key-file": key_file, "--linkage-key-file": linkage_key_file},
+        linkage=linkage,
+        overwrite=overwrite,
+    )
     tree: BidsResult | None = None
     table: TableResult | None = None
     if bids:

@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from deidkit.core.errors import ColumnSpecError, TableInputError, UsageError
-from deidkit.core.io import atomic_write_bytes, check_output_location
+from deidkit.core.io import atomic_write_bytes, check_output_path
 from deidkit.core.keys import ProjectKey
 from deidkit.core.optional import import_optional
 from deidkit.core.pseudonym import (
@@ -423,9 +423,7 @@ def pseudonymise_table(
     """
     source, output = Path(source), Path(output)
     table_format(output)
-    check_output_location(source, output)
-    if output.exists() and not overwrite:
-        raise UsageError(f"{output.name} already exists; pass --force to replace it")
+    check_output_path(output, option="OUTPUT", inputs={"SOURCE": source}, force=overwrite)
     if linkage is not None:
         linkage.check_writable()
     frame = read_table(source)

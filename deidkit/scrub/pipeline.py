@@ -33,7 +33,7 @@ from typing import IO, Any, Final, cast
 from deidkit import __version__
 from deidkit.core.errors import OutputPathError, UsageError
 from deidkit.core.executor import Executor, LocalProcessExecutor, SerialExecutor
-from deidkit.core.io import atomic_open, atomic_write_text, check_output_location
+from deidkit.core.io import OutputKind, atomic_open, atomic_write_text, check_output_path
 from deidkit.core.quiet import quiet_pydicom
 from deidkit.core.runreport import (
     REPORT_FORMAT,
@@ -188,17 +188,25 @@ def count_input_files(root: Path) -> int:
 def _check_locations(source: Path, output: Path, options: RunOptions) -> None:
     if not source.exists():
         raise UsageError(f"INPUT {source} does not exist")
-    check_output_location(source, output)
-    if output.exists() and not output.is_dir():
-        raise OutputPathError(f"OUTPUT {output} exists and is not a folder")
-    resolved_out, resolved_in = output.resolve(), source.resolve()
-    for name, extra in (("--linkage", options.linkage_path), ("--cohort-manifest",
-                        options.cohort_manifest)):  # fmt: skip
-        if extra is None:
-            continue
-        where = Path(extra).resolve()
-        if where.is_relative_to(resolved_in) or where.is_relative_to(resolved_out):
-            raise OutputPathError(f"{name} file must lie outside INPUT and OUTPUT")
+    inputs = {"INPUT": source}
+    check_output_path(output, option="OUTPUT", kind=OutputKind.TREE, inputs=inputs)
+    side_outputs = (
+        ("--linkage", options.linkage_path, OutputKind.APPEND),
+        ("--cohort-manifest", options.cohort_manifest, OutputKind.FILE),
+    )
+    for option, path, kind in side_outputs:
+        if path is not None:
+            # An existing manifest is replaced (a resumed run rewrites it); the CLI asks for
+            # --force before it gets here.
+            check_output_path(
+                path,
+                option=option,
+                kind=kind,
+                inputs=inputs,
+                releases={"OUTPUT": output},
+                sensitive=True,
+                force=True,
+            )
 
 
 def _prepare_output(output: Path, settings: ScrubSettings, report_file: Path) -> bool:

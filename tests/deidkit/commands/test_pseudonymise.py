@@ -277,7 +277,7 @@ def test_linkage_export_layouts_and_release_refusal(
         "--out",
         tmp_path / "rel" / "m",
     )
-    assert refused.exit_code == EXIT_USAGE and "run report" in refused.output
+    assert refused.exit_code == EXIT_USAGE and "run report" in " ".join(refused.output.split())
 
     check = _invoke("linkage", "check", "--linkage", linkage, "--key-file", key, "--json")
     assert json.loads(check.stdout) == {
