@@ -34,6 +34,15 @@ class MissingDependencyError(AuditkitError):
     default_message = "an optional dependency is missing: pip install 'deidkit[audit]'"
 
 
+class InputFileError(UsageError):
+    """An input file is missing, unreadable, or not text/JSON/YAML/a table as expected (exit 2).
+
+    The message names the file (by its name) and what is wrong, never its content.
+    """
+
+    default_message = "input file could not be read"
+
+
 class PolicyError(UsageError):
     """A gate policy file is malformed (exit 2); the message names the file and the key."""
 

@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Any, Final, Literal, NotRequired, TypedDict
 
 from auditkit.errors import ResultsFormatError
+from auditkit.inputs import read_json
 
 SCHEMA_PATH: Final = Path(__file__).parent / "schema" / "results.schema.json"
 SUPPORTED_MAJOR: Final = "1"
 
-MSG_UNREADABLE: Final = "results: '{name}' could not be read as JSON"
 MSG_INVALID: Final = "results: '{name}' does not follow the RESULTS.json schema: {detail}"
 MSG_VERSION: Final = (
     "results: '{name}' has schema_version '{version}'; this auditkit reads {major}.x"
@@ -223,19 +223,19 @@ def validate_results(document: Any, *, name: str = "RESULTS.json") -> dict[str, 
     return document
 
 
-def load_results(path: str | Path) -> dict[str, Any]:
+def load_results(path: str | Path, *, what: str = "results") -> dict[str, Any]:
     """Read a RESULTS.json file and validate it against the shipped schema.
+
+    ``what`` names the file in read errors ("results", "baseline").
 
     Raises
     ------
     ResultsFormatError
-        The file is not JSON, has an unsupported major version, or breaks the schema.
+        The file is missing, not UTF-8 text, not JSON, has an unsupported major version,
+        or breaks the schema.
     """
     path = Path(path)
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        raise ResultsFormatError(MSG_UNREADABLE.format(name=path.name)) from None
+    document = read_json(path, what=what, error=ResultsFormatError)
     return validate_results(document, name=path.name)
 
 

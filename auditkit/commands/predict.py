@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from auditkit.commands._common import (
     EXIT_FAIL,
@@ -136,9 +137,8 @@ def predict(
             overlap=overlap,
             overwrite=force,
         )
-    if key is None and cohort is None:
-        # With --cohort the site pseudonyms come from the cohort manifest.
-        stderr_console.print("note: no project key; the 'site' column is left empty")
+    for warning in run.warnings:
+        stderr_console.print(f"[yellow]warning:[/] {escape(warning['message'])}", highlight=False)
     summary = {
         "predictions_parquet": str(run.parquet_path),
         "predictions_csv": str(run.csv_path),
@@ -149,6 +149,7 @@ def predict(
         "rows": run.n_ok + run.n_failed,
         "ok": run.n_ok,
         "failed": run.n_failed,
+        "warnings": list(run.warnings),
     }
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
@@ -158,7 +159,11 @@ def predict(
             f"{summary['rows']} rows: {run.n_ok} ok, {run.n_failed} failed on {run.device}"
         )
     if run.n_failed and not allow_failures:
-        stderr_console.print(f"[yellow]{run.n_failed} row(s) failed; see the 'error' column[/]")
+        more = "" if verbose else " (--verbose logs the first model failure's traceback)"
+        stderr_console.print(
+            f"[yellow]{run.n_failed} row(s) failed; see the 'error' column{more}[/]",
+            highlight=False,
+        )
         raise typer.Exit(EXIT_FAIL)
     raise typer.Exit(EXIT_OK)
 

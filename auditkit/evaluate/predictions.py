@@ -25,6 +25,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from auditkit.errors import PredictionsError
+from auditkit.inputs import MSG_NOT_UTF8, check_file
 from auditkit.results import WarningEntry
 
 MSG_NO_COLUMN: Final = "predictions: column '{column}' not found; columns present: {present}"
@@ -38,6 +39,7 @@ MSG_UNKNOWN_CLASS: Final = (
 )
 MSG_FORMAT: Final = "predictions: '{name}' is not a .csv or .parquet file"
 MSG_UNREADABLE: Final = "predictions: '{name}' could not be read as {kind}"
+MSG_EMPTY: Final = "predictions: '{name}' is empty (no header row)"
 MSG_NO_ROWS: Final = "predictions: no usable rows left after excluding failed and incomplete rows"
 MSG_MULTICLASS_SCORES: Final = "predictions: --task multiclass needs at least two score columns"
 
@@ -107,18 +109,32 @@ class Predictions:
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV (every column as text, only empty cells missing) or a Parquet file."""
+    """Read a CSV (every column as text, only empty cells missing) or a Parquet file.
+
+    Raises
+    ------
+    PredictionsError
+        The file is missing, not a .csv/.parquet, not UTF-8 text (CSV), empty or not a table.
+    """
     path = Path(path)
     suffix = path.suffix.lower()
+    if suffix not in {".csv", ".parquet", ".pq"}:
+        raise PredictionsError(MSG_FORMAT.format(name=path.name))
+    check_file(path, what="predictions", error=PredictionsError)
+    kind = "CSV" if suffix == ".csv" else "Parquet"
     try:
         if suffix == ".csv":
-            return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-        if suffix in {".parquet", ".pq"}:
-            return pd.read_parquet(path)
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        kind = "CSV" if suffix == ".csv" else "Parquet"
-        raise PredictionsError(MSG_UNREADABLE.format(name=path.name, kind=kind)) from exc
-    raise PredictionsError(MSG_FORMAT.format(name=path.name))
+            return pd.read_csv(
+                path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig"
+            )
+        return pd.read_parquet(path)
+    except UnicodeDecodeError:
+        raise PredictionsError(MSG_NOT_UTF8.format(what="predictions", name=path.name)) from None
+    except pd.errors.EmptyDataError:
+        raise PredictionsError(MSG_EMPTY.format(name=path.name)) from None
+    except (OSError, ValueError, TypeError, NotImplementedError):
+        # pyarrow's errors for a broken file derive from these (ArrowInvalid is a ValueError).
+        raise PredictionsError(MSG_UNREADABLE.format(name=path.name, kind=kind)) from None
 
 
 def _require(frame: pd.DataFrame, column: str) -> None:

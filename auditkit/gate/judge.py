@@ -385,7 +385,7 @@ def gate_from_files(
     """
     loaded_policy = load_policy(policy)
     current = load_results(results)
-    old = load_results(baseline) if baseline is not None else None
+    old = load_results(baseline, what="baseline") if baseline is not None else None
     return run_gate(current, loaded_policy, baseline=old)
 
 

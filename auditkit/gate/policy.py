@@ -29,6 +29,7 @@ from auditkit.errors import (
     UnknownAttributeError,
     UnknownMetricError,
 )
+from auditkit.inputs import read_text
 from auditkit.metrics.kernels import BINARY_METRICS
 
 #: Per-group metrics of RESULTS.json (issue 7) a policy may limit: the binary metrics the
@@ -54,7 +55,9 @@ DISPARITY_METRICS: Final[frozenset[str]] = frozenset(
     }
 )
 
-MSG_NOT_A_MAPPING: Final = "policy {path}: the file must hold a mapping of keys (see example.yaml)"
+MSG_NOT_A_MAPPING: Final = (
+    "policy {path}: not a YAML mapping; the file must hold a mapping of keys (see example.yaml)"
+)
 MSG_UNKNOWN_KEY: Final = "policy {path}: unknown key '{key}' in {where}; known keys: {known}"
 MSG_UNKNOWN_METRIC: Final = (
     "policy {path}: check '{check}' names unknown metric '{metric}'; known metrics: {known}"
@@ -358,17 +361,18 @@ def load_policy(path: str | Path) -> Policy:
     Raises
     ------
     PolicyError
-        If the file cannot be read, is not YAML, or fails validation.
+        If the file is missing or unreadable, is not UTF-8 text, is not YAML, or fails
+        validation.
     """
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PolicyError(f"policy {source}: cannot read the file ({exc.strerror})") from None
+    text = read_text(path, what="policy", error=PolicyError)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise PolicyError(f"policy {source}: not valid YAML{where}") from None
+    except RecursionError:
+        # The YAML composer recurses once per nesting level.
+        raise PolicyError(f"policy {source}: not valid YAML (nested too deeply)") from None
     return parse_policy(data, source=source)

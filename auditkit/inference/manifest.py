@@ -13,19 +13,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from auditkit.errors import UsageError
+from auditkit.errors import InputFileError, UsageError
 from auditkit.fingerprint import sha256_file
+from auditkit.inputs import check_file, read_text
+from auditkit.results import WarningEntry
 from deidkit.pseudonymise.cohort_schema import COHORT_COLUMNS
 
 #: Columns tried, in order, to join a cohort manifest to a prediction manifest.
 COHORT_JOIN_KEYS: tuple[str, ...] = ("series_uid", "study_uid", "patient_pseudonym")
 
-ERR_NO_FILE = "manifest {name} does not exist"
-ERR_FORMAT = "manifest {name} is neither CSV nor Parquet (by extension)"
-ERR_UNREADABLE = "manifest {name} could not be read as {fmt}"
+ERR_FORMAT = "{what} {name} is neither CSV nor Parquet (by extension)"
+ERR_UNREADABLE = "{what} {name} could not be read as {fmt}"
 ERR_COLUMN = "manifest {name} has no column '{column}' (columns: {columns})"
 ERR_JOIN = "cohort manifest {name} shares none of the join columns {keys} with the manifest"
 ERR_DUP_CASE = "manifest {name}: column 'case_id' has duplicate values"
+WARN_COHORT_NONE = (
+    "cohort manifest {name} matched none of the {rows} manifest rows on '{key}': its columns "
+    "are empty for every row (are the manifest and the cohort from the same release?)"
+)
+WARN_COHORT_SOME = (
+    "cohort manifest {name} matched {matched} of the {rows} manifest rows on '{key}': "
+    "the other {unmatched} rows have no cohort attributes"
+)
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,8 @@ class Manifest:
         Hash of the manifest file's bytes (for provenance).
     image_column, label_column : str, str or None
         The columns holding image paths and labels.
+    warnings : tuple of WarningEntry
+        What the reader noticed and the user should (a cohort manifest matching few rows).
     """
 
     frame: Any
@@ -50,27 +61,36 @@ class Manifest:
     sha256: str
     image_column: str
     label_column: str | None
+    warnings: tuple[WarningEntry, ...] = ()
 
     def __len__(self) -> int:
         return len(self.frame)
 
 
-def read_table(path: Path) -> Any:
-    """Read a CSV or Parquet table as strings; empty cells become missing (NaN/None)."""
+def read_table(path: Path, *, what: str = "manifest") -> Any:
+    """Read a CSV or Parquet table as strings; empty cells become missing (NaN/None).
+
+    ``what`` names the table in errors ("manifest", "cohort manifest").
+
+    Raises
+    ------
+    InputFileError
+        The file is missing, not UTF-8 text (CSV/TSV) or not a table of its kind.
+    """
     import pandas as pd
 
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(ERR_NO_FILE.format(name=path.name))
+    path = check_file(path, what=what, error=InputFileError)
     suffix = path.suffix.lower()
     if suffix in {".parquet", ".pq"}:
         try:
             return pd.read_parquet(path)
         except Exception:  # pyarrow raises several unrelated types for a bad file
-            raise UsageError(ERR_UNREADABLE.format(name=path.name, fmt="Parquet")) from None
+            raise InputFileError(
+                ERR_UNREADABLE.format(what=what, name=path.name, fmt="Parquet")
+            ) from None
     if suffix in {".csv", ".tsv", ".txt"}:
+        text = read_text(path, what=what, error=InputFileError)
         try:
-            text = path.read_text(encoding="utf-8-sig")
             # Only empty cells are missing: "NA", "None" or "Unknown" are real categories.
             return pd.read_csv(
                 io.StringIO(text),
@@ -79,9 +99,11 @@ def read_table(path: Path) -> Any:
                 keep_default_na=False,
                 na_values=[""],
             )
-        except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError):
-            raise UsageError(ERR_UNREADABLE.format(name=path.name, fmt="CSV")) from None
-    raise UsageError(ERR_FORMAT.format(name=path.name))
+        except (pd.errors.ParserError, pd.errors.EmptyDataError):
+            raise InputFileError(
+                ERR_UNREADABLE.format(what=what, name=path.name, fmt="CSV")
+            ) from None
+    raise InputFileError(ERR_FORMAT.format(what=what, name=path.name))
 
 
 def _require(frame: Any, column: str, name: str) -> None:
@@ -114,7 +136,9 @@ def _header_series_uid(image: Any) -> str | None:
     return None
 
 
-def join_cohort(frame: Any, cohort_path: Path, *, image_column: str | None = None) -> Any:
+def join_cohort(
+    frame: Any, cohort_path: Path, *, image_column: str | None = None
+) -> tuple[Any, list[WarningEntry]]:
     """Left-join the columns of a ``deidkit scrub --cohort-manifest`` table into ``frame``.
 
     The join uses the first of :data:`COHORT_JOIN_KEYS` present in both tables. A
@@ -122,8 +146,10 @@ def join_cohort(frame: Any, cohort_path: Path, *, image_column: str | None = Non
     the ``SeriesInstanceUID`` read from each image's header, added as ``series_uid``, so
     the cohort manifest of ``deidkit scrub`` joins in as-is. Columns the manifest
     already has are kept from the manifest where non-empty; the cohort fills its gaps.
+
+    Returns the joined frame and a warning when some manifest rows matched no cohort row.
     """
-    cohort = read_table(Path(cohort_path))
+    cohort = read_table(Path(cohort_path), what="cohort manifest")
     keys = [k for k in COHORT_JOIN_KEYS if k in frame.columns and k in cohort.columns]
     no_key_column = not any(k in frame.columns for k in COHORT_JOIN_KEYS)
     if not keys and no_key_column and image_column is not None and "series_uid" in cohort:
@@ -138,13 +164,28 @@ def join_cohort(frame: Any, cohort_path: Path, *, image_column: str | None = Non
     # A row without a key joins nothing (pandas would match missing to missing).
     cohort = cohort.loc[cohort[key].notna(), [key, *wanted]]
     cohort = cohort.drop_duplicates(subset=[key], keep="first")
-    merged = frame.merge(cohort, on=key, how="left", suffixes=("", "__cohort"))
+    merged = frame.merge(
+        cohort, on=key, how="left", suffixes=("", "__cohort"), indicator="__cohort_match"
+    )
+    matched = int((merged.pop("__cohort_match") == "both").sum())
     for column in wanted:
         extra = f"{column}__cohort"
         if extra in merged.columns:
             merged[column] = merged[column].where(merged[column].notna(), merged[extra])
             merged = merged.drop(columns=[extra])
-    return merged
+    return merged, _unmatched_warning(Path(cohort_path).name, key, matched, len(merged))
+
+
+def _unmatched_warning(name: str, key: str, matched: int, rows: int) -> list[WarningEntry]:
+    # A cohort from another release joins nothing and every attribute column stays empty:
+    # evaluate would then audit one "missing" group and look clean.
+    if matched == rows:
+        return []
+    template = WARN_COHORT_NONE if matched == 0 else WARN_COHORT_SOME
+    message = template.format(
+        name=name, key=key, rows=rows, matched=matched, unmatched=rows - matched
+    )
+    return [{"code": "cohort_unmatched", "message": message, "count": rows - matched}]
 
 
 def load_manifest(
@@ -186,8 +227,9 @@ def load_manifest(
         return str(candidate if candidate.is_absolute() else base / candidate)
 
     frame[image_column] = frame[image_column].map(resolve)
+    warnings: list[WarningEntry] = []
     if cohort is not None:
-        frame = join_cohort(frame, Path(cohort), image_column=image_column)
+        frame, warnings = join_cohort(frame, Path(cohort), image_column=image_column)
     frame = frame.reset_index(drop=True)
     if "case_id" in frame.columns:
         frame["case_id"] = frame["case_id"].astype(str)
@@ -202,4 +244,5 @@ def load_manifest(
         sha256=sha256_file(path),
         image_column=image_column,
         label_column=label_column,
+        warnings=tuple(warnings),
     )

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,9 +27,12 @@ from typing import Any, Protocol, TypedDict
 
 from auditkit.errors import MissingDependencyError, ModelLoadError, UsageError
 from auditkit.fingerprint import sha256_file, sha256_files
+from auditkit.inputs import MSG_NOT_FOUND, check_file, read_json
 
 BUNDLE_CONFIGS = ("inference.json", "inference.yaml", "inference.yml", "metadata.json")
 BUNDLE_WEIGHTS = ("model.pt", "model.ts")
+#: Suffixes that make a model spec a file path (so a missing one is "not found").
+MODEL_SUFFIXES = (".pt", ".ts", ".pth", ".jit", ".onnx")
 
 
 class ModelHints(TypedDict, total=False):
@@ -124,9 +126,7 @@ class TorchScriptLoader:
 
     def load(self, spec: str, *, device: Any, weights: Path | None = None) -> LoadedModel:
 
-        path = Path(spec)
-        if not path.is_file():
-            raise ModelLoadError(f"model file {path.name} does not exist")
+        path = check_file(spec, what="model file", error=ModelLoadError)
         try:
             network = _jit_load(str(path), map_location=device)
         except (RuntimeError, ValueError) as exc:
@@ -224,9 +224,9 @@ class BundleLoader:
         parser = ConfigParser()
         metadata: dict[str, Any] = {}
         meta_path = root / "configs" / "metadata.json"
+        if meta_path.is_file():
+            metadata = read_json(meta_path, what=f"bundle {root.name}:", error=ModelLoadError)
         try:
-            if meta_path.is_file():
-                metadata = json.loads(meta_path.read_text(encoding="utf-8"))
             parser.read_config(
                 [str(p) for p in configs if p.name != "metadata.json"] or [str(meta_path)]
             )
@@ -241,7 +241,7 @@ class BundleLoader:
             root / "models" / n for n in BUNDLE_WEIGHTS if (root / "models" / n).is_file()
         ]
         if weights is not None:
-            weight_files = [Path(weights)]
+            weight_files = [check_file(weights, what="weights file", error=ModelLoadError)]
         if not weight_files:
             raise ModelLoadError(f"bundle {root.name} has no models/model.pt or models/model.ts")
         weight = weight_files[0]
@@ -300,8 +300,9 @@ class FactoryLoader:
 
         if not self.accepts(spec):
             raise UsageError(f"factory '{spec}' must look like package.module:function")
-        if weights is None or not Path(weights).is_file():
+        if weights is None:
             raise UsageError("a factory model needs --weights STATE_DICT (an existing file)")
+        check_file(weights, what="weights file", error=ModelLoadError)
         module_name, _, func_name = spec.partition(":")
         try:
             factory = getattr(importlib.import_module(module_name), func_name)
@@ -357,13 +358,16 @@ class OnnxLoader:
             )
         import onnxruntime
 
-        path = Path(spec)
-        if not path.is_file():
-            raise ModelLoadError(f"model file {path.name} does not exist")
+        path = check_file(spec, what="model file", error=ModelLoadError)
         providers = ["CPUExecutionProvider"]
         if device.type == "cuda":
             providers.insert(0, "CUDAExecutionProvider")
-        session = onnxruntime.InferenceSession(str(path), providers=providers)
+        try:
+            session = onnxruntime.InferenceSession(str(path), providers=providers)
+        except Exception as exc:  # onnxruntime's errors are its own types (Fail, InvalidGraph)
+            raise ModelLoadError(
+                f"model file {path.name} is not a loadable ONNX model ({type(exc).__name__})"
+            ) from None
         return LoadedModel(
             network=_OnnxNetwork(session, device),
             kind=self.kind,
@@ -391,6 +395,8 @@ def detect_kind(spec: str) -> str:
             return kind
     if Path(spec).is_file():
         return "torchscript"
+    if ":" not in spec and Path(spec).suffix.lower() in MODEL_SUFFIXES:
+        raise ModelLoadError(MSG_NOT_FOUND.format(what="model file", name=Path(spec).name))
     raise UsageError(
         f"model '{Path(spec).name}' is not a bundle folder, model file or module:function factory"
     )

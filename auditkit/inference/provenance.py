@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import platform
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -54,8 +55,13 @@ def build_provenance(
     device: Any,
     settings: dict[str, Any],
     counts: dict[str, int],
+    warnings: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """Assemble the provenance record written beside the predictions."""
+    """Assemble the provenance record written beside the predictions.
+
+    ``warnings`` (``{"code", "message", "count"}``, counts and column names only) are what
+    the run told the user on stderr, kept with the table they are about.
+    """
     return {
         "schema_version": PROVENANCE_SCHEMA_VERSION,
         "tool": "auditkit predict",
@@ -67,6 +73,7 @@ def build_provenance(
         "packages": package_versions(DEFAULT_PACKAGES),
         "settings": settings,
         "counts": counts,
+        "warnings": [dict(w) for w in warnings],
     }
 
 

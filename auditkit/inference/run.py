@@ -38,6 +38,7 @@ import torch
 from auditkit.errors import DeviceUnavailableError, ImageReadError, OutputPathError, UsageError
 from auditkit.imaging import Preprocessor, PreprocessSpec, load_volume, spacing_of
 from auditkit.inference.attributes import dicom_attributes, empty_attributes
+from auditkit.inference.failures import FailureReasons
 from auditkit.inference.manifest import load_manifest
 from auditkit.inference.models import LoadedModel, load_model
 from auditkit.inference.outputs import (
@@ -50,16 +51,20 @@ from auditkit.inference.outputs import (
     write_table,
 )
 from auditkit.inference.provenance import build_provenance, write_provenance
+from auditkit.results import WarningEntry
 from deidkit.core.io import OutputKind, check_output_path
 from deidkit.core.keys import ProjectKey
 
 logger = logging.getLogger(__name__)
 
 TASKS: tuple[str, ...] = ("binary", "multiclass", "regression", "segmentation")
-ERR_MODEL_FAILED = "model failed on this input ({kind})"
 ERR_NO_IMAGE = "no image path in the manifest row"
 ERR_BAD_LABEL_MASK = "label mask grid differs from the image grid"
 ERR_NOT_FINITE = "model output is not finite (NaN or infinity)"
+WARN_SITE_NO_KEY = (
+    "'site' is empty for {count} of {rows} rows: no project key was given (--key-file or "
+    "$DEIDKIT_KEY), so no site pseudonym was derived from the images' DICOM headers"
+)
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,9 @@ class PredictionRun:
         Row counts by status.
     provenance : dict
         The provenance record.
+    warnings : tuple of WarningEntry
+        What the user should know about the table (also in the provenance record): a
+        cohort manifest that matched few rows, a ``site`` column left empty for want of a key.
     """
 
     frame: Any
@@ -94,6 +102,7 @@ class PredictionRun:
     n_ok: int
     n_failed: int
     provenance: dict[str, Any] = field(repr=False)
+    warnings: tuple[WarningEntry, ...] = ()
 
 
 def select_device(requested: str) -> torch.device:
@@ -367,12 +376,23 @@ def predict(
     )
     results: list[dict[str, Any]] = [{} for _ in range(len(dataset))]
     scorer = Scorer(task, class_names or loaded.hints.get("class_names"))
+    failures = FailureReasons(spatial_size_given=spec.spatial_size is not None)
     if seg:
         mask_dir.mkdir(parents=True, exist_ok=True)
     with _deterministic(seed, torch_device), _progress(progress, len(dataset)) as advance:
         for items in loader:
             _run_batch(
-                items, results, loaded, scorer, spec, torch_device, amp, seg, mask_dir, overlap
+                items,
+                results,
+                loaded,
+                scorer,
+                spec,
+                torch_device,
+                amp,
+                seg,
+                mask_dir,
+                overlap,
+                failures,
             )
             advance(len(items))
     table_out = assemble_table(
@@ -380,6 +400,7 @@ def predict(
     )
     write_table(table_out, parquet_path, csv_path)
     n_failed = int((table_out["status"] == "failed").sum())
+    warnings = [*table.warnings, *_site_warning(table_out, key)]
     settings = {
         "task": task,
         "model_name": Path(str(model)).name,
@@ -406,6 +427,7 @@ def predict(
         device=torch_device,
         settings=settings,
         counts={"rows": len(table_out), "ok": len(table_out) - n_failed, "failed": n_failed},
+        warnings=warnings,
     )
     write_provenance(provenance_path, record)
     return PredictionRun(
@@ -419,6 +441,7 @@ def predict(
         n_ok=len(table_out) - n_failed,
         n_failed=n_failed,
         provenance=record,
+        warnings=tuple(warnings),
     )
 
 
@@ -450,6 +473,18 @@ def _check_outputs(
         sensitive=True,
         error=OutputPathError,
     )
+
+
+def _site_warning(table: Any, key: ProjectKey | None) -> list[WarningEntry]:
+    # Without a key the site is blank by design (the name itself is never written), but a
+    # blank column audits as one "missing" group: a site bias would go unseen.
+    if key is not None or "site" not in table.columns or len(table) == 0:
+        return []
+    count = int(table["site"].isna().sum())
+    if not count:
+        return []
+    message = WARN_SITE_NO_KEY.format(count=count, rows=len(table))
+    return [{"code": "site_without_key", "message": message, "count": count}]
 
 
 @contextlib.contextmanager
@@ -499,6 +534,7 @@ def _run_batch(
     seg: bool,
     mask_dir: Path,
     overlap: float,
+    failures: FailureReasons,
 ) -> None:
     ready = []
     for item in items:
@@ -508,7 +544,9 @@ def _run_batch(
             ready.append(item)
     if seg:
         for item in ready:
-            results[item["index"]] = _segment(item, loaded, spec, device, amp, mask_dir, overlap)
+            results[item["index"]] = _segment(
+                item, loaded, spec, device, amp, mask_dir, overlap, failures
+            )
         return
     groups: dict[tuple[int, ...], list[dict[str, Any]]] = {}
     for item in ready:
@@ -532,7 +570,9 @@ def _run_batch(
             except UsageError:
                 raise
             except Exception as exc:
-                reason = ERR_MODEL_FAILED.format(kind=type(exc).__name__)
+                reason = failures.reason(
+                    exc, input_shape=tuple(item["image"][None].shape), row=item["index"]
+                )
                 results[item["index"]] = {"error": reason, "attributes": item["attributes"]}
 
 
@@ -552,6 +592,7 @@ def _segment(
     amp: bool,
     mask_dir: Path,
     overlap: float,
+    failures: FailureReasons,
 ) -> dict[str, Any]:
     from monai.inferers.utils import sliding_window_inference
 
@@ -576,7 +617,7 @@ def _segment(
         )
         pred = mask.numpy()
     except Exception as exc:
-        reason = ERR_MODEL_FAILED.format(kind=type(exc).__name__)
+        reason = failures.reason(exc, input_shape=tuple(image.shape), row=item["index"])
         return {"error": reason, "attributes": item["attributes"]}
     name = f"case-{item['index'] + 1:05d}.nii"
     write_mask(mask_dir / name, pred, item["affine"])

@@ -501,7 +501,7 @@ def report_from_files(
         As :func:`build_report`.
     """
     data = load_results(results)
-    old = load_results(baseline) if baseline is not None else None
+    old = load_results(baseline, what="baseline") if baseline is not None else None
     loaded_policy = load_policy(policy) if policy is not None else None
     curves = None
     if predictions is not None:

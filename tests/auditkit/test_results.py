@@ -96,7 +96,7 @@ def test_load_rejects_broken_files(tmp_path):
     with pytest.raises(ResultsFormatError, match="threshold"):
         load_results(path)
     path.write_text("{not json")
-    with pytest.raises(ResultsFormatError, match="could not be read"):
+    with pytest.raises(ResultsFormatError, match="'RESULTS.json' is not JSON .*line 1, column 2"):
         load_results(path)
     doc = json.loads(EXAMPLE_RESULTS.read_text())
     doc["schema_version"] = "2.0"
@@ -116,3 +116,13 @@ def test_typed_view():
 def test_dumps_refuses_nan():
     with pytest.raises(ValueError):
         dumps_results({"value": float("nan")})
+
+
+def test_load_names_a_missing_or_binary_file(tmp_path):
+    # Issue 16 (10e): a missing results file was reported as "could not be read as JSON".
+    with pytest.raises(ResultsFormatError, match="^results 'absent.json' not found$"):
+        load_results(tmp_path / "absent.json")
+    binary = tmp_path / "old.json"
+    binary.write_bytes(b"PK\x03\x04\xff\x00")
+    with pytest.raises(ResultsFormatError, match="^baseline 'old.json' is not valid UTF-8"):
+        load_results(binary, what="baseline")

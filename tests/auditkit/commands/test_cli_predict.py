@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -129,6 +132,7 @@ def test_no_label_is_a_single_flag(workdir: Path) -> None:
 
 def test_site_note_only_without_key_and_cohort(workdir: Path) -> None:
     # QA: the "site column is left empty" note was printed although --cohort filled it.
+    # Issue 16: the note is now a warning on stderr and in the provenance record.
     frame = pd.read_csv(workdir / "manifest.csv").iloc[:1].assign(series_uid="2.25.1")
     frame.to_csv(workdir / "joined.csv", index=False)
     pd.DataFrame({"series_uid": ["2.25.1"], "site": ["SITEAAAAAAAA"]}).to_csv(
@@ -138,12 +142,14 @@ def test_site_note_only_without_key_and_cohort(workdir: Path) -> None:
     args[args.index(str(workdir / "manifest.csv"))] = str(workdir / "joined.csv")
     result = runner.invoke(app, [*args, "--cohort", str(workdir / "cohort.csv")])
     assert result.exit_code == 0, result.output
-    assert "left empty" not in result.output
+    assert "'site' is empty" not in result.output
     assert pd.read_csv(workdir / "joined_preds.csv")["site"].tolist() == ["SITEAAAAAAAA"]
     plain = runner.invoke(
         app, [*base_args(workdir, "plain"), "--allow-failures"], env={"DEIDKIT_KEY": ""}
     )
-    assert "left empty" in plain.output
+    assert "warning: 'site' is empty for 4 of 4 rows" in plain.output
+    provenance = json.loads((workdir / "plain.provenance.json").read_text())
+    assert [w["code"] for w in provenance["warnings"]] == ["site_without_key"]
 
 
 def test_text_labels_beside_numbers_do_not_crash(workdir: Path) -> None:
@@ -156,3 +162,68 @@ def test_text_labels_beside_numbers_do_not_crash(workdir: Path) -> None:
     assert result.exit_code == 0, result.output
     labels = pd.read_parquet(workdir / "mixed_preds.parquet")["label"].tolist()
     assert labels[0] == "yes" and pd.isna(labels[1]) and labels[2:] == ["1", "0"]
+
+
+class FixedSize(torch.nn.Module):
+    """Built for 10x10 inputs: fails on the 8x8 images unless they are resized."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(100, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x.flatten(1))
+
+
+def _without_size(workdir: Path, out: str) -> list[str]:
+    args = base_args(workdir, out)
+    del args[args.index("--spatial-size") : args.index("--spatial-size") + 2]
+    torch.jit.save(torch.jit.script(FixedSize()), str(workdir / "fixed.ts"))
+    args[args.index(str(workdir / "model.ts"))] = str(workdir / "fixed.ts")
+    return args
+
+
+def test_failed_rows_name_the_cause_and_verbose_logs_one_traceback(workdir: Path) -> None:
+    # Issue 16 (11): every row said "model failed on this input (RuntimeError)", --verbose too.
+    quiet = runner.invoke(app, [*_without_size(workdir, "quiet"), "--json"])
+    assert quiet.exit_code == 1
+    errors = pd.read_csv(workdir / "quiet.csv")["error"].tolist()
+    assert all("expects 100 input features and this input gives 64" in e for e in errors[:3])
+    assert all("no --spatial-size was given" in e for e in errors[:3])
+    stderr = " ".join(quiet.stderr.split())
+    assert "--verbose logs the first model failure's traceback" in stderr
+    assert "Traceback" not in quiet.output
+    verbose = subprocess.run(
+        [sys.executable, "-m", "auditkit", *_without_size(workdir, "loud"), "--verbose"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "DEIDKIT_KEY": ""},
+    )
+    assert verbose.returncode == 1, verbose.stderr[-2000:]
+    assert verbose.stderr.count("first model failure") == 1
+    assert "first model failure (row 1): model failed on this input (RuntimeError" in (
+        verbose.stderr
+    )
+    assert "Traceback (most recent call last)" in verbose.stderr
+    assert "mat1 and mat2 shapes cannot be multiplied (1x64 and 100x1)" in verbose.stderr
+
+
+def test_cohort_matching_no_row_is_a_warning(workdir: Path) -> None:
+    frame = pd.read_csv(workdir / "manifest.csv").assign(series_uid=["1", "2", "3", "4"])
+    frame.to_csv(workdir / "uids.csv", index=False)
+    pd.DataFrame({"series_uid": ["2.25.7"], "site": ["SITEAAAAAAAA"]}).to_csv(
+        workdir / "other-release.csv", index=False
+    )
+    args = base_args(workdir, "joined")
+    args[args.index(str(workdir / "manifest.csv"))] = str(workdir / "uids.csv")
+    cohort = ["--cohort", str(workdir / "other-release.csv"), "--allow-failures", "--json"]
+    result = runner.invoke(app, [*args, *cohort], env={"DEIDKIT_KEY": ""})
+    assert result.exit_code == 0, result.output
+    stderr = " ".join(result.stderr.split())
+    assert (
+        "warning: cohort manifest other-release.csv matched none of the 4 manifest rows on "
+        "'series_uid'" in stderr
+    )
+    codes = [w["code"] for w in json.loads(result.stdout)["warnings"]]
+    assert codes == ["cohort_unmatched", "site_without_key"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -99,3 +101,29 @@ def test_unsupported_format(tmp_path):
     path.write_bytes(b"x")
     with pytest.raises(PredictionsError, match="not a .csv or .parquet"):
         read_table(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "pattern"),
+    [
+        ("absent.csv", None, "^predictions 'absent.csv' not found$"),
+        ("latin.csv", "label,score,site\n1,0.5,Münster\n".encode("latin-1"), "not valid UTF-8"),
+        ("empty.csv", b"", "'empty.csv' is empty"),
+        ("random.parquet", bytes(range(256)) * 4, "'random.parquet' could not be read as Parquet"),
+    ],
+)
+def test_unreadable_tables_say_why(
+    tmp_path: Path, name: str, content: bytes | None, pattern: str
+) -> None:
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(PredictionsError, match=pattern):
+        read_table(path)
+
+
+def test_byte_order_mark_is_not_part_of_the_first_column(tmp_path: Path) -> None:
+    # Spreadsheet exports start with a BOM; "label" must still be found.
+    path = tmp_path / "excel.csv"
+    path.write_bytes(b"\xef\xbb\xbflabel,score\n1,0.5\n0,0.2\n")
+    assert load_predictions(path, task="binary").n == 2

@@ -127,7 +127,7 @@ def test_structural_errors(data: Any, pattern: str) -> None:
 
 
 def test_load_policy_file_errors(tmp_path: Path) -> None:
-    with pytest.raises(PolicyError, match="cannot read"):
+    with pytest.raises(PolicyError, match="policy 'absent.yaml' not found"):
         load_policy(tmp_path / "absent.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("checks: [\n  - {metric: tpr\n", encoding="utf-8")
@@ -136,3 +136,25 @@ def test_load_policy_file_errors(tmp_path: Path) -> None:
     good = tmp_path / "good.yaml"
     good.write_text(yaml.safe_dump(_policy({"metric": "tpr", "min": 0.5})), encoding="utf-8")
     assert load_policy(good).checks[0].id == "check-1"
+
+
+def test_policy_file_that_is_not_text_or_not_a_mapping(tmp_path: Path) -> None:
+    # Issue 16 (4a): a Latin-1 policy crashed `auditkit gate` with a traceback and exit 1.
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("name: Münster\nchecks: []\n".encode("latin-1"))
+    with pytest.raises(PolicyError, match="'latin.yaml' is not valid UTF-8 text") as info:
+        load_policy(latin)
+    assert isinstance(info.value, UsageError)
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- metric: tpr\n  min: 0.8\n", encoding="utf-8")
+    with pytest.raises(PolicyError, match="not a YAML mapping"):
+        load_policy(listed)
+    with pytest.raises(PolicyError, match="'policies' is a folder"):
+        load_policy(shipped_dir("profiles") / "policies")
+
+
+def test_policy_nested_too_deeply_is_not_a_crash(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("[" * 50_000, encoding="utf-8")
+    with pytest.raises(PolicyError, match="not valid YAML \\(nested too deeply\\)"):
+        load_policy(deep)

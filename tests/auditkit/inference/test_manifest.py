@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from auditkit.errors import UsageError
+from auditkit.errors import InputFileError, UsageError
 from auditkit.inference.manifest import load_manifest, read_table
 from deidkit.pseudonymise.cohort_schema import COHORT_COLUMNS
 
@@ -112,3 +112,45 @@ def test_cohort_joins_by_header_series_uid(tmp_path: Path) -> None:
     assert frame["series_uid"].iloc[0] == uid and pd.isna(frame["series_uid"].iloc[1])
     assert frame["site"].iloc[0] == "SITEAAAA"
     assert pd.isna(frame["site"].iloc[1])  # no key: joins nothing, not the keyless row
+
+
+def test_unreadable_manifest_and_cohort_say_which_and_why(tmp_path: Path) -> None:
+    latin = tmp_path / "m.csv"
+    latin.write_bytes("image,label,site\na.nii,1,Münster\n".encode("latin-1"))
+    with pytest.raises(InputFileError, match="^manifest 'm.csv' is not valid UTF-8 text"):
+        load_manifest(latin)
+    manifest = write_csv(tmp_path / "ok.csv", "image,label,series_uid\na,1,2.25.1\n")
+    with pytest.raises(InputFileError, match="^cohort manifest 'gone.csv' not found$"):
+        load_manifest(manifest, cohort=tmp_path / "gone.csv")
+    with pytest.raises(InputFileError, match="^manifest 'absent.csv' not found$"):
+        load_manifest(tmp_path / "absent.csv")
+
+
+@pytest.mark.parametrize(
+    ("uids", "matched"),
+    [(["2.25.1", "2.25.2", "2.25.3"], 3), (["2.25.1", "2.25.8", "2.25.9"], 1), (["9", "8"], 0)],
+)
+def test_cohort_join_that_misses_rows_warns(tmp_path: Path, uids: list[str], matched: int) -> None:
+    # Issue 16: a cohort from another release joined nothing and said nothing; every
+    # attribute stayed empty and evaluate audited one "missing" group.
+    cohort = pd.DataFrame(
+        [
+            dict.fromkeys(COHORT_COLUMNS, "") | {"series_uid": f"2.25.{i}", "site": f"SITE{i}"}
+            for i in (1, 2, 3)
+        ]
+    )
+    cohort.to_csv(tmp_path / "cohort.csv", index=False)
+    rows = "".join(f"img{i},1,{uid}\n" for i, uid in enumerate(uids))
+    manifest = write_csv(tmp_path / "m.csv", "image,label,series_uid\n" + rows)
+    loaded = load_manifest(manifest, cohort=tmp_path / "cohort.csv")
+    assert int(loaded.frame["site"].notna().sum()) == matched
+    if matched == len(uids):
+        assert loaded.warnings == ()
+        return
+    (warning,) = loaded.warnings
+    assert warning["code"] == "cohort_unmatched"
+    assert warning["count"] == len(uids) - matched
+    assert "'series_uid'" in warning["message"] and "cohort.csv" in warning["message"]
+    expected = "none of the 2" if matched == 0 else f"matched {matched} of the {len(uids)}"
+    assert expected in warning["message"]
+    assert not any(uid in warning["message"] for uid in uids)  # keys are never quoted

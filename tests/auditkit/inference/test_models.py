@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 import json
+import sys
 import textwrap
+import types
 from pathlib import Path
 
 import pytest
@@ -148,3 +151,36 @@ def test_not_a_model(tmp_path: Path) -> None:
         load_model(tmp_path / "absent.bin", device=CPU)
     with pytest.raises(UsageError, match="unknown model kind"):
         load_model(state_dict_file, device=CPU, kind="tensorflow")
+
+
+def test_missing_model_and_weight_files_are_not_found(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="^model file 'gone.ts' not found$") as caught:
+        load_model(tmp_path / "gone.ts", device=CPU)
+    assert isinstance(caught.value, UsageError)  # exit 2
+    with pytest.raises(ModelLoadError, match="^weights file 'w.pt' not found$"):
+        load_model("json:loads", device=CPU, weights=tmp_path / "w.pt")
+    bundle = write_bundle(tmp_path / "bundle", make_net())
+    with pytest.raises(ModelLoadError, match="^weights file 'other.pt' not found$"):
+        load_model(bundle, device=CPU, weights=tmp_path / "other.pt")
+
+
+def test_bundle_metadata_that_is_not_utf8(tmp_path: Path) -> None:
+    bundle = write_bundle(tmp_path / "bundle", make_net())
+    (bundle / "configs" / "metadata.json").write_bytes(b'{"name": "M\xfcnster"}')
+    with pytest.raises(ModelLoadError, match="'metadata.json' is not valid UTF-8 text"):
+        load_model(bundle, device=CPU)
+
+
+def test_onnx_file_onnxruntime_refuses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = types.ModuleType("onnxruntime")
+    fake.__spec__ = importlib.machinery.ModuleSpec("onnxruntime", None)
+
+    def refuse(path: str, providers: list[str]) -> None:
+        raise RuntimeError("[ONNXRuntimeError] : 7 : INVALID_PROTOBUF")
+
+    fake.InferenceSession = refuse  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "onnxruntime", fake)
+    path = tmp_path / "net.onnx"
+    path.write_bytes(b"not a protobuf")
+    with pytest.raises(ModelLoadError, match="net.onnx is not a loadable ONNX model"):
+        load_model(path, device=CPU)

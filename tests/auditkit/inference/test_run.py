@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import nibabel as nib
@@ -13,6 +14,7 @@ from imaging_samples import asymmetric_volume, ras_affine, write_dicom_series, w
 
 from auditkit.errors import DeviceUnavailableError, UsageError
 from auditkit.imaging import ERR_MISSING, ERR_UNREADABLE
+from auditkit.inference.failures import NOTE_NO_SIZE
 from auditkit.inference.outputs import output_paths
 from auditkit.inference.run import ERR_NOT_FINITE, predict, select_device
 from deidkit.core.keys import ProjectKey
@@ -325,3 +327,64 @@ def test_missing_label_mask_names_the_mask(tmp_path: Path) -> None:
     )
     assert result.frame["status"].tolist() == ["failed"]
     assert result.frame["error"].iloc[0] == f"label mask: {ERR_MISSING}"
+
+
+class FixedSize(torch.nn.Module):
+    """Built for (16, 10, 16) inputs, as a model trained at one size is."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(16 * 10 * 16, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x.flatten(1))
+
+
+def test_rows_name_why_the_model_failed(cases: Path) -> None:
+    # Issue 16 (11): without --spatial-size every row said only "model failed on this input
+    # (RuntimeError)"; the reason now names the framework's cause, the shape and the fix.
+    save_script(FixedSize(), cases / "asym.ts")
+    assert run(cases, "sized")["status"].tolist()[:3] == ["ok"] * 3
+    result = predict(
+        model=cases / "asym.ts",
+        manifest=cases / "data" / "manifest.csv",
+        out=cases / "native",
+        device="cpu",
+        progress=False,
+    )
+    errors = result.frame["error"].tolist()
+    assert errors[3:] == [ERR_UNREADABLE, ERR_MISSING]  # image errors stay as they were
+    for reason in errors[:3]:
+        assert reason.startswith(
+            "model failed on this input (RuntimeError: mat1 and mat2 shapes cannot be multiplied"
+        )
+        assert "does not fit the model: its dense layer expects 2560 input features" in reason
+        assert reason.endswith(NOTE_NO_SIZE)
+    assert "input shape (1, 1, 12, 10, 8)" in errors[1]  # the NIfTI at its own size
+
+
+def test_blank_site_without_key_is_a_warning(cases: Path) -> None:
+    result = predict(
+        model=cases / "asym.ts",
+        manifest=cases / "data" / "manifest.csv",
+        out=cases / "nokey",
+        spatial_size=(16, 10, 16),
+        device="cpu",
+        progress=False,
+    )
+    (warning,) = result.warnings
+    assert warning["code"] == "site_without_key" and warning["count"] == 5
+    assert "no project key" in warning["message"]
+    provenance = json.loads(result.provenance_path.read_text())
+    assert provenance["warnings"] == [dict(warning)]
+    keyed = predict(
+        model=cases / "asym.ts",
+        manifest=cases / "data" / "manifest.csv",
+        out=cases / "keyed",
+        spatial_size=(16, 10, 16),
+        device="cpu",
+        progress=False,
+        key=KEY,
+    )
+    assert keyed.warnings == ()
+    assert json.loads(keyed.provenance_path.read_text())["warnings"] == []
