@@ -63,8 +63,9 @@ def gate(
 ) -> None:
     """Gate a model on a policy, deciding on confidence intervals.
 
-    Exit codes: 0 pass, 1 fail, 4 insufficient evidence treated as failure, 2 usage error or
-    an input file that cannot be read (missing, not UTF-8 text, not JSON / YAML).
+    Exit codes: 0 pass, 1 fail, 4 insufficient evidence treated as failure, 2 usage.
+
+    An input file that is missing, not UTF-8 text or not JSON / YAML is a usage error (2).
 
     Example: auditkit gate results.json --policy profiles/policies/strict-predeployment.yaml
     --junit gate.xml --markdown gate.md
