@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from auditkit import __version__
@@ -38,4 +40,9 @@ for _module in (predict, evaluate, report, gate, demo):
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    try:
+        app()
+    except Exception as exc:  # escaped a command's cli_errors(): still a bug, still exit 70
+        from auditkit.commands._common import report_internal_error
+
+        sys.exit(report_internal_error(exc))

@@ -82,6 +82,10 @@ def main() -> None:
         _build_app()()
     except SystemExit as exc:
         _exit_now(exc.code)
+    except Exception as exc:  # escaped a command's cli_errors(): still a bug, still exit 70
+        from deidkit.commands._common import report_internal_error
+
+        _exit_now(report_internal_error(exc))
 
 
 def _exit_now(code: object) -> NoReturn:

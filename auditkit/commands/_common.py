@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import sys
+import traceback
 from collections.abc import Iterator
+from typing import Final
 
 import typer
 from rich.console import Console
@@ -15,23 +19,48 @@ EXIT_OK = 0
 EXIT_FAIL = 1
 EXIT_USAGE = 2
 EXIT_INSUFFICIENT = 4
+EXIT_INTERNAL = 70  # sysexits' EX_SOFTWARE: a bug
+
+#: Set either to 1 to get the traceback of an internal error (as ``--verbose`` does).
+DEBUG_ENV_VARS: Final = ("AUDITKIT_DEBUG", "DEIDKIT_DEBUG")
 
 stderr_console = Console(stderr=True)
+_verbose = False  # the last configure_logging(verbose=...): tracebacks of internal errors
 
 
 def configure_logging(verbose: bool = False) -> None:
     """Log to stderr; only the CLI configures logging."""
+    global _verbose
+    _verbose = verbose
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
 
 
+def report_internal_error(exc: BaseException) -> int:
+    """Say on stderr that ``exc`` is a bug, in one line; return the exit code (70).
+
+    Only the exception's type is printed: its message or a traceback can quote patient
+    data (a label, an attribute). ``--verbose`` or ``AUDITKIT_DEBUG=1`` / ``DEIDKIT_DEBUG=1``
+    add the traceback.
+    """
+    debug = any(os.environ.get(name, "") not in ("", "0") for name in DEBUG_ENV_VARS)
+    if _verbose or debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    print(f"internal error (this is a bug): {type(exc).__name__}", file=sys.stderr, flush=True)
+    return EXIT_INTERNAL
+
+
 @contextlib.contextmanager
 def cli_errors() -> Iterator[None]:
-    """Print library errors on stderr and exit 2 (usage) or 1 (other)."""
+    """Print library errors on stderr and exit 2 (usage) or 1 (other); anything else: 70."""
     try:
         yield
     except AuditkitError as exc:
         stderr_console.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(EXIT_USAGE if isinstance(exc, UsageError) else EXIT_FAIL) from None
+    except (typer.Exit, typer.Abort, typer.TyperException):
+        raise  # Typer's own ways out (Exit and Abort are RuntimeErrors): not bugs
+    except Exception as exc:
+        raise typer.Exit(report_internal_error(exc)) from None

@@ -71,7 +71,9 @@ def deface(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
     """Remove the face from 3D head scans; never the brain (refused if it would change)."""
+    from deidkit.commands._progress import plain_progress
     from deidkit.deface import DefaceOptions, FileResult, method_names, run_batch
+    from deidkit.deface.tasks import BAD_STATUSES
 
     configure_logging(verbose)
     with cli_errors():
@@ -103,11 +105,15 @@ def deface(
             TextColumn("{task.fields[last]}"),
             console=stderr_console,
             transient=True,
+            disable=not stderr_console.is_terminal,  # plain lines instead (see tick)
         ) as bar:
             job = bar.add_task("deface", total=None, last="")
+            lines = plain_progress("deface", flag="refused, flagged or failed")
 
             def tick(result: FileResult) -> None:
                 bar.update(job, advance=1, last=result.status)
+                if lines is not None:
+                    lines.advance(flagged=result.status in BAD_STATUSES)
 
             report = run_batch(
                 input_path, output, options, workers=workers, progress=tick, force=force

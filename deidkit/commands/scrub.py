@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections import Counter
 from pathlib import Path
 from typing import Annotated
@@ -13,7 +12,6 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
-    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
@@ -25,17 +23,22 @@ from deidkit.commands._common import (
     configure_logging,
     stderr_console,
 )
+from deidkit.commands._progress import plain_progress
 from deidkit.commands.profiles import print_profile_notes
 from deidkit.core.errors import OutputPathError
 from deidkit.core.io import OutputKind, check_output_path
 from deidkit.core.keys import KEY_ENV_VAR, generate_key_file, load_key
-from deidkit.core.runreport import FileOutcome, action_log_path, run_report_path
+from deidkit.core.runreport import (
+    STATUS_HELD_BACK,
+    FileOutcome,
+    action_log_path,
+    run_report_path,
+)
 from deidkit.rules.profile import load_profile
 from deidkit.scrub.pipeline import (
     RunOptions,
     ScrubSettings,
     ScrubSummary,
-    count_input_files,
     scrub_tree,
 )
 
@@ -44,8 +47,10 @@ SCRUB_HELP = (
     "Walks INPUT and writes OUTPUT/<patient>/<study>/<series>/<instance>.dcm from new "
     "identifiers only. OUTPUT.run-report.json and OUTPUT.actions.jsonl go beside OUTPUT "
     "(they name input files, so they stay out of the release). Exit 0: all released; "
-    "1: some files held back; 2: usage error. Re-running the same command resumes an "
-    "interrupted run.\n\n"
+    "1: some files held back, INPUT holds no files, the linkage file does not open with the "
+    "key or the release would not fit on the disk (all checked before anything is written); "
+    "2: usage error; 70: internal error (a bug, or worker processes lost again and again). "
+    "Re-running the same command resumes an interrupted run.\n\n"
     "Example: deidkit scrub export/ release/ --profile research --key-file project.key"
 )
 
@@ -59,24 +64,32 @@ def _progress_bar() -> Progress:
         console=stderr_console,
         transient=True,
         refresh_per_second=4,  # each redraw costs the parent CPU the workers could use
+        disable=not stderr_console.is_terminal,  # it would only print a blank line
     )
 
 
-def _count_in_background(bar: Progress, task: TaskID, input_dir: Path) -> None:
-    """Give the progress bar its total from a listing pass that runs beside the scrub.
+def _scrub_with_progress(
+    input_dir: Path, output: Path, *, settings: ScrubSettings, options: RunOptions
+) -> ScrubSummary:
+    """:func:`scrub_tree` with a bar on a terminal, plain progress lines in a log."""
+    lines = plain_progress("scrub", flag="held back")
+    with _progress_bar() as bar:
+        task = bar.add_task("scrub", total=None)
 
-    Counting first would hold back the first file by a whole extra walk of INPUT (seconds
-    on a large export); until the count is in, the bar pulses.
-    """
+        def total(count: int) -> None:  # from the checks' walk, before the first file
+            bar.update(task, total=count)
+            if lines is not None:
+                lines.set_total(count)
 
-    def count() -> None:
-        try:
-            total = count_input_files(input_dir)
-        except Exception:  # the scrub's own walk reports a bad INPUT; the bar just has no total
-            return
-        bar.update(task, total=total)
+        def advance(outcome: FileOutcome) -> None:
+            bar.advance(task)
+            if lines is not None:
+                lines.advance(flagged=outcome.status == STATUS_HELD_BACK)
 
-    threading.Thread(target=count, name="deidkit-count", daemon=True).start()
+        return scrub_tree(
+            input_dir, output, settings=settings, options=options, on_outcome=advance,
+            on_total=total,
+        )  # fmt: skip
 
 
 def _print_summary(summary: ScrubSummary, *, dry_run: bool) -> None:
@@ -240,16 +253,7 @@ def scrub(
             cohort_manifest=cohort_manifest,
             min_cell_size=min_cell_size,
         )
-        with _progress_bar() as bar:
-            task = bar.add_task("scrub", total=None)
-            _count_in_background(bar, task, input_dir)
-
-            def advance(_outcome: FileOutcome) -> None:
-                bar.advance(task)
-
-            summary = scrub_tree(
-                input_dir, output, settings=settings, options=options, on_outcome=advance
-            )
+        summary = _scrub_with_progress(input_dir, output, settings=settings, options=options)
         if report is not None:
             _write_html_report(summary, report)
     if json_output:

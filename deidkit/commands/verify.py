@@ -9,6 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from deidkit.commands._common import cli_errors, configure_logging, stderr_console
+from deidkit.commands._progress import LineProgress, plain_progress
 from deidkit.core.errors import UsageError
 from deidkit.core.io import check_output_path
 
@@ -105,13 +106,19 @@ def verify(
             TimeElapsedColumn(),
             console=stderr_console,
             transient=True,
+            disable=not stderr_console.is_terminal,  # plain lines instead (see progress)
         ) as bar:
             tasks: dict[str, int] = {}
+            lines: dict[str, LineProgress | None] = {}
 
             def progress(stage: str, done: int, total: int) -> None:
                 if stage not in tasks:
                     tasks[stage] = int(bar.add_task(stage, total=total))
+                    lines[stage] = plain_progress(f"verify {stage}")
                 bar.update(tasks[stage], completed=done)  # type: ignore[arg-type]
+                line = lines[stage]
+                if line is not None:
+                    line.update(done, total)
 
             result = verify_release(
                 release,

@@ -103,3 +103,30 @@ class SeriesError(DeidkitError):
     def __init__(self, reason: str, message: str | None = None) -> None:
         super().__init__(message or f"DICOM series cannot be stacked: {reason}")
         self.reason = reason
+
+
+class NothingToDoError(DeidkitError):
+    """INPUT holds no file at all: a run that would release nothing is a failure (exit 1).
+
+    Usually a wrong path or an export that has not been copied yet; the message never names
+    the input tree.
+    """
+
+    default_message = "INPUT holds no files: nothing to do"
+
+
+class InsufficientSpaceError(DeidkitError):
+    """The release would not fit on the output's file system (checked before writing; exit 1)."""
+
+    default_message = "not enough free disk space for the release"
+
+
+class WorkerLostError(DeidkitError):
+    """Worker processes kept dying on the same work (killed, out of memory); exit 70.
+
+    A lost worker's work is retried on fresh workers a bounded number of times first; this
+    is raised only when that did not help. Whatever was written is kept, so re-running the
+    same command resumes the run.
+    """
+
+    default_message = "a worker process was lost repeatedly"

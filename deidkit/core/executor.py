@@ -32,7 +32,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, Self, TypeVar
 
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
@@ -74,12 +74,20 @@ class Executor(Protocol):
         """``fn`` over every item, results in order (all items may be scheduled at once)."""
         ...
 
-    def imap(self, fn: Callable[[_T], _R], items: Iterable[_T], *, window: int) -> Iterator[_R]:
+    def imap(
+        self, fn: Callable[[_T], _R], items: Iterable[_T], *, window: int, retries: int = 0
+    ) -> Iterator[_R]:
         """``fn`` over ``items``, results in order, at most ``window`` calls scheduled ahead.
 
         ``items`` is consumed only as results are taken, so it may be a stream (a walk of a
-        tree) of any length.
+        tree) of any length. ``retries``: how often one item may be run again after the
+        worker running it was lost (its process died); ``fn`` must then be safe to repeat.
         """
+        ...
+
+    @property
+    def restarts(self) -> int:
+        """How many times lost workers were replaced (work may have been repeated)."""
         ...
 
     def shutdown(self, *, cancel: bool = False) -> None:
@@ -122,9 +130,16 @@ class SerialExecutor:
         """``fn`` over ``items``, one call per result taken."""
         return map(fn, items)
 
-    def imap(self, fn: Callable[[_T], _R], items: Iterable[_T], *, window: int) -> Iterator[_R]:
-        """Same as :meth:`map`: nothing is ever scheduled ahead (``window`` is moot)."""
+    def imap(
+        self, fn: Callable[[_T], _R], items: Iterable[_T], *, window: int, retries: int = 0
+    ) -> Iterator[_R]:
+        """Same as :meth:`map`: nothing is scheduled ahead, no worker can be lost."""
         return map(fn, items)
+
+    @property
+    def restarts(self) -> int:
+        """Always 0: there is no worker process to lose."""
+        return 0
 
     def shutdown(self, *, cancel: bool = False) -> None:
         """Nothing to stop."""
@@ -186,6 +201,7 @@ class LocalProcessExecutor:
         self._start_method = start_method
         self._exit_with_parent = exit_with_parent
         self._pool: ProcessPoolExecutor | None = None
+        self._restarts = 0
 
     @property
     def workers(self) -> int:
@@ -221,25 +237,93 @@ class LocalProcessExecutor:
         """Schedule ``fn`` over every item now; yield the results in order."""
         return self._executor().map(fn, items)
 
-    def imap(self, fn: Callable[[_T], _R], items: Iterable[_T], *, window: int) -> Iterator[_R]:
+    def imap(
+        self, fn: Callable[[_T], _R], items: Iterable[_T], *, window: int, retries: int = 0
+    ) -> Iterator[_R]:
         """Yield ``fn(item)`` in order, keeping at most ``window`` calls scheduled.
 
         A new item is taken from ``items`` (and submitted) right after a result is handed
         out, so the workers stay busy while the caller handles that result. If the caller
         stops early, the calls not started yet are cancelled.
+
+        A worker process that dies (killed, out of memory) breaks the whole pool and every
+        unfinished call with it. Those calls are then submitted again, in order, to a fresh
+        pool, each at most ``retries`` times; results already in are kept.
+
+        Raises
+        ------
+        WorkerLostError
+            If a call was lost with its worker more than ``retries`` times.
         """
         window = max(1, window)
-        pending: deque[Future[_R]] = deque()
+        pending: deque[_Call[_T, _R]] = deque()
         try:
             for item in items:
-                pending.append(self.submit(fn, item))
+                pending.append(_Call(item, self._submit_call(fn, item)))
                 if len(pending) >= window:
-                    yield pending.popleft().result()
+                    yield self._take(fn, pending, retries)
             while pending:
-                yield pending.popleft().result()
+                yield self._take(fn, pending, retries)
         finally:
-            for future in pending:
-                future.cancel()
+            for call in pending:
+                call.future.cancel()
+
+    @property
+    def restarts(self) -> int:
+        """How many times a broken pool was replaced by a fresh one (see :meth:`imap`)."""
+        return self._restarts
+
+    def _submit_call(self, fn: Callable[[_T], _R], item: _T) -> Future[_R]:
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            return self.submit(fn, item)
+        except BrokenProcessPool as exc:
+            # The pool broke before this call got in: it is lost like the calls inside.
+            lost: Future[_R] = Future()
+            lost.set_exception(exc)
+            return lost
+
+    def _take(self, fn: Callable[[_T], _R], pending: deque[_Call[_T, _R]], retries: int) -> _R:
+        from concurrent.futures.process import BrokenProcessPool
+
+        while True:
+            try:
+                result = pending[0].future.result()
+            except BrokenProcessPool as exc:
+                self._resubmit_lost(fn, pending, retries, exc)
+                continue
+            pending.popleft()
+            return result
+
+    def _resubmit_lost(
+        self,
+        fn: Callable[[_T], _R],
+        pending: deque[_Call[_T, _R]],
+        retries: int,
+        cause: BaseException,
+    ) -> None:
+        from concurrent.futures.process import BrokenProcessPool
+
+        from deidkit.core.errors import WorkerLostError
+
+        # Joining the broken pool first settles every future it still held.
+        self.shutdown(cancel=True)
+        lost = [
+            call
+            for call in pending
+            if call.future.cancelled() or isinstance(call.future.exception(), BrokenProcessPool)
+        ]
+        worst = max(call.lost for call in lost) + 1 if lost else 0
+        if worst > retries:
+            raise WorkerLostError(
+                f"a worker process was lost {worst} time(s) while running the same work "
+                "(killed, or out of memory)"
+            ) from cause
+        self._restarts += 1
+        for call in lost:
+            call.lost += 1
+            call.future = self._submit_call(fn, call.item)
 
     def shutdown(self, *, cancel: bool = False) -> None:
         """Wait for the workers to finish (``cancel``: drop calls not started) and stop them."""
@@ -257,6 +341,17 @@ class LocalProcessExecutor:
         tb: TracebackType | None,
     ) -> None:
         self.shutdown(cancel=exc_type is not None)
+
+
+class _Call(Generic[_T, _R]):
+    """One item handed to :meth:`LocalProcessExecutor.imap`: its future, times it was lost."""
+
+    __slots__ = ("future", "item", "lost")
+
+    def __init__(self, item: _T, future: Future[_R]) -> None:
+        self.item = item
+        self.future = future
+        self.lost = 0
 
 
 def process_context(start_method: str | None, preload: Sequence[str] = ()) -> BaseContext:

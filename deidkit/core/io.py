@@ -44,12 +44,15 @@ def atomic_open(
     permissions: int | None = None,
     durable: bool = True,
     buffering: int = -1,
+    prefix: str = ".tmp-",
 ) -> Iterator[IO[bytes]]:
     """Open a temp file beside ``path``; on success fsync and rename it over ``path``.
 
     On any exception the temp file is removed and ``path`` is left untouched, so a
     reader never sees a partial file. ``permissions`` defaults to what a plain ``open``
-    would give (0666 less the umask); pass 0o600 for secrets.
+    would give (0666 less the umask); pass 0o600 for secrets. The temp file is owner-only
+    (0600) until it is complete: a process killed mid-write leaves a ``<prefix>XXXX.part``
+    fragment that nobody else can read (``prefix`` lets its owner find it again).
 
     ``durable=False`` skips the two fsyncs (file and folder). The rename is still atomic, so
     no reader sees a partial file; a batch that writes thousands of files uses it and makes
@@ -60,13 +63,14 @@ def atomic_open(
         raise ValueError("atomic_open only supports write modes")
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=target.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=".part", dir=target.parent)  # 0600
     tmp = Path(tmp_name)
     try:
-        os.chmod(tmp, _default_permissions() if permissions is None else permissions)
         with os.fdopen(fd, mode, buffering=buffering) as handle:
             yield handle
             handle.flush()
+            final = _default_permissions() if permissions is None else permissions
+            os.fchmod(handle.fileno(), final)
             if durable:
                 os.fsync(handle.fileno())
         os.replace(tmp, target)
@@ -101,12 +105,12 @@ class BatchWriter:
     """Atomic, not yet durable writes of many files (a batch's outputs), cheaply.
 
     Each :meth:`write` creates a temp file ``.tmp-<pid>-<n>.part`` beside the target
-    (``O_EXCL``, mode 0666 less the umask, as a plain ``open`` gives), writes the bytes,
-    and renames it over the target: a reader never sees a partial file, and on any error
-    the temp file is removed. Unlike :func:`atomic_write_bytes` it neither fsyncs nor
-    creates the target's folder again for every file: the folders it made or saw are
-    remembered (a bounded set). The caller makes the batch durable at the end (one
-    ``os.sync()``).
+    (``O_EXCL``, owner-only until complete), writes the bytes, gives it the mode a plain
+    ``open`` gives (0666 less the umask) and renames it over the target: a reader never
+    sees a partial file, and on any error the temp file is removed. Unlike
+    :func:`atomic_write_bytes` it neither fsyncs nor creates the target's folder again for
+    every file: the folders it made or saw are remembered (a bounded set). The caller
+    makes the batch durable at the end (one ``os.sync()``).
 
     One instance per process: the process id in the temp name keeps concurrent writers
     apart, and a temp name left by an interrupted run is skipped, never reused.
@@ -117,6 +121,7 @@ class BatchWriter:
     def __init__(self) -> None:
         self._folders: set[str] = set()
         self._counter = itertools.count()
+        self._mode: int | None = None  # the final mode, read from the umask on first use
 
     def write(self, path: str | os.PathLike[str], data: bytes) -> None:
         """Write ``data`` to ``path`` atomically (not durably), creating its folder if needed.
@@ -135,11 +140,14 @@ class BatchWriter:
                 self._folders.clear()
             self._folders.add(folder)
         tmp, fd = self._create(folder)
+        if self._mode is None:
+            self._mode = _default_permissions()
         try:
             try:
                 view = memoryview(data)
                 while view:  # os.write may write less than asked (signals, huge buffers)
                     view = view[os.write(fd, view) :]
+                os.fchmod(fd, self._mode)
             finally:
                 os.close(fd)
             os.replace(tmp, target)
@@ -154,7 +162,7 @@ class BatchWriter:
         for _ in range(1000):
             tmp = os.path.join(folder, f".tmp-{os.getpid()}-{next(self._counter)}.part")
             try:
-                return tmp, os.open(tmp, flags, 0o666)
+                return tmp, os.open(tmp, flags, 0o600)
             except FileExistsError:  # left by an interrupted run with the same process id
                 continue
             except FileNotFoundError:

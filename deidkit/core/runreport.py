@@ -61,6 +61,8 @@ class RunReport(TypedDict, total=False):
     finished: str
     elapsed_seconds: float
     resumed: bool
+    worker_restarts: int  # only when lost workers were replaced (their chunks ran again)
+    error: str  # status "failed": the exception's type, never its message
     unlinkable: bool
     key: dict[str, str]
     profile: dict[str, Any]

@@ -289,10 +289,13 @@ class LinkageStore:
 
         Lets a command fail before it writes any output (wrong key, other project).
         """
-        if not self.path.is_file() or self.path.stat().st_size < HEADER_SIZE:
+        if not self.path.is_file():
             return
         with self.path.open("rb") as handle:
-            self._open_header(handle.read(HEADER_SIZE), for_append=True)
+            header = handle.read(HEADER_SIZE)
+        if len(header) < HEADER_SIZE and MAGIC.startswith(header[:8]):
+            return  # empty, or a header torn before any record: the first append starts afresh
+        self._open_header(header, for_append=True)
 
     def append(self, entries: Iterable[LinkageEntry]) -> int:
         """Append entries as one sealed record; return how many new entries were written.

@@ -14,6 +14,13 @@ rewritten), removes temp files an interrupted run left, and writes the rest, end
 the same tree an uninterrupted run writes. The settings fingerprint is stored in the run
 report at the start of a run; a re-run with other settings into a non-empty OUTPUT is
 refused rather than mixing two releases.
+
+Faults: everything that can be checked is checked before the first file is written (INPUT
+holds files, the locations are writable, the linkage file opens with the key, the release
+fits on the disk). A worker process that dies mid-run (killed, out of memory) costs its
+chunks a retry on fresh workers, at most :data:`WORKER_RETRIES` times each; the files it
+had already written come back ``unchanged``. A run that fails leaves its run report at
+``failed``; temp files (owner-only) are removed by the next run into the same OUTPUT.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import contextlib
 import functools
 import os
 import re
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -31,9 +39,15 @@ from pathlib import Path
 from typing import IO, Any, Final, cast
 
 from deidkit import __version__
-from deidkit.core.errors import OutputPathError, UsageError
+from deidkit.core.errors import (
+    InsufficientSpaceError,
+    NothingToDoError,
+    OutputPathError,
+    UsageError,
+    WorkerLostError,
+)
 from deidkit.core.executor import Executor, LocalProcessExecutor, SerialExecutor
-from deidkit.core.io import OutputKind, atomic_open, atomic_write_text, check_output_path
+from deidkit.core.io import OutputKind, atomic_open, check_output_path
 from deidkit.core.quiet import quiet_pydicom
 from deidkit.core.runreport import (
     REPORT_FORMAT,
@@ -71,6 +85,10 @@ _TEMP_FILE: Final = re.compile(r"^\.tmp-.*\.part$")
 # ~0.5 ms per file, 2 s: ~1 ms, no flush until the end: ~2 ms); below 0.2 s nothing changes.
 SYNC_INTERVAL_SECONDS = 0.25
 _LOG_BUFFER: Final = 1 << 20
+#: How often one chunk is run again after the worker running it died (each retry is on a
+#: fresh pool); a chunk lost more often stops the run (a file that kills its reader, or a
+#: machine out of memory).
+WORKER_RETRIES: Final = 2
 # (absolute path, path relative to INPUT) of the files one worker call scrubs, in walk order.
 _Chunk = list[tuple[str, str]]
 
@@ -209,6 +227,81 @@ def _check_locations(source: Path, output: Path, options: RunOptions) -> None:
             )
 
 
+def _input_totals(source: Path) -> tuple[int, int]:
+    """How many files the scrub will visit, and their total size (the release's estimate)."""
+    files = size = 0
+    for path, _rel in iter_input_paths(source):
+        files += 1
+        with contextlib.suppress(OSError):  # unreadable now: the scrub will hold it back
+            size += os.stat(path).st_size
+    return files, size
+
+
+def _existing_folder(path: Path) -> Path:
+    """``path`` or its nearest existing ancestor: where a ``mkdir -p`` of it would begin."""
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return candidate
+    return Path(path.anchor or ".")
+
+
+def _check_writable(path: Path, name: str) -> None:
+    folder = _existing_folder(path)
+    if not folder.is_dir():
+        raise OutputPathError(f"{name} lies under a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputPathError(f"{name}: its folder is not writable")
+
+
+def _check_output_writable(output: Path, options: RunOptions) -> None:
+    """The release, the reports beside it and the side outputs can all be written."""
+    output = output.absolute()
+    _check_writable(output, "OUTPUT")
+    _check_writable(output.parent, "OUTPUT (its run report and action log go beside it)")
+    for name, extra in (("--linkage", options.linkage_path), ("--cohort-manifest",
+                        options.cohort_manifest)):  # fmt: skip
+        if extra is None:
+            continue
+        where = Path(extra).absolute()
+        if where.exists() and not where.is_file():
+            raise OutputPathError(f"{name} exists and is not a regular file")
+        if where.exists() and not os.access(where, os.W_OK):
+            raise OutputPathError(f"{name} is not writable")
+        _check_writable(where.parent, name)
+
+
+def _free_bytes(folder: Path) -> int:
+    # One indirection so tests can pretend the disk is full.
+    return shutil.disk_usage(folder).free
+
+
+def _tree_bytes(root: Path) -> int:
+    total = 0
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.stat(os.path.join(folder, name)).st_size
+    return total
+
+
+def _check_space(output: Path, needed: int) -> None:
+    """Refuse a run whose release (estimated: the size of INPUT) cannot fit on the disk."""
+    free = _free_bytes(_existing_folder(output.absolute()))
+    if needed <= free:
+        return
+    if output.is_dir():
+        needed -= _tree_bytes(output)  # a resumed run rewrites nothing that is there already
+    if needed > free:
+        raise InsufficientSpaceError(
+            f"the release needs about {_megabytes(needed)} (the size of INPUT) but the file "
+            f"system of OUTPUT has {_megabytes(free)} free"
+        )
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:,.0f} MB" if size >= 1e6 else f"{size / 1e3:,.1f} kB"
+
+
 def _prepare_output(output: Path, settings: ScrubSettings, report_file: Path) -> bool:
     """Check a non-empty OUTPUT was made with these settings; clear stale temp files.
 
@@ -222,12 +315,47 @@ def _prepare_output(output: Path, settings: ScrubSettings, report_file: Path) ->
             f"OUTPUT {output} is not empty and was not made by deidkit with the same profile, "
             "key and options; choose an empty OUTPUT (a run without a key file is never resumable)"
         )
+    _remove_temp_files(output)
+    return True
+
+
+def _remove_temp_files(output: Path) -> None:
+    """Remove unfinished atomic writes (of an interrupted run, or of a lost worker)."""
     for folder, _dirs, files in os.walk(output):
         for name in files:
-            if _TEMP_FILE.match(name):  # an interrupted run's unfinished atomic write
+            if _TEMP_FILE.match(name):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(os.path.join(folder, name))
-    return True
+
+
+def _fragment_prefix(sidecar: Path) -> str:
+    # The temp files of the reports beside OUTPUT carry the report's name, so a later run
+    # into the same OUTPUT can tell its own leftovers from anybody else's temp files.
+    return f".tmp-{sidecar.name}-"
+
+
+def _remove_fragments(output: Path) -> None:
+    """Remove the temp files a killed run left beside OUTPUT (they name input files)."""
+    sidecars = (run_report_path(output), action_log_path(output))
+    prefixes = tuple(_fragment_prefix(sidecar) for sidecar in sidecars)
+    if not sidecars[0].parent.is_dir():
+        return
+    with os.scandir(sidecars[0].parent) as entries:
+        stale = [
+            entry.path
+            for entry in entries
+            if entry.name.startswith(prefixes)
+            and entry.name.endswith(".part")
+            and entry.is_file(follow_symlinks=False)
+        ]
+    for path in stale:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def _write_report(path: Path, report: RunReport) -> None:
+    with atomic_open(path, prefix=_fragment_prefix(path)) as handle:
+        handle.write(dump_report(report).encode("utf-8"))
 
 
 def _chunks(source: Path, size: int) -> Iterator[_Chunk]:
@@ -253,8 +381,21 @@ def _scrub_here(config: WorkerConfig, chunk: _Chunk) -> Iterator[FileOutcome]:
         yield process_file(Path(path), rel, config)
 
 
-def _outcomes(source: Path, config: WorkerConfig, options: RunOptions) -> Iterator[FileOutcome]:
-    """Yield outcomes in walk order, with at most ``2 * workers`` chunks in flight."""
+@dataclass
+class _RunStats:
+    """What the batch loop learns about the workers (read once the loop is done)."""
+
+    restarts: int = 0
+
+
+def _outcomes(
+    source: Path, config: WorkerConfig, options: RunOptions, stats: _RunStats
+) -> Iterator[FileOutcome]:
+    """Yield outcomes in walk order, with at most ``2 * workers`` chunks in flight.
+
+    A lost worker's chunks run again on fresh workers (see :data:`WORKER_RETRIES`); the
+    temp files it left in OUTPUT are removed once all chunks are done.
+    """
     workers = max(1, options.workers or os.cpu_count() or 1)
     chunk_size = max(1, options.chunk_size)
     executor: Executor
@@ -271,8 +412,18 @@ def _outcomes(source: Path, config: WorkerConfig, options: RunOptions) -> Iterat
         work = run_chunk
     with executor, ReadAhead() as ahead:
         chunks = _handed_out(_chunks(source, chunk_size), ahead)
-        for outcomes in executor.imap(work, chunks, window=2 * workers):
-            yield from outcomes
+        results = executor.imap(work, chunks, window=2 * workers, retries=WORKER_RETRIES)
+        try:
+            for outcomes in results:
+                yield from outcomes
+        except WorkerLostError as exc:
+            raise WorkerLostError(
+                f"{exc}; the files released so far are kept: re-run the same command to resume"
+            ) from exc
+        finally:
+            stats.restarts = executor.restarts
+        if executor.restarts and not config.dry_run:
+            _remove_temp_files(config.output)
 
 
 def _report(
@@ -342,6 +493,7 @@ def scrub_tree(
     settings: ScrubSettings,
     options: RunOptions | None = None,
     on_outcome: Callable[[FileOutcome], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
 ) -> ScrubSummary:
     """De-identify every DICOM file under ``source`` into ``output``.
 
@@ -358,6 +510,9 @@ def scrub_tree(
         Workers, dry run, chunk size and the optional linkage / cohort-manifest outputs.
     on_outcome
         Called in the parent once per input file, in walk order (progress bars).
+    on_total
+        Called once with the number of input files, after the checks and before the first
+        file is scrubbed (progress bars).
 
     Returns
     -------
@@ -367,19 +522,73 @@ def scrub_tree(
     Raises
     ------
     UsageError
-        Unsafe locations, or a non-empty OUTPUT made with other settings.
+        Unsafe or unwritable locations, or a non-empty OUTPUT made with other settings.
+    NothingToDoError
+        INPUT holds no file.
+    LinkageError
+        The linkage file does not open with the key (or is not a linkage file).
+    InsufficientSpaceError
+        The release (estimated: the size of INPUT) does not fit on OUTPUT's file system.
+    WorkerLostError
+        A chunk's worker died more than :data:`WORKER_RETRIES` times.
+
+    Every error but the last is raised before anything is written.
     """
     options = options or RunOptions()
     source, output = Path(source), Path(output)
-    _check_locations(source, output, options)
-    report_file, log_file = run_report_path(output), action_log_path(output)
+    files, sinks = _preflight(source, output, settings, options)
+    report_file = run_report_path(output)
     started = _now()
     resumed = False
     if not options.dry_run:
         resumed = _prepare_output(output, settings, report_file)
+        _remove_fragments(output)
         output.mkdir(parents=True, exist_ok=True)
         start = _report(source, output, settings, options, status="running", started=started)
-        atomic_write_text(report_file, dump_report(start))
+        _write_report(report_file, start)
+    if on_total is not None:
+        on_total(files)
+    try:
+        return _run(source, output, settings, options, sinks, on_outcome=on_outcome,
+                    started=started, resumed=resumed)  # fmt: skip
+    except Exception as exc:
+        if not options.dry_run:
+            failed = _report(source, output, settings, options, status="failed",
+                             started=started, extra={"error": type(exc).__name__})  # fmt: skip
+            with contextlib.suppress(OSError):  # keep the original error, not this one
+                _write_report(report_file, failed)
+        raise
+
+
+def _preflight(
+    source: Path, output: Path, settings: ScrubSettings, options: RunOptions
+) -> tuple[int, _Sinks]:
+    """Every check that can fail a run, before it writes anything; the number of files."""
+    _check_locations(source, output, options)
+    files, size = _input_totals(source)
+    if not files:
+        raise NothingToDoError("INPUT holds no files: nothing to do")
+    sinks = _Sinks(settings, options)
+    if not options.dry_run:
+        _check_output_writable(output, options)
+        sinks.check()
+        _check_space(output, size)
+    return files, sinks
+
+
+def _run(
+    source: Path,
+    output: Path,
+    settings: ScrubSettings,
+    options: RunOptions,
+    sinks: _Sinks,
+    *,
+    on_outcome: Callable[[FileOutcome], None] | None,
+    started: str,
+    resumed: bool,
+) -> ScrubSummary:
+    """The batch itself, once every check passed and the run report says ``running``."""
+    report_file, log_file = run_report_path(output), action_log_path(output)
     config = WorkerConfig(
         settings=settings,
         output=output,
@@ -387,20 +596,22 @@ def scrub_tree(
         want_linkage=options.linkage_path is not None,
         want_cohort=options.cohort_manifest is not None,
     )
-    sinks = _Sinks(settings, options)
     tally = RunTally()
+    stats = _RunStats()
     clock = time.perf_counter()
     with contextlib.ExitStack() as stack:
         stack.enter_context(quiet_pydicom())
         handle: IO[bytes] | None = None
         if not options.dry_run:
             # one write per MiB, not per line: each write can wait on the background flush
-            handle = stack.enter_context(atomic_open(log_file, buffering=_LOG_BUFFER))
+            handle = stack.enter_context(
+                atomic_open(log_file, buffering=_LOG_BUFFER, prefix=_fragment_prefix(log_file))
+            )
             # Entered last, so it stops first: before the action log is closed and published.
             stack.enter_context(BackgroundSync(SYNC_INTERVAL_SECONDS, sync=_sync))
         log = ActionLog(handle)
         settler = DuplicateSettler(source, config)
-        for raw_outcome in _outcomes(source, config, options):
+        for raw_outcome in _outcomes(source, config, options, stats):
             outcome = settler.settle(raw_outcome)
             tally.add(outcome)
             log.write(outcome)
@@ -410,12 +621,14 @@ def scrub_tree(
         extra = sinks.close()
     extra["resumed"] = resumed
     extra["elapsed_seconds"] = round(time.perf_counter() - clock, 3)
+    if stats.restarts:
+        extra["worker_restarts"] = stats.restarts
     report = _report(source, output, settings, options, status="complete", started=started,
                      tally=tally, extra=extra)  # fmt: skip
     if options.dry_run:
         return ScrubSummary(source, output, report, None, None)
     _sync()  # the release reaches the disk before the report says "complete"
-    atomic_write_text(report_file, dump_report(report))
+    _write_report(report_file, report)
     return ScrubSummary(source, output, report, report_file, log_file)
 
 
@@ -440,6 +653,11 @@ class _Sinks:
             self._cohort = CohortManifestWriter(
                 options.cohort_manifest, min_cell_size=options.min_cell_size
             )
+
+    def check(self) -> None:
+        """Raise now what the first append would (wrong key, other project, not a linkage)."""
+        if self._linkage is not None:
+            self._linkage.check_writable()
 
     def add(self, outcome: FileOutcome) -> None:
         if outcome.status not in (STATUS_WRITTEN, STATUS_UNCHANGED):

@@ -29,3 +29,19 @@ def fail_on_three(x: int) -> int:
 
 def pid(_item: object = None) -> int:
     return os.getpid()
+
+
+def die_once_on_three(item: tuple[int, str]) -> int:
+    """Kill this worker the first time 3 comes (a marker file remembers it), else echo."""
+    x, marker = item
+    if x == 3 and not os.path.exists(marker):
+        open(marker, "w").close()  # noqa: SIM115 - must exist before the process dies
+        os._exit(9)
+    return x
+
+
+def die_on_three(x: int) -> int:
+    """Kill this worker whenever 3 comes."""
+    if x == 3:
+        os._exit(9)
+    return x

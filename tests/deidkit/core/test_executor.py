@@ -13,6 +13,7 @@ from types import ModuleType
 import psutil
 import pytest
 
+from deidkit.core.errors import WorkerLostError
 from deidkit.core.executor import (
     Executor,
     LocalProcessExecutor,
@@ -85,6 +86,31 @@ def test_errors_reach_the_caller_in_order(probe: ModuleType) -> None:
         assert [next(results) for _ in range(3)] == [0, 1, 2]
         with pytest.raises(ValueError, match="three"):
             next(results)
+
+
+def test_a_lost_worker_is_replaced_and_its_work_redone(probe: ModuleType, tmp_path: Path) -> None:
+    marker = str(tmp_path / "died")
+    items = [(i, marker) for i in range(12)]
+    with LocalProcessExecutor(2) as executor:
+        results = list(executor.imap(probe.die_once_on_three, items, window=4, retries=2))
+        assert executor.restarts == 1
+    assert results == list(range(12))  # nothing lost, nothing twice, in order
+    assert os.path.exists(marker)
+
+
+def test_a_worker_lost_every_time_stops_the_run(probe: ModuleType) -> None:
+    with LocalProcessExecutor(2) as executor:
+        results = executor.imap(probe.die_on_three, range(8), window=4, retries=2)
+        assert [next(results) for _ in range(3)] == [0, 1, 2]
+        with pytest.raises(WorkerLostError, match="lost 3 time"):
+            next(results)
+        assert executor.restarts == 2
+
+
+def test_without_retries_a_lost_worker_is_a_typed_error(probe: ModuleType) -> None:
+    with LocalProcessExecutor(1) as executor, pytest.raises(WorkerLostError):
+        list(executor.imap(probe.die_on_three, range(8), window=2))
+    assert SerialExecutor().restarts == 0
 
 
 def test_leaving_on_an_error_cancels_and_stops(probe: ModuleType) -> None:

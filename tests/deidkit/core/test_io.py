@@ -133,3 +133,34 @@ def test_temp_names_match_the_resume_cleanup(
     monkeypatch.setattr(os, "replace", spy)
     publish_bytes(tmp_path / "a" / "f.dcm", b"x")
     assert len(seen) == 1 and _TEMP_FILE.match(seen[0])
+
+
+def test_temp_files_are_owner_only_until_complete(tmp_path: Path) -> None:
+    target = tmp_path / "log.jsonl"
+    with atomic_open(target, prefix=".tmp-log-") as handle:
+        handle.write(b"input/path/of/a/patient\n")
+        temps = [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-log-")]
+        assert len(temps) == 1 and temps[0].name.endswith(".part")
+        assert _mode(temps[0]) == 0o600  # a fragment left by a kill is nobody else's to read
+    umask = os.umask(0)
+    os.umask(umask)
+    assert _mode(target) == 0o666 & ~umask  # the finished file: what open() would give
+    atomic_write_bytes(tmp_path / "secret", b"k", permissions=0o600)
+    assert _mode(tmp_path / "secret") == 0o600
+
+
+def test_batch_writer_temps_are_owner_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    writer = BatchWriter()
+    real_open = os.open
+    modes: list[int] = []
+
+    def spy(path: str, flags: int, mode: int = 0o777) -> int:
+        modes.append(mode)
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(os, "open", spy)
+    writer.write(tmp_path / "S" / "f.dcm", b"data")
+    assert modes == [0o600]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert _mode(tmp_path / "S" / "f.dcm") == 0o666 & ~umask
