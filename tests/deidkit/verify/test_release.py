@@ -63,7 +63,7 @@ def _edit(path: Path, change: Callable[[Dataset], None]) -> None:
 def _run(pair: Pair, *extra: str, out: Path | None = None) -> tuple[int, dict[str, object]]:
     out = out or pair.release.parent / "verify.json"
     result = runner.invoke(
-        app, ["verify", str(pair.release), "--json", str(out), "--workers", "1", *extra]
+        app, ["verify", str(pair.release), "--json", str(out), "--workers", "1", "--force", *extra]
     )
     data = json.loads(out.read_text()) if out.exists() else {}
     return result.exit_code, data
