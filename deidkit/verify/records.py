@@ -44,6 +44,12 @@ CHECK_STRAY_FILE = "stray-file"
 #: Findings of these checks say that something could not be checked, never that PHI was
 #: found: their errors make the verdict "incomplete" (exit 1), never "phi-found".
 UNCHECKED_CHECKS: frozenset[str] = frozenset({CHECK_UNREADABLE, CHECK_RUN_REPORT})
+#: Findings of these checks say that the release is not what its scrub wrote (a run that did
+#: not complete, a file missing, a file added), not that PHI was found: alone, they make the
+#: verdict "release-incomplete" (exit 3 all the same: the release must not go out).
+COMPLETENESS_CHECKS: frozenset[str] = frozenset(
+    {CHECK_RUN_STATUS, CHECK_MISSING_OUTPUT, CHECK_STRAY_FILE}
+)
 
 #: Checks run on every release, with or without originals (shown with zero counts).
 BASE_CHECKS: tuple[str, ...] = (

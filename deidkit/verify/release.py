@@ -48,6 +48,7 @@ from deidkit.verify.records import (
     BASE_CHECKS,
     CHECK_FILE_NAME,
     CHECK_RUN_REPORT,
+    COMPLETENESS_CHECKS,
     ORIGINAL_CHECKS,
     UNCHECKED_CHECKS,
     FileReport,
@@ -136,10 +137,14 @@ class VerifyResult:
         ]
 
     def verdict(self, fail_on: str = "error") -> str:
-        """ "phi-found", "incomplete" (something unreadable, a run report required but
+        """ "phi-found", "release-incomplete" (the release is not what its scrub wrote, and
+        nothing else failed), "incomplete" (something unreadable, a run report required but
         absent or unreadable, or no file at all) or "clean"."""
-        if self.failing(fail_on):
+        failing = self.failing(fail_on)
+        if any(f.check not in COMPLETENESS_CHECKS for f in failing):
             return "phi-found"
+        if failing:
+            return "release-incomplete"
         paper_trail_failed = any(
             f.check == CHECK_RUN_REPORT and f.severity == "error" for f in self.findings
         )
@@ -150,7 +155,8 @@ class VerifyResult:
     def exit_code(self, fail_on: str = "error") -> int:
         """0 clean, 3 PHI found or the release is not what its scrub wrote, 1 something
         could not be read (files, or the run report and action log)."""
-        return {"phi-found": 3, "incomplete": 1, "clean": 0}[self.verdict(fail_on)]
+        codes = {"phi-found": 3, "release-incomplete": 3, "incomplete": 1, "clean": 0}
+        return codes[self.verdict(fail_on)]
 
     def to_json(self, fail_on: str = "error") -> dict[str, Any]:
         """Machine-readable result (the ``--json`` output)."""

@@ -32,6 +32,7 @@ VERDICTS: Mapping[str, tuple[str, str]] = MappingProxyType(
     {
         "clean": ("Clean: no residual PHI found", "ok"),
         "phi-found": ("PHI found: do not release", "bad"),
+        "release-incomplete": ("Release incomplete or altered: do not release", "bad"),
         "incomplete": ("Incomplete: some files could not be checked", "warn"),
         "scrubbed": ("Scrubbed: not yet verified", "info"),
     }
@@ -50,7 +51,8 @@ class ReleaseSummary:
     title : str
         Page heading, e.g. the release folder name.
     verdict : str
-        One of :data:`VERDICTS`: "clean", "phi-found", "incomplete" or "scrubbed".
+        One of :data:`VERDICTS`: "clean", "phi-found", "release-incomplete", "incomplete" or
+        "scrubbed".
     counts_per_check : Mapping[str, int]
         Number of findings per check name (zero counts are shown too, as evidence of a check).
     per_modality : Sequence[Mapping[str, object]]

@@ -273,7 +273,8 @@ def test_interrupted_scrub_is_never_clean(small_corpus: SampleCorpus, tmp_path: 
     result = verify_release(release, workers=1)
     assert result.completeness == COMPLETENESS_SCRUB_NOT_COMPLETE
     assert [f.check for f in result.failing()] == [CHECK_RUN_STATUS]
-    assert result.verdict() == "phi-found" and result.exit_code() == 3
+    # not "phi-found": the release must not go out, but nobody should hunt for PHI in it
+    assert result.verdict() == "release-incomplete" and result.exit_code() == 3
 
 
 def test_deleted_and_added_files_fail_a_real_release(scrubbed: Path, tmp_path: Path) -> None:
@@ -288,7 +289,7 @@ def test_deleted_and_added_files_fail_a_real_release(scrubbed: Path, tmp_path: P
         (CHECK_MISSING_OUTPUT, missing),
         (CHECK_STRAY_FILE, stray.relative_to(copy).as_posix()),
     }
-    assert result.exit_code() == 3
+    assert result.exit_code() == 3 and result.verdict() == "release-incomplete"
     data = result.to_json()
     assert data["completeness"] == COMPLETENESS_CHECKED
     assert data["counts_per_check"][CHECK_MISSING_OUTPUT] == 1
