@@ -7,7 +7,7 @@ import sys
 import typer
 
 from auditkit import __version__
-from auditkit.commands import demo, evaluate, gate, predict, report
+from auditkit.commands import demo, evaluate, gate, policies, predict, report
 
 app = typer.Typer(
     name="auditkit",
@@ -34,7 +34,7 @@ def _root(
     """auditkit: subgroup performance and fairness audits."""
 
 
-for _module in (predict, evaluate, report, gate, demo):
+for _module in (predict, evaluate, report, gate, policies, demo):
     _module.register(app)
 
 

@@ -23,6 +23,7 @@ from auditkit.gate import (
     gate_from_files,
     gate_to_dict,
     markdown_summary,
+    resolve_policy,
     text_summary,
     write_junit,
 )
@@ -43,7 +44,14 @@ def gate(
         Path,
         typer.Argument(help="RESULTS.json written by `auditkit evaluate`.", show_default=False),
     ],
-    policy: Annotated[Path, typer.Option("--policy", help="Policy YAML (see profiles/policies/).")],
+    policy: Annotated[
+        str,
+        typer.Option(
+            "--policy",
+            help="Shipped policy name (`auditkit policies list`) or a policy YAML file (a path "
+            "with a '/' or a .yaml suffix).",
+        ),
+    ],
     baseline: Annotated[
         Path | None, typer.Option("--baseline", help="Earlier RESULTS.json for change limits.")
     ] = None,
@@ -67,14 +75,15 @@ def gate(
 
     An input file that is missing, not UTF-8 text or not JSON / YAML is a usage error (2).
 
-    Example: auditkit gate results.json --policy profiles/policies/strict-predeployment.yaml
-    --junit gate.xml --markdown gate.md
+    Example: auditkit gate results.json --policy strict-predeployment --junit gate.xml
+    --markdown gate.md
     """
     configure_logging(verbose)
     with cli_errors():
+        policy_file, _ = resolve_policy(policy)
         _check_outputs(
             {"--junit": junit, "--markdown": markdown},
-            inputs={"RESULTS": results, "--policy": policy, "--baseline": baseline},
+            inputs={"RESULTS": results, "--policy": policy_file, "--baseline": baseline},
             force=force,
         )
         result = gate_from_files(results, policy, baseline=baseline)

@@ -22,7 +22,12 @@ def report(
         typer.Option("--baseline", help="Earlier RESULTS.json: show the change of every metric."),
     ] = None,
     policy: Annotated[
-        Path | None, typer.Option("--policy", help="Policy YAML for the verdict banner.")
+        str | None,
+        typer.Option(
+            "--policy",
+            help="Policy for the verdict banner: a shipped name (`auditkit policies list`) or a "
+            "YAML file.",
+        ),
     ] = None,
     predictions: Annotated[
         Path | None,
@@ -54,10 +59,11 @@ def report(
     """Write the HTML audit report: verdict, forest plots, ROC and reliability by group,
     intersections, disparities, insufficient evidence and change since a baseline.
 
-    Example: auditkit report results.json --out report.html --policy
-    profiles/policies/strict-predeployment.yaml --predictions predictions.parquet
+    Example: auditkit report results.json --out report.html --policy strict-predeployment
+    --predictions predictions.parquet
     """
     configure_logging(verbose)
+    from auditkit.gate import resolve_policy
     from auditkit.report.html import report_from_files, write_report
     from deidkit.core.io import check_output_path
 
@@ -65,7 +71,7 @@ def report(
         inputs = {
             "RESULTS": results,
             "--baseline": baseline,
-            "--policy": policy,
+            "--policy": resolve_policy(policy)[0] if policy is not None else None,
             "--predictions": predictions,
         }
         check_output_path(

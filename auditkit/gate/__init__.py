@@ -1,7 +1,8 @@
 """The gate stage: judge RESULTS.json against a policy, deciding on confidence intervals.
 
-* :func:`load_policy` / :func:`parse_policy` -> :class:`Policy`: a validated policy YAML
-  (``policy``).
+* :func:`load_policy` / :func:`parse_policy` -> :class:`Policy`: a validated policy YAML,
+  shipped (by name: :func:`list_policies`, :func:`resolve_policy`) or a file (``policy``);
+  :func:`policy_to_dict` is the ``auditkit policies show --json`` view.
 * :func:`run_gate` -> :class:`GateResult` (:class:`CheckResult` per check, a :class:`Verdict`):
   the decisions (``judge``); :func:`gate_from_files` loads the policy and results first, the
   call behind ``auditkit gate``. :func:`gate_to_dict` is the ``--json`` view.
@@ -29,8 +30,12 @@ from auditkit.gate.policy import (
     MinimumEvidence,
     Policy,
     Scope,
+    list_policies,
     load_policy,
     parse_policy,
+    policy_to_dict,
+    resolve_policy,
+    shipped_policy_dir,
 )
 from auditkit.gate.summary import markdown_summary, text_summary, verdict_line
 
@@ -49,10 +54,14 @@ __all__ = [
     "gate_from_files",
     "gate_to_dict",
     "junit_xml",
+    "list_policies",
     "load_policy",
     "markdown_summary",
     "parse_policy",
+    "policy_to_dict",
+    "resolve_policy",
     "run_gate",
+    "shipped_policy_dir",
     "text_summary",
     "verdict_line",
     "write_junit",

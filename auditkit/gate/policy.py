@@ -10,12 +10,16 @@ The scope of a check follows from its metric and limit unless it is given: dispa
 (``auroc_difference`` ...) are checked per attribute, change limits per group against the
 baseline, other metrics per group of every selected attribute; ``scope: overall`` checks the
 whole test set. See ``profiles/policies/example.yaml`` for every key, documented.
+
+Policies ship in ``profiles/policies/`` and are loaded by name (``strict-predeployment``);
+any other policy by the path of its file (:func:`resolve_policy`).
 """
 
 from __future__ import annotations
 
 import enum
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +35,7 @@ from auditkit.errors import (
 )
 from auditkit.inputs import read_text
 from auditkit.metrics.kernels import BINARY_METRICS
+from deidkit.core.resources import shipped_dir
 
 #: Per-group metrics of RESULTS.json (issue 7) a policy may limit: the binary metrics the
 #: evaluator computes, plus the task-specific ones (segmentation, regression, multiclass).
@@ -74,6 +79,16 @@ MSG_LIMIT_NUMBER: Final = "policy {path}: check '{check}': limit '{key}' must be
 MSG_LIMIT_NEGATIVE: Final = "policy {path}: check '{check}': '{key}' must be zero or positive"
 MSG_BAD_CHOICE: Final = "policy {path}: '{key}' must be one of {choices}, not '{value}'"
 MSG_BAD_SCOPE: Final = "policy {path}: check '{check}': scope '{scope}' does not fit {why}"
+MSG_UNKNOWN_POLICY: Final = (
+    "unknown policy '{name}' (shipped policies: {known}); a policy file is named by a path "
+    "with a '/' or a .yaml suffix, e.g. ./{name}.yaml"
+)
+
+#: How the source of a shipped policy reads in messages (``builtin:strict-predeployment``).
+BUILTIN_PREFIX: Final = "builtin:"
+# A shipped policy's name: a file stem with no separator and no suffix, so that any value
+# of --policy with a '/' or a '.yaml' is a path, and every other value a name.
+_POLICY_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 
 class Scope(enum.Enum):
@@ -343,7 +358,7 @@ def parse_policy(data: Any, *, source: str = "<policy>") -> Policy:
         source, "missing_groups", data.get("missing_groups", "skip"), ("skip", "check")
     )
     return Policy(
-        name=str(data.get("name") or Path(source).stem),
+        name=str(data.get("name") or Path(source.removeprefix(BUILTIN_PREFIX)).stem),
         description=str(data.get("description") or "").strip(),
         checks=checks,
         attributes=_names(source, "attributes", data.get("attributes")),
@@ -355,16 +370,59 @@ def parse_policy(data: Any, *, source: str = "<policy>") -> Policy:
     )
 
 
-def load_policy(path: str | Path) -> Policy:
-    """Read and validate a policy YAML file.
+def shipped_policy_dir() -> Path:
+    """The folder of the policies shipped with auditkit (``profiles/policies/``).
+
+    Found through :func:`deidkit.core.resources.shipped_dir`, so the same in an editable
+    install and in a wheel.
+    """
+    return shipped_dir("profiles") / "policies"
+
+
+def list_policies() -> list[str]:
+    """Names of the shipped policies, sorted: the values ``--policy NAME`` accepts."""
+    return sorted(p.stem for p in shipped_policy_dir().glob("*.yaml") if p.is_file())
+
+
+def resolve_policy(name_or_path: str | Path) -> tuple[Path, str]:
+    """The file a ``--policy`` value names, and its source as messages show it.
+
+    A bare name (no path separator, no ``.yaml`` suffix: ``strict-predeployment``) is a
+    shipped policy, source ``builtin:NAME``; anything else is a path to a policy file,
+    source the path as given. A bare name that no shipped policy has but a file in the
+    working folder has is that file, so that calls made before policies had names keep
+    working; a shipped policy of the same name wins (``./NAME`` picks the file).
 
     Raises
     ------
     PolicyError
-        If the file is missing or unreadable, is not UTF-8 text, is not YAML, or fails
-        validation.
+        A bare name that is neither a shipped policy nor a file; the message lists the
+        shipped names.
     """
-    source = str(path)
+    text = str(name_or_path)
+    if _POLICY_NAME.fullmatch(text):
+        shipped = shipped_policy_dir() / f"{text}.yaml"
+        if shipped.is_file():
+            return shipped, f"{BUILTIN_PREFIX}{text}"
+        if not Path(text).is_file():
+            known = ", ".join(list_policies()) or "(none)"
+            raise PolicyError(MSG_UNKNOWN_POLICY.format(name=text, known=known))
+    return Path(text), text
+
+
+def load_policy(name_or_path: str | Path) -> Policy:
+    """Read and validate a policy: a shipped one by name, or a YAML file by path.
+
+    ``name_or_path`` follows :func:`resolve_policy`: ``"strict-predeployment"`` is the
+    shipped policy (see :func:`list_policies`), ``"./team.yaml"`` a file.
+
+    Raises
+    ------
+    PolicyError
+        If the name is unknown, the file is missing or unreadable, is not UTF-8 text, is not
+        YAML, or fails validation.
+    """
+    path, source = resolve_policy(name_or_path)
     text = read_text(path, what="policy", error=PolicyError)
     try:
         data = yaml.safe_load(text)
@@ -376,3 +434,33 @@ def load_policy(path: str | Path) -> Policy:
         # The YAML composer recurses once per nesting level.
         raise PolicyError(f"policy {source}: not valid YAML (nested too deeply)") from None
     return parse_policy(data, source=source)
+
+
+def policy_to_dict(policy: Policy) -> dict[str, Any]:
+    """A JSON-ready view of a validated policy (``auditkit policies show --json``)."""
+    return {
+        "name": policy.name,
+        "source": policy.source,
+        "description": policy.description,
+        "insufficient_evidence": policy.insufficient.value,
+        "missing_groups": "check" if policy.check_missing_groups else "skip",
+        "min_evidence": {
+            "min_group_size": policy.min_evidence.min_group_size,
+            "min_positives": policy.min_evidence.min_positives,
+            "min_negatives": policy.min_evidence.min_negatives,
+        },
+        "min_cell_size": policy.min_cell_size,
+        "attributes": list(policy.attributes),
+        "checks": [_check_to_dict(check) for check in policy.checks],
+    }
+
+
+def _check_to_dict(check: Check) -> dict[str, Any]:
+    return {
+        "id": check.id,
+        "metric": check.metric,
+        "scope": check.scope.value,
+        "limit": {"kind": check.limit_kind.value, "value": check.limit},
+        "attributes": list(check.attributes),
+        "description": check.description,
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,12 @@ from auditkit.gate.policy import (
     InsufficientAction,
     LimitKind,
     Scope,
+    list_policies,
     load_policy,
     parse_policy,
+    policy_to_dict,
+    resolve_policy,
+    shipped_policy_dir,
 )
 from deidkit.core.resources import shipped_dir
 
@@ -158,3 +163,107 @@ def test_policy_nested_too_deeply_is_not_a_crash(tmp_path: Path) -> None:
     deep.write_text("[" * 50_000, encoding="utf-8")
     with pytest.raises(PolicyError, match="not valid YAML \\(nested too deeply\\)"):
         load_policy(deep)
+
+
+# Shipped policies by name (issue 17, 6): `--policy strict-predeployment` was "cannot read".
+
+
+def test_list_policies_names_every_shipped_file() -> None:
+    folder = shipped_dir("profiles") / "policies"
+    assert list_policies() == sorted(p.stem for p in folder.glob("*.yaml"))
+    assert {"example", "strict-predeployment"} <= set(list_policies())
+    assert shipped_policy_dir() == folder
+
+
+@pytest.mark.parametrize("name", ["strict-predeployment", "example"])
+def test_a_shipped_policy_loads_by_name_from_any_folder(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # nothing of this repository is in reach by a relative path
+    by_name = load_policy(name)
+    by_path = load_policy(shipped_dir("profiles") / "policies" / f"{name}.yaml")
+    assert by_name.source == f"builtin:{name}"
+    assert by_name.name == name
+    assert by_name.checks == by_path.checks
+    assert resolve_policy(name) == (shipped_policy_dir() / f"{name}.yaml", f"builtin:{name}")
+
+
+def test_unknown_name_lists_the_shipped_policies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(PolicyError) as info:
+        load_policy("strict")
+    assert isinstance(info.value, UsageError)  # exit 2 in the CLI
+    message = str(info.value)
+    assert message.startswith("unknown policy 'strict' (shipped policies: example, ")
+    assert "strict-predeployment" in message and "./strict.yaml" in message
+
+
+def _write_policy(path: Path, name: str) -> Path:
+    path.write_text(
+        yaml.safe_dump({"name": name, "checks": [{"metric": "tpr", "min": 0.5}]}), encoding="utf-8"
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    "value", ["team.yaml", "team.yml", "./team", "rules/team", "strict-predeployment.yaml"]
+)
+def test_a_path_or_a_yaml_suffix_is_a_file(
+    value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rules").mkdir()
+    _write_policy(tmp_path / value, "local")
+    policy = load_policy(value)
+    assert (policy.name, policy.source) == ("local", value)
+
+
+def test_a_shipped_name_wins_over_a_local_file_and_a_bare_local_file_still_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    _write_policy(tmp_path / "strict-predeployment", "local-strict")
+    assert load_policy("strict-predeployment").source == "builtin:strict-predeployment"
+    assert load_policy("./strict-predeployment").name == "local-strict"
+    # A bare name no policy ships: the file of that name, as before policies had names.
+    _write_policy(tmp_path / "team", "local-team")
+    assert load_policy("team").name == "local-team"
+
+
+def test_a_shipped_policy_without_a_name_is_named_after_its_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import auditkit.gate.policy as policy_module
+
+    (tmp_path / "bare.yaml").write_text(
+        yaml.safe_dump({"checks": [{"metric": "tpr", "min": 0.5}]}), encoding="utf-8"
+    )
+    monkeypatch.setattr(policy_module, "shipped_policy_dir", lambda: tmp_path)
+    assert load_policy("bare").name == "bare"
+
+
+def test_policy_to_dict_is_the_validated_policy_as_json() -> None:
+    policy = load_policy("strict-predeployment")
+    data = json.loads(json.dumps(policy_to_dict(policy)))
+    assert data["name"] == "strict-predeployment"
+    assert data["source"] == "builtin:strict-predeployment"
+    assert data["insufficient_evidence"] == "fail"
+    assert data["missing_groups"] == "skip"
+    assert data["min_evidence"] == {"min_group_size": 30, "min_positives": 10, "min_negatives": 10}
+    assert data["min_cell_size"] == 10
+    assert data["attributes"] == ["manufacturer", "field_strength", "site", "sex", "age_band"]
+    assert [c["id"] for c in data["checks"]] == [
+        "worst-group-sensitivity",
+        "auroc-gap-manufacturer",
+        "auroc-no-regression",
+    ]
+    assert data["checks"][1] == {
+        "id": "auroc-gap-manufacturer",
+        "metric": "auroc_difference",
+        "scope": "disparity",
+        "limit": {"kind": "max", "value": 0.05},
+        "attributes": ["manufacturer"],
+        "description": "AUROC may differ by at most 0.05 between scanner manufacturers.",
+    }
