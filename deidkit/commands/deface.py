@@ -16,10 +16,17 @@ from deidkit.commands._common import (
     configure_logging,
     stderr_console,
 )
+from deidkit.core.errors import UsageError
 from deidkit.core.io import OutputKind, check_output_path
 
 _EPILOG = (
     "Example: deidkit deface bids_in/ bids_out/ --qc qc/ --workers 2\n\n"
+    "As a BIDS app: deidkit deface bids_in/ bids_out/ participant --participant-label 01 02 "
+    "(labels with or without sub-; the group level does not exist: exit 2). OUTPUT's "
+    "dataset_description.json is a derivative's, GeneratedBy deidkit deface.\n\n"
+    "JSON sidecars are scrubbed by --profile's Table E.1-1 codes (their keys are DICOM "
+    "keywords): keys coded X/Z/D/U are removed, K kept, C cleaned (dates removed, as deface "
+    "has no key); other keys keep numbers and known technical text only.\n\n"
     "Output names equal input names inside OUTPUT (BIDS needs them). QC files are named by "
     "12 hex digits of SHA-256 of the input's relative path, never by the input name. DICOM "
     "series keep all headers (only PixelData changes): run `deidkit scrub` on them next.\n\n"
@@ -31,15 +38,43 @@ _EPILOG = (
 
 
 def deface(
+    ctx: typer.Context,
     input_path: Annotated[
         Path,
         typer.Argument(
-            metavar="INPUT", help="NIfTI file, folder, BIDS dataset or DICOM series folder."
+            metavar="INPUT",
+            help="NIfTI file, folder, BIDS dataset (BIDS_DIR) or DICOM series folder.",
         ),
     ],
     output: Annotated[
         Path, typer.Argument(metavar="OUTPUT", help="Output folder (outside INPUT).")
     ],
+    analysis_level: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[participant]",
+            help="BIDS-app form: 'participant' (INPUT must be a BIDS dataset). There is no "
+            "group level.",
+            show_default=False,
+        ),
+    ] = None,
+    participant_label: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--participant-label",
+            "--participant_label",
+            help="Deface only these subjects of a BIDS dataset (01 or sub-01; several "
+            "values may follow one flag).",
+            show_default=False,
+        ),
+    ] = None,
+    profile: Annotated[
+        str,
+        typer.Option(
+            help="Profile whose Table E.1-1 codes rule the JSON sidecars (basic, research or "
+            "a profile YAML)."
+        ),
+    ] = "basic",
     method: Annotated[
         str, typer.Option(help="auto | mask (template registration) | quickshear.")
     ] = "auto",
@@ -74,9 +109,12 @@ def deface(
     from deidkit.commands._progress import plain_progress
     from deidkit.deface import DefaceOptions, FileResult, method_names, run_batch
     from deidkit.deface.tasks import BAD_STATUSES
+    from deidkit.rules.profile import load_profile
 
     configure_logging(verbose)
     with cli_errors():
+        level = _analysis_level(analysis_level)
+        labels = _labels(participant_label or [], ctx.args)
         if method not in method_names():
             raise typer.BadParameter(
                 f"choose one of {', '.join(method_names())}", param_hint="--method"
@@ -97,6 +135,9 @@ def deface(
             blur=blur,
             strict=strict,
             margin_mm=margin_mm,
+            profile=load_profile(profile),
+            analysis_level=level,
+            participant_labels=labels,
         )
         with Progress(
             TextColumn("deface"),
@@ -150,6 +191,31 @@ def _check_qc_dir(
     )
 
 
+def _analysis_level(level: str | None) -> str | None:
+    """The BIDS-app analysis level: None (plain form) or ``participant``; no group level."""
+    if level is None or level == "participant":
+        return level
+    if level == "group":
+        raise UsageError(
+            "deface has no group-level analysis: each participant is defaced on its own "
+            "(run the participant level)"
+        )
+    raise UsageError("the third argument is the BIDS-app analysis level: participant")
+
+
+def _labels(given: list[str], extra: list[str]) -> tuple[str, ...]:
+    """``--participant-label`` values, with the ones that followed the first value.
+
+    A BIDS app takes ``--participant-label 01 02``; Click gives one value per flag and leaves
+    the others as extra arguments, which are labels only after ``--participant-label``.
+    """
+    if extra and not given:
+        raise UsageError(f"{len(extra)} unexpected extra argument(s)")
+    return (*given, *extra)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``deface`` to ``app``."""
-    app.command(name="deface", epilog=_EPILOG)(deface)
+    # Extra arguments: the further values of `--participant-label 01 02` (see _labels).
+    settings = {"allow_extra_args": True}
+    app.command(name="deface", epilog=_EPILOG, context_settings=settings)(deface)

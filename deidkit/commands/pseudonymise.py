@@ -105,7 +105,13 @@ def pseudonymise(
     ] = None,
     linkage_key_file: LinkageKeyOpt = None,
     profile: Annotated[
-        str | None, typer.Option("--profile", help="Take the date shift range from a profile.")
+        str | None,
+        typer.Option(
+            "--profile",
+            help="Take the date shift range from a profile; with --bids its Table E.1-1 codes "
+            "also rule the JSON sidecars' keys (default basic: dates removed; research: "
+            "dates shifted).",
+        ),
     ] = None,
     date_shift_range: Annotated[
         str | None,

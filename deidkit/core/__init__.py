@@ -1,8 +1,8 @@
 """Shared foundations of every stage: typed errors, atomic writes, the project key and the
 keyed pseudonym derivations, the run-report format, optional-dependency and resource
 lookup, silencing pydicom, the DICOM series reader, the executor that runs work in
-parallel, and the scrubbing rules of NIfTI header text and BIDS sidecars (shared by deface
-and pseudonymise). Nothing here knows about a scrub, a verify or a deface.
+parallel, and the scrubbing rules of NIfTI header text (shared by deface and
+pseudonymise). Nothing here knows about a scrub, a verify or a deface.
 """
 
 from __future__ import annotations
@@ -53,7 +53,6 @@ if TYPE_CHECKING:
     )
     from deidkit.core.metadata import (
         scrub_nifti_header,
-        scrub_sidecar,
     )
     from deidkit.core.optional import (
         import_optional,
@@ -121,7 +120,6 @@ _EXPORTS = {
     "load_key_file": "deidkit.core.keys",
     "generate_key_file": "deidkit.core.keys",
     "scrub_nifti_header": "deidkit.core.metadata",
-    "scrub_sidecar": "deidkit.core.metadata",
     "import_optional": "deidkit.core.optional",
     "DEFAULT_DATE_SHIFT_RANGE": "deidkit.core.pseudonym",
     "patient_pseudonym": "deidkit.core.pseudonym",
@@ -194,7 +192,6 @@ __all__ = [
     "read_series_volume",
     "run_report_path",
     "scrub_nifti_header",
-    "scrub_sidecar",
     "shipped_dir",
     "site_pseudonym",
     "study_id_pseudonym",

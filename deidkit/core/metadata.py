@@ -1,6 +1,6 @@
-"""Identifying metadata around images: NIfTI header text and BIDS JSON sidecars.
+"""Identifying metadata around images: NIfTI header text.
 
-One set of rules for every stage that writes NIfTI files or sidecars (``deface`` and
+One set of rules for every stage that writes NIfTI files (``deface`` and
 ``pseudonymise --bids``), so that a release never depends on which command wrote it.
 
 - NIfTI: the free-text header fields (:data:`NIFTI_TEXT_FIELDS`) are emptied and header
@@ -8,17 +8,15 @@ One set of rules for every stage that writes NIfTI files or sidecars (``deface``
   and voxels are kept. :func:`image_bytes` serialises the scrubbed header and the raw voxel
   array itself, so nothing of the input file outside the header and the voxels (bytes before
   ``vox_offset``, a gzip member's original file name) reaches the output.
-- Sidecars: keys that identify a person, a device or a site are removed at any depth, and so
-  is every ``Patient*`` key; date keys (``...Date`` / ``...DateTime``) are removed, or
-  shifted by a caller's keyed date offset.
+
+BIDS JSON sidecars are scrubbed by the profile's Table E.1-1 codes, which live a layer up
+(:mod:`deidkit.rules.sidecars`).
 """
 
 from __future__ import annotations
 
 import gzip
 import io
-import re
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,17 +24,12 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 __all__ = [
-    "IDENTIFYING_SIDECAR_KEYS",
     "NIFTI_TEXT_FIELDS",
-    "DateShift",
     "image_bytes",
-    "is_date_key",
     "is_nifti_path",
     "nifti_bytes",
     "raw_data",
     "scrub_nifti_header",
-    "scrub_sidecar",
-    "sidecar_dates",
     "slope_inter",
 ]
 
@@ -52,51 +45,6 @@ NIFTI_TEXT_FIELDS: tuple[str, ...] = (
     "unused_str",
 )
 
-#: Sidecar keys that identify a person, a date, a device or a site; removed at any depth.
-IDENTIFYING_SIDECAR_KEYS: frozenset[str] = frozenset(
-    {
-        "AcquisitionDateTime",
-        "AcquisitionDate",
-        "StudyDate",
-        "SeriesDate",
-        "ContentDate",
-        "InstanceCreationDate",
-        "PatientName",
-        "PatientID",
-        "PatientBirthDate",
-        "PatientAge",
-        "PatientSex",
-        "PatientWeight",
-        "PatientSize",
-        "OtherPatientIDs",
-        "OtherPatientNames",
-        "ReferringPhysicianName",
-        "PerformingPhysicianName",
-        "RequestingPhysician",
-        "OperatorsName",
-        "PhysiciansOfRecord",
-        "NameOfPhysiciansReadingStudy",
-        "ResponsiblePerson",
-        "ImageComments",
-        "InstitutionName",
-        "InstitutionAddress",
-        "InstitutionalDepartmentName",
-        "StationName",
-        "DeviceSerialNumber",
-        "AccessionNumber",
-        "StudyID",
-        "StudyInstanceUID",
-        "SeriesInstanceUID",
-        "SOPInstanceUID",
-        "FrameOfReferenceUID",
-    }
-)
-
-#: Shifts one date text by the subject's offset; None when the text is not a date.
-DateShift = Callable[[str], str | None]
-
-_DATE_KEY = re.compile(r"(Date|DateTime)$")
-
 
 def is_nifti_path(path: Path) -> bool:
     """Return whether ``path`` names a single-file NIfTI (``.nii`` or ``.nii.gz``)."""
@@ -106,7 +54,7 @@ def is_nifti_path(path: Path) -> bool:
 
 def raw_data(img: Any) -> NDArray[Any]:
     """Return the stored (unscaled) voxel array of a nibabel image in the on-disk dtype."""
-    import numpy as np  # here, not at the top: sidecar scrubbing needs no array library
+    import numpy as np  # here, not at the top: importing core loads no array library
 
     proxy = img.dataobj
     if hasattr(proxy, "get_unscaled"):
@@ -183,63 +131,3 @@ def image_bytes(img: Any, *, raw: NDArray[Any] | None = None, gz: bool) -> bytes
     """Serialise a nibabel image (optionally with replacement raw voxels), header scrubbed."""
     data = raw_data(img) if raw is None else raw
     return nifti_bytes(img.header, data, scaling=slope_inter(img), gz=gz)
-
-
-def is_date_key(key: str) -> bool:
-    """Whether a sidecar key names a date (``...Date``/``...DateTime``, not ``Patient*``)."""
-    return bool(_DATE_KEY.search(key)) and not key.startswith("Patient")
-
-
-def _identifying(key: str) -> bool:
-    return key in IDENTIFYING_SIDECAR_KEYS or key.startswith("Patient")
-
-
-def sidecar_dates(sidecar: Any, where: str = "") -> Iterator[tuple[str, Any]]:
-    """``(key path, value)`` of every date key :func:`scrub_sidecar` would shift.
-
-    Key paths are dotted (``Nested.StudyDate``); list items add ``[i]``. Keys inside a removed
-    (identifying) object are not visited: they are removed with it.
-    """
-    if isinstance(sidecar, dict):
-        for key, value in sidecar.items():
-            path = f"{where}.{key}" if where else str(key)
-            if is_date_key(key):
-                yield path, value
-            elif not _identifying(key):
-                yield from sidecar_dates(value, path)
-    elif isinstance(sidecar, list):
-        for index, value in enumerate(sidecar):
-            yield from sidecar_dates(value, f"{where}[{index}]")
-
-
-def scrub_sidecar(sidecar: Any, *, shift_date: DateShift | None = None) -> Any:
-    """Return a copy of a BIDS JSON sidecar without identifying keys.
-
-    Removed at any depth: keys in :data:`IDENTIFYING_SIDECAR_KEYS` and any key starting with
-    ``Patient``. Date keys (:func:`is_date_key`) are removed too, or with ``shift_date`` kept
-    with their value shifted (removed when the value is not a text ``shift_date`` can shift;
-    callers that must not lose a date check :func:`sidecar_dates` first). Acquisition
-    parameters (RepetitionTime, EchoTime, ...) are kept. The input is not modified.
-    """
-
-    def clean(value: Any) -> Any:
-        if isinstance(value, dict):
-            kept: dict[str, Any] = {}
-            for key, item in value.items():
-                if is_date_key(key):
-                    shifted = _shift(item)
-                    if shifted is not None:
-                        kept[key] = shifted
-                elif not _identifying(key):
-                    kept[key] = clean(item)
-            return kept
-        if isinstance(value, list):
-            return [clean(v) for v in value]
-        return value
-
-    def _shift(value: Any) -> str | None:
-        if shift_date is None or not isinstance(value, str):
-            return None
-        return shift_date(value)
-
-    return clean(sidecar)

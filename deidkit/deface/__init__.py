@@ -6,7 +6,7 @@ deface_image(img, ...)            deface a nibabel NIfTI image in memory
 deface_raw(raw, grid, ...)        the same on a stored voxel array and its grid
 run_batch(INPUT, OUTPUT, options) the ``deidkit deface`` command as a function
 scrub_nifti_header(img)           empty NIfTI free-text header fields and extensions
-scrub_sidecar(dict)               drop identifying keys from a BIDS JSON sidecar
+scrub_sidecar(dict, profile=...)  a BIDS JSON sidecar under a profile's E.1-1 codes
 
 Heavy optional dependencies (SimpleITK, OpenCV, nilearn, pydeface) are imported lazily, so
 importing this package is cheap; see :func:`deidkit.deface.methods.get_method`.
@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from deidkit.deface.batch import DefaceOptions, DefaceReport, FileResult, run_batch
-from deidkit.deface.bids import IDENTIFYING_SIDECAR_KEYS, scrub_sidecar
+from deidkit.deface.bids import scrub_sidecar
 from deidkit.deface.core import BRAIN_MARGIN_MM, DefaceOutcome, deface_raw
 from deidkit.deface.errors import (
     BrainMaskError,
@@ -33,7 +33,6 @@ from deidkit.deface.nifti_io import NIFTI_TEXT_FIELDS, raw_data, scrub_nifti_hea
 
 __all__ = [
     "BRAIN_MARGIN_MM",
-    "IDENTIFYING_SIDECAR_KEYS",
     "NIFTI_TEXT_FIELDS",
     "BrainMaskError",
     "BrainOverlapError",

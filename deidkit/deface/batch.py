@@ -28,8 +28,10 @@ from deidkit.core.executor import Executor, LocalProcessExecutor, SerialExecutor
 from deidkit.core.io import atomic_write_bytes, check_output_location
 from deidkit.deface.bids import (
     group_anat,
+    in_selection,
     is_bids_root,
     left_behind_kind,
+    participant_labels,
     sidecar_of,
     wants_deface,
 )
@@ -38,7 +40,7 @@ from deidkit.deface.dicom_series import is_dicom_file, read_series, series_bytes
 from deidkit.deface.errors import BrainOverlapError, FaceStillDetectedError
 from deidkit.deface.nifti_io import is_nifti_path
 from deidkit.deface.output import prepare_output
-from deidkit.deface.pipeline import deface_nifti_group, flag_note, run_qc, write_sidecar
+from deidkit.deface.pipeline import deface_nifti_group, flag_note, run_qc, write_description
 from deidkit.deface.tasks import BAD_STATUSES, OK_STATUSES, DefaceOptions, FileResult, Task
 
 __all__ = [
@@ -125,6 +127,7 @@ def make_plan(source: Path, output: Path, options: DefaceOptions) -> BatchPlan:
     if not source.exists():
         raise UsageError(f"INPUT {source.name} does not exist")
     check_output_location(source, output)
+    labels = _selection(source, options)
     if source.is_file():
         if not is_nifti_path(source):
             raise UsageError("a single INPUT file must be .nii or .nii.gz")
@@ -133,17 +136,46 @@ def make_plan(source: Path, output: Path, options: DefaceOptions) -> BatchPlan:
         return BatchPlan([task], {})
     if options.applyto:
         raise UsageError("--applyto needs a single NIfTI INPUT (BIDS applies the T1w mask itself)")
-    files = sorted(p for p in source.rglob("*") if p.is_file())
+    files = _selected_files(source, labels)
     tasks, used = _image_tasks(source, output, files)
     description = source / "dataset_description.json"
     if is_bids_root(source):
-        tasks.append(Task("sidecar", (description,), source, output))
+        tasks.append(Task("description", (description,), source, output))
         used.add(description)
     tasks.extend(_dicom_tasks(source, output, [p for p in files if p not in used], used))
     if not any(t.kind in ("nifti", "dicom") for t in tasks):
         raise UsageError("INPUT holds no NIfTI image or DICOM series to deface")
     left = Counter(left_behind_kind(p) for p in files if p not in used)
     return BatchPlan(tasks, dict(sorted(left.items())))
+
+
+def _selection(source: Path, options: DefaceOptions) -> frozenset[str]:
+    """The subjects a run is limited to (none: all), checked against INPUT.
+
+    Raises
+    ------
+    UsageError
+        If the BIDS-app form or ``--participant-label`` is used on something that is not a
+        BIDS dataset, or a label names no subject folder (counted, never quoted).
+    """
+    bids = source.is_dir() and is_bids_root(source)
+    if options.analysis_level is not None and not bids:
+        raise UsageError(
+            f"the {options.analysis_level} level needs a BIDS dataset: BIDS_DIR has no "
+            "dataset_description.json"
+        )
+    labels = participant_labels(options.participant_labels)
+    if labels and not bids:
+        raise UsageError("--participant-label needs a BIDS dataset (dataset_description.json)")
+    missing = sum(1 for label in labels if not (source / f"sub-{label}").is_dir())
+    if missing:
+        raise UsageError(f"{missing} --participant-label value(s) name no sub-<label> folder")
+    return labels
+
+
+def _selected_files(source: Path, labels: frozenset[str]) -> list[Path]:
+    files = sorted(p for p in source.rglob("*") if p.is_file())
+    return [p for p in files if in_selection(p.relative_to(source), labels)]
 
 
 def _image_tasks(source: Path, output: Path, files: list[Path]) -> tuple[list[Task], set[Path]]:
@@ -181,8 +213,8 @@ def run_task(task: Task, options: DefaceOptions) -> list[FileResult]:
             return deface_nifti_group(task, options)
         if task.kind == "dicom":
             return _deface_dicom(task, options)
-        if task.kind == "sidecar":
-            return [write_sidecar(task.sources[0], task.root, task.out_root)]
+        if task.kind == "description":
+            return [write_description(task.sources[0], task.root, task.out_root, options)]
         raise DeidkitError(f"unknown task kind {task.kind!r}")
     except BrainOverlapError as exc:
         return [FileResult(first, "refused", str(exc))]
@@ -249,6 +281,9 @@ def _report_document(
             "brain_mask": options.brain_mask is not None,
             "qc": options.qc_dir is not None,
             "applyto": len(options.applyto),
+            "profile": options.profile.name if options.profile is not None else "basic",
+            "analysis_level": options.analysis_level,
+            "participant_labels": sorted(participant_labels(options.participant_labels)),
         },
         "counts": report.counts(),
         "left_behind": report.left_behind,
@@ -294,6 +329,9 @@ def run_batch(
     folder = prepare_output(output, force=force)
     report = DefaceReport(left_behind=planned.left_behind)
     previous = sorted(folder.previous_outputs)
+    # Another participant's earlier outputs are not this run's to rewrite or remove.
+    labels = participant_labels(options.participant_labels)
+    others = [p for p in previous if not in_selection(Path(p), labels)]
     folder.write_report(_report_document(report, options, complete=False, outputs=previous))
     try:
         _run_tasks(planned.tasks, options, report, workers=workers, progress=progress)
@@ -305,7 +343,7 @@ def run_batch(
         with contextlib.suppress(OSError):
             folder.write_report(_report_document(report, options, complete=False, outputs=known))
         raise
-    outputs = report.outputs
+    outputs = sorted({*report.outputs, *others})
     _count_unwritten_sidecars(planned.tasks, set(outputs), report.left_behind)
     folder.tidy(set(outputs))
     folder.write_report(_report_document(report, options, complete=True, outputs=outputs))

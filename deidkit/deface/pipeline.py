@@ -1,7 +1,9 @@
 """Deface one NIfTI group (a primary image and the images its mask applies to), with QC.
 
-Each written image is followed by its scrubbed JSON sidecar, if it has one; a refused or
-failed image gets neither.
+Each written image is followed by its JSON sidecar, if it has one, scrubbed by the run's
+profile; a refused or failed image gets neither. A BIDS dataset's
+``dataset_description.json`` is written as the defaced derivative's
+(:func:`write_description`).
 """
 
 from __future__ import annotations
@@ -14,15 +16,20 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from deidkit import __version__
 from deidkit.core.errors import DeidkitError
 from deidkit.core.io import atomic_write_bytes, atomic_write_text
-from deidkit.deface.bids import scrub_sidecar, sidecar_of
+from deidkit.deface.bids import derivative_description, scrub_sidecar, sidecar_of
 from deidkit.deface.core import DefaceOutcome, check_brain_mask, deface_raw, scaled_volume
 from deidkit.deface.errors import BrainOverlapError, FaceStillDetectedError
 from deidkit.deface.geometry import Grid, grid_of
 from deidkit.deface.methods import FaceMask
 from deidkit.deface.nifti_io import image_bytes, load_nifti, raw_data, slope_inter
 from deidkit.deface.tasks import DefaceOptions, FileResult, Task
+from deidkit.rules.profile import Profile
+
+#: ``Name`` of deface's entry in a derivative's ``GeneratedBy``.
+GENERATOR_NAME = "deidkit deface"
 
 #: Appended to a result's message when the face detector still fires (without --strict).
 FLAGGED_NOTE = "FLAGGED: a face is still detected on the defaced rendering, review the QC"
@@ -104,17 +111,19 @@ def _rel(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
 
 
-def write_sidecar(source: Path, root: Path, out_root: Path) -> FileResult:
-    """Write the scrubbed copy of the JSON sidecar ``source`` (never the file as it is).
+#: What :func:`_read_json` returns for a file that is not JSON (``null`` is JSON).
+_UNREADABLE = object()
 
-    Errors become a ``failed`` result: a sidecar that cannot be scrubbed is not written.
-    """
-    rel = _rel(source, root)
+
+def _read_json(source: Path) -> Any:
     try:
-        data = json.loads(source.read_text(encoding="utf-8"))
+        return json.loads(source.read_text(encoding="utf-8"))
     except (OSError, ValueError, UnicodeDecodeError):
-        return FileResult(rel, "failed", "not a readable JSON file; not written")
-    text = json.dumps(scrub_sidecar(data), indent=2, sort_keys=False) + "\n"
+        return _UNREADABLE
+
+
+def _write_json(data: Any, rel: str, out_root: Path) -> FileResult:
+    text = json.dumps(data, indent=2, sort_keys=False) + "\n"
     try:
         atomic_write_text(out_root / rel, text)
     except OSError as exc:
@@ -122,11 +131,69 @@ def write_sidecar(source: Path, root: Path, out_root: Path) -> FileResult:
     return FileResult(rel, "scrubbed", outputs=(rel,))
 
 
-def _with_sidecar(result: FileResult, image: Path, task: Task) -> list[FileResult]:
+def write_sidecar(
+    source: Path, root: Path, out_root: Path, *, profile: Profile | None = None
+) -> FileResult:
+    """Write the copy of the JSON sidecar ``source`` scrubbed by ``profile`` (default basic).
+
+    Never the file as it is: errors become a ``failed`` result and nothing is written.
+    """
+    rel = _rel(source, root)
+    data = _read_json(source)
+    if data is _UNREADABLE:
+        return FileResult(rel, "failed", "not a readable JSON file; not written")
+    return _write_json(scrub_sidecar(data, profile=profile), rel, out_root)
+
+
+def command_text(options: DefaceOptions) -> str:
+    """The command line of a run, paths replaced by their parameter names (never the paths)."""
+    profile = options.profile.name if options.profile is not None else "basic"
+    parts = ["deidkit deface"]
+    if options.analysis_level is not None:
+        parts += ["BIDS_DIR OUTPUT_DIR", options.analysis_level]
+    else:
+        parts.append("INPUT OUTPUT")
+    if options.participant_labels:
+        parts.append("--participant-label " + " ".join(sorted(options.participant_labels)))
+    parts += [f"--method {options.method}", f"--profile {profile}"]
+    parts.append(f"--margin-mm {options.margin_mm:g}")
+    parts += [flag for flag, on in (("--blur", options.blur), ("--strict", options.strict)) if on]
+    if options.brain_mask is not None:
+        parts.append("--brain-mask MASK")
+    return " ".join(parts)
+
+
+def generated_by(options: DefaceOptions) -> dict[str, str]:
+    """Deface's ``GeneratedBy`` entry: name, version and the command (no container)."""
+    return {"Name": GENERATOR_NAME, "Version": __version__, "Description": command_text(options)}
+
+
+def write_description(
+    source: Path, root: Path, out_root: Path, options: DefaceOptions
+) -> FileResult:
+    """Write ``dataset_description.json`` of the defaced dataset (a BIDS derivative).
+
+    The input's description scrubbed by the profile, ``DatasetType`` ``derivative`` and
+    deface first in ``GeneratedBy`` (:func:`~deidkit.deface.bids.derivative_description`).
+    An unreadable input description becomes a ``failed`` result and nothing is written.
+    """
+    rel = _rel(source, root)
+    data = _read_json(source)
+    if data is _UNREADABLE:
+        return FileResult(rel, "failed", "not a readable JSON file; not written")
+    described = derivative_description(
+        data, profile=options.profile, generated_by=generated_by(options)
+    )
+    return _write_json(described, rel, out_root)
+
+
+def _with_sidecar(
+    result: FileResult, image: Path, task: Task, options: DefaceOptions
+) -> list[FileResult]:
     sidecar = sidecar_of(image)
     if result.status != "defaced" or sidecar not in task.sidecars:
         return [result]
-    return [result, write_sidecar(sidecar, task.root, task.out_root)]
+    return [result, write_sidecar(sidecar, task.root, task.out_root, profile=options.profile)]
 
 
 def deface_nifti_group(task: Task, options: DefaceOptions) -> list[FileResult]:
@@ -150,9 +217,10 @@ def deface_nifti_group(task: Task, options: DefaceOptions) -> list[FileResult]:
     record = run_qc(rel, raw, outcome, scaling, options)
     _write(img, outcome.raw, task.out_root / rel)
     done = FileResult(rel, "defaced", flag_note(outcome.mask.method, record), record, (rel,))
-    results = _with_sidecar(done, primary, task)
+    results = _with_sidecar(done, primary, task, options)
     for other in task.applyto:
-        results.extend(_with_sidecar(_apply(other, outcome.mask, task, options), other, task))
+        applied = _apply(other, outcome.mask, task, options)
+        results.extend(_with_sidecar(applied, other, task, options))
     return results
 
 

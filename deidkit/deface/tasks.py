@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from deidkit.rules.profile import Profile
+
 __all__ = ["BAD_STATUSES", "OK_STATUSES", "DefaceOptions", "FileResult", "Task"]
 
 #: Statuses of a :class:`FileResult`; the last three make the run exit 1. ``copied`` is no
@@ -21,7 +23,13 @@ BAD_STATUSES = ("refused", "flagged", "failed")
 
 @dataclass(frozen=True)
 class DefaceOptions:
-    """Options of a deface run (see ``deidkit deface --help``)."""
+    """Options of a deface run (see ``deidkit deface --help``).
+
+    ``profile`` rules the JSON sidecars and ``dataset_description.json`` (None: the Basic
+    Profile). ``analysis_level`` is ``participant`` for the BIDS-app form (INPUT must be a
+    BIDS dataset), None for the plain one; ``participant_labels`` (with or without
+    ``sub-``) limit a BIDS dataset to those subjects.
+    """
 
     method: str = "auto"
     brain_mask: Path | None = None
@@ -30,6 +38,9 @@ class DefaceOptions:
     blur: bool = False
     strict: bool = False
     margin_mm: float = 4.0
+    profile: Profile | None = None
+    analysis_level: str | None = None
+    participant_labels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -46,7 +57,8 @@ class FileResult:
 
 @dataclass(frozen=True)
 class Task:
-    """One unit of work: an image group (``nifti``), a DICOM series or a BIDS ``sidecar``.
+    """One unit of work: an image group (``nifti``), a DICOM series (``dicom``) or a BIDS
+    dataset's ``description`` (its ``dataset_description.json``, written as a derivative's).
 
     ``sidecars`` are the JSON sidecars of the group's images; each is written, scrubbed,
     only once its image has been written.

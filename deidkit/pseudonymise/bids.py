@@ -14,15 +14,18 @@ renamed, and so is every ``sub-<label>`` token inside text files (``.json``, ``.
 ``*_scans.tsv`` and ``*_sessions.tsv`` is shifted by the subject's date offset, as the
 subject's images are.
 
-Metadata is scrubbed by the rules ``deidkit deface`` uses (:mod:`deidkit.core.metadata`):
-NIfTI images are rewritten with their header text fields emptied and their extensions
-dropped (voxels, geometry, data type and scaling unchanged); JSON files lose identifying
-keys (names, IDs, institution, station, device serial, UIDs, ``Patient*``), and their date
-keys (``AcquisitionDateTime``, ``StudyDate``...) are shifted by the subject's date offset,
-as the tables are. A date that cannot be shifted (not a date, or in a file outside every
-subject), a JSON file that does not parse, an unreadable NIfTI or an ANALYZE ``.hdr`` stops
-the run with a message naming the (renamed) file, unless ``copy_metadata_as_is``, which
-copies headers and sidecars as they are, as earlier versions did. Other files are copied
+Metadata is scrubbed by the rules ``deidkit deface`` uses: NIfTI images are rewritten with
+their header text fields emptied and their extensions dropped (voxels, geometry, data type
+and scaling unchanged) (:mod:`deidkit.core.metadata`); JSON files are scrubbed by the
+profile's Table E.1-1 codes, as their keys are DICOM keywords
+(:func:`deidkit.rules.sidecars.scrub_bids_json`, default the Basic Profile): a key whose
+code removes, empties or replaces the value is removed, and under Retain Longitudinal
+Modified Dates (``research``) the dates code C keeps are shifted by the subject's date
+offset, as the tables are. A date the profile shifts that cannot be shifted (not a date, or
+in a file outside every subject), a JSON file that does not parse, an unreadable NIfTI or an
+ANALYZE ``.hdr`` stops the run with a message naming the (renamed) file, unless
+``copy_metadata_as_is``, which copies headers and sidecars as they are, as earlier versions
+did. Other files are copied
 byte for byte and counted (``copied_unchanged``); the non-ID columns of ``participants.tsv``
 are not inspected here (run ``deidkit verify``).
 
@@ -47,10 +50,12 @@ from typing import Any
 from deidkit.core.errors import OutputPathError, TableInputError, UsageError
 from deidkit.core.io import OutputKind, check_output_path
 from deidkit.core.keys import ProjectKey
-from deidkit.core.metadata import is_nifti_path, scrub_sidecar, sidecar_dates
+from deidkit.core.metadata import is_nifti_path
 from deidkit.core.pseudonym import DEFAULT_DATE_SHIFT_RANGE, date_offset_days, patient_pseudonym
 from deidkit.pseudonymise.linkage import LinkageEntry, LinkageStore
 from deidkit.pseudonymise.tables import shift_date_text
+from deidkit.rules.profile import Profile
+from deidkit.rules.sidecars import scrub_bids_json
 
 TEXT_SUFFIXES = frozenset({".json", ".tsv", ".csv", ".txt", ".md"})
 #: ANALYZE headers carry the same free-text fields as NIfTI but are not rewritten here.
@@ -95,11 +100,12 @@ class BidsResult:
 
 @dataclass(frozen=True)
 class _Tree:
-    """What every file of one run needs: the renaming, the offsets and the metadata rule."""
+    """What every file of one run needs: the renaming, the offsets and the metadata rules."""
 
     mapping: dict[str, str]
     offsets: dict[str, int]
     metadata_as_is: bool
+    profile: Profile | None = None
 
 
 @dataclass
@@ -176,11 +182,12 @@ def pseudonymise_bids(
     linkage: LinkageStore | None = None,
     date_shift_range: tuple[int, int] = DEFAULT_DATE_SHIFT_RANGE,
     copy_metadata_as_is: bool = False,
+    profile: Profile | None = None,
 ) -> BidsResult:
     """Copy the BIDS tree ``source`` to the new folder ``output`` with subjects renamed.
 
     NIfTI headers and JSON files are scrubbed (see the module docstring) unless
-    ``copy_metadata_as_is``.
+    ``copy_metadata_as_is``; ``profile`` (default: the Basic Profile) rules the JSON keys.
 
     Raises
     ------
@@ -210,7 +217,7 @@ def pseudonymise_bids(
     }
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".tmp-bids-", dir=output.parent))
-    tree = _Tree(mapping, offsets, copy_metadata_as_is)
+    tree = _Tree(mapping, offsets, copy_metadata_as_is, profile)
     tally = _Tally()
     try:
         for folder, dirnames, filenames in os.walk(source):
@@ -278,7 +285,7 @@ def _publish_text(
     days = tree.offsets[subject] if subject is not None else None
     scrubbed = text
     if relative.suffix.casefold() == ".json" and not tree.metadata_as_is:
-        scrubbed = _scrubbed_sidecar(text, new_relative, days)
+        scrubbed = _scrubbed_sidecar(text, new_relative, days, tree.profile)
         tally.sidecars_scrubbed += scrubbed != text
     new_text = _replace_tokens(scrubbed, tree.mapping)
     if relative.name.endswith(("_scans.tsv", "_sessions.tsv")):
@@ -305,8 +312,10 @@ def _scrubbed_nifti(src: Path, new_relative: Path) -> bytes:
         ) from None
 
 
-def _scrubbed_sidecar(text: str, new_relative: Path, days: int | None) -> str:
-    """``text`` without identifying keys and with its dates shifted by ``days``.
+def _scrubbed_sidecar(
+    text: str, new_relative: Path, days: int | None, profile: Profile | None
+) -> str:
+    """``text`` scrubbed by ``profile``'s rules, its C dates shifted by ``days``.
 
     Returns ``text`` itself when nothing changes, so that a clean sidecar keeps its layout.
     """
@@ -321,22 +330,13 @@ def _scrubbed_sidecar(text: str, new_relative: Path, days: int | None) -> str:
     def shift(value: str) -> str | None:
         return shift_date_text(value, days) if days is not None else None
 
-    # Structure under a date key (an object, a list) or null is removed with the key, as
-    # deface does; a scalar that is not a shiftable date text would be lost silently.
-    unshiftable = sorted(
-        {
-            path.rsplit(".", 1)[-1].split("[", 1)[0]
-            for path, value in sidecar_dates(data)
-            if isinstance(value, str | int | float)
-            and (not isinstance(value, str) or shift(value) is None)
-        }
-    )
-    if unshiftable:
+    clean = scrub_bids_json(new_relative.name, data, profile=profile, shift_date=shift)
+    # A date the profile keeps shifted that cannot be shifted would be lost silently.
+    if clean.unshifted:
         why = "a date outside every subject" if days is None else "not a date this can shift"
         raise TableInputError(
-            f"{new_relative}: {', '.join(unshiftable)} is {why}; remove it, {_AS_IS_HINT}"
+            f"{new_relative}: {', '.join(clean.unshifted)} is {why}; remove it, {_AS_IS_HINT}"
         )
-    clean = scrub_sidecar(data, shift_date=shift)
-    if clean == data:
+    if clean.data == data:
         return text
-    return json.dumps(clean, indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(clean.data, indent=2, ensure_ascii=False) + "\n"

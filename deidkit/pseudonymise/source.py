@@ -174,7 +174,8 @@ def pseudonymise_source(
         from the project key or with the separate key in ``linkage_key_file``.
     profile, date_shift_range
         The date offset range: ``date_shift_range`` if given, else ``profile``'s, else
-        :data:`~deidkit.core.pseudonym.DEFAULT_DATE_SHIFT_RANGE`.
+        :data:`~deidkit.core.pseudonym.DEFAULT_DATE_SHIFT_RANGE`. With ``bids``, ``profile``
+        (default ``basic``) also rules the JSON sidecars' keys by its Table E.1-1 codes.
     overwrite
         Replace an existing output table (a BIDS output folder must be new).
     copy_metadata_as_is
@@ -226,6 +227,7 @@ def pseudonymise_source(
             linkage=store,
             date_shift_range=shift,
             copy_metadata_as_is=copy_metadata_as_is,
+            profile=load_profile(profile) if profile is not None else None,
         )
     else:
         if copy_metadata_as_is:

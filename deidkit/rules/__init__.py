@@ -2,8 +2,10 @@
 table, PS3.3 attribute Types per IOD, profiles (YAML) and pydicom/deid recipes folded into
 them, which action applies to a tag (:func:`decide_tag`, the scrub's and explain's one
 decision, over :func:`decide` and :func:`compiled_table`) and why
-(:func:`explain_tag`). No dataset is touched here; scrub, verify and ``deidkit profiles``
-all read the rules from this package.
+(:func:`explain_tag`), and the same codes applied to BIDS JSON sidecars, whose keys are DICOM
+keywords (:func:`scrub_bids_json`, :func:`scrub_sidecar`). No dataset is touched here;
+scrub, verify, deface, ``pseudonymise --bids`` and ``deidkit profiles`` all read the rules
+from this package.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
         pattern_decisions,
         resolve_mixed,
     )
+    from deidkit.rules.descriptors import clean_text
     from deidkit.rules.explain import (
         Explanation,
         explain_tag,
@@ -34,6 +37,13 @@ if TYPE_CHECKING:
     from deidkit.rules.recipe import (
         RecipeMapping,
         map_recipe,
+    )
+    from deidkit.rules.sidecars import (
+        KeyRule,
+        ScrubbedJson,
+        key_rule,
+        scrub_bids_json,
+        scrub_sidecar,
     )
     from deidkit.rules.standard import (
         TABLE_EDITION,
@@ -55,6 +65,7 @@ _EXPORTS = {
     "compiled_table": "deidkit.rules.decisions",
     "pattern_decisions": "deidkit.rules.decisions",
     "resolve_mixed": "deidkit.rules.decisions",
+    "clean_text": "deidkit.rules.descriptors",
     "Explanation": "deidkit.rules.explain",
     "explain_tag": "deidkit.rules.explain",
     "Profile": "deidkit.rules.profile",
@@ -62,6 +73,11 @@ _EXPORTS = {
     "load_profile": "deidkit.rules.profile",
     "RecipeMapping": "deidkit.rules.recipe",
     "map_recipe": "deidkit.rules.recipe",
+    "KeyRule": "deidkit.rules.sidecars",
+    "ScrubbedJson": "deidkit.rules.sidecars",
+    "key_rule": "deidkit.rules.sidecars",
+    "scrub_bids_json": "deidkit.rules.sidecars",
+    "scrub_sidecar": "deidkit.rules.sidecars",
     "TABLE_EDITION": "deidkit.rules.standard",
     "TableRow": "deidkit.rules.standard",
     "tag_text": "deidkit.rules.standard",
@@ -76,16 +92,20 @@ _EXPORTS = {
 __all__ = [
     "Decision",
     "Explanation",
+    "KeyRule",
     "Profile",
     "RecipeMapping",
+    "ScrubbedJson",
     "TABLE_EDITION",
     "TableRow",
     "attribute_type",
     "ciod_for_sop_class",
+    "clean_text",
     "compiled_table",
     "decide",
     "decide_tag",
     "explain_tag",
+    "key_rule",
     "keyed_decision",
     "list_profiles",
     "load_profile",
@@ -96,6 +116,8 @@ __all__ = [
     "resolve_mixed",
     "row_for_tag",
     "safe_private_table",
+    "scrub_bids_json",
+    "scrub_sidecar",
     "tag_text",
 ]
 

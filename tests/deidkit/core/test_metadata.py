@@ -1,4 +1,7 @@
-"""The shared NIfTI-header and sidecar rules (deface and pseudonymise --bids both use them)."""
+"""The shared NIfTI-header rules (deface and pseudonymise --bids both use them).
+
+The sidecar rules are the profile's, tested in ``tests/deidkit/rules/test_sidecars.py``.
+"""
 
 from __future__ import annotations
 
@@ -8,47 +11,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from deidkit.core.metadata import (
-    image_bytes,
-    is_date_key,
-    nifti_bytes,
-    scrub_nifti_header,
-    scrub_sidecar,
-    sidecar_dates,
-)
-
-SIDECAR = {
-    "EchoTime": 0.003,
-    "AcquisitionDateTime": "2019-05-04T10:11:12",
-    "PatientBirthDate": "19700101",
-    "InstitutionName": "General Hospital",
-    "ImageComments": "Doe^Jane",
-    "Runs": [{"SeriesDate": "20190504", "RepetitionTime": 2.0}],
-    "StationName": {"StudyDate": "20190504"},
-}
-
-
-def test_sidecar_dates_are_dropped_or_shifted() -> None:
-    assert scrub_sidecar(SIDECAR) == {"EchoTime": 0.003, "Runs": [{"RepetitionTime": 2.0}]}
-    shifted = scrub_sidecar(SIDECAR, shift_date=lambda text: f"shifted:{text}")
-    assert shifted == {
-        "EchoTime": 0.003,
-        "AcquisitionDateTime": "shifted:2019-05-04T10:11:12",
-        "Runs": [{"SeriesDate": "shifted:20190504", "RepetitionTime": 2.0}],
-    }
-    # A date the caller cannot shift is removed, never kept as it was.
-    assert "AcquisitionDateTime" not in scrub_sidecar(SIDECAR, shift_date=lambda text: None)
-    assert SIDECAR["InstitutionName"] == "General Hospital"  # input not modified
-
-
-def test_sidecar_dates_lists_what_would_be_shifted() -> None:
-    # Patient* dates go with the person, and keys inside a removed object are not visited.
-    assert list(sidecar_dates(SIDECAR)) == [
-        ("AcquisitionDateTime", "2019-05-04T10:11:12"),
-        ("Runs[0].SeriesDate", "20190504"),
-    ]
-    assert is_date_key("ContentDate") and not is_date_key("PatientBirthDate")
-    assert not is_date_key("AcquisitionTime")
+from deidkit.core.metadata import image_bytes, nifti_bytes, scrub_nifti_header
 
 
 def _image(nifti2: bool = False) -> nib.Nifti1Image:

@@ -11,13 +11,21 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from sidecar_samples import PLANTED_SIDECAR
 
 from deidkit.core.errors import OutputPathError, TableInputError, UsageError
 from deidkit.core.keys import ProjectKey
 from deidkit.core.pseudonym import date_offset_days, patient_pseudonym
 from deidkit.pseudonymise.bids import pseudonymise_bids, subject_labels
 from deidkit.pseudonymise.linkage import LinkageStore
-from deidkit.pseudonymise.tables import TableSpec, parse_id_column, pseudonymise_table
+from deidkit.pseudonymise.tables import (
+    TableSpec,
+    parse_id_column,
+    pseudonymise_table,
+    shift_date_text,
+)
+from deidkit.rules.profile import load_profile
+from deidkit.rules.sidecars import scrub_bids_json
 
 KEY = ProjectKey(secret=bytes(range(32)), source="test")
 LABELS = ("01", "CANARY7")
@@ -84,7 +92,7 @@ def test_tree_is_renamed_consistently(tmp_path: Path) -> None:
         "rewritten": result.rewritten,
         "linkage_entries": result.linkage_entries,
         "nifti_scrubbed": 4,
-        "sidecars_scrubbed": 0,
+        "sidecars_scrubbed": 2,  # the T1w sidecars' free-text "Note" (not a known-safe key)
         "copied_unchanged": 0,
         "metadata_as_is": False,
     }
@@ -104,6 +112,8 @@ def test_tree_is_renamed_consistently(tmp_path: Path) -> None:
         assert image.get_data_dtype() == original.get_data_dtype()
         sidecar = json.loads((out / f"sub-{new}/ses-1/fmap/sub-{new}_ses-1_epi.json").read_text())
         assert sidecar["IntendedFor"] == f"bids::sub-{new}/ses-1/anat/sub-{new}_ses-1_T1w.nii.gz"
+        t1w = json.loads((anat / f"sub-{new}_ses-1_T1w.json").read_text())
+        assert t1w == {"RepetitionTime": 2.3}
         scans = (out / f"sub-{new}/ses-1/sub-{new}_ses-1_scans.tsv").read_text().splitlines()
         shifted = dt.date(2019, 5, 4) + dt.timedelta(days=date_offset_days(KEY, label))
         assert scans[1] == f"anat/sub-{new}_ses-1_T1w.nii.gz\t{shifted.isoformat()}T10:11:12"
@@ -248,9 +258,11 @@ def test_planted_phi_reaches_no_output_byte(tmp_path: Path) -> None:
     source = _planted_tree(tmp_path / "bids")
     assert _planted_in(source) == set(PLANTED)  # the check sees every plant where it is
     out = tmp_path / "release"
-    result = pseudonymise_bids(source, out, key=KEY)
-    assert _planted_in(out) == set()
-    assert (result.nifti_scrubbed, result.sidecars_scrubbed) == (2, 2)
+    result = pseudonymise_bids(source, out, key=KEY, profile=load_profile("research"))
+    # Retain Device Identity keeps the bold run's station and serial (planted there), as
+    # scrub under research keeps them in the DICOM headers; nothing else survives.
+    assert _planted_in(out) == {"SSN-99", "MRN4711"}
+    assert (result.nifti_scrubbed, result.sidecars_scrubbed) == (2, 1)  # the bold's: as it was
     assert result.copied_unchanged == 0 and result.metadata_as_is is False
     new = patient_pseudonym(KEY, "CANARY7")
     days = date_offset_days(KEY, "CANARY7")
@@ -272,6 +284,44 @@ def test_planted_phi_reaches_no_output_byte(tmp_path: Path) -> None:
         np.testing.assert_array_equal(np.asarray(image.dataobj), np.asarray(original.dataobj))
         np.testing.assert_array_equal(image.affine, original.affine)
         assert len(image.header.extensions) == 0
+
+
+def test_basic_profile_removes_the_dates_research_shifts(tmp_path: Path) -> None:
+    # The default profile is basic: its codes for these dates (X/Z/D, Z, Z/D) all remove.
+    source = _planted_tree(tmp_path / "bids")
+    result = pseudonymise_bids(source, tmp_path / "release", key=KEY)
+    assert _planted_in(tmp_path / "release") == set()
+    assert (result.nifti_scrubbed, result.sidecars_scrubbed) == (2, 2)
+    new = patient_pseudonym(KEY, "CANARY7")
+    sidecar = json.loads((tmp_path / f"release/sub-{new}/anat/sub-{new}_T1w.json").read_text())
+    assert sidecar == {"EchoTime": 0.003, "Procedure": [{}]}
+
+
+def test_sidecars_get_the_rules_module_s_result(tmp_path: Path) -> None:
+    """pseudonymise --bids and deface share one rule: the JSON written is scrub_bids_json's."""
+    source = _planted_tree(tmp_path / "bids")
+    sidecar = source / "sub-CANARY7" / "anat" / "sub-CANARY7_T1w.json"
+    sidecar.write_text(json.dumps(PLANTED_SIDECAR), encoding="utf-8")
+    days = date_offset_days(KEY, "CANARY7")
+    new = patient_pseudonym(KEY, "CANARY7")
+    for name in ("basic", "research"):
+        profile = load_profile(name)
+        out = tmp_path / name
+        pseudonymise_bids(source, out, key=KEY, profile=profile)
+        written = json.loads((out / f"sub-{new}/anat/sub-{new}_T1w.json").read_text())
+        expected = scrub_bids_json(
+            "sub-x_T1w.json",
+            PLANTED_SIDECAR,
+            profile=profile,
+            shift_date=lambda text: shift_date_text(text, days),
+        ).data
+        assert written == expected
+    research = json.loads((tmp_path / f"research/sub-{new}/anat/sub-{new}_T1w.json").read_text())
+    basic = json.loads((tmp_path / f"basic/sub-{new}/anat/sub-{new}_T1w.json").read_text())
+    # The profiles differ where E.1-1's options do: dates, device, patient characteristics.
+    assert "AcquisitionDateTime" in research and "AcquisitionDateTime" not in basic
+    assert research["DeviceSerialNumber"] == "SN4711" and "DeviceSerialNumber" not in basic
+    assert research["PatientSex"] == "F" and "PatientSex" not in basic
 
 
 def test_verify_finds_the_planted_phi_only_when_copied_as_is(tmp_path: Path) -> None:
@@ -307,12 +357,15 @@ def test_metadata_that_cannot_be_scrubbed_stops_the_run(
     source = _planted_tree(tmp_path / "bids")
     text = content if isinstance(content, str) else json.dumps(content)
     (source / where).write_text(text, encoding="utf-8")
+    research = load_profile("research")  # the profile that keeps (shifts) these dates
     with pytest.raises(TableInputError, match=match) as caught:
-        pseudonymise_bids(source, tmp_path / "out", key=KEY)
+        pseudonymise_bids(source, tmp_path / "out", key=KEY, profile=research)
     assert "CANARY7" not in str(caught.value)  # the renamed file is named, not the label
     assert "--copy-metadata-as-is" in str(caught.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bids"]
-    result = pseudonymise_bids(source, tmp_path / "out", key=KEY, copy_metadata_as_is=True)
+    result = pseudonymise_bids(
+        source, tmp_path / "out", key=KEY, profile=research, copy_metadata_as_is=True
+    )
     assert result.metadata_as_is
 
 
@@ -351,7 +404,10 @@ def test_cli_flag_copies_metadata_as_is_with_a_warning(tmp_path: Path) -> None:
     assert _planted_in(tmp_path / "a") == set() and _planted_in(tmp_path / "b") == set(PLANTED)
     sidecar = source / "sub-CANARY7" / "anat" / "sub-CANARY7_T1w.json"
     sidecar.write_text(json.dumps({"StudyDate": "last spring"}), encoding="utf-8")
-    refused = runner.invoke(app, [*base[:2], str(tmp_path / "c"), *base[2:]])
+    basic = runner.invoke(app, [*base[:2], str(tmp_path / "d"), *base[2:]])
+    assert basic.exit_code == 0, basic.output  # basic removes StudyDate (Z): nothing to shift
+    research = ["--profile", "research"]
+    refused = runner.invoke(app, [*base[:2], str(tmp_path / "c"), *base[2:], *research])
     assert refused.exit_code == 1  # a tree that cannot be pseudonymised, as unreadable ones
     assert "StudyDate" in refused.stderr and "--copy-metadata-as-is" in refused.stderr
     assert "CANARY7" not in refused.stderr and not (tmp_path / "c").exists()
