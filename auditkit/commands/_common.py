@@ -1,4 +1,5 @@
-"""Shared CLI plumbing for auditkit."""
+"""Shared CLI plumbing for auditkit: errors to exit codes, and the machine-output convention
+both CLIs share (``--json``, ``--json-out PATH``; see :mod:`deidkit.commands._common`)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,36 @@ from typing import Final
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from auditkit.errors import AuditkitError, UsageError
+from auditkit.errors import AuditkitError, OutputPathError, UsageError
+from deidkit.commands._common import (
+    JsonFlag,
+    JsonOutOption,
+    JsonTarget,
+    emit_json,
+    json_target,
+)
+from deidkit.core.io import PathMap, check_output_path
+
+__all__ = [
+    "DEBUG_ENV_VARS",
+    "EXIT_FAIL",
+    "EXIT_INSUFFICIENT",
+    "EXIT_INTERNAL",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "JsonFlag",
+    "JsonOutOption",
+    "JsonTarget",
+    "check_json_out",
+    "cli_errors",
+    "configure_logging",
+    "emit_json",
+    "json_target",
+    "report_internal_error",
+    "stderr_console",
+]
 
 EXIT_OK = 0
 EXIT_FAIL = 1
@@ -58,9 +87,30 @@ def cli_errors() -> Iterator[None]:
     try:
         yield
     except AuditkitError as exc:
-        stderr_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        # escape: a message quotes file names and arguments, which may hold markup brackets
+        stderr_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(EXIT_USAGE if isinstance(exc, UsageError) else EXIT_FAIL) from None
     except (typer.Exit, typer.Abort, typer.TyperException):
         raise  # Typer's own ways out (Exit and Abort are RuntimeErrors): not bugs
     except Exception as exc:
         raise typer.Exit(report_internal_error(exc)) from None
+
+
+def check_json_out(
+    target: JsonTarget,
+    *,
+    inputs: PathMap | None = None,
+    others: PathMap | None = None,
+    force: bool = False,
+) -> None:
+    """``--json-out PATH`` by the one output-path rule, as auditkit's usage error (exit 2)."""
+    if target.file is not None:
+        check_output_path(
+            target.file,
+            option="--json-out",
+            inputs=inputs,
+            others=others,
+            sensitive=True,
+            force=force,
+            error=OutputPathError,
+        )

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from auditkit.commands._common import cli_errors, configure_logging, stderr_console
+from auditkit.commands._common import (
+    JsonFlag,
+    JsonOutOption,
+    check_json_out,
+    cli_errors,
+    configure_logging,
+    emit_json,
+    json_target,
+    stderr_console,
+)
 from auditkit.errors import OutputPathError
+
+if TYPE_CHECKING:
+    from auditkit.demo import DemoResult
 
 
 def demo(
@@ -20,6 +32,11 @@ def demo(
         str, typer.Option("--size", help="tiny, small (about a minute on CPU) or full.")
     ] = "small",
     seed: Annotated[int, typer.Option("--seed", help="Seed of every random step.")] = 0,
+    as_json: JsonFlag = False,
+    json_out: JsonOutOption = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing --json-out file.")
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
     """Synthesise DICOM data from three scanner vendors, train a small MONAI model on a
@@ -35,10 +52,12 @@ def demo(
     from deidkit.core.io import OutputKind, check_output_path
 
     configure_logging(verbose)
+    target = json_target(as_json=as_json, json_out=json_out)
     with cli_errors():
         check_output_path(
             outdir, option="OUTDIR", kind=OutputKind.TREE, sensitive=True, error=OutputPathError
         )
+        check_json_out(target, others={"OUTDIR": outdir}, force=force)
         result = run_demo(
             outdir,
             size=size,
@@ -46,6 +65,21 @@ def demo(
             seed=seed,
             log=lambda line: stderr_console.print(line, highlight=False, markup=False),
         )
+        by_name = {run.name: run for run in result.runs}
+        as_planted = not by_name["biased"].passed and by_name["balanced"].passed
+        emit_json(target, _document(result, as_planted=as_planted))
+    if target.text:
+        _print_summary(result)
+    if not as_planted:
+        stderr_console.print(
+            "[yellow]warning:[/] the verdicts differ from the planted effect "
+            "(biased should fail, balanced should pass)",
+            highlight=False,
+        )
+    raise typer.Exit(0 if as_planted else 1)
+
+
+def _print_summary(result: DemoResult) -> None:
     for run in result.runs:
         typer.echo(f"== {run.name} model: gate {run.verdict.upper()}")
         typer.echo(run.summary)
@@ -55,15 +89,23 @@ def demo(
         typer.echo(f"   summary: {run.markdown}")
         typer.echo(f"   model:   {run.model}")
         typer.echo("")
-    by_name = {run.name: run for run in result.runs}
-    as_planted = not by_name["biased"].passed and by_name["balanced"].passed
-    if not as_planted:
-        stderr_console.print(
-            "[yellow]warning:[/] the verdicts differ from the planted effect "
-            "(biased should fail, balanced should pass)",
-            highlight=False,
-        )
-    raise typer.Exit(0 if as_planted else 1)
+
+
+def _document(result: DemoResult, *, as_planted: bool) -> dict[str, Any]:
+    runs = [
+        {
+            "name": run.name,
+            "verdict": run.verdict,
+            "passed": run.passed,
+            "report": str(run.report),
+            "results": str(run.results),
+            "junit": str(run.junit),
+            "markdown": str(run.markdown),
+            "model": str(run.model),
+        }
+        for run in result.runs
+    ]
+    return {"as_planted": as_planted, "runs": runs}
 
 
 def register(app: typer.Typer) -> None:

@@ -7,9 +7,18 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from auditkit.commands._common import cli_errors, configure_logging, stderr_console
+from auditkit.commands._common import (
+    JsonFlag,
+    JsonOutOption,
+    check_json_out,
+    cli_errors,
+    configure_logging,
+    json_target,
+    stderr_console,
+)
 from auditkit.errors import OutputPathError
 from auditkit.evaluate.predictions import Task
 
@@ -47,8 +56,9 @@ def _summary(document: dict[str, Any]) -> Table:
 
     for entry in [document["overall"], *document["groups"], *document["intersections"]]:
         table.add_row(
-            entry["attribute"],
-            entry["group"],
+            # escape: attribute and group names come from the predictions table
+            escape(entry["attribute"]),
+            escape(entry["group"]),
             str(entry["n"]),
             entry["status"],
             *(cell(entry["metrics"].get(k)) for k in keys),
@@ -101,10 +111,11 @@ def evaluate(
         int, typer.Option("--bootstrap", min=0, help="Bootstrap replicates (0: no CIs).")
     ] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print RESULTS.json on stdout.")
+    json_output: JsonFlag = False,
+    json_out: JsonOutOption = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing --out or --json-out file.")
     ] = False,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing --out file.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs.")] = False,
 ) -> None:
     configure_logging(verbose)
@@ -112,14 +123,19 @@ def evaluate(
     from auditkit.results import dumps_results, validate_results
     from deidkit.core.io import atomic_write_text, check_output_path
 
+    target = json_target(as_json=json_output, json_out=json_out)
     with cli_errors():
         check_output_path(
             out,
             option="--out",
             inputs={"PREDICTIONS": predictions},
+            others={"--json-out": target.file},
             sensitive=True,
             force=force,
             error=OutputPathError,
+        )
+        check_json_out(
+            target, inputs={"PREDICTIONS": predictions}, others={"--out": out}, force=force
         )
         result = evaluate_file(
             predictions,
@@ -135,15 +151,18 @@ def evaluate(
             min_group_size=min_group_size,
             n_boot=bootstrap,
             seed=seed,
-            log=lambda line: stderr_console.print(line, highlight=False),
+            log=lambda line: stderr_console.print(line, highlight=False, markup=False),
         )
         document = validate_results(result.to_dict())
         text = dumps_results(document)
         atomic_write_text(out, text)
+        if target.file is not None:
+            atomic_write_text(target.file, text)
     for warning in document["warnings"]:
-        stderr_console.print(f"[yellow]warning:[/] {warning['message']}", highlight=False)
-    if json_output:
-        typer.echo(text, nl=False)
+        message = escape(warning["message"])  # it names columns and groups of the table
+        stderr_console.print(f"[yellow]warning:[/] {message}", highlight=False)
+    if target.stdout:
+        typer.echo(text, nl=False)  # RESULTS.json itself, byte for byte
     else:
         Console().print(_summary(document))
         typer.echo(f"wrote {out}")

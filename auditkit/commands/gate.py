@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -12,8 +11,12 @@ from auditkit.commands._common import (
     EXIT_FAIL,
     EXIT_INSUFFICIENT,
     EXIT_OK,
+    JsonFlag,
+    JsonOutOption,
     cli_errors,
     configure_logging,
+    emit_json,
+    json_target,
     stderr_console,
 )
 from auditkit.errors import OutputPathError
@@ -61,11 +64,11 @@ def gate(
     markdown: Annotated[
         Path | None, typer.Option("--markdown", help="Write a Markdown summary (PR comments).")
     ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the decisions as JSON on stdout.")
-    ] = False,
+    as_json: JsonFlag = False,
+    json_out: JsonOutOption = None,
     force: Annotated[
-        bool, typer.Option("--force", help="Replace an existing --junit or --markdown file.")
+        bool,
+        typer.Option("--force", help="Replace an existing --junit, --markdown or --json-out file."),
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
@@ -79,23 +82,23 @@ def gate(
     --markdown gate.md
     """
     configure_logging(verbose)
+    target = json_target(as_json=as_json, json_out=json_out)
     with cli_errors():
         policy_file, _ = resolve_policy(policy)
         _check_outputs(
-            {"--junit": junit, "--markdown": markdown},
+            {"--junit": junit, "--markdown": markdown, "--json-out": target.file},
             inputs={"RESULTS": results, "--policy": policy_file, "--baseline": baseline},
             force=force,
         )
         result = gate_from_files(results, policy, baseline=baseline)
         if junit is not None:
             write_junit(result, junit)
-            stderr_console.print(f"JUnit XML: {junit}", highlight=False)
+            stderr_console.print(f"JUnit XML: {junit}", highlight=False, markup=False)
         if markdown is not None:
             atomic_write_text(markdown, markdown_summary(result))
-            stderr_console.print(f"Markdown summary: {markdown}", highlight=False)
-    if as_json:
-        typer.echo(json.dumps(gate_to_dict(result), indent=2))
-    else:
+            stderr_console.print(f"Markdown summary: {markdown}", highlight=False, markup=False)
+        emit_json(target, gate_to_dict(result))
+    if target.text:
         typer.echo(text_summary(result), nl=False)
     raise typer.Exit(exit_code_for(result))
 

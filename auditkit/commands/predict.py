@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Annotated
@@ -13,8 +12,13 @@ from rich.markup import escape
 from auditkit.commands._common import (
     EXIT_FAIL,
     EXIT_OK,
+    JsonFlag,
+    JsonOutOption,
+    check_json_out,
     cli_errors,
     configure_logging,
+    emit_json,
+    json_target,
     stderr_console,
 )
 from auditkit.errors import UsageError
@@ -94,18 +98,36 @@ def predict(
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     overlap: Annotated[float, typer.Option(help="Sliding-window overlap.")] = 0.25,
-    force: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
+    force: Annotated[bool, typer.Option(help="Replace existing outputs and --json-out.")] = False,
     allow_failures: Annotated[bool, typer.Option(help="Exit 0 even if rows failed.")] = False,
     progress: Annotated[bool, typer.Option(help="Progress bar on stderr.")] = True,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+    as_json: JsonFlag = False,
+    json_out: JsonOutOption = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     configure_logging(verbose)
+    target = json_target(as_json=as_json, json_out=json_out)
     with cli_errors():
+        from auditkit.inference.outputs import output_paths
         from auditkit.inference.run import predict as run_predict
         from deidkit.core.errors import DeidkitError
         from deidkit.core.keys import KEY_ENV_VAR, load_key
 
+        written = dict(
+            zip(("parquet", "csv", "provenance", "masks"), output_paths(out), strict=True)
+        )
+        check_json_out(
+            target,
+            inputs={
+                "--model": Path(model) if Path(model).exists() else None,
+                "--data": data,
+                "--weights": weights,
+                "--cohort": cohort,
+                "--key-file": key_file,
+            },
+            others={f"--out ({kind})": path for kind, path in written.items()},
+            force=force,
+        )
         key = None
         if key_file is not None or os.environ.get(KEY_ENV_VAR):
             try:
@@ -151,9 +173,9 @@ def predict(
         "failed": run.n_failed,
         "warnings": list(run.warnings),
     }
-    if as_json:
-        typer.echo(json.dumps(summary, indent=2))
-    else:
+    with cli_errors():
+        emit_json(target, summary)
+    if target.text:
         typer.echo(
             f"{run.parquet_path}\n{run.csv_path}\n{run.provenance_path}\n"
             f"{summary['rows']} rows: {run.n_ok} ok, {run.n_failed} failed on {run.device}"

@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from auditkit.commands._common import cli_errors, configure_logging, stderr_console
+from auditkit.commands._common import (
+    JsonFlag,
+    JsonOutOption,
+    check_json_out,
+    cli_errors,
+    configure_logging,
+    emit_json,
+    json_target,
+    stderr_console,
+)
 from auditkit.errors import OutputPathError
 
 
@@ -53,7 +62,11 @@ def report(
     title: Annotated[
         str, typer.Option("--title", help="Report title.")
     ] = "Subgroup performance and fairness audit",
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing --out file.")] = False,
+    as_json: JsonFlag = False,
+    json_out: JsonOutOption = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing --out or --json-out file.")
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
     """Write the HTML audit report: verdict, forest plots, ROC and reliability by group,
@@ -67,6 +80,7 @@ def report(
     from auditkit.report.html import report_from_files, write_report
     from deidkit.core.io import check_output_path
 
+    target = json_target(as_json=as_json, json_out=json_out)
     with cli_errors():
         inputs = {
             "RESULTS": results,
@@ -75,8 +89,15 @@ def report(
             "--predictions": predictions,
         }
         check_output_path(
-            out, option="--out", inputs=inputs, sensitive=True, force=force, error=OutputPathError
+            out,
+            option="--out",
+            inputs=inputs,
+            others={"--json-out": target.file},
+            sensitive=True,
+            force=force,
+            error=OutputPathError,
         )
+        check_json_out(target, inputs=inputs, others={"--out": out}, force=force)
         html = report_from_files(
             results,
             baseline=baseline,
@@ -88,8 +109,10 @@ def report(
             title=title,
         )
         write_report(out, html)
-    stderr_console.print(f"report written: {out}", highlight=False)
-    typer.echo(str(out))
+        emit_json(target, {"report": str(out)})
+    stderr_console.print(f"report written: {out}", highlight=False, markup=False)
+    if target.text:
+        typer.echo(str(out))
 
 
 def register(app: typer.Typer) -> None:

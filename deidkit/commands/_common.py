@@ -1,19 +1,26 @@
-"""Shared CLI plumbing: stderr console, logging set-up, error-to-exit-code mapping."""
+"""Shared CLI plumbing: stderr console, logging set-up, error-to-exit-code mapping, and the
+machine-output convention of every command (``--json``, ``--json-out PATH``, ``--show-paths``).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import sys
 import traceback
 from collections.abc import Iterator
-from typing import Final
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Final
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from deidkit.core.errors import DeidkitError, UsageError, WorkerLostError
+from deidkit.core.io import PathMap, atomic_write_text, check_output_path
 
 EXIT_OK = 0
 EXIT_HELD_BACK = 1  # some files held back / could not read something
@@ -61,7 +68,8 @@ def cli_errors() -> Iterator[None]:
     try:
         yield
     except DeidkitError as exc:
-        stderr_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        # escape: a message quotes paths and arguments, which may hold markup brackets
+        stderr_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(_exit_code(exc)) from None
     except (typer.Exit, typer.Abort, typer.TyperException):
         raise  # Typer's own ways out (Exit and Abort are RuntimeErrors): not bugs
@@ -75,3 +83,93 @@ def _exit_code(exc: DeidkitError) -> int:
     if isinstance(exc, WorkerLostError):
         return EXIT_INTERNAL
     return EXIT_HELD_BACK
+
+
+#: ``--json``: the command's JSON document on stdout, instead of its text summary.
+JsonFlag = Annotated[
+    bool, typer.Option("--json", help="Print the result as JSON on stdout (no text summary).")
+]
+#: ``--json-out PATH``: the same document to a file; ``-`` is stdout, as ``--json``.
+JsonOutOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--json-out",
+        metavar="PATH",
+        help="Write the result as JSON to PATH ('-': stdout, as --json); --force replaces a file.",
+        show_default=False,
+    ),
+]
+#: ``--show-paths``: name input files by path on stdout/stderr (local debugging only).
+ShowPathsFlag = Annotated[
+    bool,
+    typer.Option(
+        "--show-paths",
+        help="Name input files by their paths on stdout and stderr, not by number (local "
+        "debugging: input paths often carry patient names).",
+    ),
+]
+
+STDOUT_PATH: Final = "-"
+
+
+@dataclass(frozen=True)
+class JsonTarget:
+    """Where a command's JSON document goes: stdout, a file, both or neither."""
+
+    stdout: bool = False
+    file: Path | None = None
+
+    @property
+    def text(self) -> bool:
+        """Whether the text summary goes to stdout (it does unless JSON takes stdout)."""
+        return not self.stdout
+
+
+def json_target(*, as_json: bool, json_out: Path | None) -> JsonTarget:
+    """The target of ``--json`` / ``--json-out PATH`` (``-``: stdout)."""
+    to_stdout = json_out is not None and str(json_out) == STDOUT_PATH
+    file = None if json_out is None or to_stdout else json_out
+    return JsonTarget(stdout=as_json or to_stdout, file=file)
+
+
+def check_json_out(
+    target: JsonTarget,
+    *,
+    inputs: PathMap | None = None,
+    releases: PathMap | None = None,
+    others: PathMap | None = None,
+    sensitive: bool = True,
+    force: bool = False,
+) -> None:
+    """``--json-out PATH`` by the one output-path rule (nothing to check for stdout)."""
+    if target.file is not None:
+        check_output_path(
+            target.file,
+            option="--json-out",
+            inputs=inputs,
+            releases=releases,
+            others=others,
+            sensitive=sensitive,
+            force=force,
+        )
+
+
+def emit_json(
+    target: JsonTarget,
+    document: Any,
+    *,
+    indent: int | None = 2,
+    sort_keys: bool = False,
+    private: bool = False,
+) -> None:
+    """Write ``document`` to the target's file and/or stdout: the same JSON wherever it goes.
+
+    A JSON file is as public as a log (CI keeps it as an artifact), so neither names an
+    input path unless the command was asked to (``--show-paths``). ``private``: the file
+    is owner-only (re-identified values).
+    """
+    text = json.dumps(document, indent=indent, sort_keys=sort_keys)
+    if target.file is not None:
+        atomic_write_text(target.file, text + "\n", permissions=0o600 if private else None)
+    if target.stdout:
+        typer.echo(text)

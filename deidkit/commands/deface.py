@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -12,12 +11,21 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from deidkit.commands._common import (
     EXIT_HELD_BACK,
     EXIT_OK,
+    JsonFlag,
+    JsonOutOption,
+    ShowPathsFlag,
+    check_json_out,
     cli_errors,
     configure_logging,
+    emit_json,
+    json_target,
     stderr_console,
 )
 from deidkit.core.errors import UsageError
 from deidkit.core.io import OutputKind, check_output_path
+
+if TYPE_CHECKING:
+    from deidkit.deface import DefaceReport
 
 _EPILOG = (
     "Example: deidkit deface bids_in/ bids_out/ --qc qc/ --workers 2\n\n"
@@ -33,7 +41,10 @@ _EPILOG = (
     "OUTPUT gets only what the run produced: defaced images, their scrubbed JSON sidecars, a "
     "BIDS dataset's scrubbed dataset_description.json and the run report "
     ".deidkit-deface.json. Every other file is left behind, counted by kind. OUTPUT must be "
-    "new, empty or an earlier deface output (else --force)."
+    "new, empty or an earlier deface output (else --force).\n\n"
+    "Inputs are named by number on stdout and in --json (#3: the third result, in path "
+    "order), not by path: input names can carry patient names (--show-paths for local "
+    "debugging)."
 )
 
 
@@ -99,10 +110,14 @@ def deface(
     force: Annotated[
         bool,
         typer.Option(
-            "--force", help="Write into a non-empty OUTPUT that is not an earlier deface output."
+            "--force",
+            help="Write into a non-empty OUTPUT that is not an earlier deface output; "
+            "replace an existing --json-out file.",
         ),
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the run report as JSON.")] = False,
+    as_json: JsonFlag = False,
+    json_out: JsonOutOption = None,
+    show_paths: ShowPathsFlag = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
     """Remove the face from 3D head scans; never the brain (refused if it would change)."""
@@ -112,6 +127,7 @@ def deface(
     from deidkit.rules.profile import load_profile
 
     configure_logging(verbose)
+    target = json_target(as_json=as_json, json_out=json_out)
     with cli_errors():
         level = _analysis_level(analysis_level)
         labels = _labels(participant_label or [], ctx.args)
@@ -119,6 +135,9 @@ def deface(
             raise typer.BadParameter(
                 f"choose one of {', '.join(method_names())}", param_hint="--method"
             )
+        check_json_out(
+            target, inputs={"INPUT": input_path}, releases={"OUTPUT": output}, force=force
+        )
         if qc is not None:
             _check_qc_dir(
                 qc,
@@ -159,20 +178,27 @@ def deface(
             report = run_batch(
                 input_path, output, options, workers=workers, progress=tick, force=force
             )
-    if as_json:
-        typer.echo(json.dumps(report.to_json(), indent=2))
-    else:
-        for r in report.results:
-            if r.status in ("defaced", "refused", "flagged", "failed"):
-                note = f"  ({r.message})" if r.message else ""
-                qc_note = f"  qc={r.qc['qc_id']}" if r.qc else ""
-                typer.echo(f"{r.status:8} {r.path}{qc_note}{note}")
-        summary = ", ".join(f"{n} {s}" for s, n in sorted(report.counts().items()))
-        typer.echo(f"summary: {summary}")
-        if report.left_behind:
-            kinds = ", ".join(f"{n} {kind}" for kind, n in report.left_behind.items())
-            typer.echo(f"left behind (not written to OUTPUT): {kinds}")
+        emit_json(target, report.to_json(show_paths=show_paths))
+    if target.text:
+        _print_summary(report, show_paths=show_paths)
     raise typer.Exit(EXIT_HELD_BACK if report.failed else EXIT_OK)
+
+
+def _print_summary(report: DefaceReport, *, show_paths: bool) -> None:
+    from deidkit.deface.batch import public_message
+
+    for number, r in enumerate(report.results, start=1):
+        if r.status in ("defaced", "refused", "flagged", "failed"):
+            message = r.message if show_paths else public_message(r, number)
+            note = f"  ({message})" if message else ""
+            qc_note = f"  qc={r.qc['qc_id']}" if r.qc else ""
+            name = f"#{number} {r.path}" if show_paths else f"#{number}"
+            typer.echo(f"{r.status:8} {name}{qc_note}{note}")
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(report.counts().items()))
+    typer.echo(f"summary: {summary}")
+    if report.left_behind:
+        kinds = ", ".join(f"{n} {kind}" for kind, n in report.left_behind.items())
+        typer.echo(f"left behind (not written to OUTPUT): {kinds}")
 
 
 def _check_qc_dir(

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 
-from deidkit.commands._common import cli_errors, stderr_console
+from deidkit.commands._common import (
+    JsonFlag,
+    JsonOutOption,
+    check_json_out,
+    cli_errors,
+    emit_json,
+    json_target,
+    stderr_console,
+)
 from deidkit.rules.profile import Profile, list_profiles, load_profile
 from deidkit.rules.standard import TABLE_EDITION
+
+ForceOpt = Annotated[bool, typer.Option("--force", help="Replace an existing --json-out file.")]
 
 profiles_app = typer.Typer(
     help="List and inspect de-identification profiles.\n\nExample: deidkit profiles show research",
@@ -28,16 +37,20 @@ def print_profile_notes(profile: Profile) -> None:
 
 @profiles_app.command("list")
 def list_command(
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    as_json: JsonFlag = False,
+    json_out: JsonOutOption = None,
+    force: ForceOpt = False,
 ) -> None:
     """List the shipped profiles.
 
     Example: deidkit profiles list
     """
+    target = json_target(as_json=as_json, json_out=json_out)
     with cli_errors():
+        check_json_out(target, sensitive=False, force=force)
         names = list_profiles()
-        if as_json:
-            typer.echo(json.dumps(names))
+        emit_json(target, names, indent=None)
+        if not target.text:
             return
         for name in names:
             typer.echo(f"{name}\t{load_profile(name).description}")
@@ -50,7 +63,9 @@ def show_command(
         Path | None,
         typer.Option("--recipe", help="pydicom/deid recipe folded in, as `scrub --recipe` does."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    as_json: JsonFlag = False,
+    json_out: JsonOutOption = None,
+    force: ForceOpt = False,
 ) -> None:
     """Show a profile's resolved options and overrides.
 
@@ -58,12 +73,15 @@ def show_command(
 
     Example: deidkit profiles show research --recipe team.dicom --json
     """
+    target = json_target(as_json=as_json, json_out=json_out)
     with cli_errors():
+        inputs = {"NAME": Path(name) if Path(name).is_file() else None, "--recipe": recipe}
+        check_json_out(target, inputs=inputs, sensitive=False, force=force)
         profile = load_profile(name, recipe=recipe)
         print_profile_notes(profile)
         data = profile.to_json()
-        if as_json:
-            typer.echo(json.dumps(data, indent=2))
+        emit_json(target, data)
+        if not target.text:
             return
         typer.echo(f"profile: {data['name']}  ({data['source']}, PS3.15 E.1-1 {TABLE_EDITION})")
         typer.echo(f"description: {data['description']}")
@@ -82,18 +100,23 @@ def explain_command(
     sop_class: Annotated[
         str | None, typer.Option("--sop-class", help="SOP Class UID, to resolve mixed codes.")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    as_json: JsonFlag = False,
+    json_out: JsonOutOption = None,
+    force: ForceOpt = False,
 ) -> None:
     """Explain which action a profile applies to a tag, and why.
 
     Example: deidkit explain InstitutionName --profile basic --sop-class 1.2.840.10008.5.1.4.1.1.2
     """
+    target = json_target(as_json=as_json, json_out=json_out)
     with cli_errors():
         from deidkit.rules.explain import explain_tag  # pydicom: only for this command
 
+        inputs = {"--profile": Path(profile) if Path(profile).is_file() else None}
+        check_json_out(target, inputs=inputs, sensitive=False, force=force)
         result = explain_tag(tag, load_profile(profile), sop_class=sop_class)
-        if as_json:
-            typer.echo(json.dumps(result.as_dict(), indent=2))
+        emit_json(target, result.as_dict())
+        if not target.text:
             return
         typer.echo(f"{result.tag} {result.keyword} ({result.name})")
         typer.echo(f"  table E.1-1 {TABLE_EDITION}: basic {result.basic or '-'}")

@@ -8,13 +8,23 @@ typed result as text or ``--json``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
-from deidkit.commands._common import EXIT_HELD_BACK, cli_errors, stderr_console
+from deidkit.commands._common import (
+    EXIT_HELD_BACK,
+    JsonFlag,
+    JsonOutOption,
+    JsonTarget,
+    check_json_out,
+    cli_errors,
+    emit_json,
+    json_target,
+    stderr_console,
+)
 from deidkit.core.errors import UsageError
 from deidkit.core.io import check_output_path
 from deidkit.pseudonymise.linkage import open_linkage_reader
@@ -36,7 +46,7 @@ LinkageKeyOpt = Annotated[
         show_default=False,
     ),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+ForceJsonOpt = Annotated[bool, typer.Option("--force", help="Replace an existing --json-out file.")]
 
 
 def parse_shift_range(text: str) -> tuple[int, int]:
@@ -53,10 +63,9 @@ def parse_shift_range(text: str) -> tuple[int, int]:
     return result
 
 
-def _emit(data: Any, as_json: bool, lines: list[str]) -> None:
-    if as_json:
-        typer.echo(json.dumps(data, indent=2, sort_keys=True))
-    else:
+def _emit(data: Any, target: JsonTarget, lines: list[str], *, private: bool = False) -> None:
+    emit_json(target, data, sort_keys=True, private=private)
+    if target.text:
         for line in lines:
             typer.echo(line)
 
@@ -118,7 +127,7 @@ def pseudonymise(
         typer.Option("--date-shift-range", help="Date offset range LOW:HIGH in days."),
     ] = None,
     force: Annotated[
-        bool, typer.Option("--force", help="Replace an existing output table.")
+        bool, typer.Option("--force", help="Replace an existing output table or --json-out file.")
     ] = False,
     copy_metadata_as_is: Annotated[
         bool,
@@ -128,7 +137,8 @@ def pseudonymise(
             "unshifted dates and all) instead of scrubbing them.",
         ),
     ] = False,
-    as_json: JsonOpt = False,
+    as_json: JsonFlag = False,
+    json_out: JsonOutOption = None,
 ) -> None:
     """Pseudonymise a clinical table or a BIDS tree with the same pseudonyms as the images.
 
@@ -140,7 +150,18 @@ def pseudonymise(
     """
     from deidkit.pseudonymise.source import ColumnOptions, pseudonymise_source
 
+    target = json_target(as_json=as_json, json_out=json_out)
     with cli_errors():
+        check_json_out(
+            target,
+            inputs={
+                "SOURCE": source,
+                "--key-file": key_file,
+                "--linkage-key-file": linkage_key_file,
+            },
+            others={"OUTPUT": output, "--linkage": linkage},
+            force=force,
+        )
         shift = parse_shift_range(date_shift_range) if date_shift_range is not None else None
         columns = ColumnOptions(
             id_columns=tuple(id_column or ()),
@@ -182,15 +203,16 @@ def pseudonymise(
     if result.table is not None:
         table = result.table
         if table.kept_unlisted:
-            stderr_console.print(
-                f"note: kept unlisted columns unchanged: {', '.join(table.kept_unlisted)}"
-            )
+            # escape: column names come from the file
+            kept = escape(", ".join(table.kept_unlisted))
+            stderr_console.print(f"note: kept unlisted columns unchanged: {kept}")
         lines.append(
             f"{output}: {table.rows} rows; pseudonymised {', '.join(table.pseudonymised)}"
             + (f"; shifted {', '.join(table.shifted)}" if table.shifted else "")
             + (f"; dropped {', '.join(table.dropped)}" if table.dropped else "")
         )
-    _emit(result.to_json(), as_json, lines)
+    with cli_errors():
+        _emit(result.to_json(), target, lines)
 
 
 def reidentify(
@@ -209,16 +231,21 @@ def reidentify(
     out: Annotated[
         Path | None, typer.Option("--out", help="Write the batch result here (default: stdout).")
     ] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing --out file.")] = False,
-    as_json: JsonOpt = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing --out or --json-out file.")
+    ] = False,
+    as_json: JsonFlag = False,
+    json_out: JsonOutOption = None,
 ) -> None:
     """Return the originals behind pseudonyms, for a holder of the linkage key.
 
-    The result is PHI by design: it goes to stdout or --out only (written owner-only, never
-    into a release, never over an input or, without --force, an existing file).
+    The result is PHI by design: it goes to stdout, --out or --json-out only (files written
+    owner-only, never into a release, never over an input or, without --force, an existing
+    file).
 
     Example: deidkit reidentify PABCD... --linkage release.dkl --key-file project.key
     """
+    target = json_target(as_json=as_json, json_out=json_out)
     with cli_errors():
         if (pseudonym is None) == (batch is None):
             raise UsageError("give one PSEUDONYM or --batch CSV --column COL")
@@ -226,27 +253,37 @@ def reidentify(
             raise UsageError("--batch needs --column")
         if out is not None and batch is None:
             raise UsageError("--out applies to --batch")
+        inputs = {
+            "--batch": batch,
+            "--linkage": linkage,
+            "--key-file": key_file,
+            "--linkage-key-file": linkage_key_file,
+        }
         if out is not None:
-            inputs = {
-                "--batch": batch,
-                "--linkage": linkage,
-                "--key-file": key_file,
-                "--linkage-key-file": linkage_key_file,
-            }
-            check_output_path(out, option="--out", inputs=inputs, sensitive=True, force=force)
+            check_output_path(
+                out,
+                option="--out",
+                inputs=inputs,
+                others={"--json-out": target.file},
+                sensitive=True,
+                force=force,
+            )
+        check_json_out(target, inputs=inputs, others={"--out": out}, force=force)
         store = open_linkage_reader(linkage, key_file=key_file, linkage_key_file=linkage_key_file)
         if pseudonym is not None:
             found = reidentify_pseudonym(store, pseudonym)
-            _emit(found.to_json(), as_json, [f"{e.kind}\t{revealed(e)}" for e in found.entries])
+            lines = [f"{e.kind}\t{revealed(e)}" for e in found.entries]
+            _emit(found.to_json(), target, lines, private=True)
             return
         assert batch is not None and column is not None
         answers = reidentify_batch(store, batch, column, out=out, overwrite=force)
-    if answers.out is None:  # with --out the answers are in that file only
-        if as_json:
-            typer.echo(json.dumps(answers.to_json(), indent=2))
-        else:
-            typer.echo(answers.csv_text(), nl=False)
-    stderr_console.print(f"{answers.pseudonyms} pseudonyms, {answers.missing} not found")
+        # With --out the CSV is in that file only (stdout then carries no PHI by default).
+        emit_json(target, answers.to_json(), private=True)
+    if answers.out is None and target.text:
+        typer.echo(answers.csv_text(), nl=False)
+    stderr_console.print(
+        f"{answers.pseudonyms} pseudonyms, {answers.missing} not found", highlight=False
+    )
 
 
 linkage_app = typer.Typer(
@@ -266,8 +303,11 @@ def linkage_export(
     ] = "midi-b",
     key_file: KeyFileOpt = None,
     linkage_key_file: LinkageKeyOpt = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace existing export files.")] = False,
-    as_json: JsonOpt = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace existing export files or --json-out file.")
+    ] = False,
+    as_json: JsonFlag = False,
+    json_out: JsonOutOption = None,
 ) -> None:
     """Write the mapping files (PHI: owner-only, never into a release tree).
 
@@ -276,15 +316,22 @@ def linkage_export(
     """
     from deidkit.pseudonymise.midib import ExportFormat, export_linkage
 
+    target = json_target(as_json=as_json, json_out=json_out)
     with cli_errors():
         try:
             layout = ExportFormat(fmt)
         except ValueError:
             raise UsageError("--format must be midi-b, csv or json") from None
+        inputs = {
+            "--linkage": linkage,
+            "--key-file": key_file,
+            "--linkage-key-file": linkage_key_file,
+        }
+        check_json_out(target, inputs=inputs, others={"--out": out}, force=force)
         store = open_linkage_reader(linkage, key_file=key_file, linkage_key_file=linkage_key_file)
         paths = export_linkage(store, out, fmt=layout, overwrite=force)
-    files = [str(p) for p in paths]
-    _emit({"format": layout.value, "files": files}, as_json, files)
+        files = [str(p) for p in paths]
+        _emit({"format": layout.value, "files": files}, target, files)
 
 
 @linkage_app.command("check")
@@ -292,7 +339,9 @@ def linkage_check(
     linkage: Annotated[Path, typer.Option("--linkage", help="The linkage file.")],
     key_file: KeyFileOpt = None,
     linkage_key_file: LinkageKeyOpt = None,
-    as_json: JsonOpt = False,
+    as_json: JsonFlag = False,
+    json_out: JsonOutOption = None,
+    force: ForceJsonOpt = False,
 ) -> None:
     """Authenticate every record of a linkage file and count them (no values shown).
 
@@ -302,12 +351,20 @@ def linkage_check(
 
     Example: deidkit linkage check --linkage release.dkl --key-file project.key
     """
+    target = json_target(as_json=as_json, json_out=json_out)
     with cli_errors():
+        inputs = {
+            "--linkage": linkage,
+            "--key-file": key_file,
+            "--linkage-key-file": linkage_key_file,
+        }
+        check_json_out(target, inputs=inputs, force=force)
         store = open_linkage_reader(linkage, key_file=key_file, linkage_key_file=linkage_key_file)
         report = store.check()
     if report.complete:
         line = f"{linkage.name}: {report.records} records, {report.entries} entries, intact"
-        _emit(report.to_json(), as_json, [line])
+        with cli_errors():
+            _emit(report.to_json(), target, [line])
         return
     why = {
         "truncated": f"truncated: a torn record of {report.torn_tail_bytes} bytes at the end",
@@ -318,7 +375,8 @@ def linkage_check(
         f"{linkage.name}: {report.records} readable records, {report.entries} entries; "
         f"reading stopped at record {report.stopped_at_record}"
     )
-    _emit(report.to_json(), as_json, [line])
+    with cli_errors():
+        _emit(report.to_json(), target, [line])
     stderr_console.print(
         f"error: {linkage.name} is incomplete ({why})",
         markup=False,

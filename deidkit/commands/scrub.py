@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Annotated
@@ -19,8 +18,13 @@ from rich.progress import (
 from deidkit.commands._common import (
     EXIT_HELD_BACK,
     EXIT_OK,
+    JsonFlag,
+    JsonOutOption,
+    ShowPathsFlag,
     cli_errors,
     configure_logging,
+    emit_json,
+    json_target,
     stderr_console,
 )
 from deidkit.commands._progress import plain_progress
@@ -51,6 +55,9 @@ SCRUB_HELP = (
     "key or the release would not fit on the disk (all checked before anything is written); "
     "2: usage error; 70: internal error (a bug, or worker processes lost again and again). "
     "Re-running the same command resumes an interrupted run.\n\n"
+    "Input paths often carry patient names: stdout and --json name a held-back or skipped "
+    "file by number (its position in the walk, as in OUTPUT.run-report.json, which has the "
+    "path); --show-paths prints the paths, for local debugging.\n\n"
     "Example: deidkit scrub export/ release/ --profile research --key-file project.key"
 )
 
@@ -92,7 +99,7 @@ def _scrub_with_progress(
         )  # fmt: skip
 
 
-def _print_summary(summary: ScrubSummary, *, dry_run: bool) -> None:
+def _print_summary(summary: ScrubSummary, *, dry_run: bool, show_paths: bool) -> None:
     counts = summary.counts
     verb = "would release" if dry_run else "released"
     typer.echo(f"{verb} {counts['released']} of {counts['found']} files to {summary.output}")
@@ -108,6 +115,9 @@ def _print_summary(summary: ScrubSummary, *, dry_run: bool) -> None:
             reasons = Counter(entry["reason"] for entry in entries)
             detail = ", ".join(f"{reason}: {n}" for reason, n in sorted(reasons.items()))
             typer.echo(f"{label} {count} files ({detail})")
+            if show_paths:
+                for entry in entries:
+                    typer.echo(f"  #{entry.get('input', '?')} {entry['reason']}: {entry['source']}")
     cohort = summary.report.get("cohort_manifest")
     if isinstance(cohort, dict):
         parts = []
@@ -189,7 +199,9 @@ def scrub(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Read and scrub, write nothing.")
     ] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    json_output: JsonFlag = False,
+    json_out: JsonOutOption = None,
+    show_paths: ShowPathsFlag = False,
     allow_burned_in: Annotated[
         bool,
         typer.Option("--allow-burned-in", help="Release files flagged for burned-in text."),
@@ -211,11 +223,14 @@ def scrub(
     ] = None,
     force: Annotated[
         bool,
-        typer.Option("--force", help="Replace an existing --report or --cohort-manifest file."),
+        typer.Option(
+            "--force", help="Replace an existing --report, --cohort-manifest or --json-out file."
+        ),
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
     configure_logging(verbose)
+    target = json_target(as_json=json_output, json_out=json_out)
     with cli_errors():
         if min_cell_size is not None and cohort_manifest is None:
             raise OutputPathError("--min-cell-size needs --cohort-manifest")
@@ -228,7 +243,11 @@ def scrub(
         _check_outputs(
             output,
             inputs=inputs,
-            files={"--report": report, "--cohort-manifest": cohort_manifest},
+            files={
+                "--report": report,
+                "--cohort-manifest": cohort_manifest,
+                "--json-out": target.file,
+            },
             linkage=linkage,
             force=force,
         )
@@ -256,10 +275,9 @@ def scrub(
         summary = _scrub_with_progress(input_dir, output, settings=settings, options=options)
         if report is not None:
             _write_html_report(summary, report)
-    if json_output:
-        typer.echo(json.dumps(summary.to_json(), indent=2, sort_keys=True))
-    else:
-        _print_summary(summary, dry_run=dry_run)
+        emit_json(target, summary.to_json(show_paths=show_paths), sort_keys=True)
+    if target.text:
+        _print_summary(summary, dry_run=dry_run, show_paths=show_paths)
     raise typer.Exit(summary.exit_code)
 
 

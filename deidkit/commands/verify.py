@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from deidkit.commands._common import cli_errors, configure_logging, stderr_console
+from deidkit.commands._common import (
+    JsonFlag,
+    JsonOutOption,
+    JsonTarget,
+    cli_errors,
+    configure_logging,
+    emit_json,
+    json_target,
+    stderr_console,
+)
 from deidkit.commands._progress import LineProgress, plain_progress
 from deidkit.core.errors import UsageError
 from deidkit.core.io import check_output_path
@@ -53,9 +62,8 @@ def verify(
         str | None,
         typer.Option("--profile", help="Profile name or YAML (default: from the run report)."),
     ] = None,
-    json_out: Annotated[
-        Path | None, typer.Option("--json", help="Write machine-readable findings here.")
-    ] = None,
+    as_json: JsonFlag = False,
+    json_out: JsonOutOption = None,
     html_out: Annotated[
         Path | None, typer.Option("--html", help="Write the HTML release report here.")
     ] = None,
@@ -73,7 +81,7 @@ def verify(
         ),
     ] = False,
     force: Annotated[
-        bool, typer.Option("--force", help="Replace an existing --json or --html file.")
+        bool, typer.Option("--force", help="Replace an existing --json-out or --html file.")
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
@@ -82,13 +90,14 @@ def verify(
     from deidkit.verify.release import FAIL_ON, verify_release
     from deidkit.verify.report import write_verify_reports
 
+    target = json_target(as_json=as_json, json_out=json_out)
     with cli_errors():
         if fail_on not in FAIL_ON:
             raise UsageError(f"--fail-on must be one of {', '.join(FAIL_ON)}")
         if linkage is not None and original is None:
             raise UsageError("--linkage needs --original (the score compares with the originals)")
         _check_outputs(
-            {"--json": json_out, "--html": html_out},
+            {"--json-out": target.file, "--html": html_out},
             inputs={
                 "--original": original,
                 "--linkage": linkage,
@@ -130,7 +139,18 @@ def verify(
                 progress=progress,
                 require_run_report=require_run_report,
             )
-        write_verify_reports(result, fail_on=fail_on, json_out=json_out, html_out=html_out)
+        write_verify_reports(result, fail_on=fail_on, json_out=target.file, html_out=html_out)
+    if target.stdout:
+        # The same document as the file: release files (its subject), originals by number.
+        emit_json(JsonTarget(stdout=True), result.to_json(fail_on), sort_keys=True)
+    else:
+        _print_summary(result, fail_on=fail_on, json_out=target.file, html_out=html_out)
+    raise typer.Exit(result.exit_code(fail_on))
+
+
+def _print_summary(
+    result: VerifyResult, *, fail_on: str, json_out: Path | None, html_out: Path | None
+) -> None:
     verdict = result.verdict(fail_on)
     counts = {k: v for k, v in result.counts_per_check.items() if v}
     typer.echo(
@@ -146,7 +166,6 @@ def verify(
         typer.echo(f"findings: {json_out}")
     if html_out is not None:
         typer.echo(f"report: {html_out}")
-    raise typer.Exit(result.exit_code(fail_on))
 
 
 verify.__doc__ = VERIFY_HELP

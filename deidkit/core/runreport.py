@@ -47,7 +47,9 @@ class RunReport(TypedDict, total=False):
     Read by resumed runs (``settings_fingerprint``, ``status``) and by ``deidkit verify``
     (what the scrub did, for the release report). Input paths appear (``input``, and
     ``source`` in ``held_back``/``skipped``/``burned_in``), which is why the file lives
-    beside the release and never in it; no header value is ever written here.
+    beside the release and never in it; no header value is ever written here. An entry of
+    ``held_back``/``skipped`` also numbers its file (``input``: the 1-based position in
+    the walk), which is how ``deidkit scrub`` names it on stdout.
     """
 
     format: str
@@ -72,8 +74,8 @@ class RunReport(TypedDict, total=False):
     modalities: dict[str, int]
     reasons: dict[str, int]
     warnings: dict[str, int]
-    held_back: list[dict[str, str]]
-    skipped: list[dict[str, str]]
+    held_back: list[dict[str, Any]]
+    skipped: list[dict[str, Any]]
     burned_in: list[dict[str, Any]]
     cohort_manifest: dict[str, Any]
 
@@ -146,8 +148,8 @@ class RunTally:
     by_status: Counter[str] = field(default_factory=Counter)
     by_modality: Counter[str] = field(default_factory=Counter)
     by_reason: Counter[str] = field(default_factory=Counter)
-    held_back: list[dict[str, str]] = field(default_factory=list)
-    skipped: list[dict[str, str]] = field(default_factory=list)
+    held_back: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
     burned_in: list[dict[str, Any]] = field(default_factory=list)
     warnings: Counter[str] = field(default_factory=Counter)
 
@@ -160,7 +162,13 @@ class RunTally:
             self.by_modality[outcome.modality] += 1
         if outcome.reason is not None:
             self.by_reason[outcome.reason] += 1
-        entry = {"source": outcome.source, "reason": outcome.reason or ""}
+        # "input": the file's 1-based position in the walk, the name stdout may give it
+        # (the path stays here, beside the release; it often carries a patient's name).
+        entry: dict[str, Any] = {
+            "input": self.found,
+            "source": outcome.source,
+            "reason": outcome.reason or "",
+        }
         if outcome.detail:
             entry["detail"] = outcome.detail
         if outcome.status == STATUS_HELD_BACK:

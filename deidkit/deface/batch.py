@@ -18,7 +18,7 @@ import os
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -53,6 +53,7 @@ __all__ = [
     "Task",
     "make_plan",
     "plan",
+    "public_message",
     "run_batch",
     "run_task",
 ]
@@ -71,9 +72,21 @@ class DefaceReport:
         """Every file the run wrote, relative to OUTPUT, sorted."""
         return sorted(o for r in self.results for o in r.outputs)
 
-    def to_json(self) -> dict[str, Any]:
-        """``counts``, ``results`` and ``left_behind``, as ``deidkit deface --json`` prints."""
-        results = [{k: v for k, v in asdict(r).items() if k != "outputs"} for r in self.results]
+    def to_json(self, *, show_paths: bool = False) -> dict[str, Any]:
+        """``counts``, ``results`` and ``left_behind``, as ``deidkit deface --json`` prints.
+
+        A result names its input by number (``input``: its 1-based place among the results,
+        which are in path order), since input names can carry patient names; ``show_paths``
+        adds the path (``path``) and leaves the messages as they are.
+        """
+        results = []
+        for number, r in enumerate(self.results, start=1):
+            entry: dict[str, Any] = {"input": number}
+            entry.update((k, v) for k, v in asdict(r).items() if k != "outputs")
+            if not show_paths:
+                del entry["path"]
+                entry["message"] = public_message(r, number)
+            results.append(entry)
         return {"counts": self.counts(), "results": results, "left_behind": self.left_behind}
 
     @property
@@ -87,6 +100,20 @@ class DefaceReport:
         for r in self.results:
             counts[r.status] = counts.get(r.status, 0) + 1
         return counts
+
+
+def public_message(result: FileResult, number: int) -> str:
+    """``result.message`` with the input's path and file name replaced by ``#number``.
+
+    Messages name the file they are about (``sub-01_T1w.nii.gz: not a readable NIfTI
+    image``); the number names it on stdout instead.
+    """
+    path = PurePosixPath(result.path)
+    message = result.message
+    for name in (str(path), path.name):  # the path first: it contains the name
+        if name:
+            message = message.replace(name, f"#{number}")
+    return message
 
 
 def _rel(path: Path, root: Path) -> str:

@@ -56,21 +56,26 @@ def read_series(paths: list[Path]) -> DicomSeries:
     if len(paths) < 3:
         raise UnsupportedImageError("a DICOM series needs at least 3 slices")
     datasets = []
+    # Messages never name a slice (its file name can carry the patient's name): the
+    # result they end up in names the series.
     for path in paths:
         ds = pydicom.dcmread(path)
         # Writing back stores native pixel bytes under the file's own transfer syntax.
         syntax = ds.file_meta.TransferSyntaxUID
         if syntax.is_compressed or not syntax.is_little_endian:
-            raise UnsupportedImageError(f"{path.name}: compressed/big-endian pixel data")
+            raise UnsupportedImageError("a slice has compressed or big-endian pixel data")
         if int(getattr(ds, "NumberOfFrames", 1) or 1) != 1:
-            raise UnsupportedImageError(f"{path.name}: multi-frame DICOM is not supported")
+            raise UnsupportedImageError("a slice is multi-frame, which is not supported")
         datasets.append(ds)
     try:
         # "steps": the slices keep their own positions when written back, so in-plane
         # drift between them would misplace the defaced voxels.
         volume = read_series_volume(datasets, spacing_check="steps")
     except SeriesError as exc:
-        raise UnsupportedImageError(str(exc)) from exc
+        message = str(exc)
+        for path in paths:
+            message = message.replace(path.name, "a slice")
+        raise UnsupportedImageError(message) from exc
     scalings = {
         (float(getattr(ds, "RescaleSlope", 1) or 1), float(getattr(ds, "RescaleIntercept", 0)))
         for ds in volume.datasets

@@ -270,7 +270,7 @@ def _publish(src: Path, relative: Path, staging: Path, tree: _Tree, tally: _Tall
         try:
             shutil.copyfile(src, target)
         except OSError:
-            raise TableInputError(f"{relative} could not be copied") from None
+            raise TableInputError(f"{new_relative} could not be copied") from None
         tally.copied_unchanged += 1
 
 
@@ -280,7 +280,7 @@ def _publish_text(
     try:
         text = src.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
-        raise TableInputError(f"{relative} is not readable UTF-8 text") from None
+        raise TableInputError(f"{new_relative} is not readable UTF-8 text") from None
     subject = _subject_of(relative, tree.mapping)
     days = tree.offsets[subject] if subject is not None else None
     scrubbed = text

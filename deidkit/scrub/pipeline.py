@@ -177,15 +177,26 @@ class ScrubSummary:
         """0 when every file was released or skipped on purpose, 1 when any was held back."""
         return 1 if self.counts["held_back"] else 0
 
-    def to_json(self) -> dict[str, Any]:
-        """The summary ``deidkit scrub --json`` prints (names files by input path)."""
+    def to_json(self, *, show_paths: bool = False) -> dict[str, Any]:
+        """The summary ``deidkit scrub --json`` prints.
+
+        A held-back or skipped file is named by its number, ``input`` (its 1-based position
+        in the walk, as in the run report beside the release, which has its path): input
+        paths often carry patient names. ``show_paths`` adds each file's path (``source``).
+        """
         report = self.report
+
+        def entries(listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            if show_paths:
+                return [dict(entry) for entry in listed]
+            return [{k: v for k, v in entry.items() if k != "source"} for entry in listed]
+
         return {
             "exit_code": self.exit_code,
             "counts": self.counts,
             "reasons": report.get("reasons", {}),
-            "held_back": report.get("held_back", []),
-            "skipped": report.get("skipped", []),
+            "held_back": entries(report.get("held_back", [])),
+            "skipped": entries(report.get("skipped", [])),
             "profile": report["profile"]["name"],
             "table_edition": report["table_edition"],
             "key_fingerprint": report["key"]["fingerprint"],

@@ -276,8 +276,8 @@ CASES: list[tuple[str, Args, str]] = [
     ),
     (
         "verify-json-in-release",
-        lambda w: ["verify", w.release, "--json", w.release / "f.json"],
-        "--json must not lie in a release tree (RELEASE is the release)",
+        lambda w: ["verify", w.release, "--json-out", w.release / "f.json"],
+        "--json-out must not lie in a release tree (RELEASE is the release)",
     ),
     (
         "verify-html-in-original",
@@ -286,8 +286,8 @@ CASES: list[tuple[str, Args, str]] = [
     ),
     (
         "verify-json-is-html",
-        lambda w: ["verify", w.release, "--json", w.root / "r", "--html", w.root / "r"],
-        "--json must not be the same path as --html",
+        lambda w: ["verify", w.release, "--json-out", w.root / "r", "--html", w.root / "r"],
+        "--json-out must not be the same path as --html",
     ),
     (
         "verify-html-existing",

@@ -158,7 +158,7 @@ def _with_paper_trail(root: Path, *, status: str = "complete") -> Pair:
 
 def _verify(pair: Pair, *extra: str) -> tuple[int, str, dict[str, Any], str]:
     json_out, html_out = pair.release.parent / "v.json", pair.release.parent / "v.html"
-    args = ["verify", str(pair.release), "--workers", "1", "--json", str(json_out), "--force"]
+    args = ["verify", str(pair.release), "--workers", "1", "--json-out", str(json_out), "--force"]
     result = runner.invoke(app, [*args, "--html", str(html_out), *extra])
     return result.exit_code, result.stdout, json.loads(json_out.read_text()), html_out.read_text()
 

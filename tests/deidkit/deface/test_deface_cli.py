@@ -58,7 +58,12 @@ def test_deface_file_json_with_applyto_and_brain_mask(head_file: Path, tmp_path:
     assert result.exit_code == EXIT_OK, result.output
     payload = json.loads(result.stdout)
     assert payload["counts"] == {"defaced": 2}
-    assert {r["path"] for r in payload["results"]} == {"sub-01_T1w.nii.gz", "sub-01_T2w.nii.gz"}
+    # Inputs by number on stdout (names can carry patient names); paths with --show-paths.
+    assert [r["input"] for r in payload["results"]] == [1, 2]
+    assert not any("path" in r for r in payload["results"])
+    shown = CliRunner().invoke(app, [*args, "--force", "--show-paths"])
+    paths = {r["path"] for r in json.loads(shown.stdout)["results"]}
+    assert paths == {"sub-01_T1w.nii.gz", "sub-01_T2w.nii.gz"}
     assert all(r["qc"]["brain_voxels_changed"] == 0 for r in payload["results"])
     assert (out / "sub-01_T1w.nii.gz").is_file() and (out / "sub-01_T2w.nii.gz").is_file()
     assert len(list((tmp_path / "qc").glob("*.png"))) == 2
@@ -113,7 +118,29 @@ def test_folder_with_a_broken_file_goes_on(head_file: Path, tmp_path: Path) -> N
     (src / "broken.nii.gz").write_bytes(b"garbage")
     result = CliRunner().invoke(app, ["deface", str(src), str(tmp_path / "out"), "--workers", "2"])
     assert result.exit_code == EXIT_HELD_BACK
-    assert "failed   broken.nii.gz" in result.stdout
-    assert "defaced  good.nii.gz" in result.stdout
+    # By number, in path order: the input names never reach stdout.
+    assert "failed   #1" in result.stdout and "defaced  #2" in result.stdout
+    assert "broken" not in result.stdout and "good" not in result.stdout
     assert (tmp_path / "out" / "good.nii.gz").is_file()
     assert not (tmp_path / "out" / "broken.nii.gz").exists()
+
+
+def test_input_names_stay_off_stdout_and_stderr(head_file: Path, tmp_path: Path) -> None:
+    # Names as a PACS export gives them: the patient's name in the folder and file names.
+    src = tmp_path / "in" / "CANARYFAM_CANARYGIV"
+    src.mkdir(parents=True)
+    (src / "CANARYFAM_head.nii.gz").write_bytes(head_file.read_bytes())
+    (src / "CANARYFAM_broken.nii.gz").write_bytes(b"garbage")
+    runner = CliRunner()
+    text = runner.invoke(app, ["deface", str(tmp_path / "in"), str(tmp_path / "o1")])
+    assert text.exit_code == EXIT_HELD_BACK, text.output
+    assert "failed   #1  (#1: not a readable NIfTI image)" in text.stdout
+    as_json = runner.invoke(app, ["deface", str(tmp_path / "in"), str(tmp_path / "o2"), "--json"])
+    assert as_json.exit_code == EXIT_HELD_BACK
+    for result in (text, as_json):
+        assert "CANARY" not in result.stdout + result.stderr
+    assert [r["input"] for r in json.loads(as_json.stdout)["results"]] == [1, 2]
+    shown = runner.invoke(
+        app, ["deface", str(tmp_path / "in"), str(tmp_path / "o3"), "--show-paths"]
+    )
+    assert "failed   #1 CANARYFAM_CANARYGIV/CANARYFAM_broken.nii.gz" in shown.stdout

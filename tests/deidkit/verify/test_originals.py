@@ -51,7 +51,7 @@ def _scrub_and_verify(
     assert scrub.exit_code == EXIT_OK, scrub.output
     out = tmp_path / "findings.json"
     args = ["verify", str(release), "--original", str(src), "--key-file", str(key_file)]
-    result = runner.invoke(app, [*args, "--json", str(out), "--workers", "1"])
+    result = runner.invoke(app, [*args, "--json-out", str(out), "--workers", "1"])
     return result.exit_code, json.loads(out.read_text())["findings"]
 
 

@@ -62,9 +62,8 @@ def _edit(path: Path, change: Callable[[Dataset], None]) -> None:
 
 def _run(pair: Pair, *extra: str, out: Path | None = None) -> tuple[int, dict[str, object]]:
     out = out or pair.release.parent / "verify.json"
-    result = runner.invoke(
-        app, ["verify", str(pair.release), "--json", str(out), "--workers", "1", "--force", *extra]
-    )
+    args = ["verify", str(pair.release), "--json-out", str(out), "--workers", "1", "--force"]
+    result = runner.invoke(app, [*args, *extra])
     data = json.loads(out.read_text()) if out.exists() else {}
     return result.exit_code, data
 
@@ -261,7 +260,7 @@ def test_fail_on_warn(pair: Pair) -> None:
 
 def test_usage_errors(pair: Pair) -> None:
     inside = pair.release / "report.json"
-    result = runner.invoke(app, ["verify", str(pair.release), "--json", str(inside)])
+    result = runner.invoke(app, ["verify", str(pair.release), "--json-out", str(inside)])
     assert result.exit_code == EXIT_USAGE and not inside.exists()
     result = runner.invoke(app, ["verify", str(pair.release), "--fail-on", "sometimes"])
     assert result.exit_code == EXIT_USAGE

@@ -56,7 +56,7 @@ def test_scrubbed_release_verifies_clean(
 ) -> None:
     release, key_file, linkage, profile = scrubbed
     out = release.parent / "plain.json"
-    result = runner.invoke(app, ["verify", str(release), "--json", str(out), "--workers", "1"])
+    result = runner.invoke(app, ["verify", str(release), "--json-out", str(out), "--workers", "1"])
     data = json.loads(out.read_text())
     assert result.exit_code == EXIT_OK, data["findings"]
     assert data["profile"]["name"] == profile  # read from the run report
@@ -73,7 +73,7 @@ def test_scrubbed_release_verifies_clean(
         str(linkage),
         "--key-file",
         str(key_file),
-        "--json",
+        "--json-out",
         str(out),
         "--html",
         str(html),
