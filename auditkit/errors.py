@@ -31,7 +31,7 @@ class OutputPathError(UsageError):
 class MissingDependencyError(AuditkitError):
     """An optional dependency is missing; the message names the extra to install."""
 
-    default_message = "an optional dependency is missing: pip install 'deidkit[audit]'"
+    default_message = "an optional dependency is missing: pip install 'deidkit-auditkit[audit]'"
 
 
 class InputFileError(UsageError):

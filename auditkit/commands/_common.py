@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from auditkit.errors import AuditkitError, OutputPathError, UsageError
+from auditkit.optional import missing_dependency
 from deidkit.commands._common import (
     JsonFlag,
     JsonOutOption,
@@ -73,7 +74,14 @@ def report_internal_error(exc: BaseException) -> int:
     Only the exception's type is printed: its message or a traceback can quote patient
     data (a label, an attribute). ``--verbose`` or ``AUDITKIT_DEBUG=1`` / ``DEIDKIT_DEBUG=1``
     add the traceback.
+
+    An import of a missing optional package is no bug but an extra not installed (``eval``
+    for evaluate/report/gate, ``audit`` for predict/demo): one line naming it, exit 1.
     """
+    missing = missing_dependency(exc)
+    if missing is not None:
+        print(f"error: {missing}", file=sys.stderr, flush=True)
+        return EXIT_FAIL
     debug = any(os.environ.get(name, "") not in ("", "0") for name in DEBUG_ENV_VARS)
     if _verbose or debug:
         traceback.print_exception(exc, file=sys.stderr)

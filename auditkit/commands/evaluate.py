@@ -20,7 +20,7 @@ from auditkit.commands._common import (
     stderr_console,
 )
 from auditkit.errors import OutputPathError
-from auditkit.evaluate.predictions import Task
+from auditkit.evaluate.task import Task
 
 HELP = """Evaluate predictions per subgroup: metrics with bootstrap CIs, disparities, RESULTS.json.
 

@@ -1,7 +1,8 @@
 """The evaluate stage: subgroup metrics with bootstrap CIs and disparities -> RESULTS.json.
 
 * :func:`load_predictions` / :func:`prepare_predictions` -> :class:`Predictions`: a predictions
-  table (CSV/Parquet, or a DataFrame) validated for one :class:`Task` (``predictions``).
+  table (CSV/Parquet, or a DataFrame) validated for one :class:`Task` (``predictions``;
+  ``Task`` itself lives in the light ``task`` module, the CLI's option type).
 * :class:`AuditResult`: every group's metrics, CIs, disparities and warnings, computed once;
   ``to_dict()`` is the RESULTS.json document (``audit``). :func:`evaluate_file` does both from
   a file, the call behind ``auditkit evaluate``.
@@ -20,11 +21,11 @@ if TYPE_CHECKING:
     from auditkit.evaluate.audit import AuditResult, Threshold, evaluate_file, parse_threshold_rule
     from auditkit.evaluate.predictions import (
         Predictions,
-        Task,
         load_predictions,
         prepare_predictions,
         read_table,
     )
+    from auditkit.evaluate.task import Task
 
 _EXPORTS = {
     "AuditResult": "auditkit.evaluate.audit",
@@ -32,7 +33,7 @@ _EXPORTS = {
     "evaluate_file": "auditkit.evaluate.audit",
     "parse_threshold_rule": "auditkit.evaluate.audit",
     "Predictions": "auditkit.evaluate.predictions",
-    "Task": "auditkit.evaluate.predictions",
+    "Task": "auditkit.evaluate.task",
     "load_predictions": "auditkit.evaluate.predictions",
     "prepare_predictions": "auditkit.evaluate.predictions",
     "read_table": "auditkit.evaluate.predictions",

@@ -34,7 +34,8 @@ import numpy.typing as npt
 
 from auditkit import __version__
 from auditkit.errors import EvaluationError
-from auditkit.evaluate.predictions import Predictions, Task, load_predictions
+from auditkit.evaluate.predictions import Predictions, load_predictions
+from auditkit.evaluate.task import Task
 from auditkit.fingerprint import package_versions, sha256_file
 from auditkit.metrics.bootstrap import percentile_interval, run_bootstrap
 from auditkit.metrics.disparities import (

@@ -14,7 +14,6 @@ attribute columns. Rules, applied here once:
 
 from __future__ import annotations
 
-import enum
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from auditkit.errors import PredictionsError
+from auditkit.evaluate.task import Task as Task  # re-exported: its home before task.py
 from auditkit.inputs import MSG_NOT_UTF8, check_file
 from auditkit.results import WarningEntry
 
@@ -42,15 +42,6 @@ MSG_UNREADABLE: Final = "predictions: '{name}' could not be read as {kind}"
 MSG_EMPTY: Final = "predictions: '{name}' is empty (no header row)"
 MSG_NO_ROWS: Final = "predictions: no usable rows left after excluding failed and incomplete rows"
 MSG_MULTICLASS_SCORES: Final = "predictions: --task multiclass needs at least two score columns"
-
-
-class Task(enum.StrEnum):
-    """Kind of model output being evaluated."""
-
-    BINARY = "binary"
-    MULTICLASS = "multiclass"
-    REGRESSION = "regression"
-    SEGMENTATION = "segmentation"
 
 
 #: Score columns used when none are given.

@@ -21,6 +21,7 @@ from rich.markup import escape
 
 from deidkit.core.errors import DeidkitError, UsageError, WorkerLostError
 from deidkit.core.io import PathMap, atomic_write_text, check_output_path
+from deidkit.core.optional import missing_dependency
 
 EXIT_OK = 0
 EXIT_HELD_BACK = 1  # some files held back / could not read something
@@ -50,7 +51,14 @@ def report_internal_error(exc: BaseException) -> int:
 
     Only the exception's type is printed: its message or a traceback can quote patient
     data. ``--verbose`` or ``DEIDKIT_DEBUG=1`` add the traceback, for whoever debugs it.
+
+    An import of a missing optional package is no bug but an extra not installed: one line
+    naming the extra, exit 1.
     """
+    missing = missing_dependency(exc)
+    if missing is not None:
+        print(f"error: {missing}", file=sys.stderr, flush=True)
+        return EXIT_HELD_BACK
     if _verbose or os.environ.get(DEBUG_ENV_VAR, "") not in ("", "0"):
         traceback.print_exception(exc, file=sys.stderr)
     print(f"internal error (this is a bug): {type(exc).__name__}", file=sys.stderr, flush=True)

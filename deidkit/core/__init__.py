@@ -55,7 +55,10 @@ if TYPE_CHECKING:
         scrub_nifti_header,
     )
     from deidkit.core.optional import (
+        DISTRIBUTION,
         import_optional,
+        missing_dependency,
+        require_extra,
     )
     from deidkit.core.pseudonym import (
         DEFAULT_DATE_SHIFT_RANGE,
@@ -120,7 +123,10 @@ _EXPORTS = {
     "load_key_file": "deidkit.core.keys",
     "generate_key_file": "deidkit.core.keys",
     "scrub_nifti_header": "deidkit.core.metadata",
+    "DISTRIBUTION": "deidkit.core.optional",
     "import_optional": "deidkit.core.optional",
+    "missing_dependency": "deidkit.core.optional",
+    "require_extra": "deidkit.core.optional",
     "DEFAULT_DATE_SHIFT_RANGE": "deidkit.core.pseudonym",
     "patient_pseudonym": "deidkit.core.pseudonym",
     "study_id_pseudonym": "deidkit.core.pseudonym",
@@ -145,6 +151,7 @@ _EXPORTS = {
 __all__ = [
     "ColumnSpecError",
     "DEFAULT_DATE_SHIFT_RANGE",
+    "DISTRIBUTION",
     "DeidkitError",
     "Executor",
     "FileOutcome",
@@ -184,12 +191,14 @@ __all__ = [
     "import_optional",
     "load_key",
     "load_key_file",
+    "missing_dependency",
     "patient_pseudonym",
     "pseudonymous_uid",
     "publish_bytes",
     "quiet_pydicom",
     "read_run_report",
     "read_series_volume",
+    "require_extra",
     "run_report_path",
     "scrub_nifti_header",
     "shipped_dir",

@@ -8,7 +8,7 @@ run_batch(INPUT, OUTPUT, options) the ``deidkit deface`` command as a function
 scrub_nifti_header(img)           empty NIfTI free-text header fields and extensions
 scrub_sidecar(dict, profile=...)  a BIDS JSON sidecar under a profile's E.1-1 codes
 
-Heavy optional dependencies (SimpleITK, OpenCV, nilearn, pydeface) are imported lazily, so
+Heavy optional dependencies (SimpleITK, OpenCV, quickshear) are imported lazily, so
 importing this package is cheap; see :func:`deidkit.deface.methods.get_method`.
 """
 

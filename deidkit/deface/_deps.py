@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from types import ModuleType
 
-from deidkit.core.errors import MissingDependencyError
 from deidkit.core.optional import import_optional
 
 _FEATURE = "deidkit deface"
@@ -25,22 +22,3 @@ def cv2() -> ModuleType:
 def quickshear() -> ModuleType:
     """Return the quickshear module."""
     return import_optional("quickshear", feature=_FEATURE, extra="deface")
-
-
-def pydeface_data() -> ModuleType:
-    """Return the pydeface package (it ships the mean head and face mask)."""
-    return import_optional("pydeface", feature=_FEATURE, extra="deface")
-
-
-def nilearn_data_file(name: str) -> Path:
-    """Path of a file in nilearn's shipped ``datasets/data`` folder, without importing nilearn.
-
-    Importing nilearn pulls in scikit-learn and takes seconds; the template files are plain
-    NIfTI files that nibabel reads directly.
-    """
-    spec = importlib.util.find_spec("nilearn")
-    if spec is None or spec.origin is None:
-        raise MissingDependencyError(
-            f"{_FEATURE} needs the optional package 'nilearn': pip install 'deidkit[deface]'"
-        )
-    return Path(spec.origin).parent / "datasets" / "data" / name

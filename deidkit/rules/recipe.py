@@ -46,6 +46,7 @@ from types import MappingProxyType
 from typing import Any
 
 from deidkit.core.errors import RecipeError
+from deidkit.core.optional import import_optional
 from deidkit.rules.standard import normalise_tag, tag_text
 
 _UID_FUNCS = frozenset({"deid_func:dicom_uuid", "deid_func:generate_uid", "func:generate_uid"})
@@ -226,6 +227,7 @@ def map_recipe(path: Path) -> RecipeMapping:
     path = Path(path)
     if not path.is_file():
         raise RecipeError(f"recipe {path.name} does not exist")
+    import_optional("deid", feature="--recipe", extra="recipes")
     from deid.config import DeidRecipe
 
     try:
