@@ -13,12 +13,16 @@ level only):
     the profile removes (X, Z, X/Z) counts once; inside a sequence the profile lets the
     release drop, every coded attribute counts as removed when the sequence is gone.
 ``date_shifted``
-    Dates under Retain Longitudinal Modified Dates: present, changed, and (when the offset
-    is known) shifted by exactly the patient's offset.
+    Dates under Retain Longitudinal Modified Dates: absent or empty, or no longer holding
+    the original date (the public scorer checks no offset).
 ``uid_changed`` / ``uid_consistent``
-    Replaced UIDs differ from the original, and equal the mapping's pseudonym.
+    Replaced UIDs are absent or empty, or no longer hold the original; and are absent or
+    empty, or equal the mapping's pseudonym.
 ``patient_id_consistent``
-    Patient ID equals the mapping's pseudonym for the original Patient ID.
+    Patient ID is absent or empty, or equals the mapping's pseudonym.
+
+Absent passes exactly where the public scorer passes it (CBIIT/MIDI_validation_script,
+``modules/curation_validator.py``): removing a UID or a date is not a failure.
 ``research_retained``
     Research-relevant values (:data:`RESEARCH_KEYWORDS`, plus anything an option keeps)
     survive unchanged: over-scrubbing is a failure too.
@@ -33,9 +37,8 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
 from pathlib import Path
 
 import pydicom
@@ -230,14 +233,6 @@ def _value(ds: Dataset, tag: int) -> str | None:
     return text.strip(" \x00")
 
 
-def _shift(value: str, days: int) -> str | None:
-    try:
-        day = date(int(value[:4]), int(value[4:6]), int(value[6:8])) + timedelta(days=days)
-    except ValueError:
-        return None
-    return f"{day.year:04d}{day.month:02d}{day.day:02d}" + value[8:]
-
-
 _SEQUENCE_REMOVE_CODES = frozenset({"X", "Z", "X/Z"})
 
 
@@ -282,13 +277,6 @@ def score_facts(
     lets the release drop (and it did), every attribute with an action code counts as removed.
     """
     counts = ScoreCounts()
-    offset_cache: list[int | None] = []
-
-    def offset() -> int | None:
-        if not offset_cache:
-            offset_cache.append(mapping.offset(patient_id, shift_range))
-        return offset_cache[0]
-
     for path, tag, vr, before in facts:
         code = rules.code_for(tag)
         present = released.has_item(path)
@@ -308,7 +296,6 @@ def score_facts(
             released.values.get((path, tag)) if present else None,
             rules=rules,
             mapping=mapping,
-            offset=offset,
             nested=bool(path),
         )
     return counts
@@ -332,29 +319,34 @@ def _score_element(
     *,
     rules: Rules,
     mapping: IdentifierMap,
-    offset: Callable[[], int | None],
     nested: bool = False,
 ) -> None:
     code = rules.code_for(tag)
+    # As the public scorer (CBIIT/MIDI_validation_script, curation_validator.py): an
+    # absent or empty value passes patid/uid consistency, uid_changed and date_shifted; a
+    # present one fails when it still holds the original (changed checks) or differs from
+    # the mapping (consistency checks).
     if tag == 0x00100020 and not nested:
         target = mapping.new_patient_id(before)
         if target is not None:
-            counts.tick("patient_id_consistent", after == target)
+            counts.tick("patient_id_consistent", not after or after == target)
         counts.tick("text_removed", after != before)
     elif vr == "UI" and code in _UID_CODES and "retain_uids" not in rules.options:
-        counts.tick("uid_changed", after != before)
+        counts.tick("uid_changed", not after or not _still_holds(before, after))
         target = mapping.new_uid(before)
         if target is not None:
-            counts.tick("uid_consistent", after == target)
+            counts.tick("uid_consistent", not after or after == target)
     elif vr in ("DA", "DT") and code == "C":
-        days = offset()
-        expected = _shift(before, days) if days is not None else None
-        ok = bool(after) and after != before and (expected is None or after == expected)
-        counts.tick("date_shifted", ok)
+        counts.tick("date_shifted", not after or not _still_holds(before, after))
     elif code in _REMOVE_CODES:
         counts.tick("text_removed", _removed_right(code, before, after))
     elif not nested and (keyword_of(tag) in RESEARCH_KEYWORDS or code == "K"):
         counts.tick("research_retained", after == before)
+
+
+def _still_holds(before: str, after: str) -> bool:
+    """Whether a released value contains the original one (multi-values joined, as the scorer)."""
+    return before.replace("\\", "") in after.replace("\\", "")
 
 
 def _removed_right(code: str, before: str, after: str | None) -> bool:

@@ -66,7 +66,7 @@ def test_each_mistake_costs_its_category() -> None:
     assert scores["uid_consistent"] == (3, 4)
 
 
-def test_dates_must_be_shifted_by_the_patients_offset() -> None:
+def test_dates_must_no_longer_hold_the_original() -> None:
     orig = original_dataset(0)
     rel = release_dataset(orig, KEY)
     offset = date_offset_days(KEY, PATIENT_ID, shift_range=RANGE)
@@ -78,8 +78,51 @@ def test_dates_must_be_shifted_by_the_patients_offset() -> None:
     assert scores["text_removed"][0] == scores["text_removed"][1] - 1
     rel.StudyDate = STUDY_DATE
     assert _score(orig, rel, DATES)["date_shifted"] == (0, 1)
-    rel.StudyDate = (shifted + timedelta(days=1)).strftime("%Y%m%d")  # shifted, wrong offset
+    # The public scorer checks no offset: any other date passes, as there.
+    rel.StudyDate = (shifted + timedelta(days=1)).strftime("%Y%m%d")
+    assert _score(orig, rel, DATES)["date_shifted"] == (1, 1)
+    rel.StudyDate = STUDY_DATE + "\\20200101"  # the original among other values
     assert _score(orig, rel, DATES)["date_shifted"] == (0, 1)
+
+
+def test_removed_uids_and_dates_pass_as_in_the_public_scorer() -> None:
+    """Hand count: basic profile, original_dataset(0) released with its UIDs removed.
+
+    The four U-coded UIDs (SOP, Study, Series, Frame of Reference) are absent: the public
+    scorer passes uid_changed and uid_consistent for an absent tag, so 4/4 each (the old
+    score gave uid_consistent 0/4). Under Modified Dates the one C-coded date (StudyDate)
+    removed passes date_shifted: 1/1. Patient ID removed passes patient_id_consistent: 1/1.
+    """
+    orig = original_dataset(0)
+    rel = release_dataset(orig, KEY)
+    for keyword in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID"):
+        delattr(rel, keyword)
+    rel.FrameOfReferenceUID = ""
+    del rel.StudyDate
+    del rel.PatientID
+    scores = _score(orig, rel, DATES)
+    assert scores["uid_changed"] == (4, 4)
+    assert scores["uid_consistent"] == (4, 4)
+    assert scores["date_shifted"] == (1, 1)
+    assert scores["patient_id_consistent"] == (1, 1)
+
+
+def test_a_planted_leak_still_fails_beside_removed_values() -> None:
+    """Hand count: three UIDs removed, the Series UID left as the original: uid_changed and
+    uid_consistent 3/4 each; StudyDate left as the original: date_shifted 0/1; a Patient ID
+    other than the mapping's: patient_id_consistent 0/1."""
+    orig = original_dataset(0)
+    rel = release_dataset(orig, KEY)
+    for keyword in ("SOPInstanceUID", "StudyInstanceUID", "FrameOfReferenceUID"):
+        delattr(rel, keyword)
+    rel.SeriesInstanceUID = orig.SeriesInstanceUID
+    rel.StudyDate = orig.StudyDate
+    rel.PatientID = "PWRONGPSEUDONYM00"
+    scores = _score(orig, rel, DATES)
+    assert scores["uid_changed"] == (3, 4)
+    assert scores["uid_consistent"] == (3, 4)
+    assert scores["date_shifted"] == (0, 1)
+    assert scores["patient_id_consistent"] == (0, 1)
 
 
 def test_mapping_formats(tmp_path: Path) -> None:
