@@ -23,7 +23,14 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from deidkit.rules.standard import safe_private_table
-from deidkit.verify.patterns import PATTERN_DATE, RAW_PATTERNS, UID_TOKEN, ValueSearch, scan_text
+from deidkit.verify.patterns import (
+    PATTERN_DATE,
+    RAW_PATTERNS,
+    UID_TOKEN,
+    ValueSearch,
+    is_standard_vocabulary,
+    scan_text,
+)
 from deidkit.verify.private import (
     NO_DECLARATIONS,
     TAG_CHARACTERISTICS,
@@ -62,6 +69,8 @@ _NUMERIC_VRS = frozenset({"US", "SS", "UL", "SL", "FL", "FD", "AT", "UV", "SV"})
 # ASCII-only VRs (PS3.5 6.2): decoded straight from the raw bytes, no character set needed.
 _ASCII_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI", "UR"})
 _DATE_VRS = frozenset({"DA", "DT", "TM"})
+# Coded or short text that profiles keep: where the standard's vocabulary is the content.
+_KEPT_CODED_VRS = frozenset({"AE", "CS", "SH", "LO"})
 _STANDARD_UID_ROOT = "1.2.840.10008."
 _DEID_UID_ROOT = "2.25."
 _PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
@@ -168,7 +177,14 @@ class _Scanner:
             if not (path == "" and tag_int in _PIXEL_TAGS):  # as in _raw_totals
                 in_bytes = self._count_raw(raw)
             if vr in _BINARY_VRS or tag_int in _PIXEL_TAGS:
-                self._bytes_only(in_bytes, [], here, kw_here)
+                # Samples, lookup tables and other numbers meet a short value's bytes by
+                # chance; only binary content that is text (an UN element of a private
+                # block, say) is searched as text.
+                if in_bytes and self.search is not None:
+                    found = _binary_text_matches(raw, vr, kw, self.search)
+                    self._bytes_only(
+                        {k: n for k, n in in_bytes.items() if k in found}, [], here, kw_here
+                    )
                 continue
             if vr in _NUMERIC_VRS:
                 # Binary numbers hold no text; they only matter where the profile removes them.
@@ -359,6 +375,8 @@ class _Scanner:
                 if source in seen:
                     continue
                 owners = (self.originals.owners or {}).get(matched)
+                if self._standard_word(tag, vr, code, matched, owners, retained=retained):
+                    continue
                 if owners is not None and self.patient_id not in owners:
                     # Held by other patients' originals only; another value of this same
                     # attribute may still be this patient's own, so keep looking.
@@ -373,6 +391,34 @@ class _Scanner:
                     if not severity:
                         continue
                 self.add(here, kw, CHECK_ORIGINAL_VALUE, severity, matched_attribute=source)
+
+    def _standard_word(
+        self,
+        tag: int,
+        vr: str,
+        code: str | None,
+        matched: str,
+        owners: frozenset[str] | None,
+        *,
+        retained: bool,
+    ) -> bool:
+        """Whether a match is the standard's own word, not a leak ("Perfusion" in Image Type).
+
+        A name part that is also a word of the standard's vocabulary ("Perfusion",
+        "Observer", "Green") is no finding in a standard attribute the profile keeps as coded
+        or short text (Image Type, Code Meaning, Manufacturer). In free text, private
+        elements and anything the profile acts on, it stays a finding when it is this
+        patient's own value (or whose it is is unknown): the patient's surname in Image
+        Comments is a leak even if it is a word of the standard. Where the kept value is
+        one the originals held in the same attribute ("Recording Observer's Name" against
+        a placeholder "Observer^Recording"), every word being the standard's is enough.
+        """
+        kept = (tag >> 16) % 2 == 0 and code in (None, "K") and vr in _KEPT_CODED_VRS
+        if kept and retained and is_standard_vocabulary(matched, word_by_word=True):
+            return True
+        if not is_standard_vocabulary(matched):
+            return False
+        return kept or (owners is not None and self.patient_id not in owners)
 
     def _date_match_severity(self, value: str) -> str:
         """ "error", "warn" or "" (no finding) for an original date found in a date element."""
@@ -482,6 +528,38 @@ def is_pseudonym_or_dummy(value: str) -> bool:
     """Whether a value is a deidkit pseudonym or an obvious dummy (never PHI)."""
     text = value.replace("^", " ").strip(" \x00")
     return bool(_PSEUDONYM.match(text)) or text.upper() in _DUMMY_TEXT
+
+
+_PRINTABLE = frozenset(range(0x20, 0x7F)) | frozenset(b"\t\r\n\x1b") | frozenset(range(0xA0, 0x100))
+# Bytes that end a string inside mixed binary content (padding, separators, punctuation).
+_STRING_ENDS = frozenset(b"\x00 \t\r\n^\\/=:;,.'\"()[]<>|")
+# Arrays of numbers: words, floats, long words. OB and UN may carry text (private headers).
+_NUMBER_VRS = frozenset({"OW", "OF", "OD", "OL", "OV"})
+
+
+def _binary_text_matches(
+    raw: DataElement | RawDataElement, vr: str, keyword: str, search: ValueSearch
+) -> set[str]:
+    """Source keywords of original values that a binary element holds *as text*.
+
+    Lookup tables, pixel data and arrays of numbers are never text; in OB or UN content a
+    value counts when the element reads as text, or when the value stands as a string of
+    its own (between padding, separators or punctuation, as in a CSA header) rather than
+    as a chance run of bytes inside numbers.
+    """
+    data = raw.value
+    if (
+        not isinstance(data, bytes)
+        or vr in _NUMBER_VRS
+        or keyword == "LUTData"
+        or keyword.endswith("LookupTableData")
+        or "PixelData" in keyword
+    ):
+        return set()
+    body = data.rstrip(b"\x00 ")
+    if sum(1 for b in body if b in _PRINTABLE) >= 0.95 * len(body):
+        return set(search.count_in_bytes(data))
+    return search.labels_as_strings(data, _STRING_ENDS)
 
 
 def _is_date_value(value: str) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 # Pattern names (stable: reports and CI parse them; a finding's ``pattern`` field).
 PATTERN_NAME = "person-name"
@@ -215,6 +216,21 @@ class ValueSearch:
                 counts[label] = counts.get(label, 0) + 1
         return counts
 
+    def labels_as_strings(self, data: bytes, ends: frozenset[int]) -> set[str]:
+        """Source keywords of values in ``data`` that start and end at one of ``ends``."""
+        found: set[str] = set()
+        if self.bytes_re is None:
+            return found
+        low = data.lower()
+        for match in self.bytes_re.finditer(low):
+            start, stop = match.span()
+            before = start == 0 or low[start - 1] in ends
+            after = stop == len(low) or low[stop] in ends
+            label = self.byte_labels.get(match.group(0))
+            if before and after and label is not None:
+                found.add(label)
+        return found
+
 
 def byte_forms(value: str) -> set[bytes]:
     """Byte forms of a case-folded value as a raw-byte search meets them (ASCII lower-cased)."""
@@ -240,3 +256,62 @@ RAW_PATTERNS: Mapping[str, re.Pattern[bytes]] = {
 
 #: UID-shaped tokens in raw bytes, to look up in the set of original UIDs.
 UID_TOKEN = re.compile(rb"(?<![0-9.])[0-9]+(?:\.[0-9]+){2,}")
+
+
+# --- the standard's own vocabulary ---------------------------------------------------------
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+def _normalised(text: str) -> str:
+    return " ".join(w.casefold() for w in _WORD.findall(text))
+
+
+@lru_cache(maxsize=1)
+def _dictionary_names() -> tuple[frozenset[str], str]:
+    """Words, and all names one a line, of the attribute names and keywords of pydicom's
+    data dictionary (case-folded, punctuation as spaces)."""
+    from pydicom._dicom_dict import DicomDictionary
+
+    names = [_normalised(entry[2]) for entry in DicomDictionary.values()]
+    names += [entry[4].casefold() for entry in DicomDictionary.values()]
+    return frozenset(w for name in names for w in name.split()), "\n".join(names)
+
+
+@lru_cache(maxsize=1)
+def _concept_names() -> tuple[frozenset[str], str]:
+    """The same for the code meanings pydicom ships (DCM, SNOMED CT, NCIt concepts).
+
+    Loaded only when a match needs it: the table costs most of a second to import.
+    """
+    from pydicom.sr._concepts_dict import concepts
+
+    schemes: dict[str, dict[str, dict[str, tuple[str, list[int]]]]] = concepts  # type: ignore[assignment]
+    names = [
+        _normalised(meaning)
+        for scheme in schemes.values()
+        for keyword_codes in scheme.values()
+        for meaning, _cids in keyword_codes.values()
+    ]
+    return frozenset(w for name in names for w in name.split()), "\n".join(names)
+
+
+@lru_cache(maxsize=4096)
+def is_standard_vocabulary(text: str, *, word_by_word: bool = False) -> bool:
+    """Whether ``text`` is the standard's own wording (attribute names, keywords, code
+    meanings): one word that is a word of theirs ("Perfusion", "Observer"), or several
+    that stand together in one of them. "Saint Elsewhere Hospital" is not, though each of
+    its words is; with ``word_by_word`` it is (every word is the standard's).
+    """
+    phrase = _normalised(text)
+    if not phrase:
+        return False
+    if word_by_word and " " in phrase:
+        return all(is_standard_vocabulary(word) for word in phrase.split())
+    single = " " not in phrase
+    found = re.compile(rf"(?<![^\W_]){re.escape(phrase)}(?![^\W_])")
+    for source in (_dictionary_names, _concept_names):
+        words, lines = source()
+        if (phrase in words) if single else bool(found.search(lines)):
+            return True
+    return False

@@ -499,7 +499,7 @@ def verify_release(
 
     findings = [f for r in reports for f in r.findings]
     findings += _dir_findings(release, index, rules)
-    findings += release_structure(reports)
+    findings += release_structure(reports, harvest=harvest, mapping=mapping)
     completeness: Completeness = check_completeness(
         release, report, (rel for _path, rel in files), require_run_report=require_run_report
     )

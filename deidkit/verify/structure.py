@@ -21,25 +21,77 @@ CHECK_MISSING = "missing-file"
 RELEASE_CHECKS = (CHECK_REFERENCES, CHECK_RELATIONSHIPS)
 
 
-def release_structure(reports: list[FileReport]) -> list[Finding]:
-    """Relationships and references inside the release alone."""
-    findings: list[Finding] = []
-    dicom = [r for r in reports if r.kind == "dicom" and r.sop_uid]
+def _spans(records: Iterable[tuple[str, str, str]]) -> tuple[dict[str, set[str]], ...]:
+    """Series -> studies and study -> patients, from (patient, study, series) records."""
     series_study: dict[str, set[str]] = {}
     study_patient: dict[str, set[str]] = {}
+    for patient, study, series in records:
+        series_study.setdefault(series, set()).add(study)
+        study_patient.setdefault(study, set()).add(patient)
+    return series_study, study_patient
+
+
+def _pre_existing(
+    harvest: OriginalHarvest | None, mapping: IdentifierMap | None
+) -> tuple[tuple[set[str], int], ...]:
+    """Per span kind: release UIDs that already spanned in the originals, and how many did.
+
+    With a mapping each spanning original UID is mapped to its release UID; without one
+    (or for UIDs it does not know) a release has no more spans than its originals had.
+    """
+    if harvest is None:
+        return ((set(), 0), (set(), 0))
+    originals = [o for o in harvest.files if not o.unreadable and o.sop_uid]
+    kinds = _spans((o.patient_id, o.study_uid, o.series_uid) for o in originals)
+    result: list[tuple[set[str], int]] = []
+    for parents_of in kinds:
+        spanning = {uid for uid, parents in parents_of.items() if len(parents) > 1}
+        mapped = {mapping.new_uid(uid) or "" for uid in spanning} if mapping is not None else set()
+        result.append((spanning | mapped, len(spanning)))
+    return tuple(result)
+
+
+def release_structure(
+    reports: list[FileReport],
+    *,
+    harvest: OriginalHarvest | None = None,
+    mapping: IdentifierMap | None = None,
+) -> list[Finding]:
+    """Relationships and references inside the release alone.
+
+    With the originals' ``harvest``, a study spanning several patients (or a series several
+    studies) that the originals already had is reported as pre-existing, a warning: the
+    release kept the originals' inconsistency, it did not make it.
+    """
+    findings: list[Finding] = []
+    dicom = [r for r in reports if r.kind == "dicom" and r.sop_uid]
     first_file: dict[str, str] = {}
     for r in dicom:
-        series_study.setdefault(r.series_uid, set()).add(r.study_uid)
-        study_patient.setdefault(r.study_uid, set()).add(r.patient_id)
         first_file.setdefault(r.series_uid, r.rel)
         first_file.setdefault(r.study_uid, r.rel)
+    series_study, study_patient = _spans((r.patient_id, r.study_uid, r.series_uid) for r in dicom)
     spans = (
         (series_study, "(0020,000E)", "SeriesInstanceUID", "one series spans several studies"),
         (study_patient, "(0020,000D)", "StudyInstanceUID", "one study spans several patients"),
     )
-    for parents_of, tag, keyword, message in spans:
-        for uid, parents in sorted(parents_of.items()):
-            if len(parents) > 1:
+    for (parents_of, tag, keyword, message), (known, before) in zip(
+        spans, _pre_existing(harvest, mapping), strict=True
+    ):
+        spanning = sorted(uid for uid, parents in parents_of.items() if len(parents) > 1)
+        by_count = harvest is not None and len(spanning) <= before
+        for uid in spanning:
+            if uid in known or by_count:
+                findings.append(
+                    Finding(
+                        first_file[uid],
+                        tag,
+                        CHECK_RELATIONSHIPS,
+                        "warn",
+                        keyword,
+                        message=f"pre-existing in the originals: {message}",
+                    )
+                )
+            else:
                 findings.append(
                     Finding(
                         first_file[uid], tag, CHECK_RELATIONSHIPS, "error", keyword, message=message

@@ -8,7 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deidkit.verify.patterns import RAW_PATTERNS, UID_TOKEN, ValueSearch, scan_text
+from deidkit.verify.patterns import (
+    RAW_PATTERNS,
+    UID_TOKEN,
+    ValueSearch,
+    is_standard_vocabulary,
+    scan_text,
+)
 
 
 def _patterns(text: str, **kw: bool) -> set[str]:
@@ -136,3 +142,34 @@ def test_lists_of_small_numbers_are_not_phone_numbers() -> None:
     assert scan_text("Image with 10 of 255 0 0 10 of 255 128 128 10 of 0 255 0") == []
     for phone in ("555-123-4567", "020 7946 0958", "(030) 1234 567", "+44 20 7946 0958"):
         assert [hit.pattern for hit in scan_text(phone)] == ["phone"], phone
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Perfusion", True),  # a code meaning and an Image Type defined term
+        ("observer", True),  # a word of attribute names
+        ("Observer Type", True),  # words standing together in a name
+        ("recording observer", False),  # two words of the standard, in none together
+        ("Saint Elsewhere Hospital", False),
+        ("PatientName", True),  # a keyword
+        ("Johnathan", False),
+        ("Doe", False),
+        ("recording johnathan", False),  # every word must be the standard's
+        ("", False),
+    ],
+)
+def test_standard_vocabulary(text: str, expected: bool) -> None:
+    assert is_standard_vocabulary(text) is expected
+
+
+def test_standard_vocabulary_word_by_word() -> None:
+    assert is_standard_vocabulary("recording observer", word_by_word=True)
+    assert not is_standard_vocabulary("recording johnathan", word_by_word=True)
+
+
+def test_labels_as_strings_needs_a_string_boundary() -> None:
+    search = ValueSearch.from_values({"acc99812": "AccessionNumber"})
+    ends = frozenset(b"\x00 ")
+    assert search.labels_as_strings(b"\x01\x00ACC99812\x00\x02", ends) == {"AccessionNumber"}
+    assert search.labels_as_strings(b"\x91ACC99812\xe4", ends) == set()
