@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from deidkit._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from deidkit.rules.conditions import effective_type
     from deidkit.rules.decisions import (
         Decision,
         compiled_table,
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
         safe_private_table,
         tag_text,
     )
+    from deidkit.rules.uids import is_standard_uid, keeps_uid
 
 _EXPORTS = {
     "Decision": "deidkit.rules.decisions",
@@ -87,6 +89,9 @@ _EXPORTS = {
     "attribute_type": "deidkit.rules.standard",
     "ciod_for_sop_class": "deidkit.rules.standard",
     "safe_private_table": "deidkit.rules.standard",
+    "effective_type": "deidkit.rules.conditions",
+    "is_standard_uid": "deidkit.rules.uids",
+    "keeps_uid": "deidkit.rules.uids",
 }
 
 __all__ = [
@@ -104,7 +109,10 @@ __all__ = [
     "compiled_table",
     "decide",
     "decide_tag",
+    "effective_type",
     "explain_tag",
+    "is_standard_uid",
+    "keeps_uid",
     "key_rule",
     "keyed_decision",
     "list_profiles",

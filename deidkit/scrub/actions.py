@@ -24,6 +24,7 @@ from pydicom.uid import UID_dictionary  # type: ignore[attr-defined]
 
 from deidkit.core.pseudonym import generic_pseudonym
 from deidkit.rules.descriptors import clean_text
+from deidkit.rules.uids import keeps_uid
 from deidkit.scrub.codec import text_value
 from deidkit.scrub.context import WalkContext
 
@@ -171,6 +172,8 @@ class Outcome(NamedTuple):
 
     code: str | None
     value: Any
+    #: Replaces the decision's reason in the action log where the action did otherwise.
+    reason: str | None = None
 
 
 #: (values, VR, argument after "X:", context, tag) -> outcome.
@@ -211,10 +214,17 @@ def empty_value(vr: str) -> bytes | None:
     return b"" if vr in BINARY_VRS else None
 
 
+UID_KEPT_REASON: Final = "standard UID kept"
+
+
 def new_uid(ctx: WalkContext, value: str, tag: int) -> str:
-    """The keyed replacement of one UID; registered DICOM UIDs are kept (they identify no one)."""
+    """The keyed replacement of one UID.
+
+    Kept as is (they identify no one): UIDs under the DICOM root or in pydicom's registry,
+    and any value of an attribute naming a class, coding scheme or mapping resource.
+    """
     original = value.strip().rstrip("\x00").strip()
-    if not original or original in UID_dictionary:
+    if not original or original in UID_dictionary or keeps_uid(original, tag):
         return original
     new = ctx.cache.uid(original)
     ctx.linkage[(UID_KINDS.get(tag, "UID"), original)] = new
@@ -227,6 +237,18 @@ def _remap(values: Sequence[Any], ctx: WalkContext, tag: int) -> Any:
     if values and values[0]:
         return new_uid(ctx, text_value(values[0]), tag)
     return UNCHANGED
+
+
+def _remap_outcome(code: str, values: Sequence[Any], ctx: WalkContext, tag: int) -> Outcome:
+    """U (or D on a UID): the keyed UIDs, or K where every value was a kept standard UID."""
+    new = _remap(values, ctx, tag)
+    if new is UNCHANGED:
+        return Outcome(code, new)
+    before = [text_value(v).strip().rstrip("\x00").strip() for v in values]
+    if (new if isinstance(new, list) else [new]) == before:
+        # the log must say what was done: nothing was remapped, so nothing is written
+        return Outcome("K", UNCHANGED, UID_KEPT_REASON)
+    return Outcome(code, new)
 
 
 def _remove(values: Sequence[Any], vr: str, arg: str, ctx: WalkContext, tag: int) -> Outcome:
@@ -243,12 +265,12 @@ def _empty(values: Sequence[Any], vr: str, arg: str, ctx: WalkContext, tag: int)
 
 def _dummy(values: Sequence[Any], vr: str, arg: str, ctx: WalkContext, tag: int) -> Outcome:
     if vr == "UI":  # a dummy UID would merge unrelated instances: UIDs get keyed ones
-        return Outcome("D", _remap(values, ctx, tag))
+        return _remap_outcome("D", values, ctx, tag)
     return Outcome("D", dummy_value(vr))
 
 
 def _uid(values: Sequence[Any], vr: str, arg: str, ctx: WalkContext, tag: int) -> Outcome:
-    return Outcome("U", _remap(values, ctx, tag))
+    return _remap_outcome("U", values, ctx, tag)
 
 
 def _shift_by(values: Sequence[Any], vr: str, days: int) -> Any:

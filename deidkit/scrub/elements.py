@@ -15,6 +15,12 @@ from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.sequence import Sequence
 
 from deidkit.core.pseudonym import accession_pseudonym
+from deidkit.rules.conditions import (
+    CONDITIONAL_TAGS,
+    TYPE1_REASON,
+    effective_type,
+    is_empty_value,
+)
 from deidkit.rules.decisions import (
     KEYED_TAGS,
     MISPLACED,
@@ -26,8 +32,16 @@ from deidkit.rules.decisions import (
     keyed_decision,
     resolve_mixed,
 )
-from deidkit.rules.standard import MIXED_CODES, attribute_type, tag_text
-from deidkit.scrub.actions import REGISTRY, REMOVE, TEXT_VRS, UNCHANGED, lookup
+from deidkit.rules.standard import MIXED_CODES, tag_text
+from deidkit.scrub.actions import (
+    REGISTRY,
+    REMOVE,
+    TEXT_VRS,
+    UNCHANGED,
+    Outcome,
+    dummy_value,
+    lookup,
+)
 from deidkit.scrub.codec import (
     convert_element,
     decoded_values,
@@ -59,6 +73,7 @@ _VR_RULE_VRS = frozenset({"PN", "DA", "DT", "TM", "UI", "SQ", "UN"})
 _SPECIAL_TAGS = KEYED_TAGS
 _REMOVE_ACTION = REGISTRY["X"]
 _KEEP_ACTION = REGISTRY["K"]
+_GUARDED_CODES = frozenset({"C", "Z"})
 
 
 @lru_cache(maxsize=4096)
@@ -116,9 +131,20 @@ def _apply(
     mode: str,
 ) -> None:
     code, reason = decision.code, decision.reason
+    # Type 1 attributes must never come out empty or absent (C, Z and mixed codes would;
+    # a UID has no dummy, D gives it a keyed one); X, U, K and recipe codes are never
+    # second-guessed here
+    guard = code in _GUARDED_CODES or code in MIXED_CODES or int(tag) in CONDITIONAL_TAGS
+    attr_type = effective_type(ctx.ciod, path, element_map(ds)) if guard else None
     if code in MIXED_CODES:
-        code, why = resolve_mixed(code, attribute_type(ctx.ciod, path), ciod_known=ctx.ciod_known)
+        code, why = resolve_mixed(code, attr_type, ciod_known=ctx.ciod_known)
         reason = f"{reason}; {why}"
+    if attr_type == "1" and (
+        (code in ("Z", "X") and decision.code != "X") or (code == "C" and vr == "UI")
+    ):
+        code, reason = "D", f"{reason}; {TYPE1_REASON}"
+    elif attr_type == "2" and code == "X":
+        code, reason = "Z", f"{reason}; Type 2 by its condition: emptied, not removed"
     found = lookup(code)
     action, argument = found if found is not None else (None, "")
     elements = element_map(ds)
@@ -141,9 +167,11 @@ def _apply(
         assert vr is not None  # is_plain_raw checked it
         reads = action.reads is None or vr in action.reads
         outcome = action.apply(raw_strings(raw) if reads else (), vr, argument, ctx, tag_int)
+        if attr_type == "1":
+            outcome = _never_empty(outcome, vr)
         if outcome.value is not UNCHANGED:
             set_value(ds, tag, vr, outcome.value)
-        _record(ctx, where, tag, outcome.code or code, reason)
+        _record(ctx, where, tag, outcome.code or code, _reason(outcome, reason))
         return
     elem = convert_element(ds, tag, vr)
     vr = elem.VR
@@ -165,11 +193,28 @@ def _apply(
         return
     reads = action.reads is None or vr in action.reads
     outcome = action.apply(decoded_values(elem.value) if reads else (), vr, argument, ctx, tag_int)
+    if attr_type == "1":
+        outcome = _never_empty(outcome, vr)
     if outcome.value is REMOVE:
         del elements[tag]
     elif outcome.value is not UNCHANGED:
         elem.value = outcome.value
-    _record(ctx, where, tag, outcome.code or code, reason)
+    _record(ctx, where, tag, outcome.code or code, _reason(outcome, reason))
+
+
+def _never_empty(outcome: Outcome, vr: str) -> Outcome:
+    """A Type 1 attribute's outcome, with a dummy of the VR where it would be empty."""
+    if outcome.value is UNCHANGED or not is_empty_value(outcome.value, removed=REMOVE):
+        return outcome
+    return Outcome("D", dummy_value(vr), TYPE1_REASON)
+
+
+def _reason(outcome: Outcome, reason: str) -> str:
+    if outcome.reason is None:
+        return reason
+    if outcome.reason == TYPE1_REASON:
+        return f"{reason}; {TYPE1_REASON}"
+    return outcome.reason
 
 
 def _special(ds: pydicom.Dataset, tag: int, ctx: WalkContext, where: str, depth: int) -> bool:

@@ -30,13 +30,10 @@ REASON_NO_UIDS: Final = "missing_uids"
 REASON_DICOMDIR: Final = "dicomdir"
 
 DICOMDIR_SOP_CLASS: Final = "1.2.840.10008.1.3.10"
-_PIXEL_TAGS: Final = (0x7FE00010, 0x7FE00008, 0x7FE00009)  # Pixel, Float, Double Float
 _MEDIA_CLASS: Final = 0x00020002
 _DIRECTORY_RECORDS: Final = 0x00041220
 _SOP_CLASS: Final = 0x00080016
 _SOP_INSTANCE: Final = 0x00080018
-_ROWS: Final = 0x00280010
-_COLUMNS: Final = 0x00280011
 _UNDEFINED: Final = 0xFFFFFFFF
 
 
@@ -188,13 +185,9 @@ def _looks_like_raw_dataset(data: bytes) -> bool:
 
 
 def _is_truncated(ds: Dataset) -> bool:
-    from deidkit.scrub.codec import element_map, is_short_read
+    from deidkit.scrub.codec import is_short_read
 
-    # pydicom stops quietly at end of file: compare declared lengths with what was read,
-    # and demand pixel data where the image module says there is some.
-    if is_short_read(ds):
-        return True
-    elements: dict[Any, Any] = element_map(ds)
-    return _ROWS in elements and _COLUMNS in elements and not any(
-        t in elements for t in _PIXEL_TAGS
-    )
+    # pydicom stops quietly at end of file: compare declared lengths with what was read.
+    # Only a file that ends inside an element is truncated: image attributes without Pixel
+    # Data are a complete file in the wild (CSA headers, pydicom's charset files).
+    return is_short_read(ds)

@@ -63,10 +63,21 @@ def test_truncation_anywhere_is_caught(sample_corpus: SampleCorpus) -> None:
     data = _ct_bytes(sample_corpus)
     ds = pydicom.dcmread(io.BytesIO(data))
     pixel_offset = data.rfind(b"\xe0\x7f\x10\x00")  # (7FE0,0010) tag
-    # Inside the pixel data, exactly before it (element boundary), inside the header.
-    for cut in (len(data) - 10, pixel_offset, 400):
+    # Inside the pixel data, inside the header: the file ends inside an element.
+    for cut in (len(data) - 10, 400):
         assert _reason(data[:cut]) in {"truncated", "unreadable"}, cut
     assert read_input(data).SOPInstanceUID == ds.SOPInstanceUID
+    # Exactly before Pixel Data (an element boundary) the rest is a complete dataset without
+    # pixels, which real files are too (CSA headers): read, not called truncated.
+    assert "PixelData" not in read_input(data[:pixel_offset])
+
+
+def test_image_attributes_without_pixel_data_are_not_truncated() -> None:
+    from pydicom.data import get_charset_files
+
+    path = get_charset_files("chrJapMulti.dcm")[0]
+    ds = read_input(Path(path).read_bytes())
+    assert "Rows" in ds and "PixelData" not in ds
 
 
 def test_garbage_and_text() -> None:
