@@ -58,6 +58,7 @@ from deidkit.verify.records import (
     OriginalIndex,
     Rules,
     element_text,
+    is_registry_uid,
     keyword_of,
     vr_of,
 )
@@ -334,6 +335,8 @@ class _Scanner:
     def _check_uid(
         self, tag: int, code: str | None, present: list[str], here: str, kw: str
     ) -> None:
+        if is_registry_uid(keyword_of(tag)):
+            return  # a class or a coding scheme, kept by every profile: never an instance's
         for value in present:
             uid = value.strip().rstrip("\x00")
             if self.originals is not None:

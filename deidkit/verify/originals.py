@@ -45,7 +45,14 @@ from deidkit.verify.private import (
     declared_safe_private,
     element_safe,
 )
-from deidkit.verify.records import RETAINED_VRS, OriginalIndex, Rules, keyword_of, vr_of
+from deidkit.verify.records import (
+    RETAINED_VRS,
+    OriginalIndex,
+    Rules,
+    is_registry_uid,
+    keyword_of,
+    vr_of,
+)
 from deidkit.verify.score_facts import FactCollector, ItemPath, ScoreFact
 
 MIN_VALUE_CHARS = 4
@@ -346,7 +353,7 @@ class _Collector:
         if vr == "UI":
             if tag == 0x00081155:  # Referenced SOP Instance UID, for reference integrity
                 self.references.extend(values)
-            if "retain_uids" not in self.rules.options:
+            if "retain_uids" not in self.rules.options and not is_registry_uid(keyword):
                 for uid in values:
                     if not uid.startswith(_STANDARD_UID_ROOT):
                         self.harvest.uids.setdefault(uid, keyword)

@@ -201,6 +201,25 @@ class OriginalIndex:
     owners: Mapping[str, frozenset[str]] | None = None
 
 
+#: UIDs that name a registry entry, never an instance or a patient: the coding scheme of a
+#: code (SNOMED CT 2.16.840.1.113883.6.96, LOINC ...; PS3.16 Table 8-1), a context group or a
+#: mapping resource. A release keeps them, so they are not searched for as original UIDs.
+REGISTRY_UID_KEYWORDS = frozenset(
+    {
+        "CodingSchemeUID",
+        "ContextUID",
+        "ContextGroupExtensionCreatorUID",
+        "MappingResourceUID",
+    }
+)
+
+
+def is_registry_uid(keyword: str) -> bool:
+    """Whether an attribute's UID names a registry entry or a class (SOP Class UID and the
+    like, private SOP classes included), never an instance: not an original UID to find."""
+    return keyword in REGISTRY_UID_KEYWORDS or keyword.endswith("ClassUID")
+
+
 #: VRs whose values are indexed as "retained" (coded and short strings; never PN, dates or
 #: long free text).
 RETAINED_VRS = frozenset({"CS", "SH", "LO"})

@@ -162,3 +162,36 @@ def test_a_value_as_a_string_inside_binary_data_is_still_found(tmp_path: Path) -
     result = _verify(pair)
     assert ("(0029,1010)", "AccessionNumber", "error") in _leaks(result)
     assert result.exit_code() == EXIT_PHI_FOUND
+
+
+# --- registry UIDs -----------------------------------------------------------------------
+
+_SNOMED = "2.16.840.1.113883.6.96"
+_PRIVATE_CLASS = "1.2.826.0.1.3680043.777.99.1"  # shares the originals' organisation root
+
+
+def _registry_uids(ds: Dataset) -> None:
+    item = Dataset()
+    item.CodeValue, item.CodingSchemeDesignator = "12738006", "SCT"
+    item.CodeMeaning, item.CodingSchemeUID = "Brain", _SNOMED
+    ds.ConceptNameCodeSequence = Sequence([item])
+    ds.ReferencedImageSequence = Sequence([Dataset()])
+    ds.ReferencedImageSequence[0].ReferencedSOPClassUID = _PRIVATE_CLASS
+
+
+def test_coding_scheme_and_class_uids_kept_from_the_originals_are_no_finding(
+    tmp_path: Path,
+) -> None:
+    pair = build_pair(tmp_path)
+    for path in sorted(pair.original.rglob("*.dcm")):
+        _edit(path, _registry_uids)
+    for path in pair.release_files:
+        _edit(path, _registry_uids)
+    result = _verify(pair)
+    uid_checks = {"original-uid", "uid-root", "uid"}
+    assert [f for f in result.findings if f.check in uid_checks] == []
+    assert result.exit_code() == EXIT_OK
+    # An instance UID under the same root is still found.
+    _edit(pair.release_files[0], lambda ds: setattr(ds, "FrameOfReferenceUID", _PRIVATE_CLASS))
+    result = _verify(pair)
+    assert {f.check for f in result.findings if f.keyword == "FrameOfReferenceUID"} == {"uid-root"}
