@@ -24,7 +24,8 @@ from deidkit.commands._common import (
     emit_json,
     json_target,
 )
-from deidkit.core.io import PathMap, check_output_path
+from deidkit.commands._common import check_json_out as _check_json_out
+from deidkit.core.io import PathMap
 
 __all__ = [
     "DEBUG_ENV_VARS",
@@ -112,13 +113,4 @@ def check_json_out(
     force: bool = False,
 ) -> None:
     """``--json-out PATH`` by the one output-path rule, as auditkit's usage error (exit 2)."""
-    if target.file is not None:
-        check_output_path(
-            target.file,
-            option="--json-out",
-            inputs=inputs,
-            others=others,
-            sensitive=True,
-            force=force,
-            error=OutputPathError,
-        )
+    _check_json_out(target, inputs=inputs, others=others, force=force, error=OutputPathError)

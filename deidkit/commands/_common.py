@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Final
@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from deidkit.core.errors import DeidkitError, UsageError, WorkerLostError
+from deidkit.core.errors import DeidkitError, OutputPathError, UsageError, WorkerLostError
 from deidkit.core.io import PathMap, atomic_write_text, check_output_path
 from deidkit.core.optional import missing_dependency
 
@@ -148,8 +148,12 @@ def check_json_out(
     others: PathMap | None = None,
     sensitive: bool = True,
     force: bool = False,
+    error: Callable[[str], Exception] = OutputPathError,
 ) -> None:
-    """``--json-out PATH`` by the one output-path rule (nothing to check for stdout)."""
+    """``--json-out PATH`` by the one output-path rule (nothing to check for stdout).
+
+    ``error`` is the usage error to raise: auditkit passes its own, so both CLIs exit 2.
+    """
     if target.file is not None:
         check_output_path(
             target.file,
@@ -159,6 +163,7 @@ def check_json_out(
             others=others,
             sensitive=sensitive,
             force=force,
+            error=error,
         )
 
 
