@@ -55,6 +55,14 @@ def is_class_uid_tag(tag: int) -> bool:
     return int(tag) in _class_tags()
 
 
+#: What a UID looks like (PS3.5 9.1): numeric components, at most 64 characters. A damaged
+#: value is no registry entry, whatever its prefix or attribute: it is remapped to a valid one.
+_UID_SYNTAX: Final = re.compile(r"[0-9]+(?:\.[0-9]+)*")
+
+
 def keeps_uid(value: str, tag: int) -> bool:
     """Whether a UID value at ``tag`` is kept as is (standard UID or class-valued attribute)."""
-    return is_standard_uid(value) or is_class_uid_tag(tag)
+    text = value.strip().rstrip("\x00")
+    if len(text) > 64 or not _UID_SYNTAX.fullmatch(text):
+        return False
+    return is_standard_uid(text) or is_class_uid_tag(tag)

@@ -41,3 +41,12 @@ def test_keeps_uid() -> None:
     assert keeps_uid("2.16.840.1.113883.6.96", 0x0008010C)
     assert keeps_uid("1.2.840.10008.5.1.4.1.1.66.7", 0x00081155)
     assert not keeps_uid("1.2.3.4", 0x00081155)
+
+
+def test_a_damaged_uid_is_never_kept() -> None:
+    # A damaged header (found by the encoder fuzz): not a UID, so no registry entry either;
+    # keeping it would put non-ASCII text into the File Meta.
+    assert not keeps_uid("1.2.840.10008.5.1.4.1.1.88.\u00e011", 0x00080016)
+    assert not keeps_uid("2.16.840.1.113883.6.96x", 0x0008010C)
+    assert not keeps_uid("1." * 40 + "1", 0x00080016)  # longer than 64 characters
+    assert keeps_uid(" 1.2.840.10008.1.2.1\x00", 0x00020010)
