@@ -180,8 +180,14 @@ def clean_outcome(vr: str | None, profile: Profile) -> tuple[str, str] | None:
 def resolve_mixed(code: str, attr_type: str | None, *, ciod_known: bool) -> tuple[str, str]:
     """Resolve X/Z, X/D, Z/D, X/Z/D and X/Z/U* by the attribute's Type in the IOD.
 
-    Type 1/1C -> D (U for X/Z/U*), Type 2/2C -> Z, Type 3 -> X (PS3.15 E.1.1; 1C and 2C are
-    treated like 1 and 2 because their conditions are not evaluated, the safe choice).
+    Type 1/1C -> D, Type 2/2C -> Z, Type 3 -> X (PS3.15 E.1.1; 1C and 2C are treated like 1
+    and 2 because their conditions are not evaluated, the safe choice).
+
+    X/Z/U* (Referenced Image Sequence, Source Image Sequence) is always U: the references are
+    kept and every instance UID inside them replaced by the same keyed UID its target gets,
+    so a derived image still points at its source in the release. The standard allows that
+    replacement, and it identifies no one more than the released instances' own keyed UIDs
+    do; removing or emptying the sequence by its Type would only break the release.
 
     Unknown Type:
 
@@ -196,6 +202,8 @@ def resolve_mixed(code: str, attr_type: str | None, *, ciod_known: bool) -> tupl
         The concrete code and the reason text (names the Type, never a value).
     """
     choices = code.replace("*", "").split("/")
+    if "U" in choices:
+        return "U", f"{code}: references kept, instance UIDs keyed (consistent with targets)"
     if attr_type is None:
         if ciod_known:
             pick = "X" if "X" in choices else ("Z" if "Z" in choices else choices[-1])

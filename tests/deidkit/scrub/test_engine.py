@@ -439,9 +439,9 @@ def test_raw_fast_path_writes_what_decoded_elements_write(source: str, profile: 
     assert raw_result == decoded_result
 
 
-def test_mixed_codes_inside_functional_groups_use_the_macro_types() -> None:
-    # Enhanced CT: Referenced Image Sequence (X/Z/U*) is Type 2 in the functional-group
-    # macros, so it is emptied (Z), not removed as an attribute outside the IOD would be
+def test_references_are_kept_with_keyed_uids_inside_functional_groups() -> None:
+    # Enhanced CT: Referenced Image Sequence (X/Z/U*) in the functional-group macros is kept,
+    # its instance UIDs keyed like their targets', instead of emptied by its Type (Z)
     ds = canary_dataset()
     ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2.1"
     ref = pydicom.Dataset()
@@ -459,12 +459,32 @@ def test_mixed_codes_inside_functional_groups_use_the_macro_types() -> None:
     result = _scrub(ds, "basic")
     records = {r.path: r for r in result.actions}
     for path in ("(5200,9230)[0].(0008,1140)", "(5200,9229)[0].(0008,1140)"):
-        assert records[path].action == "Z"
-        assert "Type 2" in records[path].reason
+        assert records[path].action == "U"
+        assert "references kept" in records[path].reason
     out = reread(to_bytes(ds))
-    assert out.PerFrameFunctionalGroupsSequence[0].ReferencedImageSequence == Sequence()
+    for group in (out.PerFrameFunctionalGroupsSequence, out.SharedFunctionalGroupsSequence):
+        item = group[0].ReferencedImageSequence[0]
+        assert item.ReferencedSOPClassUID == CT  # a class, kept
+        assert item.ReferencedSOPInstanceUID.startswith("2.25.")
+        assert item.ReferencedSOPInstanceUID != ROOT + "9"
     frame = out.PerFrameFunctionalGroupsSequence[0].FrameContentSequence[0]
     assert frame.FrameAcquisitionDateTime != "20190415101010"  # D: a dummy, not the date
+
+
+def test_a_derived_image_still_points_at_its_source_in_the_release() -> None:
+    source = canary_dataset(sop="11")
+    derived = canary_dataset(sop="12")
+    for name in ("SourceImageSequence", "ReferencedImageSequence"):
+        ref = pydicom.Dataset()  # one item each: a shared item would be scrubbed twice
+        ref.ReferencedSOPClassUID = source.SOPClassUID
+        ref.ReferencedSOPInstanceUID = source.SOPInstanceUID
+        setattr(derived, name, Sequence([ref]))
+    _scrub(source, "basic")
+    _scrub(derived, "basic")
+    for name in ("SourceImageSequence", "ReferencedImageSequence"):
+        item = getattr(derived, name)[0]
+        assert item.ReferencedSOPInstanceUID == source.SOPInstanceUID  # resolves
+        assert item.ReferencedSOPClassUID == source.SOPClassUID
 
 
 def test_new_file_meta_copies_are_independent() -> None:
