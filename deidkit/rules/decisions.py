@@ -177,6 +177,35 @@ def clean_outcome(vr: str | None, profile: Profile) -> tuple[str, str] | None:
     return "Z", f"C on VR {vr}: nothing in the value can be kept, emptied"
 
 
+_DATE_VRS = frozenset({"DA", "DT", "TM"})
+
+
+def vr_decision(
+    vr: str | None, options: frozenset[str], *, private: bool = False
+) -> Decision | None:
+    """The code for an element Table E.1-1 does not list, chosen by its VR alone.
+
+    The one rule behind the scrub's walk, ``deidkit explain`` and the BIDS sidecar rules.
+    None: nothing to do, the element is kept as read. ``private`` elements are removed
+    where a public one would be emptied (no Type keeps a private element present).
+    """
+    if vr == "PN":
+        return Decision("X" if private else "Z", "person name outside the keep list")
+    if vr in _DATE_VRS:
+        if "retain_long_full_dates" in options:
+            return Decision("K", "date/time kept: retain_long_full_dates")
+        if "retain_long_modified_dates" in options:
+            return Decision("C", "date/time shifted: retain_long_modified_dates")
+        return Decision("X" if private else "Z", "date/time value not listed in E.1-1")
+    if vr == "UI":
+        if "retain_uids" in options:
+            return None
+        return Decision("U", "non-registered UID remapped")
+    if vr == "SQ":
+        return Decision("K", "sequence cleaned recursively")
+    return None
+
+
 def resolve_mixed(code: str, attr_type: str | None, *, ciod_known: bool) -> tuple[str, str]:
     """Resolve X/Z, X/D, Z/D, X/Z/D and X/Z/U* by the attribute's Type in the IOD.
 

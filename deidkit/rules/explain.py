@@ -11,7 +11,14 @@ from dataclasses import dataclass
 from pydicom.datadict import dictionary_description, dictionary_VR, keyword_for_tag
 
 from deidkit.core.errors import ProfileError
-from deidkit.rules.decisions import Decision, clean_outcome, decide, decide_tag, resolve_mixed
+from deidkit.rules.decisions import (
+    Decision,
+    clean_outcome,
+    decide,
+    decide_tag,
+    resolve_mixed,
+    vr_decision,
+)
 from deidkit.rules.profile import Profile
 from deidkit.rules.standard import (
     MIXED_CODES,
@@ -136,18 +143,7 @@ def _decision(tag: int, row: TableRow | None, profile: Profile, tag_key: str) ->
 
 
 def _vr_rule_text(vr: str, profile: Profile) -> tuple[str, str]:
-    if vr == "PN":
-        return "Z", "not in E.1-1: person names outside the keep list are emptied"
-    if vr in {"DA", "DT", "TM"}:
-        if "retain_long_full_dates" in profile.options:
-            return "K", "not in E.1-1: dates kept under retain_long_full_dates"
-        if "retain_long_modified_dates" in profile.options:
-            return "C", "not in E.1-1: dates shifted under retain_long_modified_dates"
-        return "Z", "not in E.1-1: date/time values are emptied"
-    if vr == "UI":
-        if "retain_uids" in profile.options:
-            return "K", "not in E.1-1: UIDs kept under retain_uids"
-        return "U", "not in E.1-1: non-registered UID values are remapped"
-    if vr == "SQ":
-        return "K", "not in E.1-1: sequence kept, its items cleaned recursively"
-    return "K", "not in E.1-1: kept"
+    decision = vr_decision(vr or None, profile.options)
+    if decision is None:
+        return "K", "not in E.1-1: kept"
+    return decision.code, f"not in E.1-1: {decision.reason}"

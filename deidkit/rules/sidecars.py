@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from deidkit.rules.decisions import clean_outcome, decide_tag
+from deidkit.rules.decisions import clean_outcome, decide_tag, vr_decision
 from deidkit.rules.descriptors import clean_text
 from deidkit.rules.profile import Profile, load_profile
 
@@ -206,19 +206,14 @@ def _keyword_tag(key: str) -> tuple[int, str | None] | None:
 
 
 def _vr_rule(vr: str | None, profile: Profile) -> KeyRule:
-    """A keyword E.1-1 does not list: the scrub's rule by VR."""
-    options = profile.options
-    if vr == "PN":
-        return KeyRule("drop", "Z", "person name outside E.1-1: removed", vr)
-    if vr in ("DA", "DT", "TM"):
-        if "retain_long_full_dates" in options:
-            return KeyRule("keep", "K", "date/time kept: retain_long_full_dates", vr)
-        if "retain_long_modified_dates" in options:
-            return KeyRule("clean", "C", "date/time shifted: retain_long_modified_dates", vr)
-        return KeyRule("drop", "Z", "date/time outside E.1-1: removed", vr)
-    if vr == "UI" and "retain_uids" not in options:
-        return KeyRule("drop", "U", "UID outside E.1-1: removed (no keyed UID in a sidecar)", vr)
-    return KeyRule("keep", "K", "not in E.1-1: kept, as the scrub keeps it", vr)
+    """A keyword E.1-1 does not list: the scrub's rule by VR (a sidecar has no keyed UID or
+    empty value, so anything the scrub would change is removed)."""
+    decision = vr_decision(vr, profile.options)
+    if decision is None or decision.code == "K":
+        return KeyRule("keep", "K", "not in E.1-1: kept, as the scrub keeps it", vr)
+    if decision.code == "C":
+        return KeyRule("clean", "C", f"not in E.1-1: {decision.reason}", vr)
+    return KeyRule("drop", decision.code, f"not in E.1-1: {decision.reason}; removed", vr)
 
 
 def key_rule(key: str, profile: Profile | None = None, *, top_level: bool = True) -> KeyRule:

@@ -31,6 +31,7 @@ from deidkit.rules.decisions import (
     Decision,
     keyed_decision,
     resolve_mixed,
+    vr_decision,
 )
 from deidkit.rules.standard import MIXED_CODES, tag_text
 from deidkit.scrub.actions import (
@@ -98,26 +99,6 @@ def _record(ctx: WalkContext, path: str, tag: int, action: str, reason: str) -> 
     # int(): the lru_cache would otherwise compare BaseTag keys with its Python-level __eq__
     keyword = _keyword(int(tag))
     ctx.actions.append(ActionRecord(path, keyword, action, reason))
-
-
-def _vr_rule(ctx: WalkContext, vr: str, private: bool) -> Decision | None:
-    """Action for an element that the table does not list, chosen by its VR alone."""
-    options = ctx.profile.options
-    if vr == "PN":
-        return Decision("X" if private else "Z", "person name outside the keep list")
-    if vr in _DATE_VRS:
-        if "retain_long_full_dates" in options:
-            return Decision("K", "date/time kept: retain_long_full_dates")
-        if "retain_long_modified_dates" in options:
-            return Decision("C", "date/time shifted: retain_long_modified_dates")
-        return Decision("X" if private else "Z", "date/time value not listed in E.1-1")
-    if vr == "UI":
-        if "retain_uids" in options:
-            return None
-        return Decision("U", "non-registered UID remapped")
-    if vr == "SQ":
-        return Decision("K", "sequence cleaned recursively")
-    return None
 
 
 def _apply(
@@ -321,7 +302,7 @@ def walk_dataset(
                 del elements[key]
                 _record(ctx, where, tag, "X", "safe private element of unknown VR")
                 continue
-            rule = _vr_rule(ctx, vr, private=True)
+            rule = vr_decision(vr, ctx.profile.options, private=True)
             if rule is None:
                 if raw.VR in (None, "UN"):
                     convert_element(ds, key, vr)  # implicit VR or UN: give it the safe list's VR
@@ -349,7 +330,7 @@ def walk_dataset(
                 if vr is None:
                     decision = Decision("X", "unknown element of VR UN")
             if decision is None and vr in _VR_RULE_VRS:
-                decision = _vr_rule(ctx, vr, private=False)
+                decision = vr_decision(vr, ctx.profile.options)
             elif decision is None and mode != "keep" and vr in _TEXT_VRS and tag not in _CODE_TAGS:
                 decision = Decision(
                     "D" if mode == "dummy" else "C", f"free text inside a {mode} sequence"
