@@ -32,6 +32,7 @@ __all__ = [
     "EXIT_FAIL",
     "EXIT_INSUFFICIENT",
     "EXIT_INTERNAL",
+    "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_USAGE",
     "JsonFlag",
@@ -51,6 +52,7 @@ EXIT_FAIL = 1
 EXIT_USAGE = 2
 EXIT_INSUFFICIENT = 4
 EXIT_INTERNAL = 70  # sysexits' EX_SOFTWARE: a bug
+EXIT_INTERRUPTED = 130  # 128 + SIGINT: stopped by Ctrl-C
 
 #: Set either to 1 to get the traceback of an internal error (as ``--verbose`` does).
 DEBUG_ENV_VARS: Final = ("AUDITKIT_DEBUG", "DEIDKIT_DEBUG")
@@ -99,6 +101,10 @@ def cli_errors() -> Iterator[None]:
         # escape: a message quotes file names and arguments, which may hold markup brackets
         stderr_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(EXIT_USAGE if isinstance(exc, UsageError) else EXIT_FAIL) from None
+    except KeyboardInterrupt:
+        # 130 = 128 + SIGINT, as shells report it; 1 would read as "files held back".
+        print("interrupted: run the same command again to resume", file=sys.stderr, flush=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     except (typer.Exit, typer.Abort, typer.TyperException):
         raise  # Typer's own ways out (Exit and Abort are RuntimeErrors): not bugs
     except Exception as exc:

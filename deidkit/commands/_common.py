@@ -28,6 +28,7 @@ EXIT_HELD_BACK = 1  # some files held back / could not read something
 EXIT_USAGE = 2
 EXIT_PHI_FOUND = 3
 EXIT_INTERNAL = 70  # sysexits' EX_SOFTWARE: a bug (or workers lost again and again)
+EXIT_INTERRUPTED = 130  # 128 + SIGINT: stopped by Ctrl-C; the same command resumes
 
 #: Set to 1 to get the traceback of an internal error (as ``--verbose`` does).
 DEBUG_ENV_VAR: Final = "DEIDKIT_DEBUG"
@@ -79,6 +80,10 @@ def cli_errors() -> Iterator[None]:
         # escape: a message quotes paths and arguments, which may hold markup brackets
         stderr_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(_exit_code(exc)) from None
+    except KeyboardInterrupt:
+        # 130 = 128 + SIGINT, as shells report it; 1 would read as "files held back".
+        print("interrupted: run the same command again to resume", file=sys.stderr, flush=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     except (typer.Exit, typer.Abort, typer.TyperException):
         raise  # Typer's own ways out (Exit and Abort are RuntimeErrors): not bugs
     except Exception as exc:

@@ -52,6 +52,16 @@ def test_the_traceback_when_asked(
     assert result.exit_code == 70 and "Traceback" in result.stderr
 
 
+def test_ctrl_c_exits_130(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(*_args: object, **_kwargs: object) -> str:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(auditkit.report.html, "report_from_files", interrupted)
+    result = runner.invoke(app, _report_args(tmp_path))
+    assert result.exit_code == 130
+    assert "interrupted" in result.stderr and "Traceback" not in result.output
+
+
 def test_usage_errors_keep_exit_2(tmp_path: Path) -> None:
     result = runner.invoke(app, ["report", str(tmp_path / "missing.json")])  # no --out
     assert result.exit_code == 2 and "internal error" not in result.output

@@ -71,6 +71,18 @@ def test_workers_lost_again_and_again_exit_70(
     assert "worker process was lost" in result.stderr and len(result.stderr.splitlines()) == 1
 
 
+def test_ctrl_c_exits_130_and_says_how_to_resume(
+    small_corpus: SampleCorpus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(scrub_command, "scrub_tree", interrupted)
+    result = runner.invoke(app, _scrub_args(small_corpus, tmp_path / "out"), env=ENV)
+    assert result.exit_code == 130
+    assert result.stderr.splitlines() == ["interrupted: run the same command again to resume"]
+
+
 def test_typer_exits_and_usage_errors_keep_their_codes(tmp_path: Path) -> None:
     result = runner.invoke(app, ["scrub", str(tmp_path / "nowhere"), str(tmp_path / "o")], env=ENV)
     assert result.exit_code == 2 and "internal error" not in result.output
