@@ -6,7 +6,7 @@ is rendered from ``reports/release_report.html.j2`` with ``reports/assets/releas
 inlined, so it opens offline, needs no JavaScript and can be archived as the paper trail of
 a release. Findings carry file paths, tag paths and check names only, never a value read
 from patient data. A report is never written inside the release it describes (it would
-become part of it) nor inside the originals (:func:`check_report_outside`).
+become part of it) nor inside the originals (:func:`deidkit.core.io.check_output_path`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from typing import Any, Protocol
 
 import jinja2
 
-from deidkit.core.errors import OutputPathError
 from deidkit.core.io import atomic_write_text
 from deidkit.core.resources import shipped_dir
 
@@ -140,21 +139,6 @@ def render_release_report(summary: ReleaseSummary, out: Path) -> None:
     atomic_write_text(out, render_release_html(summary))
 
 
-def check_report_outside(out: Path, folder: Path, *, option: str) -> None:
-    """Refuse a report path inside ``folder``.
-
-    A report written into the release would itself become part of the release; one written
-    into the originals would mix with them.
-
-    Raises
-    ------
-    OutputPathError
-        If ``out`` lies inside ``folder``; the message names ``option`` and the folder.
-    """
-    if Path(out).resolve().is_relative_to(Path(folder).resolve()):
-        raise OutputPathError(f"{option} must lie outside {Path(folder).name}")
-
-
 def scrub_release_summary(
     run_report: Mapping[str, Any], *, release: Path, run_report_file: Path | None = None
 ) -> ReleaseSummary:
@@ -236,7 +220,7 @@ def write_verify_reports(
 
     ``reproducible`` leaves the ``created`` timestamp out of the JSON, so that verifying the
     same release twice gives identical bytes (the demo). Check the locations first with
-    :func:`check_report_outside`.
+    :func:`deidkit.core.io.check_output_path`.
     """
     if json_out is not None:
         data = dict(result.to_json(fail_on))

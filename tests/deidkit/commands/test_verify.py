@@ -11,17 +11,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
 from typer.testing import CliRunner
 from verify_support import Pair, build_pair
 
 from deidkit.cli import app
 from deidkit.commands._common import EXIT_HELD_BACK, EXIT_OK, EXIT_PHI_FOUND
-from deidkit.core.errors import OutputPathError
 from deidkit.core.runreport import REPORT_FORMAT
 from deidkit.verify.report import (
     ReleaseSummary,
-    check_report_outside,
     render_release_html,
     scrub_release_summary,
     write_verify_reports,
@@ -53,17 +50,6 @@ class _Outcome:
             key_fingerprint=None,
             created="2026-01-01T00:00:00Z",
         )
-
-
-def test_check_report_outside(tmp_path: Path) -> None:
-    release = tmp_path / "release"
-    release.mkdir()
-    check_report_outside(tmp_path / "report.html", release, option="--html")
-    check_report_outside(tmp_path / "release-report.html", release, option="--html")
-    for inside in (release / "x.json", release / "a" / "b.json", release):
-        with pytest.raises(OutputPathError) as refused:
-            check_report_outside(inside, release, option="--json")
-        assert str(refused.value) == "--json must lie outside release"
 
 
 def test_write_verify_reports(tmp_path: Path) -> None:
