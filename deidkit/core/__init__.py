@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         UsageError,
         WorkerLostError,
     )
+    from deidkit.core.dask_executor import DaskCluster, DaskExecutor
     from deidkit.core.executor import (
         Executor,
         LocalProcessExecutor,
@@ -110,6 +111,8 @@ _EXPORTS = {
     "Executor": "deidkit.core.executor",
     "SerialExecutor": "deidkit.core.executor",
     "LocalProcessExecutor": "deidkit.core.executor",
+    "DaskCluster": "deidkit.core.dask_executor",
+    "DaskExecutor": "deidkit.core.dask_executor",
     "atomic_open": "deidkit.core.io",
     "atomic_write_bytes": "deidkit.core.io",
     "atomic_write_text": "deidkit.core.io",
@@ -151,6 +154,8 @@ _EXPORTS = {
 __all__ = [
     "ColumnSpecError",
     "DEFAULT_DATE_SHIFT_RANGE",
+    "DaskCluster",
+    "DaskExecutor",
     "DISTRIBUTION",
     "DeidkitError",
     "Executor",
