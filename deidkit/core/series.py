@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -124,7 +123,8 @@ def read_series_volume(
         for index, ds in enumerate(datasets):
             for keyword, count in zip(_GEOMETRY, (3, 6, 2), strict=True):
                 if _floats(ds, keyword, count) is None:
-                    raise SeriesError("missing_attribute", f"{_name(ds, index)}: missing {keyword}")
+                    where = f"slice {index + 1} of {len(datasets)}"
+                    raise SeriesError("missing_attribute", f"{where}: missing {keyword}")
     cosines = [_floats(ds, "ImageOrientationPatient", 6) for ds in datasets]
     iop = cosines[0] if cosines[0] is not None else np.asarray(_AXIAL)
     normal = np.cross(iop[:3], iop[3:])
@@ -230,8 +230,3 @@ def _floats(ds: Dataset, keyword: str, count: int) -> FloatArray | None:
     if numbers.shape != (count,) or not np.isfinite(numbers).all():
         return None
     return numbers
-
-
-def _name(ds: Dataset, index: int) -> str:
-    filename = getattr(ds, "filename", None)
-    return Path(filename).name if isinstance(filename, str) and filename else f"slice {index}"
