@@ -74,9 +74,17 @@ class ResultsFormatError(UsageError):
 
 
 class ImageReadError(AuditkitError):
-    """An image could not be read or preprocessed (recorded as a failed row, never a crash)."""
+    """An image could not be read or preprocessed (recorded as a failed row, never a crash).
+
+    ``code`` is the row's ``error_code``: a stable name for the cause, so failures can be
+    counted by cause and by subgroup (``auditkit.inference.failures`` lists them).
+    """
 
     default_message = "image could not be read"
+
+    def __init__(self, message: str | None = None, *, code: str = "image_unreadable") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class ModelLoadError(UsageError):

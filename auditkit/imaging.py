@@ -36,18 +36,42 @@ ERR_MISSING = "image file not found"
 ERR_UNREADABLE = "not a readable DICOM or NIfTI image"
 ERR_NO_PIXELS = "DICOM has no pixel data"
 ERR_COLOUR = "colour images are not supported"
+ERR_PALETTE = (
+    "PALETTE COLOR image: its stored values are palette indices, not intensities, and colour "
+    "images are not supported"
+)
+ERR_NO_DECODER = "no pixel data decoder installed for {syntax}: {install}"
+ERR_DECODE = "pixel data could not be decoded ({syntax}; tried: {plugins})"
 ERR_MIXED_SERIES = "folder holds more than one DICOM series"
 ERR_SHAPE = "DICOM series slices differ in size or orientation"
 ERR_GAPS = "DICOM series has irregular or duplicate slice positions"
 ERR_NO_POSITION = "DICOM series slices lack ImagePositionPatient; their order is unknown"
 ERR_DIMS = "image has {n} dimensions; expected 2 or 3"
 ERR_3D_FOR_2D = "a 3D volume was given to a 2D model"
+ERR_NOT_FINITE_INPUT = "image has non-finite values after preprocessing"
 #: deidkit.core.errors.SeriesError reasons -> this module's messages (others keep theirs).
 _SERIES_ERRORS = {
-    "orientation": ERR_SHAPE,
-    "shape": ERR_SHAPE,
-    "spacing": ERR_GAPS,
-    "no_position": ERR_NO_POSITION,
+    "orientation": (ERR_SHAPE, "series_geometry"),
+    "shape": (ERR_SHAPE, "series_geometry"),
+    "spacing": (ERR_GAPS, "series_gaps"),
+    "no_position": (ERR_NO_POSITION, "series_no_position"),
+}
+_PYLIBJPEG = "pip install pylibjpeg pylibjpeg-libjpeg"
+_OPENJPEG = "pip install pylibjpeg pylibjpeg-openjpeg"
+_OR_GDCM = " (or python-gdcm; both come with 'deidkit-auditkit[audit]')"
+#: Transfer syntax UID -> the pydicom pixel-data plugins that decode it.
+DECODER_PLUGINS = {
+    "1.2.840.10008.1.2.4.50": _PYLIBJPEG + _OR_GDCM,  # JPEG Baseline (Pillow also decodes)
+    "1.2.840.10008.1.2.4.51": _PYLIBJPEG + _OR_GDCM,  # JPEG Extended (12-bit)
+    "1.2.840.10008.1.2.4.57": _PYLIBJPEG + _OR_GDCM,  # JPEG Lossless
+    "1.2.840.10008.1.2.4.70": _PYLIBJPEG + _OR_GDCM,  # JPEG Lossless SV1
+    "1.2.840.10008.1.2.4.80": _PYLIBJPEG + " or pyjpegls" + _OR_GDCM,  # JPEG-LS Lossless
+    "1.2.840.10008.1.2.4.81": _PYLIBJPEG + " or pyjpegls" + _OR_GDCM,  # JPEG-LS Near-lossless
+    "1.2.840.10008.1.2.4.90": _OPENJPEG + _OR_GDCM,  # JPEG 2000 Lossless
+    "1.2.840.10008.1.2.4.91": _OPENJPEG + _OR_GDCM,  # JPEG 2000
+    "1.2.840.10008.1.2.4.201": _OPENJPEG,  # HTJ2K Lossless
+    "1.2.840.10008.1.2.4.202": _OPENJPEG,  # HTJ2K Lossless RPCL
+    "1.2.840.10008.1.2.4.203": _OPENJPEG,  # HTJ2K
 }
 
 
@@ -65,12 +89,15 @@ class Volume:
         Header of the first slice (for attributes), ``None`` for NIfTI.
     source : str
         ``"dicom"`` or ``"nifti"``.
+    datasets : tuple of pydicom.Dataset
+        DICOM: the slices in ``k`` order (a DICOM SEG references them); empty for NIfTI.
     """
 
     data: np.ndarray
     affine: np.ndarray
     header: Any
     source: str
+    datasets: tuple[Any, ...] = ()
 
 
 def is_nifti(path: Path) -> bool:
@@ -90,12 +117,34 @@ def load_volume(path: str | Path) -> Volume:
     """
     path = Path(path)
     if not path.exists():
-        raise ImageReadError(ERR_MISSING)
+        raise ImageReadError(ERR_MISSING, code="image_missing")
     if path.is_dir():
         return _load_dicom_series(path)
     if is_nifti(path):
         return _load_nifti(path)
     return _load_dicom_files([path])
+
+
+def read_header(path: str | Path) -> Any:
+    """The DICOM header of ``path`` (a series folder: its first DICOM file) without pixels.
+
+    Read before the pixels so that a row whose pixel data cannot be decoded still has its
+    scanner and patient attributes. ``None`` for NIfTI, a missing or unreadable file.
+    """
+    import pydicom
+
+    path = Path(path)
+    try:
+        if is_nifti(path) or not path.exists():
+            return None
+        if path.is_dir():
+            first = next((p for p in _series_files(path) if _looks_like_dicom(p)), None)
+            if first is None:
+                return None
+            path = first
+        return pydicom.dcmread(path, stop_before_pixels=True)
+    except Exception:  # any unreadable header is the pixel read's failure to report
+        return None
 
 
 # --- NIfTI -----------------------------------------------------------------------------
@@ -115,7 +164,7 @@ def _load_nifti(path: Path) -> Volume:
     if data.ndim == 2:
         data = data[..., None]
     if data.ndim != 3:
-        raise ImageReadError(ERR_DIMS.format(n=data.ndim))
+        raise ImageReadError(ERR_DIMS.format(n=data.ndim), code="image_dimensions")
     return Volume(data=data, affine=affine, header=None, source="nifti")
 
 
@@ -132,18 +181,42 @@ def _read_dicom(path: Path) -> Any:
         raise ImageReadError(ERR_UNREADABLE) from None
 
 
+def _decode_error(ds: Any) -> ImageReadError:
+    """Why ``ds.pixel_array`` failed: a missing decoder plugin (named) or bad pixel data."""
+    from pydicom.pixels.decoders.base import get_decoder
+    from pydicom.uid import UID
+
+    syntax = UID(str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or ""))
+    name = syntax.name if syntax else "an unknown transfer syntax"
+    try:
+        plugins: tuple[str, ...] = tuple(get_decoder(syntax).available_plugins)
+    except (NotImplementedError, ValueError):  # pydicom has no decoder for it at all
+        plugins = ()
+    if not plugins and str(syntax) in DECODER_PLUGINS:
+        return ImageReadError(
+            ERR_NO_DECODER.format(syntax=name, install=DECODER_PLUGINS[str(syntax)]),
+            code="decoder_missing",
+        )
+    tried = ", ".join(plugins) or "no plugin"
+    return ImageReadError(ERR_DECODE.format(syntax=name, plugins=tried), code="decode_failed")
+
+
 def _pixels(ds: Any) -> np.ndarray:
     """Stored pixels -> float32 modality values (HU for CT); frames first."""
     from pydicom.pixels.processing import apply_modality_lut
 
     if "PixelData" not in ds:
-        raise ImageReadError(ERR_NO_PIXELS)
+        raise ImageReadError(ERR_NO_PIXELS, code="no_pixel_data")
+    photometric = str(getattr(ds, "PhotometricInterpretation", "")).upper()
+    if photometric == "PALETTE COLOR":
+        # Palette indices look like a grey image but mean nothing as intensities.
+        raise ImageReadError(ERR_PALETTE, code="palette_colour")
     if int(getattr(ds, "SamplesPerPixel", 1)) != 1:
-        raise ImageReadError(ERR_COLOUR)
+        raise ImageReadError(ERR_COLOUR, code="colour_unsupported")
     try:
         stored = ds.pixel_array
     except Exception:  # decoder errors: missing plugin, truncated data
-        raise ImageReadError(ERR_UNREADABLE) from None
+        raise _decode_error(ds) from None
     values = np.asarray(apply_modality_lut(stored, ds), dtype=np.float32)
     if str(getattr(ds, "PhotometricInterpretation", "")).upper() == "MONOCHROME1":
         # MONOCHROME1 shows high values dark; invert so every image means the same thing.
@@ -151,15 +224,21 @@ def _pixels(ds: Any) -> np.ndarray:
     return values
 
 
-def _load_dicom_series(folder: Path) -> Volume:
-    files = sorted(
+def _series_files(folder: Path) -> list[Path]:
+    return sorted(
         p
         for p in folder.iterdir()
         if p.is_file() and not p.name.startswith(".") and p.name.upper() != "DICOMDIR"
     )
+
+
+def _load_dicom_series(folder: Path) -> Volume:
+    files = _series_files(folder)
     readable = [p for p in files if _looks_like_dicom(p)]
     if not readable:
-        raise ImageReadError(ERR_UNREADABLE if files else ERR_MISSING)
+        if files:
+            raise ImageReadError(ERR_UNREADABLE)
+        raise ImageReadError(ERR_MISSING, code="image_missing")
     # Other files in a series folder (notes, thumbnails) are ignored; a missing slice
     # still shows up as an irregular gap.
     return _load_dicom_files(readable)
@@ -181,7 +260,7 @@ def _load_dicom_files(files: Sequence[Path]) -> Volume:
     datasets = [_read_dicom(p) for p in files]
     series = {str(getattr(ds, "SeriesInstanceUID", "")) for ds in datasets}
     if len(series) > 1:
-        raise ImageReadError(ERR_MIXED_SERIES)
+        raise ImageReadError(ERR_MIXED_SERIES, code="mixed_series")
     try:
         # Projection radiographs carry no patient geometry, so none is required; "gaps"
         # keeps the tolerance audits have always had (relative to the slice gap).
@@ -189,8 +268,15 @@ def _load_dicom_files(files: Sequence[Path]) -> Volume:
             datasets, require_geometry=False, spacing_check="gaps", pixels=_pixels
         )
     except SeriesError as exc:
-        raise ImageReadError(_SERIES_ERRORS.get(exc.reason, str(exc))) from None
-    return Volume(data=volume.data, affine=volume.affine, header=volume.datasets[0], source="dicom")
+        message, code = _SERIES_ERRORS.get(exc.reason, (str(exc), f"series_{exc.reason}"))
+        raise ImageReadError(message, code=code) from None
+    return Volume(
+        data=volume.data,
+        affine=volume.affine,
+        header=volume.datasets[0],
+        source="dicom",
+        datasets=volume.datasets,
+    )
 
 
 # --- preprocessing ---------------------------------------------------------------------
@@ -300,13 +386,18 @@ class Preprocessor:
             raise UsageError("axcodes must name three axes, e.g. RAS")
         self.spec = spec
         self._orient = Orientation(axcodes=spec.axcodes, labels=None)
-        self._spacing: Callable[..., Any] | None = None
-        self._label_spacing: Callable[..., Any] | None = None
+        self._spacings: dict[tuple[int, bool], Callable[..., Any]] = {}
         if spec.spacing is not None:
-            pixdim = tuple(spec.spacing) + (-1.0,) * (3 - len(spec.spacing))
-            # A non-positive pixdim keeps that axis' spacing (the z of a 2D image).
-            self._spacing = Spacing(pixdim=pixdim, mode="bilinear", padding_mode="border")
-            self._label_spacing = Spacing(pixdim=pixdim, mode="nearest", padding_mode="zeros")
+            for flat in range(3):
+                # A non-positive pixdim keeps that axis' spacing: the one-voxel axis of a
+                # single slice, wherever reorientation put it (coronal, sagittal, axial).
+                pixdim = _pixdim(spec.spacing, flat)
+                self._spacings[flat, False] = Spacing(
+                    pixdim=pixdim, mode="bilinear", padding_mode="border"
+                )
+                self._spacings[flat, True] = Spacing(
+                    pixdim=pixdim, mode="nearest", padding_mode="zeros"
+                )
         self._intensity = parse_intensity(spec.intensity)
         self._resize: Callable[..., Any] | None = None
         if resize and spec.spatial_size is not None:
@@ -327,10 +418,21 @@ class Preprocessor:
             affine=torch.from_numpy(volume.affine),
         )
         tensor = self._orient(tensor)
-        resample = self._label_spacing if label else self._spacing
-        if resample is not None:
-            tensor = resample(tensor)
+        if self._spacings:
+            tensor = self._spacings[self._flat_axis(tensor.shape[1:]), label](tensor)
         return tensor
+
+    def _flat_axis(self, shape: Sequence[int]) -> int:
+        """The voxel axis a 2D model's slice lies across (the last one-voxel axis).
+
+        3D models resample every axis given in the spacing; their "flat" axis is the last.
+        """
+        if self.spec.spatial_dims == 3:
+            return 2
+        flat = [axis for axis, size in enumerate(shape) if int(size) == 1]
+        if not flat:
+            raise ImageReadError(ERR_3D_FOR_2D, code="volume_for_2d_model")
+        return flat[-1]
 
     def __call__(self, volume: Volume) -> tuple[Any, np.ndarray]:
         """Return the input tensor ``(C, *spatial)`` and the 4x4 RAS affine of its grid."""
@@ -339,9 +441,7 @@ class Preprocessor:
         if self._intensity is not None:
             tensor = self._intensity(tensor)
         if self.spec.spatial_dims == 2:
-            if tensor.shape[-1] != 1:
-                raise ImageReadError(ERR_3D_FOR_2D)
-            tensor = tensor[..., 0]
+            tensor = tensor.select(1 + self._flat_axis(tensor.shape[1:]), 0)
         if self._resize is not None:
             tensor = self._resize(tensor)
         plain = tensor.as_tensor() if hasattr(tensor, "as_tensor") else tensor
@@ -349,8 +449,18 @@ class Preprocessor:
         if self.spec.channels > 1:
             plain = plain.repeat(self.spec.channels, *([1] * (plain.ndim - 1)))
         if not bool(plain.isfinite().all()):
-            raise ImageReadError("image has non-finite values after preprocessing")
+            raise ImageReadError(ERR_NOT_FINITE_INPUT, code="input_not_finite")
         return plain.contiguous(), affine
+
+
+def _pixdim(spacing: Sequence[float], flat: int) -> tuple[float, ...]:
+    """Spacing for each voxel axis: a 2D spacing skips the ``flat`` axis (-1 keeps it)."""
+    values = [float(v) for v in spacing]
+    if len(values) >= 3:
+        return tuple(values[:3])
+    values += [-1.0] * (2 - len(values))
+    values.insert(flat, -1.0)
+    return tuple(values)
 
 
 def spacing_of(affine: np.ndarray) -> tuple[float, ...]:

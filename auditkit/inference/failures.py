@@ -20,6 +20,35 @@ from typing import Final
 logger = logging.getLogger(__name__)
 
 ERR_MODEL_FAILED: Final = "model failed on this input ({cause})"
+
+#: Every ``error_code`` a failed row can carry, with what it means. A code is stable (the
+#: ``error`` text may change); count failures by code and by subgroup to see whether a decoder
+#: or a model fails on one vendor's images.
+ERROR_CODES: Final[dict[str, str]] = {
+    "no_image": "the manifest row's image cell is empty",
+    "image_missing": "the image file or series folder does not exist",
+    "image_unreadable": "not a readable DICOM or NIfTI file",
+    "no_pixel_data": "the DICOM file has no pixel data",
+    "decoder_missing": "no installed plugin decodes the pixel data's transfer syntax (named)",
+    "decode_failed": "a decoder is installed but the pixel data did not decode",
+    "palette_colour": "PALETTE COLOR image: stored values are palette indices",
+    "colour_unsupported": "colour (RGB, YBR) images are not supported",
+    "mixed_series": "the folder holds more than one DICOM series",
+    "series_geometry": "the series' slices differ in size or orientation",
+    "series_gaps": "the series has irregular or duplicate slice positions",
+    "series_no_position": "the series' slices lack ImagePositionPatient",
+    "series_dimensions": "a DICOM image that is neither 2D nor a stack of frames",
+    "image_dimensions": "a NIfTI image that is neither 2D nor 3D",
+    "volume_for_2d_model": "a 3D volume was given to a 2D model (no one-voxel axis)",
+    "input_not_finite": "the preprocessed image has NaN or infinite values",
+    "label_mask_unreadable": "the segmentation truth mask could not be read",
+    "label_mask_grid": "the truth mask's grid differs from the image's",
+    "preprocessing_failed": "preprocessing raised an unexpected error (its type is named)",
+    "bundle_preprocessing_failed": "the MONAI bundle's own preprocessing failed on this image",
+    "model_failed": "the model raised on this input (cause and input shape named)",
+    "output_not_finite": "the model's output is NaN or infinite",
+}
+CODE_MODEL_FAILED: Final = "model_failed"
 #: Longest framework message kept in a row's reason (characters).
 MAX_MESSAGE: Final = 160
 NOTE_NO_SIZE: Final = (

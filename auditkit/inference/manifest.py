@@ -221,8 +221,8 @@ def load_manifest(
     base = path.resolve().parent
 
     def resolve(value: Any) -> Any:
-        if value is None or (isinstance(value, float) and value != value):
-            return None
+        if value is None or (isinstance(value, float) and value != value) or not str(value).strip():
+            return None  # an empty cell, never the manifest's own folder
         candidate = Path(str(value)).expanduser()
         return str(candidate if candidate.is_absolute() else base / candidate)
 

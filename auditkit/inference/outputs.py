@@ -127,7 +127,7 @@ def label_value(task: str, value: Any) -> Any:
     """A manifest label as written: 0/1 int (binary), class text (multiclass), float."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
-    if task == "multiclass":
+    if task in {"multiclass", "segmentation"}:
         return str(value)
     try:
         number = float(value)
@@ -168,7 +168,9 @@ def assemble_table(
             row["patient_id"] = record["patient_id"]
         row["status"] = "failed" if "error" in result else "ok"
         row["error"] = result.get("error") or None
-        if label_column is not None and task != "segmentation":
+        row["error_code"] = result.get("error_code") or None
+        if label_column is not None:
+            # Segmentation: the truth mask's path as the manifest gives it.
             row["label"] = label_value(task, record.get(label_column))
         row.update(result.get("columns", {}))
         header = result.get("attributes") or empty_attributes()
@@ -193,7 +195,18 @@ def assemble_table(
 
 #: Columns predict computes; a manifest column of the same name is never copied over them.
 OUTPUT_COLUMNS = frozenset(
-    {"status", "error", "label", "score", "prediction", "mask_path", "dice", "hd95"}
+    {
+        "status",
+        "error",
+        "error_code",
+        "label",
+        "score",
+        "prediction",
+        "mask_path",
+        "seg_path",
+        "dice",
+        "hd95",
+    }
 )
 
 

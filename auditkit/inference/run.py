@@ -36,9 +36,9 @@ import numpy as np
 import torch
 
 from auditkit.errors import DeviceUnavailableError, ImageReadError, OutputPathError, UsageError
-from auditkit.imaging import Preprocessor, PreprocessSpec, load_volume, spacing_of
+from auditkit.imaging import Preprocessor, PreprocessSpec, load_volume, read_header, spacing_of
 from auditkit.inference.attributes import dicom_attributes, empty_attributes
-from auditkit.inference.failures import FailureReasons
+from auditkit.inference.failures import CODE_MODEL_FAILED, FailureReasons
 from auditkit.inference.manifest import load_manifest
 from auditkit.inference.models import LoadedModel, load_model
 from auditkit.inference.outputs import (
@@ -143,43 +143,60 @@ class CaseDataset(torch.utils.data.Dataset[dict[str, Any]]):
         *,
         masks: Sequence[str | None] | None = None,
         key: ProjectKey | None = None,
+        keep_volume: bool = False,
     ) -> None:
         self.images = list(images)
         self.masks = list(masks) if masks is not None else None
         self.preprocessor = preprocessor
         self.key = key
+        self.keep_volume = keep_volume
 
     def __len__(self) -> int:
         return len(self.images)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         item: dict[str, Any] = {"index": index, "error": "", "attributes": empty_attributes()}
-        path = self.images[index]
+        path = image_path(self.images[index])
         try:
-            if not path:
-                raise ImageReadError(ERR_NO_IMAGE)
+            if path is None:
+                raise ImageReadError(ERR_NO_IMAGE, code="no_image")
+            # The header first: a row whose pixels fail still shows its scanner and patient.
+            header = read_header(path)
+            if header is not None:
+                item["attributes"] = dicom_attributes(header, key=self.key)
             volume = load_volume(path)
-            if volume.header is not None:
-                item["attributes"] = dicom_attributes(volume.header, key=self.key)
             item["image"], item["affine"] = self.preprocessor(volume)
+            item["volume"] = volume if self.keep_volume else None
             mask_path = self.masks[index] if self.masks is not None else None
             if mask_path:
-                try:
-                    mask_volume = load_volume(mask_path)
-                except ImageReadError as exc:
-                    # Say which file failed: the image itself was read fine.
-                    raise ImageReadError(f"label mask: {exc}") from None
-                mask = self.preprocessor.geometry(mask_volume, label=True)
-                if tuple(mask.shape[1:]) != tuple(item["image"].shape[1:]):
-                    raise ImageReadError(ERR_BAD_LABEL_MASK)
-                item["label_mask"] = (mask.as_tensor()[0] > 0.5).numpy()
+                item["label_mask"] = self._label_mask(mask_path, item["image"])
         except ImageReadError as exc:
-            item["error"] = str(exc)
+            item["error"], item["error_code"] = str(exc), exc.code
         except Exception as exc:  # a reason by type only: messages may quote file content
             item["error"] = f"preprocessing failed ({type(exc).__name__})"
+            item["error_code"] = "preprocessing_failed"
         if item["error"]:
             item.pop("image", None)
         return item
+
+    def _label_mask(self, mask_path: str, image: Any) -> Any:
+        try:
+            mask_volume = load_volume(mask_path)
+        except ImageReadError as exc:
+            # Say which file failed: the image itself was read fine.
+            raise ImageReadError(f"label mask: {exc}", code="label_mask_unreadable") from None
+        mask = self.preprocessor.geometry(mask_volume, label=True)
+        if tuple(mask.shape[1:]) != tuple(image.shape[1:]):
+            raise ImageReadError(ERR_BAD_LABEL_MASK, code="label_mask_grid")
+        return (mask.as_tensor()[0] > 0.5).numpy()
+
+
+def image_path(value: Any) -> str | None:
+    """A manifest image cell as a path, ``None`` when empty (blank, NaN, None)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    text = str(value)
+    return text if text.strip() else None
 
 
 def _keep_list(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -539,7 +556,11 @@ def _run_batch(
     ready = []
     for item in items:
         if item["error"]:
-            results[item["index"]] = {"error": item["error"], "attributes": item["attributes"]}
+            results[item["index"]] = {
+                "error": item["error"],
+                "error_code": item["error_code"],
+                "attributes": item["attributes"],
+            }
         else:
             ready.append(item)
     if seg:
@@ -573,14 +594,22 @@ def _run_batch(
                 reason = failures.reason(
                     exc, input_shape=tuple(item["image"][None].shape), row=item["index"]
                 )
-                results[item["index"]] = {"error": reason, "attributes": item["attributes"]}
+                results[item["index"]] = {
+                    "error": reason,
+                    "error_code": CODE_MODEL_FAILED,
+                    "attributes": item["attributes"],
+                }
 
 
 def _checked(columns: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
     """A row's result; a non-finite model output fails the row instead of scoring it."""
     numbers = [v for v in columns.values() if isinstance(v, float)]
     if not all(math.isfinite(v) for v in numbers):
-        return {"error": ERR_NOT_FINITE, "attributes": item["attributes"]}
+        return {
+            "error": ERR_NOT_FINITE,
+            "error_code": "output_not_finite",
+            "attributes": item["attributes"],
+        }
     return {"columns": columns, "attributes": item["attributes"]}
 
 
@@ -618,7 +647,7 @@ def _segment(
         pred = mask.numpy()
     except Exception as exc:
         reason = failures.reason(exc, input_shape=tuple(image.shape), row=item["index"])
-        return {"error": reason, "attributes": item["attributes"]}
+        return {"error": reason, "error_code": CODE_MODEL_FAILED, "attributes": item["attributes"]}
     name = f"case-{item['index'] + 1:05d}.nii"
     write_mask(mask_dir / name, pred, item["affine"])
     columns: dict[str, Any] = {"mask_path": f"{mask_dir.name}/{name}"}
