@@ -130,3 +130,25 @@ class WorkerLostError(DeidkitError):
     """
 
     default_message = "a worker process was lost repeatedly"
+
+
+class OcrUnavailableError(MissingDependencyError):
+    """Tesseract is not installed or cannot run: pixel text cannot be checked (exit 1).
+
+    Never a silent pass: a check of burned-in text that cannot read text fails.
+    """
+
+    default_message = (
+        "reading burned-in text needs the Tesseract OCR engine: install the system package "
+        "'tesseract-ocr' (apt-get install tesseract-ocr) or put 'tesseract' on PATH"
+    )
+
+
+class PixelDataError(DeidkitError):
+    """Pixel data cannot be decoded, cleaned or re-encoded; ``reason`` is a stable code."""
+
+    default_message = "pixel data cannot be processed"
+
+    def __init__(self, reason: str, message: str | None = None) -> None:
+        super().__init__(message or f"pixel data cannot be processed: {reason}")
+        self.reason = reason
