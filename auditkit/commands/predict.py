@@ -96,6 +96,10 @@ def predict(
     key_file: Annotated[
         Path | None, typer.Option(help="Project key for site pseudonyms (or $DEIDKIT_KEY).")
     ] = None,
+    vendor_table: Annotated[
+        Path | None,
+        typer.Option(help="YAML of Manufacturer spellings added to the shipped vendor table."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     overlap: Annotated[float, typer.Option(help="Sliding-window overlap.")] = 0.25,
     force: Annotated[bool, typer.Option(help="Replace existing outputs and --json-out.")] = False,
@@ -124,6 +128,7 @@ def predict(
                 "--weights": weights,
                 "--cohort": cohort,
                 "--key-file": key_file,
+                "--vendor-table": vendor_table,
             },
             others={f"--out ({kind})": path for kind, path in written.items()},
             force=force,
@@ -158,6 +163,7 @@ def predict(
             key=key,
             overlap=overlap,
             overwrite=force,
+            vendor_table=vendor_table,
         )
     for warning in run.warnings:
         stderr_console.print(f"[yellow]warning:[/] {escape(warning['message'])}", highlight=False)

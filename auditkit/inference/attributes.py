@@ -11,14 +11,10 @@ from __future__ import annotations
 import math
 from typing import Any, Final
 
+from auditkit.vendors import VendorTable, normalise_vendor
 from deidkit.core.keys import ProjectKey
 from deidkit.core.pseudonym import site_pseudonym
-from deidkit.pseudonymise.cohort_schema import (
-    age_band,
-    normalise_manufacturer,
-    normalise_sex,
-    parse_age,
-)
+from deidkit.pseudonymise.cohort_schema import age_band, normalise_sex, parse_age
 
 #: Attribute columns this module fills, in output order (cohort names plus ``kvp``/``age_years``).
 ATTRIBUTE_COLUMNS: Final[tuple[str, ...]] = (
@@ -82,7 +78,9 @@ def _spacing(ds: Any) -> str:
     return "\\".join(parts)
 
 
-def dicom_attributes(ds: Any, *, key: ProjectKey | None = None) -> dict[str, str]:
+def dicom_attributes(
+    ds: Any, *, key: ProjectKey | None = None, vendors: VendorTable | None = None
+) -> dict[str, str]:
     """Read subgroup attributes from one DICOM header.
 
     Parameters
@@ -92,6 +90,8 @@ def dicom_attributes(ds: Any, *, key: ProjectKey | None = None) -> dict[str, str
     key : ProjectKey, optional
         Project key for the site pseudonym. Without a key ``site`` is left empty: the
         institution name itself is never returned.
+    vendors : VendorTable, optional
+        Manufacturer spellings (:mod:`auditkit.vendors`); the shipped table when ``None``.
 
     Returns
     -------
@@ -105,7 +105,7 @@ def dicom_attributes(ds: Any, *, key: ProjectKey | None = None) -> dict[str, str
         "sex": normalise_sex(_text(ds, "PatientSex")),
         "age_years": "" if capped is None else f"{capped:.4g}",
         "age_band": age_band(years),
-        "manufacturer": normalise_manufacturer(_text(ds, "Manufacturer")),
+        "manufacturer": normalise_vendor(_text(ds, "Manufacturer"), vendors),
         "model": _text(ds, "ManufacturerModelName"),
         "field_strength": _number(ds, "MagneticFieldStrength"),
         "modality": _text(ds, "Modality").upper(),

@@ -52,6 +52,7 @@ from auditkit.inference.outputs import (
 )
 from auditkit.inference.provenance import build_provenance, write_provenance
 from auditkit.results import WarningEntry
+from auditkit.vendors import VendorTable, load_vendor_table
 from deidkit.core.io import OutputKind, check_output_path
 from deidkit.core.keys import ProjectKey
 
@@ -144,12 +145,14 @@ class CaseDataset(torch.utils.data.Dataset[dict[str, Any]]):
         masks: Sequence[str | None] | None = None,
         key: ProjectKey | None = None,
         keep_volume: bool = False,
+        vendors: VendorTable | None = None,
     ) -> None:
         self.images = list(images)
         self.masks = list(masks) if masks is not None else None
         self.preprocessor = preprocessor
         self.key = key
         self.keep_volume = keep_volume
+        self.vendors = vendors
 
     def __len__(self) -> int:
         return len(self.images)
@@ -163,7 +166,7 @@ class CaseDataset(torch.utils.data.Dataset[dict[str, Any]]):
             # The header first: a row whose pixels fail still shows its scanner and patient.
             header = read_header(path)
             if header is not None:
-                item["attributes"] = dicom_attributes(header, key=self.key)
+                item["attributes"] = dicom_attributes(header, key=self.key, vendors=self.vendors)
             volume = load_volume(path)
             item["image"], item["affine"] = self.preprocessor(volume)
             item["volume"] = volume if self.keep_volume else None
@@ -274,6 +277,7 @@ def predict(
     key: ProjectKey | None = None,
     overlap: float = 0.25,
     overwrite: bool = False,
+    vendor_table: Path | None = None,
 ) -> PredictionRun:
     """Run ``model`` on every image of ``manifest`` and write predictions + provenance.
 
@@ -315,6 +319,9 @@ def predict(
         Sliding-window overlap (segmentation).
     overwrite : bool
         Replace existing output files.
+    vendor_table : Path, optional
+        YAML spellings added to the shipped vendor table (:mod:`auditkit.vendors`); the
+        ``manufacturer`` column, from headers or the manifest, goes through it.
 
     Returns
     -------
@@ -345,9 +352,11 @@ def predict(
             "--model": Path(str(model)) if Path(str(model)).exists() else None,
             "--weights": weights,
             "--cohort": cohort,
+            "--vendor-table": vendor_table,
         },
         overwrite=overwrite,
     )
+    vendors = load_vendor_table(vendor_table)
     torch_device = select_device(device)
     if amp and torch_device.type != "cuda":
         logger.warning("--amp needs CUDA; running in float32 on %s", torch_device.type)
@@ -377,7 +386,11 @@ def predict(
             for v in frame[label_column].tolist()
         ]
     dataset = CaseDataset(
-        frame[image_column].tolist(), Preprocessor(spec, resize=not seg), masks=masks, key=key
+        frame[image_column].tolist(),
+        Preprocessor(spec, resize=not seg),
+        masks=masks,
+        key=key,
+        vendors=vendors,
     )
     generator = torch.Generator()
     generator.manual_seed(seed)
@@ -415,6 +428,10 @@ def predict(
     table_out = assemble_table(
         frame, results, task=task, image_column=image_column, label_column=label_column
     )
+    # Manifest spellings too: a curated "G.E. Medical Systems" must join the header's "GE".
+    table_out["manufacturer"] = table_out["manufacturer"].map(
+        lambda v: v if v is None else vendors.normalise(str(v))
+    )
     write_table(table_out, parquet_path, csv_path)
     n_failed = int((table_out["status"] == "failed").sum())
     warnings = [*table.warnings, *_site_warning(table_out, key)]
@@ -435,6 +452,7 @@ def predict(
         "label_column": label_column,
         "empty_mask_rule": EMPTY_MASK_RULE if seg else None,
         "key_fingerprint": key.fingerprint if key is not None else None,
+        "vendor_table": Path(vendor_table).name if vendor_table is not None else None,
         "seconds": round(time.perf_counter() - started, 3),
     }
     record = build_provenance(
