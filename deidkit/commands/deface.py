@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from deidkit.commands._cluster import ExecutorKind, ExecutorOption, SchedulerOption, cluster_for
 from deidkit.commands._common import (
     EXIT_HELD_BACK,
     EXIT_OK,
@@ -119,6 +120,8 @@ def deface(
     json_out: JsonOutOption = None,
     show_paths: ShowPathsFlag = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    executor: ExecutorOption = ExecutorKind.local,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Remove the face from 3D head scans; never the brain (refused if it would change)."""
     from deidkit.commands._progress import plain_progress
@@ -158,15 +161,18 @@ def deface(
             analysis_level=level,
             participant_labels=labels,
         )
-        with Progress(
-            TextColumn("deface"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[last]}"),
-            console=stderr_console,
-            transient=True,
-            disable=not stderr_console.is_terminal,  # plain lines instead (see tick)
-        ) as bar:
+        with (
+            cluster_for(executor, scheduler, workers=workers) as cluster,
+            Progress(
+                TextColumn("deface"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[last]}"),
+                console=stderr_console,
+                transient=True,
+                disable=not stderr_console.is_terminal,  # plain lines instead (see tick)
+            ) as bar,
+        ):
             job = bar.add_task("deface", total=None, last="")
             lines = plain_progress("deface", flag="refused, flagged or failed")
 
@@ -176,8 +182,9 @@ def deface(
                     lines.advance(flagged=result.status in BAD_STATUSES)
 
             report = run_batch(
-                input_path, output, options, workers=workers, progress=tick, force=force
-            )
+                input_path, output, options, workers=workers, progress=tick, force=force,
+                cluster=cluster,
+            )  # fmt: skip
         emit_json(target, report.to_json(show_paths=show_paths))
     if target.text:
         _print_summary(report, show_paths=show_paths)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +16,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from deidkit.commands._cluster import ExecutorKind, ExecutorOption, SchedulerOption, cluster_for
 from deidkit.commands._common import (
     EXIT_HELD_BACK,
     EXIT_OK,
@@ -228,10 +230,12 @@ def scrub(
         ),
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    executor: ExecutorOption = ExecutorKind.local,
+    scheduler: SchedulerOption = None,
 ) -> None:
     configure_logging(verbose)
     target = json_target(as_json=json_output, json_out=json_out)
-    with cli_errors():
+    with cli_errors(), contextlib.ExitStack() as stack:
         if min_cell_size is not None and cohort_manifest is None:
             raise OutputPathError("--min-cell-size needs --cohort-manifest")
         inputs = {
@@ -265,8 +269,10 @@ def scrub(
             allow_burned_in=allow_burned_in,
             recipe_name=recipe.name if recipe else None,
         )
+        cluster = stack.enter_context(cluster_for(executor, scheduler, workers=workers))
         options = RunOptions(
-            workers=workers,
+            workers=cluster.workers if cluster is not None else workers,
+            cluster=cluster,
             dry_run=dry_run,
             linkage_path=linkage,
             cohort_manifest=cohort_manifest,

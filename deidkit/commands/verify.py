@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from deidkit.commands._cluster import ExecutorKind, ExecutorOption, SchedulerOption, cluster_for
 from deidkit.commands._common import (
     JsonFlag,
     JsonOutOption,
@@ -84,6 +85,8 @@ def verify(
         bool, typer.Option("--force", help="Replace an existing --json-out or --html file.")
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    executor: ExecutorOption = ExecutorKind.local,
+    scheduler: SchedulerOption = None,
 ) -> None:
     configure_logging(verbose)
     from deidkit.core.keys import load_key
@@ -108,15 +111,18 @@ def verify(
             force=force,
         )
         key = load_key(key_file, allow_ephemeral=False) if key_file is not None else None
-        with Progress(
-            TextColumn("verifying {task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=stderr_console,
-            transient=True,
-            disable=not stderr_console.is_terminal,  # plain lines instead (see progress)
-        ) as bar:
+        with (
+            cluster_for(executor, scheduler, workers=workers) as cluster,
+            Progress(
+                TextColumn("verifying {task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=stderr_console,
+                transient=True,
+                disable=not stderr_console.is_terminal,  # plain lines instead (see progress)
+            ) as bar,
+        ):
             tasks: dict[str, int] = {}
             lines: dict[str, LineProgress | None] = {}
 
@@ -138,6 +144,7 @@ def verify(
                 workers=workers,
                 progress=progress,
                 require_run_report=require_run_report,
+                cluster=cluster,
             )
         write_verify_reports(result, fail_on=fail_on, json_out=target.file, html_out=html_out)
     if target.stdout:

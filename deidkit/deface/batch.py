@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -42,6 +42,9 @@ from deidkit.deface.nifti_io import is_nifti_path
 from deidkit.deface.output import prepare_output
 from deidkit.deface.pipeline import deface_nifti_group, flag_note, run_qc, write_description
 from deidkit.deface.tasks import BAD_STATUSES, OK_STATUSES, DefaceOptions, FileResult, Task
+
+if TYPE_CHECKING:
+    from deidkit.core.dask_executor import DaskCluster
 
 __all__ = [
     "BAD_STATUSES",
@@ -326,6 +329,7 @@ def run_batch(
     workers: int = 1,
     progress: Callable[[FileResult], None] | None = None,
     force: bool = False,
+    cluster: DaskCluster | None = None,
 ) -> DefaceReport:
     """Deface INPUT into OUTPUT.
 
@@ -341,6 +345,9 @@ def run_batch(
         Called once per finished file result.
     force
         Write into a non-empty OUTPUT that is not an earlier deface output.
+    cluster
+        Deface the image groups (a DICOM series stays one task) on this Dask cluster
+        instead of local processes; the same report and outputs.
 
     Returns
     -------
@@ -361,7 +368,8 @@ def run_batch(
     others = [p for p in previous if not in_selection(Path(p), labels)]
     folder.write_report(_report_document(report, options, complete=False, outputs=previous))
     try:
-        _run_tasks(planned.tasks, options, report, workers=workers, progress=progress)
+        _run_tasks(planned.tasks, options, report, workers=workers, progress=progress,
+                   cluster=cluster)  # fmt: skip
     except BaseException:
         # Interrupted: keep every earlier output (the next run rewrites or removes them),
         # but list what this run wrote too, so that the next run can tell them apart.
@@ -397,6 +405,7 @@ def _run_tasks(
     *,
     workers: int,
     progress: Callable[[FileResult], None] | None,
+    cluster: DaskCluster | None = None,
 ) -> None:
     def collect(results: list[FileResult]) -> None:
         for r in results:
@@ -410,7 +419,9 @@ def _run_tasks(
         collect(run_task(task, options))
     # Worker processes start from multiprocessing's default context, as they always have.
     executor: Executor = (
-        SerialExecutor()
+        cluster.executor(initializer=_worker_init, name="deface")
+        if cluster is not None
+        else SerialExecutor()
         if workers <= 1 or len(heavy) <= 1
         else LocalProcessExecutor(workers, initializer=_worker_init, start_method=None)
     )

@@ -23,15 +23,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from deidkit import __version__
 from deidkit.core.errors import UsageError
-from deidkit.core.executor import LocalProcessExecutor, SerialExecutor
+from deidkit.core.executor import Executor, LocalProcessExecutor, SerialExecutor
 from deidkit.core.keys import ProjectKey
 from deidkit.core.quiet import quiet_pydicom
 from deidkit.core.runreport import RunReport
@@ -57,6 +58,9 @@ from deidkit.verify.records import (
     Rules,
 )
 from deidkit.verify.report import ReleaseSummary
+
+if TYPE_CHECKING:
+    from deidkit.core.dask_executor import DaskCluster
 from deidkit.verify.score import (
     IdentifierMap,
     ScoreCounts,
@@ -260,8 +264,12 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(state: dict[str, Any]) -> None:
-    _WORKER.clear()
+    # Never a moment without a key the state has: a Dask worker may run several chunks of
+    # one stage on threads at once, and one of them may be setting the state up.
+    stale = set(_WORKER) - set(state)
     _WORKER.update(state)
+    for name in stale:
+        _WORKER.pop(name, None)
 
 
 def _check_chunk(tasks: list[tuple[str, str]]) -> list[FileReport]:
@@ -299,7 +307,7 @@ def _chunks(items: Sequence[_T], size: int) -> list[list[_T]]:
 
 
 def _in_worker(
-    job: tuple[int, dict[str, Any], Callable[[list[_T]], _R], list[_T]],
+    job: tuple[str, dict[str, Any], Callable[[list[_T]], _R], list[_T]],
 ) -> _R:
     token, state, func, chunk = job
     if _WORKER.get("_token") != token:
@@ -318,18 +326,22 @@ class _Pool:
     this process instead.
     """
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, cluster: DaskCluster | None = None) -> None:
         self.workers = workers
         self.stages = 0
+        # Stage tokens unique to this verification: a Dask worker outlives it and may have
+        # kept another verification's state under the same stage number.
+        self._run = uuid.uuid4().hex
         self._here = SerialExecutor()
         # forkserver, not fork: the CLI runs a progress thread, and forking a threaded
         # process can deadlock a child on a lock held by that thread. Nothing starts before
         # the first stage that needs the workers.
-        self._processes = (
-            LocalProcessExecutor(workers, preload=("deidkit.verify.release",))
-            if workers > 1
-            else None
-        )
+        self._processes: Executor | None = None
+        if cluster is not None:
+            self._processes = cluster.executor(name="verify")
+            self.workers = cluster.workers
+        elif workers > 1:
+            self._processes = LocalProcessExecutor(workers, preload=("deidkit.verify.release",))
 
     def run(
         self,
@@ -351,7 +363,8 @@ class _Pool:
         else:
             # The state travels with every chunk (pickled once per chunk, small next to
             # the files), so one pool serves both stages without a restart.
-            jobs = [(self.stages, state, func, part) for part in chunks]
+            token = f"{self._run}-{self.stages}"
+            jobs = [(token, state, func, part) for part in chunks]
             results = self._processes.map(_in_worker, jobs)
         done = 0
         for part, result in zip(chunks, results, strict=True):
@@ -399,6 +412,7 @@ def verify_release(
     workers: int | None = None,
     progress: Progress | None = None,
     require_run_report: bool = False,
+    cluster: DaskCluster | None = None,
 ) -> VerifyResult:
     """Check a release for residual PHI, independently of the scrubber.
 
@@ -424,6 +438,9 @@ def verify_release(
     require_run_report
         Without a run report beside the release, the verdict is "incomplete" instead of
         a warning that completeness was not checked.
+    cluster
+        Run the checks on this Dask cluster instead of local processes (same result;
+        ``workers`` is then the cluster's). Stages of a few files still run here.
 
     Raises
     ------
@@ -453,7 +470,7 @@ def verify_release(
     mapping: IdentifierMap | None = None
     if original is not None and (linkage is not None or key is not None):
         mapping = load_mapping(linkage, key=key)
-    pool = _Pool(n_workers)
+    pool = _Pool(n_workers, cluster)
     # quiet here too: the score reads originals and releases in this process
     with quiet_pydicom(), contextlib.closing(pool):
         if original is not None:
