@@ -7,7 +7,7 @@ import sys
 import typer
 
 from auditkit import __version__
-from auditkit.commands import demo, evaluate, gate, policies, predict, report
+from auditkit.commands import demo, evaluate, gate, merge, policies, predict, report
 
 app = typer.Typer(
     name="auditkit",
@@ -34,7 +34,7 @@ def _root(
     """auditkit: subgroup performance and fairness audits."""
 
 
-for _module in (predict, evaluate, report, gate, policies, demo):
+for _module in (predict, merge, evaluate, report, gate, policies, demo):
     _module.register(app)
 
 

@@ -104,6 +104,14 @@ def predict(
     overlap: Annotated[float, typer.Option(help="Sliding-window overlap.")] = 0.25,
     force: Annotated[bool, typer.Option(help="Replace existing outputs and --json-out.")] = False,
     allow_failures: Annotated[bool, typer.Option(help="Exit 0 even if rows failed.")] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            metavar="I/N",
+            help="Predict only shard I of N of the rows (1-based; every N-th row): several "
+            "machines split one run, then auditkit merge joins their outputs.",
+        ),
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Progress bar on stderr.")] = True,
     as_json: JsonFlag = False,
     json_out: JsonOutOption = None,
@@ -114,6 +122,7 @@ def predict(
     with cli_errors():
         from auditkit.inference.outputs import output_paths
         from auditkit.inference.run import predict as run_predict
+        from auditkit.inference.shards import parse_shard
         from deidkit.core.errors import DeidkitError
         from deidkit.core.keys import KEY_ENV_VAR, load_key
 
@@ -164,6 +173,7 @@ def predict(
             overlap=overlap,
             overwrite=force,
             vendor_table=vendor_table,
+            shard=parse_shard(shard) if shard is not None else None,
         )
     for warning in run.warnings:
         stderr_console.print(f"[yellow]warning:[/] {escape(warning['message'])}", highlight=False)

@@ -51,6 +51,7 @@ from auditkit.inference.outputs import (
     write_table,
 )
 from auditkit.inference.provenance import build_provenance, write_provenance
+from auditkit.inference.shards import select_shard
 from auditkit.results import WarningEntry
 from auditkit.vendors import VendorTable, load_vendor_table
 from deidkit.core.io import OutputKind, check_output_path
@@ -278,6 +279,7 @@ def predict(
     overlap: float = 0.25,
     overwrite: bool = False,
     vendor_table: Path | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> PredictionRun:
     """Run ``model`` on every image of ``manifest`` and write predictions + provenance.
 
@@ -322,6 +324,9 @@ def predict(
     vendor_table : Path, optional
         YAML spellings added to the shipped vendor table (:mod:`auditkit.vendors`); the
         ``manufacturer`` column, from headers or the manifest, goes through it.
+    shard : (int, int), optional
+        ``(i, n)``: predict only shard ``i`` of ``n`` of the manifest's rows, with the case
+        ids of the whole manifest (:mod:`auditkit.inference.shards`; ``auditkit merge``).
 
     Returns
     -------
@@ -378,6 +383,8 @@ def predict(
         cohort=cohort,
     )
     frame = table.frame
+    if shard is not None:
+        frame = select_shard(frame, *shard)
     masks: list[str | None] | None = None
     if seg and label_column is not None:
         base = manifest_path.resolve().parent
@@ -455,6 +462,8 @@ def predict(
         "vendor_table": Path(vendor_table).name if vendor_table is not None else None,
         "seconds": round(time.perf_counter() - started, 3),
     }
+    if shard is not None:
+        settings["shard"] = f"{shard[0]}/{shard[1]}"
     record = build_provenance(
         model_sha256=loaded.sha256,
         model_kind=loaded.kind,
