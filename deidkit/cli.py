@@ -42,7 +42,7 @@ def _build_app() -> typer.Typer:
     import typer
 
     from deidkit import __version__
-    from deidkit.commands import deface, profiles, pseudonymise, scrub, verify
+    from deidkit.commands import deface, pixels, profiles, pseudonymise, scrub, verify
 
     built = typer.Typer(
         name="deidkit",
@@ -66,7 +66,7 @@ def _build_app() -> typer.Typer:
     ) -> None:
         """deidkit: privacy de-identification of medical images."""
 
-    for module in (scrub, profiles, pseudonymise, verify, deface):
+    for module in (scrub, profiles, pseudonymise, verify, deface, pixels):
         module.register(built)
     globals()["app"] = built
     return built

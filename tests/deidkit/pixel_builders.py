@@ -241,3 +241,41 @@ class FakeReader:
                     line = (1, number, 1, 1)
                     words.append(Word(part, x, top, width, bottom - top, 95.0, line))
         return words
+
+
+def tesseract_missing() -> str | None:
+    """Why OCR tests cannot run here, or None."""
+    import shutil
+
+    if shutil.which("tesseract") is None:
+        return "tesseract is not installed (apt-get install tesseract-ocr; see .ci/sysdeps.sh)"
+    return None
+
+
+def legible(ds: pydicom.Dataset, texts: list[str], *, min_length: int = 4) -> list[str]:
+    """Which of ``texts`` (PHI planted or header values) the real OCR still reads in any frame.
+
+    Compared on letters and digits only, with one OCR slip allowed (as the cleaner matches).
+    """
+    from deidkit.pixels.frames import decode_frames, layout_of
+    from deidkit.pixels.match import _within_one
+    from deidkit.pixels.ocr import read_words
+    from deidkit.pixels.render import both_polarities, render_frame
+
+    layout = layout_of(ds)
+    frames = decode_frames(ds, layout)
+    read: list[str] = []
+    for frame in frames:
+        gray = render_frame(frame, photometric=layout.photometric)
+        words = read_words(both_polarities(gray))
+        read += ["".join(c for c in w.text.upper() if c.isalnum()) for w in words]
+    found = []
+    for text in texts:
+        for part in text.upper().replace(",", " ").replace("^", " ").split():
+            part = "".join(c for c in part if c.isalnum())
+            if len(part) < min_length:
+                continue
+            slips = len(part) >= 4 and any(part in r or _within_one(part, r) for r in read)
+            if part in read or slips:
+                found.append(part)
+    return found
