@@ -59,7 +59,7 @@ if TYPE_CHECKING:
         safe_private_table,
         tag_text,
     )
-    from deidkit.rules.uids import is_standard_uid, keeps_uid
+    from deidkit.rules.uids import is_registered_uid, is_standard_uid, keeps_uid
 
 _EXPORTS = {
     "Decision": "deidkit.rules.decisions",
@@ -98,6 +98,7 @@ _EXPORTS = {
     "ciod_for_sop_class": "deidkit.rules.standard",
     "safe_private_table": "deidkit.rules.standard",
     "effective_type": "deidkit.rules.conditions",
+    "is_registered_uid": "deidkit.rules.uids",
     "is_standard_uid": "deidkit.rules.uids",
     "keeps_uid": "deidkit.rules.uids",
 }
@@ -123,6 +124,7 @@ __all__ = [
     "effective_type",
     "explain_tag",
     "find_phi_spans",
+    "is_registered_uid",
     "is_standard_uid",
     "keeps_uid",
     "key_rule",
