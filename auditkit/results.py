@@ -50,6 +50,7 @@ class MetricEntry(TypedDict):
     wilson_low: NotRequired[float | None]
     wilson_high: NotRequired[float | None]
     ci_undefined_share: NotRequired[float]
+    ci_method: NotRequired[str]
 
 
 class GroupEntry(TypedDict):
@@ -81,6 +82,26 @@ class DisparityEntry(TypedDict):
     group: NotRequired[str]
     based_on: NotRequired[str]
     reason: NotRequired[str]
+    test: NotRequired[str]
+    p_value_adjusted: NotRequired[float | None]
+    adjustment: NotRequired[str]
+    significant: NotRequired[bool | None]
+
+
+class PairwiseEntry(TypedDict):
+    """One entry of ``pairwise`` (``$defs/pairwise``): a group against its reference group."""
+
+    attribute: str
+    metric: str
+    group: str
+    reference: str
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+    p_value_adjusted: float | None
+    adjustment: str
+    significant: bool | None
 
 
 class WarningEntry(TypedDict):
@@ -114,6 +135,9 @@ class BootstrapEntry(TypedDict):
     unit: Literal["row", "patient"]
     ci_level: float
     method: Literal["percentile"]
+    bca_metrics: NotRequired[list[str]]
+    disparity_test: NotRequired[str]
+    adjustment: NotRequired[str]
 
 
 class ResultsDocument(TypedDict):
@@ -131,8 +155,10 @@ class ResultsDocument(TypedDict):
     groups: list[GroupEntry]
     intersections: list[GroupEntry]
     disparities: list[DisparityEntry]
+    pairwise: NotRequired[list[PairwiseEntry]]
     warnings: list[WarningEntry]
     provenance: dict[str, Any]
+    operating_points: NotRequired[list[dict[str, Any]]]
 
 
 #: What the readers accept: a RESULTS.json mapping (a :class:`ResultsDocument` or loaded JSON).

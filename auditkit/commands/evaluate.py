@@ -24,9 +24,12 @@ from auditkit.evaluate.task import Task
 
 HELP = """Evaluate predictions per subgroup: metrics with bootstrap CIs, disparities, RESULTS.json.
 
-One global threshold for every group (score >= threshold is positive). Groups smaller than
---min-group-size or without both classes are reported as insufficient evidence and left out of
-disparities; empty attribute cells form an explicit "missing" group.
+One global threshold for every group (score >= threshold is positive); --threshold may be
+repeated (several operating points). Groups smaller than --min-group-size are reported as
+insufficient evidence and left out of disparities; a group with one class takes part in the
+metrics defined without the other; empty attribute cells form an explicit "missing" group.
+Disparity tests are omnibus tests of "all groups equal" (Holm across attributes and metrics,
+or --adjust bh); --reference-group adds each group against a reference as a second view.
 
 Example:
 
@@ -94,7 +97,12 @@ def evaluate(
         int, typer.Option("--intersections", min=1, help="Cross up to this many attributes.")
     ] = 1,
     threshold: Annotated[
-        float | None, typer.Option("--threshold", help="Fixed global threshold (default 0.5).")
+        list[float] | None,
+        typer.Option(
+            "--threshold",
+            help="Fixed global threshold (default 0.5); repeat for several operating points "
+            "(the first is the top level of RESULTS.json, the others operating_points).",
+        ),
     ] = None,
     threshold_from: Annotated[
         str | None,
@@ -111,6 +119,22 @@ def evaluate(
         int, typer.Option("--bootstrap", min=0, help="Bootstrap replicates (0: no CIs).")
     ] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
+    adjust: Annotated[
+        str,
+        typer.Option(
+            "--adjust",
+            help="Multiple-testing adjustment of the disparity tests: holm (family-wise error) "
+            "or bh (Benjamini-Hochberg, false discovery rate).",
+        ),
+    ] = "holm",
+    reference_group: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--reference-group",
+            help="ATTRIBUTE=GROUP: reference of the pairwise view (repeatable; default the "
+            "largest group).",
+        ),
+    ] = None,
     json_output: JsonFlag = False,
     json_out: JsonOutOption = None,
     force: Annotated[
@@ -119,7 +143,7 @@ def evaluate(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs.")] = False,
 ) -> None:
     configure_logging(verbose)
-    from auditkit.evaluate.audit import evaluate_file
+    from auditkit.evaluate.audit import evaluate_file, parse_reference_groups
     from auditkit.results import dumps_results, validate_results
     from deidkit.core.io import atomic_write_text, check_output_path
 
@@ -144,13 +168,15 @@ def evaluate(
             scores=tuple(score or ()),
             patient=patient,
             groups=tuple(group or ()),
-            threshold=threshold,
+            threshold=tuple(threshold or ()),
             threshold_from=threshold_from,
             target_specificity=target_specificity,
             intersections=intersections,
             min_group_size=min_group_size,
             n_boot=bootstrap,
             seed=seed,
+            adjust=adjust,
+            reference_groups=parse_reference_groups(tuple(reference_group or ())),
             log=lambda line: stderr_console.print(line, highlight=False, markup=False),
         )
         document = validate_results(result.to_dict())

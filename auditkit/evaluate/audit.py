@@ -15,9 +15,17 @@ Rules (documented in the schema too):
 * ``tpr_at_fixed_specificity``: per-group TPR at the threshold where the *overall* specificity
   first reaches the target (default 0.9).
 * Missing attribute values form an explicit group (status ``missing``), reported and excluded
-  from disparities. Groups with fewer than ``min_group_size`` rows, or (binary) without both
-  classes, get status ``insufficient`` with the reason, and are excluded from disparities.
+  from disparities. Groups with fewer than ``min_group_size`` rows get status ``insufficient``
+  with the reason, and are excluded from disparities.
+* Eligibility is per metric: a (binary) group with one class stays ``ok`` and takes part in
+  every metric defined without the other class (FPR, specificity, selection rate, demographic
+  parity and the FPR side of equalized odds need negatives only; TPR/FNR positives only; AUROC
+  both); its ``reason`` names the undefined metrics and why.
 * Undefined metrics are ``null`` with a reason, never 0.
+* Disparity tests are omnibus tests whose statistic is the reported gap
+  (:mod:`auditkit.metrics.omnibus`), adjusted across attributes and metrics (Holm, or
+  Benjamini-Hochberg); :attr:`AuditResult.pairwise` compares each group with a reference group
+  as a second view, adjusted within the attribute.
 """
 
 from __future__ import annotations
@@ -37,16 +45,23 @@ from auditkit.errors import EvaluationError
 from auditkit.evaluate.predictions import Predictions, load_predictions
 from auditkit.evaluate.task import Task
 from auditkit.fingerprint import package_versions, sha256_file
-from auditkit.metrics.bootstrap import percentile_interval, run_bootstrap
+from auditkit.metrics.bootstrap import (
+    bca_interval,
+    jackknife_weights,
+    percentile_interval,
+    run_bootstrap,
+)
 from auditkit.metrics.disparities import (
     BINARY_SPECS,
     MULTICLASS_SPECS,
     REGRESSION_SPECS,
     SEGMENTATION_SPECS,
+    Adjustment,
     DisparitySpec,
     attribute_disparities,
     fairlearn_disparities,
     holm_flags,
+    reference_comparisons,
 )
 from auditkit.metrics.kernels import (
     BINARY_METRICS,
@@ -55,6 +70,7 @@ from auditkit.metrics.kernels import (
     threshold_youden,
     wilson_interval,
 )
+from auditkit.metrics.omnibus import rate_null_draws, unit_null_draws
 from auditkit.metrics.replicates import (
     Statistic,
     binary_statistic,
@@ -65,6 +81,7 @@ from auditkit.results import (
     DisparityEntry,
     GroupEntry,
     MetricEntry,
+    PairwiseEntry,
     ResultsDocument,
     Status,
     WarningEntry,
@@ -90,6 +107,17 @@ REASON_MISSING: Final = "attribute value missing: reported, excluded from dispar
 REASON_SMALL: Final = "n={n} is below the minimum group size {m}"
 REASON_NO_POS: Final = "no positive cases"
 REASON_NO_NEG: Final = "no negative cases"
+REASON_ONE_CLASS: Final = (
+    "{what}: {metrics} undefined (they need {need}); the metrics defined without them "
+    "are reported and judged"
+)
+MSG_ADJUST: Final = "--adjust must be 'holm' or 'bh', not '{value}'"
+MSG_REFERENCE: Final = "--reference-group must be ATTRIBUTE=GROUP, not '{value}'"
+MSG_REFERENCE_UNKNOWN: Final = "--reference-group names attribute '{attribute}', not audited"
+
+#: Metrics whose percentile interval is biased (ECE is inflated by resampling, AUROC skewed
+#: near 1): their intervals are BCa (:func:`auditkit.metrics.bootstrap.bca_interval`).
+BCA_METRICS: Final = frozenset({"auroc", "ece", "macro_auroc", "macro_ece"})
 
 #: Why a metric is undefined (null), by metric name.
 UNDEFINED_REASONS: Final[dict[str, str]] = {
@@ -118,6 +146,9 @@ class Threshold:
     value: float | None
     method: str
     target_specificity: float | None = None
+
+
+_Interval = tuple[FloatArray, FloatArray, FloatArray, npt.NDArray[np.bool_] | None]
 
 
 @dataclass(frozen=True)
@@ -190,6 +221,9 @@ class AuditResult:
         seed: int = 0,
         ci_level: float = 0.95,
         provenance: dict[str, Any] | None = None,
+        adjust: str = "holm",
+        reference_groups: dict[str, str] | None = None,
+        more_thresholds: tuple[float, ...] = (),
     ) -> None:
         if threshold is not None and threshold_from is not None:
             raise EvaluationError(MSG_BOTH_THRESHOLDS)
@@ -197,6 +231,14 @@ class AuditResult:
             raise EvaluationError(MSG_INTERSECTIONS)
         if n_boot < 0 or min_group_size < 1 or not 0.0 < ci_level < 1.0:
             raise EvaluationError("n_boot >= 0, min_group_size >= 1 and 0 < ci_level < 1")
+        if adjust not in ("holm", "bh"):
+            raise EvaluationError(MSG_ADJUST.format(value=adjust))
+        self._adjust: Adjustment = "holm" if adjust == "holm" else "bh"
+        self._references = dict(reference_groups or {})
+        for attribute in self._references:
+            if attribute not in predictions.attributes:
+                raise EvaluationError(MSG_REFERENCE_UNKNOWN.format(attribute=attribute))
+        self._pairwise: list[PairwiseEntry] = []
         self._pred = predictions
         self._min = min_group_size
         self._n_boot = n_boot
@@ -209,6 +251,25 @@ class AuditResult:
         )
         self._groupings = self._build_groupings(intersections)
         self._entries, self._disparities = self._compute()
+        if more_thresholds and predictions.task is not Task.BINARY:
+            more_thresholds = ()  # the threshold_ignored warning already says so
+        # Each further operating point is a full evaluation at that threshold with the same
+        # seed: the same resamples, so its intervals and tests are comparable.
+        self._more = [
+            AuditResult(
+                predictions=predictions,
+                threshold=t,
+                target_specificity=target_specificity,
+                intersections=intersections,
+                min_group_size=min_group_size,
+                n_boot=n_boot,
+                seed=seed,
+                ci_level=ci_level,
+                adjust=adjust,
+                reference_groups=reference_groups,
+            )
+            for t in more_thresholds
+        ]
 
     # ----------------------------------------------------------------- public API
     @property
@@ -246,6 +307,32 @@ class AuditResult:
         """Disparity entries across groups of each attribute and intersection."""
         return self._disparities
 
+    @property
+    def operating_points(self) -> list[AuditResult]:
+        """Evaluations at the further thresholds (``more_thresholds``), in order."""
+        return self._more
+
+    def operating_point(self) -> dict[str, Any]:
+        """This evaluation's threshold-dependent keys, as one ``operating_points`` entry."""
+        return {
+            "threshold": {
+                "value": self._threshold.value,
+                "method": self._threshold.method,
+                "target_specificity": self._threshold.target_specificity,
+            },
+            "overall": self.overall,
+            "groups": self.by_group,
+            "intersections": self.intersections,
+            "disparities": self.disparities,
+            "pairwise": self._pairwise,
+        }
+
+    @property
+    def pairwise(self) -> list[PairwiseEntry]:
+        """Second view: each group against its attribute's reference group, adjusted within
+        the attribute (single attributes only)."""
+        return self._pairwise
+
     def disparity(self, attribute: str, metric: str) -> DisparityEntry:
         """The disparity entry of one attribute (or intersection) and metric.
 
@@ -273,7 +360,17 @@ class AuditResult:
         return self._warnings
 
     def to_dict(self) -> ResultsDocument:
-        """The RESULTS.json document (keys fixed by ``results.schema.json``)."""
+        """The RESULTS.json document (keys fixed by ``results.schema.json``).
+
+        The top level holds the first threshold; ``operating_points`` (only with further
+        thresholds) one entry per further threshold.
+        """
+        document = self._document()
+        if self._more:
+            document["operating_points"] = [more.operating_point() for more in self._more]
+        return document
+
+    def _document(self) -> ResultsDocument:
         pred = self._pred
         spec = self._spec
         return {
@@ -294,6 +391,10 @@ class AuditResult:
                 "unit": "patient" if pred.patients is not None else "row",
                 "ci_level": self._level,
                 "method": "percentile",
+                "bca_metrics": sorted(BCA_METRICS),
+                "disparity_test": "omnibus range test (permutation of group labels, else "
+                "bootstrap range), adjusted across attributes and metrics",
+                "adjustment": self._adjust,
             },
             "attributes": list(pred.attributes),
             "classes": list(pred.classes),
@@ -301,6 +402,7 @@ class AuditResult:
             "groups": self.by_group,
             "intersections": self.intersections,
             "disparities": self.disparities,
+            "pairwise": self._pairwise,
             "warnings": self._warnings,
             "provenance": {
                 "tool": "auditkit",
@@ -465,6 +567,7 @@ class AuditResult:
         ones = np.ones((1, pred.n), dtype=np.int64)
         point = {k: v[0] for k, v in statistic(ones, True).items()}
         reps: dict[str, FloatArray] = {}
+        jack: dict[str, FloatArray] = {}
         if self._n_boot > 0:
             reps = run_bootstrap(
                 statistic,
@@ -473,28 +576,162 @@ class AuditResult:
                 seed=self._seed,
                 clusters=pred.patients,
             )
+            weights = jackknife_weights(n_rows=pred.n, seed=self._seed, clusters=pred.patients)
+            jack = {
+                k: v
+                for k, v in statistic(weights).items()
+                if k.rsplit("::", 1)[-1].split("/")[-1] in BCA_METRICS
+            }
+        # Permutations draw from their own stream: the bootstrap's replicates stay those of
+        # earlier versions for the same seed.
+        perm_rng = np.random.default_rng(np.random.SeedSequence([self._seed, 18]))
         entries: list[list[GroupEntry]] = []
         disparities: list[DisparityEntry] = []
         for i, grouping in enumerate(self._groupings):
             gp = {k.split("/", 1)[1]: v for k, v in point.items() if k.startswith(f"{i}/")}
             gr = {k.split("/", 1)[1]: v for k, v in reps.items() if k.startswith(f"{i}/")}
-            group_entries, usable = self._entries_for(grouping, gp, gr)
+            gj = {k.split("/", 1)[1]: v for k, v in jack.items() if k.startswith(f"{i}/")}
+            group_entries, usable = self._entries_for(grouping, gp, gr, gj)
             entries.append(group_entries)
-            if i > 0:
-                disparities.extend(
-                    attribute_disparities(
+            if i == 0:
+                continue
+            plain_point = {k: v for k, v in gp.items() if "::" not in k}
+            plain_reps = {k: v for k, v in gr.items() if "::" not in k}
+            disparities.extend(
+                attribute_disparities(
+                    self._specs(),
+                    attribute=grouping.attribute,
+                    names=grouping.names,
+                    usable=usable,
+                    point=plain_point,
+                    replicates=plain_reps,
+                    ci_level=self._level,
+                    fairlearn_values=self._fairlearn_values(grouping, usable, gp),
+                    null_draws=self._null_draws(grouping, usable, gp, perm_rng)
+                    if self._n_boot > 0
+                    else None,
+                )
+            )
+            reference = self._references.get(grouping.attribute)
+            if grouping.crossed == 1 and reference is not None and reference not in grouping.names:
+                self._warnings.append(
+                    {
+                        "code": "reference_group_unknown",
+                        "message": f"--reference-group: attribute '{grouping.attribute}' has no "
+                        "such group; the largest group is the reference",
+                        "count": 0,
+                    }
+                )
+                self._references.pop(grouping.attribute)
+            if grouping.crossed == 1 and self._n_boot > 0:
+                self._pairwise.extend(
+                    reference_comparisons(
                         self._specs(),
                         attribute=grouping.attribute,
                         names=grouping.names,
                         usable=usable,
-                        point={k: v for k, v in gp.items() if "::" not in k},
-                        replicates={k: v for k, v in gr.items() if "::" not in k},
+                        sizes=np.bincount(grouping.codes, minlength=len(grouping.names)),
+                        point=plain_point,
+                        replicates=plain_reps,
+                        reference=self._references.get(grouping.attribute),
                         ci_level=self._level,
-                        fairlearn_values=self._fairlearn_values(grouping, usable),
+                        adjust=self._adjust,
                     )
                 )
-        holm_flags(disparities, alpha=1.0 - self._level)
+        holm_flags(disparities, alpha=1.0 - self._level, adjust=self._adjust)
         return entries, disparities
+
+    def _null_draws(
+        self,
+        grouping: _Grouping,
+        usable: npt.NDArray[np.bool_],
+        point: dict[str, FloatArray],
+        rng: np.random.Generator,
+    ) -> dict[str, FloatArray] | None:
+        """Group values under permutation of the group labels, per metric that has them.
+
+        Binary rates are permuted within their stratum (exact, from the group counts); with a
+        patient column the patients are permuted, each with all its rows, when the attribute
+        is constant within every patient. Mean metrics (regression, segmentation) permute the
+        rows (or patients). Other metrics (AUROC, multiclass) get the bootstrap range test.
+        """
+        pred = self._pred
+        task = pred.task
+        if task is Task.MULTICLASS:
+            return None
+        n_groups = len(grouping.names)
+        units = self._permutation_units(grouping, usable)
+        if units is None:
+            return None
+        if task is Task.BINARY:
+            rates = {
+                "selection_rate": ("#pp", "#n"),
+                "tpr": ("#tp", "#pos"),
+                "fpr": ("#fp", "#neg"),
+            }
+            if units == "rows":
+                return {
+                    metric: rate_null_draws(
+                        successes=np.where(usable, point[num], 0.0),
+                        trials=np.where(usable, point[den], 0.0),
+                        n_perm=self._n_boot,
+                        rng=rng,
+                    )
+                    for metric, (num, den) in rates.items()
+                }
+            y = pred.labels.astype(np.float64)
+            t = self._threshold.value
+            pp = (pred.scores[:, 0] >= (0.5 if t is None else t)).astype(np.float64)
+            per_row = {
+                "selection_rate": (pp, np.ones_like(y)),
+                "tpr": (pp * y, y),
+                "fpr": (pp * (1.0 - y), 1.0 - y),
+            }
+        else:
+            per_row = {}
+            for j, name in enumerate(pred.score_names if task is Task.SEGMENTATION else ()):
+                values = pred.scores[:, j]
+                ok = np.isfinite(values)
+                per_row[name] = (np.where(ok, values, 0.0), ok.astype(np.float64))
+            if task is Task.REGRESSION:
+                err = pred.scores[:, 0] - pred.labels
+                per_row = {
+                    "mae": (np.abs(err), np.ones_like(err)),
+                    "bias": (err, np.ones_like(err)),
+                }
+        keep = usable[grouping.codes]
+        cluster = pred.patients if units == "patients" else None
+        unit_of_row = np.flatnonzero(keep) if cluster is None else cluster[keep]
+        _, unit_codes = np.unique(unit_of_row, return_inverse=True)
+        n_units = int(unit_codes.max()) + 1 if len(unit_codes) else 0
+        labels = np.zeros(n_units, dtype=np.int64)
+        labels[unit_codes] = grouping.codes[keep]
+
+        def unit_sums(values: FloatArray) -> FloatArray:
+            summed = np.bincount(unit_codes, weights=values[keep], minlength=n_units)
+            return summed.astype(np.float64)
+
+        numerators = {m: unit_sums(v) for m, (v, _) in per_row.items()}
+        denominators = {m: unit_sums(d) for m, (_, d) in per_row.items()}
+        return unit_null_draws(
+            labels=labels,
+            numerators=numerators,
+            denominators=denominators,
+            n_groups=n_groups,
+            n_perm=self._n_boot,
+            rng=rng,
+        )
+
+    def _permutation_units(self, grouping: _Grouping, usable: npt.NDArray[np.bool_]) -> str | None:
+        """``"rows"``, ``"patients"`` (the attribute is constant within each patient), or
+        ``None`` (it varies within a patient: no exchangeable unit, bootstrap range test)."""
+        patients = self._pred.patients
+        if usable.sum() < 2:
+            return None
+        if patients is None:
+            return "rows"
+        pairs = np.unique(np.column_stack([patients, grouping.codes]), axis=0)
+        return "patients" if len(pairs) == len(np.unique(patients)) else None
 
     def _specs(self) -> tuple[DisparitySpec, ...]:
         return {
@@ -505,10 +742,16 @@ class AuditResult:
         }[self._pred.task]
 
     def _fairlearn_values(
-        self, grouping: _Grouping, usable: npt.NDArray[np.bool_]
+        self, grouping: _Grouping, usable: npt.NDArray[np.bool_], point: dict[str, FloatArray]
     ) -> dict[str, float] | None:
-        """Point disparities from fairlearn's MetricFrame on the usable groups (binary only)."""
+        """Point disparities from fairlearn's MetricFrame on the usable groups (binary only).
+
+        fairlearn scores a rate without a denominator as 0, so it is asked only when every
+        usable group has both classes (else our per-metric eligibility gives the values).
+        """
         if self._pred.task is not Task.BINARY or usable.sum() < 2:
+            return None
+        if ((point["n_pos"] == 0) | (point["n_neg"] == 0))[usable].any():
             return None
         rows = usable[grouping.codes]
         t = self._threshold.value if self._threshold.value is not None else 0.5
@@ -518,8 +761,44 @@ class AuditResult:
             groups=np.asarray(grouping.names, dtype=object)[grouping.codes[rows]],
         )
 
+    def _intervals(
+        self, point: dict[str, FloatArray], reps: dict[str, FloatArray], jack: dict[str, FloatArray]
+    ) -> dict[str, _Interval]:
+        """Per metric key: ``(low, high, undefined share, BCa fallback mask or None)``."""
+        out: dict[str, _Interval] = {}
+        for key, values in reps.items():
+            if key.split("::")[-1].startswith("#"):
+                continue
+            low, high, share = percentile_interval(values, level=self._level)
+            shifted = None
+            if key in jack:
+                low, high, shifted = bca_interval(values, point[key], jack[key], level=self._level)
+            out[key] = (low, high, share, shifted)
+        return out
+
+    def _one_class_reason(self, point: dict[str, FloatArray], g: int) -> str | None:
+        """Why a binary group with one class has undefined metrics (``None`` with both)."""
+        if self._pred.task is not Task.BINARY:
+            return None
+        if point["n_pos"][g] == 0:
+            what, need = REASON_NO_POS, "positive cases"
+        elif point["n_neg"][g] == 0:
+            what, need = REASON_NO_NEG, "negative cases"
+        else:
+            return None
+        undefined = [
+            m
+            for m in BINARY_METRICS
+            if m not in ("n_pos", "n_neg") and not np.isfinite(point[m][g])
+        ]
+        return REASON_ONE_CLASS.format(what=what, metrics=", ".join(undefined), need=need)
+
     def _entries_for(
-        self, grouping: _Grouping, point: dict[str, FloatArray], reps: dict[str, FloatArray]
+        self,
+        grouping: _Grouping,
+        point: dict[str, FloatArray],
+        reps: dict[str, FloatArray],
+        jack: dict[str, FloatArray],
     ) -> tuple[list[GroupEntry], npt.NDArray[np.bool_]]:
         pred = self._pred
         n_groups = len(grouping.names)
@@ -528,11 +807,7 @@ class AuditResult:
         if pred.patients is not None:
             pairs = np.unique(np.column_stack([grouping.codes, pred.patients]), axis=0)
             patients = np.bincount(pairs[:, 0], minlength=n_groups)
-        intervals = {
-            k: percentile_interval(v, level=self._level)
-            for k, v in reps.items()
-            if not k.split("::")[-1].startswith("#")
-        }
+        intervals = self._intervals(point, reps, jack)
         metric_names = [k for k in point if not k.startswith("#") and "::" not in k]
         usable = np.zeros(n_groups, dtype=bool)
         entries: list[GroupEntry] = []
@@ -544,15 +819,13 @@ class AuditResult:
                 reason = REASON_MISSING
             elif n < self._min:
                 status, reason = "insufficient", REASON_SMALL.format(n=n, m=self._min)
-            elif pred.task is Task.BINARY and point["n_pos"][g] == 0:
-                status, reason = "insufficient", REASON_NO_POS
-            elif pred.task is Task.BINARY and point["n_neg"][g] == 0:
-                status, reason = "insufficient", REASON_NO_NEG
+            else:
+                reason = self._one_class_reason(point, g)
             usable[g] = status == "ok"
-            if status != "ok" and grouping.attribute != OVERALL_ATTRIBUTE:
+            if reason is not None and grouping.attribute != OVERALL_ATTRIBUTE:
                 self._warnings.append(
                     {
-                        "code": f"group_{status}",
+                        "code": f"group_{status}" if status != "ok" else "group_one_class",
                         "message": f"{grouping.attribute} = {name}: {reason}",
                         "count": n,
                     }
@@ -584,7 +857,7 @@ class AuditResult:
         key: str,
         g: int,
         point: dict[str, FloatArray],
-        intervals: dict[str, tuple[FloatArray, FloatArray, FloatArray]],
+        intervals: dict[str, _Interval],
     ) -> MetricEntry:
         name = key.split("::")[-1]
         value = _float(point[key][g])
@@ -600,10 +873,13 @@ class AuditResult:
                 out["reason"] = REASON_NO_SPEC
             return out
         if key in intervals:
-            low, high, share = intervals[key]
+            low, high, share, shifted = intervals[key]
             out["ci_low"], out["ci_high"] = _float(low[g]), _float(high[g])
             if share[g] > 0:
                 out["ci_undefined_share"] = float(share[g])
+            if shifted is not None and out["ci_low"] is not None:
+                out["ci_method"] = "bias-shifted" if shifted[g] else "bca"
+
         if name in PROPORTIONS and "::" not in key and f"#{PROPORTIONS[name][1]}" in point:
             num, den = PROPORTIONS[name]
             low_w, high_w = wilson_interval(
@@ -611,6 +887,17 @@ class AuditResult:
             )
             out["wilson_low"], out["wilson_high"] = _float(low_w[0]), _float(high_w[0])
         return out
+
+
+def parse_reference_groups(values: tuple[str, ...]) -> dict[str, str]:
+    """``("site=S01", ...)`` -> ``{"site": "S01"}``; raise :class:`EvaluationError` otherwise."""
+    out: dict[str, str] = {}
+    for value in values:
+        attribute, sep, group = value.partition("=")
+        if not sep or not attribute.strip() or not group.strip():
+            raise EvaluationError(MSG_REFERENCE.format(value=value))
+        out[attribute.strip()] = group.strip()
+    return out
 
 
 def evaluate_file(
@@ -621,7 +908,7 @@ def evaluate_file(
     scores: tuple[str, ...] = (),
     patient: str | None = None,
     groups: tuple[str, ...] = (),
-    threshold: float | None = None,
+    threshold: float | tuple[float, ...] | None = None,
     threshold_from: str | None = None,
     target_specificity: float = 0.9,
     intersections: int = 1,
@@ -629,6 +916,8 @@ def evaluate_file(
     n_boot: int = 1000,
     seed: int = 0,
     log: Callable[[str], None] | None = None,
+    adjust: str = "holm",
+    reference_groups: dict[str, str] | None = None,
 ) -> AuditResult:
     """Load a predictions file and evaluate it: the one library call behind ``auditkit evaluate``.
 
@@ -644,8 +933,14 @@ def evaluate_file(
         The table is unreadable or malformed (see :func:`auditkit.evaluate.prepare_predictions`).
     EvaluationError
         Inconsistent evaluation settings (both ``threshold`` and ``threshold_from`` ...).
+
+    ``threshold`` may be several thresholds (``--threshold`` repeated): the first is the top
+    level of RESULTS.json, the others its ``operating_points``.
     """
     task = Task(task)
+    thresholds = threshold if isinstance(threshold, tuple) else (threshold,)
+    if len(thresholds) == 0:
+        thresholds = (None,)
     table = load_predictions(
         predictions, task=task, label=label, scores=scores, patient=patient, groups=groups
     )
@@ -653,7 +948,10 @@ def evaluate_file(
         log(f"evaluating {table.n} rows, {len(groups)} attribute(s), {n_boot} bootstrap replicates")
     return AuditResult(
         predictions=table,
-        threshold=threshold,
+        threshold=thresholds[0],
+        more_thresholds=tuple(t for t in thresholds[1:] if t is not None),
+        adjust=adjust,
+        reference_groups=reference_groups,
         threshold_from=threshold_from,
         target_specificity=target_specificity,
         intersections=intersections,
@@ -676,5 +974,6 @@ __all__ = [
     "AuditResult",
     "Threshold",
     "evaluate_file",
+    "parse_reference_groups",
     "parse_threshold_rule",
 ]

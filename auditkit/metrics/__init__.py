@@ -6,10 +6,14 @@ numpy only (scipy and fairlearn are imported inside the functions that use them)
   (:data:`BINARY_METRICS`, :func:`binary_metrics`, :func:`wilson_interval`, thresholds).
 * ``bootstrap``: seeded resampling counts (rows or patients), percentile intervals, Holm.
 * ``replicates``: per task, one function mapping a weight matrix to every group's metrics.
-* ``disparities``: gaps across groups with bootstrap CIs, Holm flags and fairlearn's values.
+* ``omnibus``: tests of "all groups equal" whose statistic is the reported gap (permutation of
+  group labels, bootstrap range), selection-aware intervals of the gap, Benjamini-Hochberg.
+* ``disparities``: gaps across groups with those tests and intervals, Holm flags, the
+  group-vs-reference view and fairlearn's values.
 """
 
 from auditkit.metrics.bootstrap import (
+    bca_interval,
     holm_adjust,
     percentile_interval,
     run_bootstrap,
@@ -24,6 +28,7 @@ from auditkit.metrics.disparities import (
     attribute_disparities,
     fairlearn_disparities,
     holm_flags,
+    reference_comparisons,
 )
 from auditkit.metrics.kernels import (
     BINARY_METRICS,
@@ -33,6 +38,7 @@ from auditkit.metrics.kernels import (
     threshold_youden,
     wilson_interval,
 )
+from auditkit.metrics.omnibus import benjamini_hochberg, permutation_p_value
 from auditkit.metrics.replicates import (
     Statistic,
     binary_statistic,
@@ -50,6 +56,8 @@ __all__ = [
     "DisparitySpec",
     "Statistic",
     "attribute_disparities",
+    "bca_interval",
+    "benjamini_hochberg",
     "binary_metrics",
     "binary_statistic",
     "fairlearn_disparities",
@@ -58,6 +66,8 @@ __all__ = [
     "mean_statistic",
     "multiclass_statistic",
     "percentile_interval",
+    "permutation_p_value",
+    "reference_comparisons",
     "run_bootstrap",
     "threshold_for_specificity",
     "threshold_youden",

@@ -1,13 +1,16 @@
-"""Disparities across the groups of one attribute, with bootstrap CIs and Holm flags.
+"""Disparities across the groups of one attribute: omnibus tests, selection-aware CIs, Holm.
 
-Only groups with status ``ok`` take part (insufficient and missing groups never do). For a
-*difference* (``max - min`` over groups) the two groups that are extreme on the full data are
-fixed, and the interval is the percentile interval of their signed difference over the
-bootstrap replicates: it may reach below 0, which says the ordering itself is uncertain. The
-p-value of "no gap" inverts that interval (:func:`auditkit.metrics.bootstrap.two_sided_p_value`);
-:func:`holm_flags` then corrects all difference tests of a run together. A *ratio* (``min /
-max``) is bootstrapped the same way and shares the flag of the matching difference (one
-hypothesis, one test). *Worst group* values get a CI but no test.
+Only groups with status ``ok`` take part, and in each metric only those where it is defined (an
+all-negative group counts in FPR and selection rate, not in TPR or AUROC). A *difference* is
+``max - min`` over those groups (equalized odds: the larger of the TPR and FPR ranges). Its test
+is an omnibus test of "all groups equal" whose statistic is that range itself
+(:mod:`auditkit.metrics.omnibus`): a permutation test of the group labels where one fits
+(``null_draws``), else the bootstrap range test; either way choosing the extreme pair is inside
+the null distribution. Its interval is the simultaneous interval of the range, so it is never
+below 0 and accounts for the max/min selection. :func:`holm_flags` then corrects all difference
+tests of a run together (Holm, or Benjamini-Hochberg as an option). A *ratio* (``min / max``)
+gets the interval of the log-scale range and shares the flag of the matching difference (one
+hypothesis, one test). *Worst group* values get the percentile CI of that group, no test.
 """
 
 from __future__ import annotations
@@ -20,10 +23,21 @@ import numpy as np
 import numpy.typing as npt
 
 from auditkit.metrics.bootstrap import holm_adjust, percentile_interval, two_sided_p_value
+from auditkit.metrics.omnibus import (
+    benjamini_hochberg,
+    centred_range,
+    permutation_p_value,
+    range_interval,
+    ratio_interval,
+    row_range,
+)
 from auditkit.optional import import_optional
-from auditkit.results import DisparityEntry
+from auditkit.results import DisparityEntry, PairwiseEntry
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+Adjustment = Literal["holm", "bh"]
 
 Kind = Literal["difference", "ratio", "worst_min", "worst_max", "max_difference"]
 
@@ -90,6 +104,23 @@ def _none(value: float) -> float | None:
     return None if not np.isfinite(value) else float(value)
 
 
+def _eligible(point: dict[str, FloatArray], usable: npt.NDArray[np.bool_], metric: str) -> IntArray:
+    """Groups where ``metric`` takes part: status ok and the metric defined for the group."""
+    return np.flatnonzero(usable & np.isfinite(point[metric])).astype(np.int64)
+
+
+def _null_range(
+    spec: DisparitySpec,
+    eligible: dict[str, IntArray],
+    null_draws: Mapping[str, FloatArray] | None,
+) -> FloatArray | None:
+    """The permutation law of the reported range, or ``None`` where a metric has no draws."""
+    if null_draws is None or any(m not in null_draws for m in eligible):
+        return None
+    ranges = [row_range(null_draws[m][:, idx]) for m, idx in eligible.items()]
+    return np.fmax.reduce(ranges) if len(ranges) > 1 else ranges[0]
+
+
 def compute_disparity(
     spec: DisparitySpec,
     *,
@@ -100,8 +131,9 @@ def compute_disparity(
     replicates: dict[str, FloatArray],
     ci_level: float = 0.95,
     fairlearn_values: dict[str, float] | None = None,
+    null_draws: Mapping[str, FloatArray] | None = None,
 ) -> DisparityEntry:
-    """One disparity entry of RESULTS.json (plus ``p_value``, filled in before Holm).
+    """One disparity entry of RESULTS.json (plus ``p_value``, adjusted later by :func:`holm_flags`).
 
     Parameters
     ----------
@@ -112,7 +144,8 @@ def compute_disparity(
     names
         Group names, aligned with the metric arrays.
     usable
-        Groups with status ``ok``.
+        Groups with status ``ok``; a group takes part in a metric where that metric is
+        defined for it (an all-negative group in FPR and selection rate, not in TPR).
     point
         Per-group metric values, ``(G,)`` arrays.
     replicates
@@ -122,6 +155,9 @@ def compute_disparity(
     fairlearn_values
         Point values computed by fairlearn's ``MetricFrame`` for this attribute; used for the
         value when present (they equal ours on usable groups; the tests check both).
+    null_draws
+        Per metric, ``(P, G)`` group values under permutation of the group labels
+        (:mod:`auditkit.metrics.omnibus`); without them the test is the bootstrap range test.
     """
     entry: DisparityEntry = {
         "attribute": attribute,
@@ -133,51 +169,93 @@ def compute_disparity(
         "groups_used": [],
         "p_value": None,
     }
+    eligible = {m: _eligible(point, usable, m) for m in spec.metrics}
+    used = sorted(set().union(*(set(idx.tolist()) for idx in eligible.values())))
+    entry["groups_used"] = [names[i] for i in used]
     candidates: list[tuple[float, int, int, str]] = []
-    for metric in spec.metrics:
-        values = point[metric]
-        ok = usable & np.isfinite(values)
-        idx = np.flatnonzero(ok)
+    for metric, idx in eligible.items():
         if len(idx) < 2:
             continue
+        values = point[metric]
         hi = int(idx[np.argmax(values[idx])])
         lo = int(idx[np.argmin(values[idx])])
         candidates.append((float(values[hi] - values[lo]), hi, lo, metric))
-    used = [names[i] for i in np.flatnonzero(usable & np.isfinite(point[spec.metrics[0]]))]
-    entry["groups_used"] = used
     if not candidates:
         entry["reason"] = REASON_FEW_GROUPS
         return entry
     gap, hi, lo, metric = max(candidates, key=lambda c: c[0])
+    eligible = {m: idx for m, idx in eligible.items() if len(idx) >= 2}
     values = point[metric]
     reps = replicates.get(metric)
-    if spec.kind in ("difference", "max_difference"):
-        value = gap
-        draws = reps[:, hi] - reps[:, lo] if reps is not None else None
-        null = 0.0
-    elif spec.kind == "ratio":
-        value = values[lo] / values[hi] if values[hi] > 0 else float("nan")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            draws = reps[:, lo] / reps[:, hi] if reps is not None else None
-        null = 1.0
-    else:
+    has_reps = reps is not None and len(reps) > 0
+    if spec.kind in ("worst_min", "worst_max"):
         pick = lo if spec.kind == "worst_min" else hi
-        value = float(values[pick])
-        draws = reps[:, pick] if reps is not None else None
+        entry["value"] = _none(float(values[pick]))
         entry["group"] = names[pick]
-    if spec.kind != "worst_min" and spec.kind != "worst_max":
-        entry["groups_compared"] = [names[hi], names[lo]]
-        entry["based_on"] = metric
+        if has_reps and reps is not None:
+            draws = np.where(np.isfinite(reps[:, pick]), reps[:, pick], np.nan)
+            low, high, _ = percentile_interval(draws[:, None], level=ci_level)
+            entry["ci_low"], entry["ci_high"] = _none(low[0]), _none(high[0])
+        return entry
+    entry["groups_compared"] = [names[hi], names[lo]]
+    entry["based_on"] = metric
+    if spec.kind == "ratio":
+        value = values[lo] / values[hi] if values[hi] > 0 else float("nan")
+    else:
+        value = gap
     if fairlearn_values is not None and spec.name in fairlearn_values:
         value = fairlearn_values[spec.name]
     entry["value"] = _none(value)
-    if draws is not None and len(draws):
-        draws = np.where(np.isfinite(draws), draws, np.nan)
-        low, high, _ = percentile_interval(draws[:, None], level=ci_level)
-        entry["ci_low"], entry["ci_high"] = _none(low[0]), _none(high[0])
-        if spec.kind in ("difference", "max_difference") or spec.kind == "ratio":
-            entry["p_value"] = _none(two_sided_p_value(draws[:, None], null=null)[0])
+    if not has_reps:
+        return entry
+    if spec.kind == "ratio":
+        idx = eligible[metric]
+        with np.errstate(divide="ignore"):
+            log_range = float(np.log(values[hi]) - np.log(values[lo]))
+        centred = centred_range(replicates[metric], values, idx, log=True)
+        low_r, high_r = ratio_interval(log_range, centred, level=ci_level)
+        if low_r is None and values[lo] == 0:
+            low_r = 0.0
+        entry["ci_low"], entry["ci_high"] = low_r, high_r
+        return entry
+    ranges = [centred_range(replicates[m], point[m], idx) for m, idx in eligible.items()]
+    centred = np.fmax.reduce(ranges) if len(ranges) > 1 else ranges[0]
+    entry["ci_low"], entry["ci_high"] = range_interval(gap, centred, level=ci_level)
+    null = _null_range(spec, eligible, null_draws)
+    if null is not None:
+        entry["test"] = "permutation"
+        entry["p_value"] = permutation_p_value(gap, null)
+    else:
+        entry["test"] = "bootstrap-range"
+        entry["p_value"] = permutation_p_value(gap, centred)
     return entry
+
+
+def fixed_pair_p_value(
+    spec: DisparitySpec,
+    *,
+    usable: npt.NDArray[np.bool_],
+    point: dict[str, FloatArray],
+    replicates: dict[str, FloatArray],
+) -> float | None:
+    """The method before issue 18, kept for ``bench/stats_sim.py``: the two groups extreme on
+    the full data tested as if named in advance (it ignores the selection of the pair)."""
+    best: tuple[float, int, int, str] | None = None
+    for metric in spec.metrics:
+        idx = _eligible(point, usable, metric)
+        if len(idx) < 2:
+            continue
+        values = point[metric]
+        hi = int(idx[np.argmax(values[idx])])
+        lo = int(idx[np.argmin(values[idx])])
+        if best is None or values[hi] - values[lo] > best[0]:
+            best = (float(values[hi] - values[lo]), hi, lo, metric)
+    if best is None or best[3] not in replicates:
+        return None
+    _, hi, lo, metric = best
+    draws = replicates[metric][:, hi] - replicates[metric][:, lo]
+    draws = np.where(np.isfinite(draws), draws, np.nan)
+    return _none(two_sided_p_value(draws[:, None])[0])
 
 
 def holm_flags(
@@ -185,25 +263,37 @@ def holm_flags(
     *,
     alpha: float = 0.05,
     shared_tests: Mapping[str, str] = SHARED_TESTS,
+    adjust: Adjustment = "holm",
 ) -> None:
-    """Set ``significant_holm`` (and ``p_value_holm``) in place across all difference tests.
+    """Adjust the omnibus p-values across all attributes and metrics of a run, in place.
 
-    The family is every entry of kind difference with a p-value; ratios (``shared_tests``)
-    take the flag of the difference they share a hypothesis with and lose their own p-value;
-    worst-group entries stay ``null``.
+    The family is every entry of kind difference with a p-value. ``significant_holm`` and
+    ``p_value_holm`` are always Holm's; ``p_value_adjusted`` and ``significant`` follow
+    ``adjust`` (``"holm"`` or ``"bh"``, Benjamini-Hochberg, which controls the false discovery
+    rate instead of the family-wise error). Ratios (``shared_tests``) take the flags of the
+    difference they share a hypothesis with and lose their own p-value; worst-group entries
+    stay ``null`` (levels, not tests).
     """
     tested = [e for e in entries if e["p_value"] is not None and e["metric"] not in shared_tests]
-    adjusted = holm_adjust(np.array([e["p_value"] for e in tested], dtype=np.float64))
-    flags: dict[tuple[str, str], bool] = {}
-    for entry, p_adj in zip(tested, adjusted, strict=True):
-        significant = bool(p_adj < alpha)
-        entry["p_value_holm"] = float(p_adj)
-        entry["significant_holm"] = significant
-        flags[(entry["attribute"], entry["metric"])] = significant
+    raw = np.array([e["p_value"] for e in tested], dtype=np.float64)
+    holm = holm_adjust(raw)
+    chosen = holm if adjust == "holm" else benjamini_hochberg(raw)
+    flags: dict[tuple[str, str], DisparityEntry] = {}
+    for entry, p_holm, p_adj in zip(tested, holm, chosen, strict=True):
+        entry["p_value_holm"] = float(p_holm)
+        entry["significant_holm"] = bool(p_holm < alpha)
+        entry["p_value_adjusted"] = float(p_adj)
+        entry["adjustment"] = adjust
+        entry["significant"] = bool(p_adj < alpha)
+        flags[(entry["attribute"], entry["metric"])] = entry
     for entry in entries:
         shared = shared_tests.get(entry["metric"])
         if shared is not None:
-            entry["significant_holm"] = flags.get((entry["attribute"], shared))
+            source = flags.get((entry["attribute"], shared))
+            entry["significant_holm"] = None if source is None else source["significant_holm"]
+            if source is not None:
+                entry["significant"] = source["significant"]
+                entry["adjustment"] = adjust
             entry["p_value"] = None
 
 
@@ -217,6 +307,7 @@ def attribute_disparities(
     replicates: dict[str, FloatArray],
     ci_level: float = 0.95,
     fairlearn_values: dict[str, float] | None = None,
+    null_draws: Mapping[str, FloatArray] | None = None,
 ) -> list[DisparityEntry]:
     """All disparity entries of one attribute (before :func:`holm_flags`)."""
     entries = []
@@ -230,8 +321,78 @@ def attribute_disparities(
             replicates=replicates,
             ci_level=ci_level,
             fairlearn_values=fairlearn_values,
+            null_draws=null_draws,
         )
         entries.append(entry)
+    return entries
+
+
+def _pairwise_metrics(specs: tuple[DisparitySpec, ...]) -> list[str]:
+    metrics: dict[str, None] = {}
+    for spec in specs:
+        if spec.kind in ("difference", "max_difference"):
+            metrics.update(dict.fromkeys(spec.metrics))
+    return list(metrics)
+
+
+def reference_comparisons(
+    specs: tuple[DisparitySpec, ...],
+    *,
+    attribute: str,
+    names: list[str],
+    usable: npt.NDArray[np.bool_],
+    sizes: npt.NDArray[np.integer],
+    point: dict[str, FloatArray],
+    replicates: dict[str, FloatArray],
+    reference: str | None = None,
+    ci_level: float = 0.95,
+    adjust: Adjustment = "holm",
+) -> list[PairwiseEntry]:
+    """Second view: every eligible group against a reference group, per metric of ``specs``.
+
+    The reference is ``reference`` (a group name) or, by default, the largest usable group.
+    Each entry is ``group - reference`` with the percentile interval of the replicates'
+    differences and a bootstrap p-value (never below ``2 / (B + 1)``), adjusted within the
+    attribute over all its groups and metrics (Holm, or Benjamini-Hochberg). These are many
+    specific questions, not the omnibus question of the disparity tests.
+    """
+    ref = names.index(reference) if reference in names else None
+    if reference is None and usable.any():
+        ref = int(np.flatnonzero(usable)[np.argmax(sizes[usable])])
+    if ref is None or not usable[ref]:
+        return []
+    entries: list[PairwiseEntry] = []
+    for metric in _pairwise_metrics(specs):
+        values, reps = point.get(metric), replicates.get(metric)
+        if values is None or reps is None or not np.isfinite(values[ref]):
+            continue
+        for g in _eligible(point, usable, metric):
+            if g == ref:
+                continue
+            diff = reps[:, g] - reps[:, ref]
+            diff = np.where(np.isfinite(diff), diff, np.nan)[:, None]
+            low, high, _ = percentile_interval(diff, level=ci_level)
+            entries.append(
+                {
+                    "attribute": attribute,
+                    "metric": metric,
+                    "group": names[g],
+                    "reference": names[ref],
+                    "value": _none(float(values[g] - values[ref])),
+                    "ci_low": _none(low[0]),
+                    "ci_high": _none(high[0]),
+                    "p_value": _none(two_sided_p_value(diff)[0]),
+                    "p_value_adjusted": None,
+                    "adjustment": adjust,
+                    "significant": None,
+                }
+            )
+    raw = np.array([np.nan if e["p_value"] is None else e["p_value"] for e in entries])
+    adjusted = holm_adjust(raw) if adjust == "holm" else benjamini_hochberg(raw)
+    for entry, p_adj in zip(entries, adjusted, strict=True):
+        if np.isfinite(p_adj):
+            entry["p_value_adjusted"] = float(p_adj)
+            entry["significant"] = bool(p_adj < 1.0 - ci_level)
     return entries
 
 

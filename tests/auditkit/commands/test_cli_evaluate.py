@@ -39,13 +39,15 @@ def test_writes_valid_results_and_summary(binary_csv, tmp_path):
     result = runner.invoke(app, ["evaluate", str(binary_csv), *BASE, "--out", str(out)])
     assert result.exit_code == EXIT_OK, result.output
     doc = load_results(out)
-    assert doc["bootstrap"] == {
+    assert {k: doc["bootstrap"][k] for k in ("n_boot", "seed", "unit", "ci_level", "method")} == {
         "n_boot": 40,
         "seed": 5,
         "unit": "patient",
         "ci_level": 0.95,
         "method": "percentile",
     }
+    assert doc["bootstrap"]["adjustment"] == "holm"
+    assert "ece" in doc["bootstrap"]["bca_metrics"]
     assert doc["provenance"]["group_columns"] == ["sex", "manufacturer"]
     assert len(doc["provenance"]["predictions_sha256"]) == 64
     assert "wrote" in result.stdout

@@ -118,8 +118,11 @@ def test_percentile_interval_skips_undefined_replicates():
 
 
 def test_two_sided_p_value():
-    assert two_sided_p_value(np.array([[0.1], [0.2], [0.3], [0.4]]))[0] == 0.0
-    assert two_sided_p_value(np.array([[-1.0], [1.0], [2.0], [3.0]]))[0] == pytest.approx(0.5)
+    # Never below what B replicates can show: 2 * 1 / (B + 1), not 0 (issue 18).
+    assert two_sided_p_value(np.array([[0.1], [0.2], [0.3], [0.4]]))[0] == pytest.approx(0.4)
+    assert two_sided_p_value(np.array([[-1.0], [1.0], [2.0], [3.0]]))[0] == pytest.approx(0.8)
+    many = np.linspace(0.1, 1.0, 999)[:, None]
+    assert two_sided_p_value(many)[0] == pytest.approx(2 / 1000)
 
 
 def test_holm_matches_hand_computation():

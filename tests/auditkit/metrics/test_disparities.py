@@ -65,25 +65,47 @@ def test_collapsed_fairlearn_call_equals_row_level_call():
     )
 
 
-def test_group_without_positives_is_excluded_not_scored_zero():
+def test_group_without_positives_kept_where_defined_not_scored_zero():
     frame, y, s, site = _frame(seed=4)
     # Site "D": 40 negatives, no positives. fairlearn scores its TPR as 0 and the
-    # equalized-odds gap jumps; auditkit marks the group insufficient and leaves it out.
+    # equalized-odds gap jumps; auditkit leaves D out of TPR only (issue 18: FPR, selection
+    # rate and the FPR side of equalized odds are defined without positives).
     extra = pd.DataFrame({"label": ["0"] * 40, "score": ["0.2"] * 40, "site": ["D"] * 40})
     frame = pd.concat([frame, extra], ignore_index=True)
     pred = prepare_predictions(frame, task="binary", groups=("site",))
-    audit = AuditResult(predictions=pred, n_boot=0)
+    audit = AuditResult(predictions=pred, n_boot=50)
     d_entry = next(g for g in audit.by_group if g["group"] == "D")
-    assert d_entry["status"] == "insufficient" and d_entry["reason"] == "no positive cases"
+    assert d_entry["status"] == "ok"
+    assert d_entry["reason"].startswith("no positive cases: ")
+    assert "tpr" in d_entry["reason"] and "auroc" in d_entry["reason"]
+    assert "fpr" not in d_entry["reason"].split(" undefined")[0]
     assert d_entry["metrics"]["tpr"]["value"] is None
     assert d_entry["metrics"]["tpr"]["reason"] == "no positive cases"
-    eo = _by_metric(audit)[("site", "equalized_odds_difference")]
-    assert "D" not in eo["groups_used"]
+    assert d_entry["metrics"]["fpr"]["value"] == 0.0
+    by = _by_metric(audit)
+    assert "D" in by[("site", "equalized_odds_difference")]["groups_used"]
+    assert "D" in by[("site", "demographic_parity_difference")]["groups_used"]
+    assert "D" not in by[("site", "equal_opportunity_difference")]["groups_used"]
+    assert "D" not in by[("site", "auroc_difference")]["groups_used"]
     y_all = frame["label"].astype(int).to_numpy()
     pred_all = (frame["score"].astype(float).to_numpy() >= 0.5).astype(int)
     inflated = equalized_odds_difference(y_all, pred_all, sensitive_features=frame["site"])
     assert inflated > 0.5  # fairlearn: TPR 0 for D against ~0.8 elsewhere
+    eo = by[("site", "equalized_odds_difference")]
     assert eo["value"] < 0.3
+    # The value is ours (fairlearn would score D's TPR 0): the FPR gap includes D's 0.
+    usable = frame[frame["site"] != "D"]
+    fpr = [
+        (
+            (usable["score"].astype(float) >= 0.5)
+            & (usable["label"] == "0")
+            & (usable["site"] == k)
+        ).sum()
+        / ((usable["label"] == "0") & (usable["site"] == k)).sum()
+        for k in ("A", "B", "C")
+    ]
+    tpr_gap = by[("site", "equal_opportunity_difference")]["value"]
+    assert eo["value"] == pytest.approx(max(max(fpr) - 0.0, tpr_gap))
 
 
 def test_holm_flags_planted_gap_and_no_gap():
