@@ -81,6 +81,14 @@ def verify(
             help="Exit 1 when RELEASE.run-report.json is absent (completeness not checkable).",
         ),
     ] = False,
+    ocr: Annotated[
+        bool,
+        typer.Option(
+            "--ocr/--no-ocr",
+            help="Read the pixels of released files at burned-in risk (US, SC, ...) with "
+            "Tesseract; PHI read is an error, and the score gains pixels_hidden.",
+        ),
+    ] = False,
     force: Annotated[
         bool, typer.Option("--force", help="Replace an existing --json-out or --html file.")
     ] = False,
@@ -145,6 +153,7 @@ def verify(
                 progress=progress,
                 require_run_report=require_run_report,
                 cluster=cluster,
+                ocr=ocr,
             )
         write_verify_reports(result, fail_on=fail_on, json_out=target.file, html_out=html_out)
     if target.stdout:

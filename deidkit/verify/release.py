@@ -44,6 +44,7 @@ from deidkit.verify.completeness import (
     check_completeness,
 )
 from deidkit.verify.files import check_file, check_name
+from deidkit.verify.ocr_check import CHECK_PIXEL_TEXT, OcrCheck, ocr_check, with_pixels_hidden
 from deidkit.verify.originals import OriginalFile, OriginalHarvest, harvest_file
 from deidkit.verify.records import (
     BASE_CHECKS,
@@ -121,6 +122,8 @@ class VerifyResult:
     created: str
     score: Mapping[str, object] | None = None
     completeness: str = COMPLETENESS_NOT_CHECKED
+    #: ``verify --ocr``: what reading the released pixels covered (None: not read).
+    pixels: Mapping[str, object] | None = None
 
     @property
     def counts_per_check(self) -> dict[str, int]:
@@ -182,6 +185,7 @@ class VerifyResult:
             "created": self.created,
             "score": self.score,
             "completeness": self.completeness,
+            **({"pixels": dict(self.pixels)} if self.pixels is not None else {}),
             "findings": [f.as_dict() for f in self.findings],
         }
 
@@ -413,6 +417,7 @@ def verify_release(
     progress: Progress | None = None,
     require_run_report: bool = False,
     cluster: DaskCluster | None = None,
+    ocr: bool = False,
 ) -> VerifyResult:
     """Check a release for residual PHI, independently of the scrubber.
 
@@ -441,6 +446,9 @@ def verify_release(
     cluster
         Run the checks on this Dask cluster instead of local processes (same result;
         ``workers`` is then the cluster's). Stages of a few files still run here.
+    ocr
+        Also read the pixels of released files at burned-in risk with Tesseract
+        (:mod:`deidkit.verify.ocr_check`); the score gains ``pixels_hidden``.
 
     Raises
     ------
@@ -529,6 +537,12 @@ def verify_release(
         if mapping is not None:
             candidates = sum(1 for o in harvest.files if not o.unreadable and o.rel not in held)
             score = summarise(total, pairs=scored, unpaired=candidates - scored)
+    pixels: OcrCheck | None = None
+    if ocr:
+        pixels = ocr_check(files, originals=index)
+        findings += pixels.findings
+        checks.append(CHECK_PIXEL_TEXT)
+        score = with_pixels_hidden(score, pixels)
     findings = redact_paths(findings)
     findings.sort(
         key=lambda f: (f.file, f.tag_path, f.check, f.severity, f.matched_attribute, f.pattern)
@@ -547,6 +561,7 @@ def verify_release(
         created=datetime.now(UTC).replace(microsecond=0).isoformat(),
         score=score,
         completeness=completeness.state,
+        pixels=pixels.summary() if pixels is not None else None,
     )
 
 
