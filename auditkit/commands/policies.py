@@ -16,7 +16,14 @@ policies_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_LIMIT_SIGNS = {"min": ">=", "max": "<=", "max_drop": "drop <=", "max_rise": "rise <="}
+_LIMIT_SIGNS = {
+    "min": ">=",
+    "max": "<=",
+    "max_drop": "drop <=",
+    "max_rise": "rise <=",
+    "max_drop_relative": "relative drop <=",
+    "max_rise_relative": "relative rise <=",
+}
 
 
 @policies_app.command("list")

@@ -7,19 +7,39 @@ Every check has three outcomes (plus "skipped" for checks that do not apply):
 * insufficient evidence: the CI straddles the limit, the group is below the policy's minimum
   evidence, the metric is undefined, or no CI was computed.
 
-Change limits compare the current run's CI with the baseline's point estimate moved by the
-allowed change (``baseline - max_drop``); the baseline is treated as a fixed reference, as
-TFMA's change thresholds do, because two independent RESULTS.json files carry no joint
-(paired) bootstrap of the difference.
+Change limits are judged on the CI of the *difference* of two independent estimates, the
+current run's and the baseline's, so both uncertainties count (issue 18: a baseline taken as
+exact made two samples of one model "regress with confidence"). The interval is Zou and
+Donner's MOVER from the two RESULTS.json intervals, which every RESULTS.json carries::
+
+    d = now - base
+    low  = d - sqrt((now - now_low)^2 + (base_high - base)^2)
+    high = d + sqrt((now_high - now)^2 + (base - base_low)^2)
+
+(it uses each side's own, possibly skewed, bootstrap or BCa interval, and equals the normal
+interval of the difference when both are symmetric). Absolute limits compare ``d`` with
+``-max_drop`` / ``max_rise``; relative ones with ``-max_drop_relative * |base|`` /
+``max_rise_relative * |base|``. A baseline without an interval (evaluated with
+``--bootstrap 0``) falls back to the old rule, the baseline taken as exact, and the message
+says so.
+
+Minimum evidence is per metric: ``min_positives`` applies to metrics that need positives (TPR,
+AUROC ...), ``min_negatives`` to those that need negatives (FPR, specificity, AUROC ...), so
+a group with only negatives is judged on FPR and not held "insufficient" for it.
+
+With several operating points (``operating_points`` in RESULTS.json) every threshold-dependent
+check runs once per threshold; checks of further thresholds are named ``id@t=0.300[...]``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from auditkit.gate.policy import Check, InsufficientAction, LimitKind, Policy, Scope, load_policy
 from auditkit.results import (
@@ -68,6 +88,7 @@ class CheckResult:
     limit: float | None = None
     comparison: str = ""
     description: str = ""
+    threshold: float | None = None  # set on checks of a further operating point only
 
 
 @dataclass(frozen=True)
@@ -118,10 +139,10 @@ class GateResult:
 def decide(kind: LimitKind, limit: float, ci_low: float, ci_high: float) -> Outcome:
     """Three-state decision of an interval against a limit.
 
-    ``MIN`` (and ``MAX_DROP``) need ``value >= limit``; ``MAX`` (and ``MAX_RISE``)
+    ``MIN`` (and the drop limits) need ``value >= limit``; ``MAX`` (and the rise limits)
     need ``value <= limit``. An interval touching the limit from the good side passes.
     """
-    if kind in (LimitKind.MIN, LimitKind.MAX_DROP):
+    if kind.needs_at_least:
         if ci_low >= limit:
             return Outcome.PASS
         return Outcome.FAIL if ci_high < limit else Outcome.INSUFFICIENT
@@ -146,7 +167,7 @@ def _judge(
     reason_if_undefined: str = "",
 ) -> CheckResult:
     value, low, high = metric_triplet
-    comparison = ">=" if kind in (LimitKind.MIN, LimitKind.MAX_DROP) else "<="
+    comparison = ">=" if kind.needs_at_least else "<="
     base: dict[str, Any] = {
         "check_id": check.id,
         "name": name,
@@ -178,7 +199,16 @@ def _judge(
     return CheckResult(outcome=outcome, message=f"{where}: {shown}: {text}", **base)
 
 
-def _evidence_problem(entry: Mapping[str, Any], policy: Policy) -> str:
+#: Metrics that need positive cases / negative cases (for the policy's minimum evidence).
+NEEDS_POSITIVES: Final = frozenset(
+    {"tpr", "auroc", "balanced_accuracy", "tpr_at_fixed_specificity", "ppv", "macro_auroc"}
+)
+NEEDS_NEGATIVES: Final = frozenset(
+    {"fpr", "tnr", "auroc", "balanced_accuracy", "npv", "macro_auroc"}
+)
+
+
+def _evidence_problem(entry: Mapping[str, Any], policy: Policy, metric: str = "") -> str:
     status = str(entry.get("status") or "ok")
     n = finite_or_none(entry.get("n"))
     if n is not None and n < policy.min_cell_size:
@@ -190,10 +220,19 @@ def _evidence_problem(entry: Mapping[str, Any], policy: Policy) -> str:
     if n is not None and n < evidence.min_group_size:
         return f"fewer than {evidence.min_group_size} cases (policy minimum)"
     n_pos = metric_of(entry, "n_pos")[0]
-    if n_pos is not None and n_pos < evidence.min_positives:
+    needs_all = metric == ""
+    if (
+        (needs_all or metric in NEEDS_POSITIVES)
+        and n_pos is not None
+        and n_pos < evidence.min_positives
+    ):
         return f"fewer than {evidence.min_positives} positives (policy minimum)"
     n_neg = metric_of(entry, "n_neg")[0]
-    if n_neg is not None and n_neg < evidence.min_negatives:
+    if (
+        (needs_all or metric in NEEDS_NEGATIVES)
+        and n_neg is not None
+        and n_neg < evidence.min_negatives
+    ):
         return f"fewer than {evidence.min_negatives} negatives (policy minimum)"
     return ""
 
@@ -236,7 +275,7 @@ def _group_checks(
             msg = f"{where}: missing-value group, not judged (policy: missing_groups: skip)"
             yield CheckResult(outcome=Outcome.SKIPPED, message=msg, **common)
             continue
-        problem = _evidence_problem(entry, policy) if group is not None else ""
+        problem = _evidence_problem(entry, policy, check.metric) if group is not None else ""
         if problem:
             msg = f"{where}: insufficient evidence: {problem}"
             yield CheckResult(outcome=Outcome.INSUFFICIENT, message=msg, **common)
@@ -248,12 +287,13 @@ def _group_checks(
                 yield CheckResult(outcome=Outcome.SKIPPED, message=msg, **common)
                 continue
             old_entry = baseline_index.get((attribute, group))
-            old = metric_of(old_entry, check.metric)[0] if old_entry is not None else None
-            if old is None:
+            old = metric_of(old_entry, check.metric) if old_entry is not None else None
+            if old is None or old[0] is None:
                 msg = f"{where}: no baseline value of {check.metric}, change not checked"
                 yield CheckResult(outcome=Outcome.SKIPPED, message=msg, **common)
                 continue
-            limit = old - check.limit if kind is LimitKind.MAX_DROP else old + check.limit
+            yield _change_check(check, common, where, metric_of(entry, check.metric), old)
+            continue
         metric = metric_of(entry, check.metric)
         raw = (entry.get("metrics") or {}).get(check.metric)
         reason = str(raw.get("reason") or "") if isinstance(raw, Mapping) else ""
@@ -267,6 +307,73 @@ def _group_checks(
             group=group,
             reason_if_undefined=reason,
         )
+
+
+Triplet = tuple[float | None, float | None, float | None]
+
+
+def change_interval(now: Triplet, base: Triplet) -> tuple[float, float] | None:
+    """MOVER interval of ``now - base`` from the two estimates' own intervals (module doc).
+
+    ``None`` when either side lacks a value or the current side lacks an interval; a baseline
+    without an interval counts as exact (width 0 on its side).
+    """
+    v, lo, hi = now
+    b, b_lo, b_hi = base
+    if v is None or b is None or lo is None or hi is None:
+        return None
+    b_lo = b if b_lo is None else b_lo
+    b_hi = b if b_hi is None else b_hi
+    d = v - b
+    return (
+        d - math.hypot(v - lo, b_hi - b),
+        d + math.hypot(hi - v, b - b_lo),
+    )
+
+
+def _change_limit(kind: LimitKind, limit: float, base: float) -> float:
+    """The allowed change: ``-limit`` / ``+limit``, relative limits scaled by ``|base|``."""
+    scale = abs(base) if kind in (LimitKind.MAX_DROP_RELATIVE, LimitKind.MAX_RISE_RELATIVE) else 1
+    return -limit * scale if kind.needs_at_least else limit * scale
+
+
+def _change_check(
+    check: Check, common: dict[str, Any], where: str, now: Triplet, base: Triplet
+) -> CheckResult:
+    """Judge the change of one metric on the CI of the difference of the two estimates."""
+    kind = check.limit_kind
+    assert base[0] is not None
+    allowed = _change_limit(kind, check.limit, base[0])
+    comparison = ">=" if kind.needs_at_least else "<="
+    fields = {**common, "limit": allowed, "comparison": comparison}
+    interval = change_interval(now, base)
+    if interval is None:
+        why = "the metric is undefined" if now[0] is None else "it has no confidence interval"
+        msg = f"{where}: change of {check.metric} cannot be decided: {why}"
+        return CheckResult(outcome=Outcome.INSUFFICIENT, message=msg, value=None, **fields)
+    assert now[0] is not None
+    low, high = interval
+    delta = now[0] - base[0]
+    outcome = decide(kind, allowed, low, high)
+    exact = base[1] is None or base[2] is None
+    shown = (
+        f"change of {check.metric} {delta:+.3f} [{low:+.3f}, {high:+.3f}] "
+        f"(now {now[0]:.3f}, baseline {base[0]:.3f})"
+    )
+    note = " (baseline has no CI: taken as exact)" if exact else ""
+    text = {
+        Outcome.PASS: f"CI of the change clears {comparison} {allowed:+.3f}",
+        Outcome.FAIL: f"CI of the change entirely on the wrong side of {comparison} {allowed:+.3f}",
+        Outcome.INSUFFICIENT: f"CI of the change straddles {comparison} {allowed:+.3f}",
+    }[outcome]
+    return CheckResult(
+        outcome=outcome,
+        message=f"{where}: {shown}: {text}{note}",
+        value=delta,
+        ci_low=low,
+        ci_high=high,
+        **fields,
+    )
 
 
 def _absent_attributes(
@@ -362,11 +469,63 @@ def run_gate(
     policy.validate_attributes(attributes_in(results))
     decided: list[CheckResult] = []
     for check in policy.checks:
-        if check.scope is Scope.DISPARITY:
-            decided.extend(_disparity_checks(check, policy, results))
-        else:
-            decided.extend(_group_checks(check, policy, results, baseline))
+        decided.extend(_checks(check, policy, results, baseline))
+    for point in results.get("operating_points") or []:
+        decided.extend(_operating_point_checks(policy, results, point))
     return GateResult(policy=policy, checks=tuple(decided), baseline_used=baseline is not None)
+
+
+#: Metrics that depend on the operating threshold: checked once per threshold.
+THRESHOLD_METRICS: Final = frozenset(
+    {
+        "selection_rate",
+        "tpr",
+        "fpr",
+        "tnr",
+        "ppv",
+        "npv",
+        "accuracy",
+        "balanced_accuracy",
+        "demographic_parity_difference",
+        "demographic_parity_ratio",
+        "equalized_odds_difference",
+        "equal_opportunity_difference",
+        "worst_group_tpr",
+    }
+)
+
+
+def _checks(
+    check: Check, policy: Policy, results: ResultsMapping, baseline: ResultsMapping | None
+) -> Iterator[CheckResult]:
+    if check.scope is Scope.DISPARITY:
+        return _disparity_checks(check, policy, results)
+    return _group_checks(check, policy, results, baseline)
+
+
+def _operating_point_checks(
+    policy: Policy, results: ResultsMapping, point: Mapping[str, Any]
+) -> Iterator[CheckResult]:
+    """The threshold-dependent absolute checks again at one further threshold.
+
+    Change checks compare the first threshold only (a baseline's further thresholds need not
+    match).
+    """
+    threshold = finite_or_none((point.get("threshold") or {}).get("value"))
+    if threshold is None:
+        return
+    view = {**results, **point}
+    tag = f"@t={threshold:.3f}"
+    for check in policy.checks:
+        if check.metric not in THRESHOLD_METRICS or check.scope is Scope.CHANGE:
+            continue
+        for result in _checks(check, policy, view, None):
+            yield dataclasses.replace(
+                result,
+                name=check.id + tag + result.name[len(check.id) :],
+                message=f"t={threshold:.3f}: {result.message}",
+                threshold=threshold,
+            )
 
 
 def gate_from_files(
@@ -413,6 +572,7 @@ def gate_to_dict(result: GateResult) -> dict[str, Any]:
                 "limit": c.limit,
                 "comparison": c.comparison,
                 "message": c.message,
+                **({"threshold": c.threshold} if c.threshold is not None else {}),
             }
             for c in result.checks
         ],

@@ -4,7 +4,9 @@ A policy lists *checks*. Each check names one metric and one limit:
 
 * ``min`` / ``max``: an absolute limit on a metric (``tpr >= 0.80`` for every group, or
   ``auroc_difference <= 0.05`` for the disparity of an attribute);
-* ``max_drop`` / ``max_rise``: a limit on the change against a baseline RESULTS.json.
+* ``max_drop`` / ``max_rise``: a limit on the change against a baseline RESULTS.json;
+  ``max_drop_relative`` / ``max_rise_relative`` the same as a fraction of the baseline's value
+  (0.05: at most 5 % of it).
 
 The scope of a check follows from its metric and limit unless it is given: disparity metrics
 (``auroc_difference`` ...) are checked per attribute, change limits per group against the
@@ -72,8 +74,8 @@ MSG_UNKNOWN_ATTRIBUTE: Final = (
     "contain; attributes in the results: {known}"
 )
 MSG_LIMIT_COUNT: Final = (
-    "policy {path}: check '{check}' needs exactly one limit of min, max, max_drop, max_rise "
-    "(found {found})"
+    "policy {path}: check '{check}' needs exactly one limit of min, max, max_drop, max_rise, "
+    "max_drop_relative, max_rise_relative (found {found})"
 )
 MSG_LIMIT_NUMBER: Final = "policy {path}: check '{check}': limit '{key}' must be a finite number"
 MSG_LIMIT_NEGATIVE: Final = "policy {path}: check '{check}': '{key}' must be zero or positive"
@@ -107,6 +109,18 @@ class LimitKind(enum.Enum):
     MAX = "max"
     MAX_DROP = "max_drop"
     MAX_RISE = "max_rise"
+    MAX_DROP_RELATIVE = "max_drop_relative"
+    MAX_RISE_RELATIVE = "max_rise_relative"
+
+    @property
+    def is_change(self) -> bool:
+        """Whether the limit is on the change against a baseline."""
+        return self not in (LimitKind.MIN, LimitKind.MAX)
+
+    @property
+    def needs_at_least(self) -> bool:
+        """Whether the value (or change) must reach the limit from above (``>=``)."""
+        return self in (LimitKind.MIN, LimitKind.MAX_DROP, LimitKind.MAX_DROP_RELATIVE)
 
 
 class InsufficientAction(enum.Enum):
@@ -206,7 +220,7 @@ _TOP_KEYS: Final = frozenset(
     }
 )
 _CHECK_KEYS: Final = frozenset(
-    {"id", "description", "metric", "scope", "attributes", "min", "max", "max_drop", "max_rise"}
+    {"id", "description", "metric", "scope", "attributes"} | {k.value for k in LimitKind}
 )
 _EVIDENCE_KEYS: Final = frozenset({"min_group_size", "min_positives", "min_negatives"})
 _PRIVACY_KEYS: Final = frozenset({"min_cell_size"})
@@ -273,7 +287,7 @@ def _parse_check(path: str, index: int, raw: Any) -> Check:
         raise MalformedLimitError(
             MSG_LIMIT_NUMBER.format(path=path, check=check_id, key=kind.value)
         )
-    if kind in (LimitKind.MAX_DROP, LimitKind.MAX_RISE) and value < 0:
+    if kind.is_change and value < 0:
         raise MalformedLimitError(
             MSG_LIMIT_NEGATIVE.format(path=path, check=check_id, key=kind.value)
         )
@@ -290,7 +304,7 @@ def _parse_check(path: str, index: int, raw: Any) -> Check:
 
 
 def _infer_scope(path: str, check_id: str, raw: Any, metric: str, kind: LimitKind) -> Scope:
-    is_change = kind in (LimitKind.MAX_DROP, LimitKind.MAX_RISE)
+    is_change = kind.is_change
     is_disparity = metric in DISPARITY_METRICS
     if raw is None:
         if is_change:
@@ -299,9 +313,9 @@ def _infer_scope(path: str, check_id: str, raw: Any, metric: str, kind: LimitKin
     choice = Scope(_choice(path, f"{check_id}.scope", raw, tuple(s.value for s in Scope)))
     why = ""
     if choice is Scope.CHANGE and not is_change:
-        why = "an absolute limit (use max_drop or max_rise)"
+        why = "an absolute limit (use max_drop, max_rise or their _relative forms)"
     elif choice is not Scope.CHANGE and is_change:
-        why = "a change limit (max_drop/max_rise need scope: change)"
+        why = "a change limit (max_drop/max_rise and their _relative forms need scope: change)"
     elif choice is Scope.DISPARITY and not is_disparity:
         why = f"the per-group metric '{metric}'"
     elif choice in (Scope.GROUP, Scope.OVERALL) and is_disparity:

@@ -176,12 +176,70 @@ def test_change_limits_against_baseline() -> None:
     assert {c.outcome for c in no_base.checks} == {Outcome.SKIPPED}
     result = run_gate(current, policy, baseline=base)
     by_name = {c.name: c for c in result.checks}
-    # baseline 0.92 - 0.02 = 0.90 > CI high 0.88: a confident drop
-    assert by_name["drop[manufacturer=Siemens]"].outcome is Outcome.FAIL
-    assert by_name["drop[manufacturer=Siemens]"].limit == pytest.approx(0.90)
-    assert by_name["drop[manufacturer=GE]"].outcome is Outcome.INSUFFICIENT  # CI 0.90-0.95 vs 0.91
-    assert by_name["drop[overall]"].outcome is Outcome.PASS  # 0.90 - 0.02 = 0.88 <= CI low
+    # Judged on the CI of the difference (issue 18): 0.85 - 0.92 = -0.07, MOVER interval
+    # -0.07 -/+ hypot(0.03, 0.03) = [-0.112, -0.028], entirely below -0.02: a confident drop.
+    siemens = by_name["drop[manufacturer=Siemens]"]
+    assert siemens.outcome is Outcome.FAIL
+    assert siemens.limit == pytest.approx(-0.02)
+    assert siemens.value == pytest.approx(-0.07)
+    assert siemens.ci_low == pytest.approx(-0.07 - 0.03 * 2**0.5)
+    assert siemens.ci_high == pytest.approx(-0.07 + 0.03 * 2**0.5)
+    # The same estimate on both sides: the baseline's own uncertainty keeps it undecided
+    # (the old rule, baseline taken as exact, passed the overall one).
+    assert by_name["drop[manufacturer=GE]"].outcome is Outcome.INSUFFICIENT
+    assert by_name["drop[overall]"].outcome is Outcome.INSUFFICIENT
     assert result.verdict is Verdict.FAIL
+
+
+def test_change_of_an_identical_precise_estimate_passes_and_relative_limits() -> None:
+    base = manufacturers((0.9, 0.85, 0.94))
+    current = manufacturers((0.9, 0.85, 0.94))
+    absolute = parse_policy(
+        {"name": "a", "checks": [{"id": "d", "metric": "tpr", "max_drop": 0.05, "scope": "change"}]}
+    )
+    by_name = {c.name: c for c in run_gate(current, absolute, baseline=base).checks}
+    # [0.85, 0.94] on both sides: difference 0 +/- hypot(0.05, 0.04) = 0.064 > 0.05
+    assert by_name["d[manufacturer=Siemens]"].outcome is Outcome.INSUFFICIENT
+    assert by_name["d[overall]"].outcome is Outcome.PASS  # +/- hypot(0.03, 0.03) = 0.042
+    relative = parse_policy(
+        {"name": "r", "checks": [{"id": "r", "metric": "tpr", "max_drop_relative": 0.10}]}
+    )
+    by_name = {c.name: c for c in run_gate(current, relative, baseline=base).checks}
+    # 10 % of 0.9 = 0.09 allowed: the 0.064 half-width clears it
+    assert by_name["r[manufacturer=Siemens]"].limit == pytest.approx(-0.09)
+    assert by_name["r[manufacturer=Siemens]"].outcome is Outcome.PASS
+
+
+def test_baseline_without_intervals_is_taken_as_exact_and_says_so() -> None:
+    policy = parse_policy({"name": "c", "checks": [{"id": "d", "metric": "tpr", "max_drop": 0.1}]})
+    base = manufacturers((0.9, None, None))
+    base["groups"][1]["metrics"]["tpr"] = {"value": 0.9, "ci_low": None, "ci_high": None}
+    current = manufacturers((0.9, 0.85, 0.94))
+    check = next(c for c in run_gate(current, policy, baseline=base).checks if c.group == "Siemens")
+    assert check.outcome is Outcome.PASS  # 0.85 - 0.90 = -0.05 >= -0.1
+    assert "baseline has no CI: taken as exact" in check.message
+
+
+def test_min_positives_applies_only_to_metrics_that_need_positives() -> None:
+    policy = parse_policy(
+        {
+            "name": "e",
+            "min_evidence": {"min_positives": 10, "min_negatives": 10},
+            "checks": [
+                {"id": "fpr", "metric": "fpr", "max": 0.3},
+                {"id": "tpr", "metric": "tpr", "min": 0.5},
+            ],
+        }
+    )
+    negatives_only = entry("vendor", "X", n=60, fpr=(0.65, 0.52, 0.76), tpr=(None, None, None))
+    negatives_only["metrics"]["n_pos"]["value"] = 0
+    negatives_only["metrics"]["n_neg"]["value"] = 60
+    data = results([negatives_only, entry("vendor", "Y", fpr=(0.1, 0.05, 0.15))])
+    by_name = {c.name: c for c in run_gate(data, policy).checks}
+    # Issue 18: a vendor with 60 negatives and FPR 0.65 fails the FPR cap, not "insufficient".
+    assert by_name["fpr[vendor=X]"].outcome is Outcome.FAIL
+    assert by_name["tpr[vendor=X]"].outcome is Outcome.INSUFFICIENT
+    assert "positives" in by_name["tpr[vendor=X]"].message
 
 
 def test_intersection_attribute_and_unknown_attribute() -> None:
