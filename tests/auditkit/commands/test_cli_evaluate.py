@@ -124,3 +124,46 @@ def test_out_of_range_numbers_name_the_flag(binary_csv, tmp_path):
         assert result.exit_code == EXIT_USAGE, result.output
         assert flag in result.output and "n_boot" not in result.output
         assert not out.exists()
+
+
+def test_repeated_threshold_gives_operating_points_gated_per_threshold(binary_csv, tmp_path):
+    out = tmp_path / "RESULTS.json"
+    args = ["evaluate", str(binary_csv), *BASE, "--out", str(out)]
+    run = runner.invoke(app, [*args, "--threshold", "0.4", "--threshold", "0.6"])
+    assert run.exit_code == EXIT_OK, run.output
+    doc = load_results(out)
+    # The first threshold keeps the single-threshold keys; the others are operating points.
+    assert doc["threshold"]["value"] == 0.4
+    assert [p["threshold"]["value"] for p in doc["operating_points"]] == [0.6]
+    point = doc["operating_points"][0]
+    assert point["overall"]["metrics"]["tpr"]["value"] <= doc["overall"]["metrics"]["tpr"]["value"]
+    assert point["overall"]["metrics"]["auroc"] == doc["overall"]["metrics"]["auroc"]
+    policy = tmp_path / "p.yaml"
+    policy.write_text(
+        "name: t\ninsufficient_evidence: warn\nchecks:\n"
+        "  - {id: sens, metric: tpr, min: 0.0, attributes: [sex]}\n"
+        "  - {id: disc, metric: auroc, min: 0.0, scope: overall}\n",
+        encoding="utf-8",
+    )
+    gated = runner.invoke(app, ["gate", str(out), "--policy", str(policy), "--json"])
+    names = [c["name"] for c in json.loads(gated.stdout)["checks"]]
+    assert any(n.startswith("sens[sex=") for n in names)
+    assert any(n.startswith("sens@t=0.600[sex=") for n in names)
+    assert not any(n.startswith("disc@") for n in names)  # AUROC does not depend on it
+    single = tmp_path / "single.json"
+    runner.invoke(app, ["evaluate", str(binary_csv), *BASE, "--out", str(single)])
+    assert "operating_points" not in load_results(single)
+
+
+def test_adjust_and_reference_group_options(binary_csv, tmp_path):
+    out = tmp_path / "RESULTS.json"
+    args = ["evaluate", str(binary_csv), *BASE, "--out", str(out), "--adjust", "bh"]
+    run = runner.invoke(app, [*args, "--reference-group", "sex=F"])
+    assert run.exit_code == EXIT_OK, run.output
+    doc = load_results(out)
+    assert doc["bootstrap"]["adjustment"] == "bh"
+    assert {p["reference"] for p in doc["pairwise"] if p["attribute"] == "sex"} == {"F"}
+    bad = runner.invoke(app, [*args, "--force", "--reference-group", "sex"])
+    assert bad.exit_code == EXIT_USAGE
+    wrong = runner.invoke(app, [*args, "--force", "--adjust", "bonferroni"])
+    assert wrong.exit_code == EXIT_USAGE
