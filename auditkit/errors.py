@@ -93,6 +93,12 @@ class ModelLoadError(UsageError):
     default_message = "model could not be loaded"
 
 
+class BundleFormatError(ModelLoadError):
+    """The data does not match a MONAI bundle's metadata.json network_data_format (exit 2)."""
+
+    default_message = "the data does not match the bundle's network_data_format"
+
+
 class DeviceUnavailableError(UsageError):
     """The requested compute device is not available on this machine (exit 2)."""
 

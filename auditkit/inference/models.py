@@ -68,6 +68,15 @@ class LoadedModel:
         Input/output expectations declared by the model (bundle): any of
         ``spatial_size``, ``spacing``, ``intensity``, ``channels``, ``spatial_dims``,
         ``task``, ``class_names``, ``axcodes``. Flags override them.
+    bundle_parser : monai.bundle.ConfigParser or None
+        A bundle's parsed config: its ``preprocessing``, ``inferer`` and ``postprocessing``
+        are instantiated by :func:`auditkit.inference.bundle.build_pipeline` once the run's
+        flags are known.
+    data_format : dict
+        A bundle's ``metadata.json`` ``network_data_format`` (empty otherwise).
+    pipeline : auditkit.inference.bundle.BundlePipeline or None
+        Set by ``predict`` when the bundle declares its own sections: the network then runs
+        through its inferer and postprocessing.
     """
 
     network: Any
@@ -75,6 +84,9 @@ class LoadedModel:
     sha256: str
     device: Any
     hints: ModelHints = field(default_factory=lambda: ModelHints())
+    bundle_parser: Any = None
+    data_format: dict[str, Any] = field(default_factory=dict)
+    pipeline: Any = None
 
 
 class ModelLoader(Protocol):
@@ -277,6 +289,8 @@ class BundleLoader:
             sha256=sha256_files(files, root=root),
             device=device,
             hints=bundle_preprocess(parser, metadata),
+            bundle_parser=parser,
+            data_format=dict(metadata.get("network_data_format") or {}),
         )
 
 

@@ -48,9 +48,13 @@ def output_paths(out: Path) -> tuple[Path, Path, Path, Path]:
 class Scorer:
     """Turn raw network outputs into table columns for one task."""
 
-    def __init__(self, task: str, class_names: Sequence[str] | None) -> None:
+    def __init__(
+        self, task: str, class_names: Sequence[str] | None, *, activated: bool = False
+    ) -> None:
         self.task = task
         self.class_names = list(class_names) if class_names else None
+        # A bundle's postprocessing may already apply its sigmoid or softmax: not twice.
+        self.activated = activated
 
     def columns(self, output: torch.Tensor) -> list[dict[str, Any]]:
         out = output.detach().float().cpu()
@@ -60,9 +64,9 @@ class Scorer:
         width = out.shape[1]
         if self.task == "binary":
             if width == 1:
-                scores = torch.sigmoid(out[:, 0])
+                scores = out[:, 0] if self.activated else torch.sigmoid(out[:, 0])
             elif width == 2:
-                scores = torch.softmax(out, dim=1)[:, 1]
+                scores = (out if self.activated else torch.softmax(out, dim=1))[:, 1]
             else:
                 raise UsageError(f"model gives {width} outputs; --task binary expects 1 or 2")
             return [{"score": float(s)} for s in scores.tolist()]
@@ -76,7 +80,7 @@ class Scorer:
         names = self.class_names or [str(i) for i in range(width)]
         if len(names) != width:
             raise UsageError(f"model gives {width} outputs but {len(names)} class names were given")
-        probs = torch.softmax(out, dim=1)
+        probs = out if self.activated else torch.softmax(out, dim=1)
         rows = []
         for row in probs.tolist():
             record: dict[str, Any] = {

@@ -35,9 +35,28 @@ from typing import Any
 import numpy as np
 import torch
 
-from auditkit.errors import DeviceUnavailableError, ImageReadError, OutputPathError, UsageError
-from auditkit.imaging import Preprocessor, PreprocessSpec, load_volume, read_header, spacing_of
+from auditkit.errors import (
+    DeviceUnavailableError,
+    ImageReadError,
+    ModelLoadError,
+    OutputPathError,
+    UsageError,
+)
+from auditkit.imaging import (
+    Preprocessor,
+    PreprocessSpec,
+    Volume,
+    load_volume,
+    read_header,
+    spacing_of,
+)
 from auditkit.inference.attributes import dicom_attributes, empty_attributes
+from auditkit.inference.bundle import (
+    BundlePipeline,
+    BundlePreprocessor,
+    build_pipeline,
+    check_data_format,
+)
 from auditkit.inference.failures import CODE_MODEL_FAILED, FailureReasons
 from auditkit.inference.manifest import load_manifest
 from auditkit.inference.models import LoadedModel, load_model
@@ -141,7 +160,7 @@ class CaseDataset(torch.utils.data.Dataset[dict[str, Any]]):
     def __init__(
         self,
         images: Sequence[str | None],
-        preprocessor: Preprocessor,
+        preprocessor: Preprocessor | BundlePreprocessor,
         *,
         masks: Sequence[str | None] | None = None,
         key: ProjectKey | None = None,
@@ -172,7 +191,10 @@ class CaseDataset(torch.utils.data.Dataset[dict[str, Any]]):
             item["image"], item["affine"] = self.preprocessor(volume)
             item["volume"] = volume if self.keep_volume else None
             mask_path = self.masks[index] if self.masks is not None else None
-            if mask_path:
+            if mask_path and isinstance(self.preprocessor, BundlePreprocessor):
+                # Compared on the grid the bundle's postprocessing gives (see _segment).
+                item["label_volume"] = _load_label(mask_path)
+            elif mask_path:
                 item["label_mask"] = self._label_mask(mask_path, item["image"])
         except ImageReadError as exc:
             item["error"], item["error_code"] = str(exc), exc.code
@@ -184,15 +206,19 @@ class CaseDataset(torch.utils.data.Dataset[dict[str, Any]]):
         return item
 
     def _label_mask(self, mask_path: str, image: Any) -> Any:
-        try:
-            mask_volume = load_volume(mask_path)
-        except ImageReadError as exc:
-            # Say which file failed: the image itself was read fine.
-            raise ImageReadError(f"label mask: {exc}", code="label_mask_unreadable") from None
-        mask = self.preprocessor.geometry(mask_volume, label=True)
+        assert isinstance(self.preprocessor, Preprocessor)
+        mask = self.preprocessor.geometry(_load_label(mask_path), label=True)
         if tuple(mask.shape[1:]) != tuple(image.shape[1:]):
             raise ImageReadError(ERR_BAD_LABEL_MASK, code="label_mask_grid")
         return (mask.as_tensor()[0] > 0.5).numpy()
+
+
+def _load_label(mask_path: str) -> Volume:
+    try:
+        return load_volume(mask_path)
+    except ImageReadError as exc:
+        # Say which file failed: the image itself was read fine.
+        raise ImageReadError(f"label mask: {exc}", code="label_mask_unreadable") from None
 
 
 def image_path(value: Any) -> str | None:
@@ -251,6 +277,54 @@ def _resolve_spec(
         axcodes=str(hints.get("axcodes", "RAS")),
         channels=int(hints.get("channels", 1)),
     )
+
+
+def _bundle_pipeline(
+    loaded: LoadedModel,
+    *,
+    task: str,
+    spacing: tuple[float, ...] | None,
+    intensity: str | None,
+    spatial_size: tuple[int, ...] | None,
+) -> BundlePipeline | None:
+    """The bundle's own sections with the user's explicit flags applied; ``None`` without."""
+    if loaded.bundle_parser is None:
+        return None
+    try:
+        pipeline = build_pipeline(
+            loaded.bundle_parser,
+            data_format=loaded.data_format,
+            task=task,
+            spacing=spacing,
+            intensity=intensity,
+            spatial_size=spatial_size,
+        )
+    except UsageError:
+        raise
+    except Exception as exc:  # MONAI's parser raises many types; their text may quote config
+        raise ModelLoadError(
+            f"the bundle's preprocessing, inferer or postprocessing failed to instantiate "
+            f"({type(exc).__name__})"
+        ) from None
+    if not pipeline.present:
+        return None
+    loaded.pipeline = pipeline
+    return pipeline
+
+
+def _sources(
+    loaded: LoadedModel,
+    *,
+    spatial_size: tuple[int, ...] | None,
+    spacing: tuple[float, ...] | None,
+    intensity: str | None,
+) -> dict[str, str]:
+    """Where each input setting came from: ``flag``, ``bundle`` or ``default``."""
+    given = {"spatial_size": spatial_size, "spacing": spacing, "intensity": intensity}
+    return {
+        name: "flag" if value is not None else "bundle" if name in loaded.hints else "default"
+        for name, value in given.items()
+    }
 
 
 def predict(
@@ -376,6 +450,14 @@ def predict(
         intensity=intensity,
         spatial_dims=spatial_dims,
     )
+    pipeline = _bundle_pipeline(
+        loaded, task=task, spacing=spacing, intensity=intensity, spatial_size=spatial_size
+    )
+    preprocessor: Preprocessor | BundlePreprocessor = (
+        BundlePreprocessor(pipeline)
+        if pipeline is not None and pipeline.preprocessing is not None
+        else Preprocessor(spec, resize=not seg)
+    )
     table = load_manifest(
         manifest_path,
         image_column=image_column,
@@ -394,7 +476,7 @@ def predict(
         ]
     dataset = CaseDataset(
         frame[image_column].tolist(),
-        Preprocessor(spec, resize=not seg),
+        preprocessor,
         masks=masks,
         key=key,
         vendors=vendors,
@@ -412,7 +494,11 @@ def predict(
         pin_memory=torch_device.type == "cuda",
     )
     results: list[dict[str, Any]] = [{} for _ in range(len(dataset))]
-    scorer = Scorer(task, class_names or loaded.hints.get("class_names"))
+    scorer = Scorer(
+        task,
+        class_names or loaded.hints.get("class_names"),
+        activated=pipeline is not None and pipeline.activated,
+    )
     failures = FailureReasons(spatial_size_given=spec.spatial_size is not None)
     if seg:
         mask_dir.mkdir(parents=True, exist_ok=True)
@@ -461,6 +547,10 @@ def predict(
         "key_fingerprint": key.fingerprint if key is not None else None,
         "vendor_table": Path(vendor_table).name if vendor_table is not None else None,
         "seconds": round(time.perf_counter() - started, 3),
+        "sources": _sources(
+            loaded, spatial_size=spatial_size, spacing=spacing, intensity=intensity
+        ),
+        "bundle_pipeline": pipeline.describe() if pipeline is not None else None,
     }
     if shard is not None:
         settings["shard"] = f"{shard[0]}/{shard[1]}"
@@ -558,12 +648,23 @@ def _forward(
             device_type=device.type, dtype=torch.float16, enabled=amp and device.type == "cuda"
         ),
     ):
-        output = loaded.network(batch.to(device, non_blocking=True))
+        # A bundle's preprocessing gives MetaTensors; networks (TorchScript) want plain tensors.
+        plain = batch.as_tensor() if hasattr(batch, "as_tensor") else batch
+        inputs = plain.to(device, non_blocking=True)
+        pipeline = loaded.pipeline
+        if pipeline is None:
+            output = loaded.network(inputs)
+        else:
+            output = pipeline.infer(inputs, loaded.network)
     if isinstance(output, list | tuple):
         output = output[0]
     if isinstance(output, dict):
         output = next(iter(output.values()))
-    result: torch.Tensor = output.float()
+    if pipeline is not None and pipeline.postprocessing is not None:
+        output = torch.stack(
+            [pipeline.postprocess(image, pred) for image, pred in zip(batch, output, strict=True)]
+        )
+    result: torch.Tensor = torch.as_tensor(output).float()
     return result
 
 
@@ -589,6 +690,7 @@ def _run_batch(
                 "attributes": item["attributes"],
             }
         else:
+            _check_format(loaded, item["image"], spec, seg)
             ready.append(item)
     if seg:
         for item in ready:
@@ -628,6 +730,21 @@ def _run_batch(
                 }
 
 
+def _check_format(loaded: LoadedModel, image: Any, spec: PreprocessSpec, seg: bool) -> None:
+    """A bundle's declared input format against one preprocessed image (raises on mismatch)."""
+    if not loaded.data_format:
+        return
+    network_shape: Sequence[int] = tuple(image.shape[1:])
+    inferer = loaded.pipeline.inferer if loaded.pipeline is not None else None
+    if seg and inferer is not None and hasattr(inferer, "roi_size"):
+        network_shape = tuple(int(v) for v in inferer.roi_size)
+    elif seg and spec.spatial_size is not None:
+        network_shape = spec.spatial_size
+    check_data_format(
+        loaded.data_format, image_shape=tuple(image.shape), network_shape=network_shape
+    )
+
+
 def _checked(columns: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
     """A row's result; a non-finite model output fails the row instead of scoring it."""
     numbers = [v for v in columns.values() if isinstance(v, float)]
@@ -650,36 +767,99 @@ def _segment(
     overlap: float,
     failures: FailureReasons,
 ) -> dict[str, Any]:
-    from monai.inferers.utils import sliding_window_inference
-
     image = item["image"][None]
     try:
-        with (
-            torch.inference_mode(),
-            torch.autocast(
-                device_type=device.type, dtype=torch.float16, enabled=amp and device.type == "cuda"
-            ),
-        ):
-            batch = image.to(device)
-            if spec.spatial_size is not None:
-                logits = sliding_window_inference(
-                    batch, spec.spatial_size, 4, loaded.network, overlap=overlap, mode="gaussian"
-                )
-            else:
-                logits = loaded.network(batch)
-        logits = torch.as_tensor(logits).float().cpu()
-        mask = (
-            (torch.sigmoid(logits[0, 0]) > 0.5) if logits.shape[1] == 1 else logits[0].argmax(0) > 0
-        )
-        pred = mask.numpy()
+        logits = _segment_logits(image, loaded, spec, device, amp, overlap)
+        pred, affine = _foreground(item, logits, loaded.pipeline)
     except Exception as exc:
         reason = failures.reason(exc, input_shape=tuple(image.shape), row=item["index"])
         return {"error": reason, "error_code": CODE_MODEL_FAILED, "attributes": item["attributes"]}
     name = f"case-{item['index'] + 1:05d}.nii"
-    write_mask(mask_dir / name, pred, item["affine"])
+    write_mask(mask_dir / name, pred, affine)
     columns: dict[str, Any] = {"mask_path": f"{mask_dir.name}/{name}"}
+    try:
+        truth = _truth(item, pred, affine)
+    except ImageReadError as exc:
+        return {"error": str(exc), "error_code": exc.code, "attributes": item["attributes"]}
+    if truth is not None:
+        columns.update(segmentation_metrics(pred, truth, spacing_of(affine)))
+    return {"columns": columns, "attributes": item["attributes"], "mask": (pred, affine)}
+
+
+def _segment_logits(
+    image: Any,
+    loaded: LoadedModel,
+    spec: PreprocessSpec,
+    device: torch.device,
+    amp: bool,
+    overlap: float,
+) -> torch.Tensor:
+    """Network output for one image: the bundle's inferer, else a sliding window or one call."""
+    from monai.inferers.utils import sliding_window_inference
+
+    with (
+        torch.inference_mode(),
+        torch.autocast(
+            device_type=device.type, dtype=torch.float16, enabled=amp and device.type == "cuda"
+        ),
+    ):
+        plain = image.as_tensor() if hasattr(image, "as_tensor") else image
+        batch = plain.to(device)
+        pipeline = loaded.pipeline
+        if pipeline is not None and pipeline.inferer is not None:
+            logits = pipeline.inferer(batch, loaded.network)
+        elif spec.spatial_size is not None:
+            logits = sliding_window_inference(
+                batch, spec.spatial_size, 4, loaded.network, overlap=overlap, mode="gaussian"
+            )
+        else:
+            logits = loaded.network(batch)
+    return torch.as_tensor(logits).float().cpu()
+
+
+def _foreground(
+    item: dict[str, Any], logits: torch.Tensor, pipeline: BundlePipeline | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean foreground mask and the 4x4 RAS affine of its grid.
+
+    After a bundle's postprocessing the grid is the one it gives (``Invertd``: the image's
+    own); values are probabilities or labels when it activated or discretised them.
+    """
+    affine = item["affine"]
+    threshold = 0.0  # a logit above 0 is a sigmoid above 0.5
+    values: Any = logits[0]
+    if pipeline is not None and pipeline.postprocessing is not None:
+        with torch.inference_mode():
+            out = pipeline.postprocess(item["image"], logits[0])
+        if hasattr(out, "affine"):
+            affine = np.asarray(out.affine, dtype=np.float64)
+        values = torch.as_tensor(out.as_tensor() if hasattr(out, "as_tensor") else out).float()
+        threshold = 0.5 if (pipeline.activated or pipeline.discrete) else 0.0
+    mask = values[0] > threshold if values.shape[0] == 1 else values.argmax(0) > 0
+    return np.asarray(mask.cpu().numpy(), dtype=bool), affine
+
+
+def _truth(item: dict[str, Any], pred: np.ndarray, affine: np.ndarray) -> np.ndarray | None:
+    """The truth mask on the prediction's grid, or ``None`` when the row has none."""
     truth = item.get("label_mask")
     if truth is not None:
-        truth = truth if pred.ndim == truth.ndim else truth[..., 0]
-        columns.update(segmentation_metrics(pred, truth, spacing_of(item["affine"])))
-    return {"columns": columns, "attributes": item["attributes"]}
+        flat: np.ndarray = truth if pred.ndim == truth.ndim else truth[..., 0]
+        return flat
+    volume = item.get("label_volume")
+    if volume is None:
+        return None
+    from monai.data.meta_tensor import MetaTensor
+    from monai.transforms.spatial.array import ResampleToMatch
+
+    source = MetaTensor(
+        torch.from_numpy(np.ascontiguousarray(volume.data, dtype=np.float32))[None],
+        affine=torch.from_numpy(np.asarray(volume.affine, dtype=np.float64)),
+    )
+    target = MetaTensor(
+        torch.zeros((1, *pred.shape)), affine=torch.from_numpy(np.asarray(affine, np.float64))
+    )
+    resampled = ResampleToMatch(mode="nearest", padding_mode="zeros")(source, img_dst=target)
+    mask = np.asarray(torch.as_tensor(resampled)[0].numpy() > 0.5)
+    if mask.shape != pred.shape:
+        raise ImageReadError(ERR_BAD_LABEL_MASK, code="label_mask_grid")
+    return mask
