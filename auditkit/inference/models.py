@@ -367,9 +367,7 @@ class OnnxLoader:
 
     def load(self, spec: str, *, device: Any, weights: Path | None = None) -> LoadedModel:
         if not self.is_available():
-            raise MissingDependencyError(
-                "ONNX models need the optional package 'onnxruntime': pip install onnxruntime"
-            )
+            raise MissingDependencyError(_missing_message(self))
         import onnxruntime
 
         path = check_file(spec, what="model file", error=ModelLoadError)
@@ -395,6 +393,18 @@ LOADERS: dict[str, ModelLoader] = {
     loader.kind: loader
     for loader in (BundleLoader(), OnnxLoader(), TorchScriptLoader(), FactoryLoader())
 }
+
+
+#: The extra that installs each kind's packages (pyproject.toml).
+KIND_EXTRAS: dict[str, str] = {"onnx": "onnx"}
+
+
+def _missing_message(loader: ModelLoader) -> str:
+    extra = KIND_EXTRAS.get(loader.kind, "audit")
+    return (
+        f"model kind '{loader.kind}' needs the optional package(s) {', '.join(loader.requires)}: "
+        f"pip install 'deidkit-auditkit[{extra}]'"
+    )
 
 
 def available_kinds() -> dict[str, bool]:
@@ -436,8 +446,5 @@ def load_model(
         raise UsageError(f"unknown model kind '{chosen}': use one of {', '.join(LOADERS)}")
     loader = LOADERS[chosen]
     if not loader.is_available():
-        raise MissingDependencyError(
-            f"model kind '{chosen}' needs the optional package(s) {', '.join(loader.requires)}: "
-            f"pip install {' '.join(loader.requires)}"
-        )
+        raise MissingDependencyError(_missing_message(loader))
     return loader.load(text, device=device, weights=weights)

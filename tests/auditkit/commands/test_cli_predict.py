@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -101,11 +100,15 @@ def test_usage_errors_exit_2(workdir: Path, extra: list[str], message: str) -> N
     assert message in result.output.replace("\n", " ")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is not None, reason="has onnxruntime")
-def test_missing_onnxruntime_exits_1_naming_it(workdir: Path) -> None:
+def test_missing_onnxruntime_exits_1_naming_it(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from auditkit.inference.models import OnnxLoader
+
+    monkeypatch.setattr(OnnxLoader, "is_available", lambda self: False)  # as without [onnx]
     result = runner.invoke(app, [*base_args(workdir, "p"), "--model-kind", "onnx"])
     assert result.exit_code == 1
-    assert "onnxruntime" in result.output
+    assert "onnxruntime" in result.output and "[onnx]" in result.output
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")

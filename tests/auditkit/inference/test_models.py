@@ -15,7 +15,7 @@ import torch
 from monai.networks.nets import Classifier
 
 from auditkit.errors import MissingDependencyError, ModelLoadError, UsageError
-from auditkit.inference.models import available_kinds, detect_kind, load_model
+from auditkit.inference.models import OnnxLoader, available_kinds, detect_kind, load_model
 
 CPU = torch.device("cpu")
 NET_ARGS = {"in_shape": [1, 8, 8, 8], "classes": 2, "channels": [4, 8], "strides": [2, 2]}
@@ -129,14 +129,14 @@ def test_factory_with_state_dict(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         load_model("mymodels_h7:absent", device=CPU, weights=weights)
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("onnxruntime") is not None, reason="onnxruntime installed"
-)
-def test_onnx_without_onnxruntime_is_a_clear_error(tmp_path: Path) -> None:
+def test_onnx_without_onnxruntime_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(OnnxLoader, "is_available", lambda self: False)  # as without [onnx]
     path = tmp_path / "net.onnx"
     path.write_bytes(b"onnx")
     assert available_kinds()["onnx"] is False
-    with pytest.raises(MissingDependencyError, match="onnxruntime"):
+    with pytest.raises(MissingDependencyError, match=r"onnxruntime.*deidkit-auditkit\[onnx\]"):
         load_model(path, device=CPU)
 
 
