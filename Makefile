@@ -49,6 +49,7 @@ bench: venv
 	-command -v gdcmanon >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq libgdcm-tools >/dev/null; }
 	$(BIN)/python bench/scrub.py --files 1000 --repeats 2
 	$(BIN)/python bench/verify.py --workers 2 --repeat 3
+	$(BIN)/python bench/conformance.py
 	$(BIN)/python bench/deface.py --mm 1.0
 	$(BIN)/python bench/evaluate.py --rows 100000 --fairlearn-boot 20
 

@@ -41,6 +41,16 @@ class RunCounts(TypedDict):
     burned_in_flagged: int
 
 
+class ReferenceCounts(TypedDict):
+    """``references`` of a run report: references to instances, series, studies and frames
+    of reference held by released files (at any depth). ``kept`` + ``remapped`` is all of
+    them; ``dangling`` counts those (of either kind) whose target is not in the release."""
+
+    kept: int
+    remapped: int
+    dangling: int
+
+
 class RunReport(TypedDict, total=False):
     """The shape of ``<OUTPUT>.run-report.json`` (format ``deidkit-run-report/1``).
 
@@ -71,6 +81,7 @@ class RunReport(TypedDict, total=False):
     recipe: str | None
     options: dict[str, Any]
     counts: RunCounts
+    references: ReferenceCounts
     modalities: dict[str, int]
     reasons: dict[str, int]
     warnings: dict[str, int]
@@ -90,6 +101,20 @@ def action_log_path(output: Path) -> Path:
     """``<OUTPUT>.actions.jsonl``, beside the release folder."""
     output = Path(output).absolute()
     return output.with_name(output.name + ACTION_LOG_SUFFIX)
+
+
+@dataclass(frozen=True)
+class FileReferences:
+    """What one released file is and what it points at, as 8-byte digests of new UIDs.
+
+    Digests, not UIDs: the batch process keeps one set of them for the whole run to tell
+    which references dangle, and 8 bytes a reference keep that small (a collision could
+    only make a dangling reference look resolved, about once in 2**64).
+    """
+
+    identities: tuple[bytes, ...] = ()  # its SOP Instance, Series, Study, Frame of Reference
+    kept: tuple[bytes, ...] = ()  # references whose value the scrub left as it was
+    remapped: tuple[bytes, ...] = ()  # references keyed like their targets
 
 
 @dataclass(frozen=True)
@@ -113,6 +138,7 @@ class FileOutcome:
     linkage: tuple[tuple[str, str, str], ...] = field(default=(), repr=False)
     cohort: Mapping[str, str] | None = field(default=None, repr=False)
     ids: tuple[str, str, str] | None = None  # (patient pseudonym, new study, new series)
+    references: FileReferences | None = field(default=None, repr=False)
     # The output this input maps to (also when held back for a conflict) and the SHA-256 of
     # its encoded bytes: the pipeline settles duplicates with them. Never logged.
     target: str | None = field(default=None, repr=False)
@@ -141,6 +167,29 @@ class FileOutcome:
 
 
 @dataclass
+class ReferenceTally:
+    """References of the released files, resolved against the release once it is whole."""
+
+    identities: set[bytes] = field(default_factory=set)
+    targets: Counter[bytes] = field(default_factory=Counter)
+    kept: int = 0
+    remapped: int = 0
+
+    def add(self, references: FileReferences) -> None:
+        """Count one released file's references and remember what it is."""
+        self.identities.update(references.identities)
+        self.targets.update(references.kept)
+        self.targets.update(references.remapped)
+        self.kept += len(references.kept)
+        self.remapped += len(references.remapped)
+
+    def counts(self) -> ReferenceCounts:
+        """kept / remapped / dangling (a target no released file is)."""
+        dangling = sum(n for target, n in self.targets.items() if target not in self.identities)
+        return {"kept": self.kept, "remapped": self.remapped, "dangling": dangling}
+
+
+@dataclass
 class RunTally:
     """Running counts of a batch; keeps lists only of the files that need attention."""
 
@@ -152,12 +201,15 @@ class RunTally:
     skipped: list[dict[str, Any]] = field(default_factory=list)
     burned_in: list[dict[str, Any]] = field(default_factory=list)
     warnings: Counter[str] = field(default_factory=Counter)
+    references: ReferenceTally = field(default_factory=ReferenceTally)
 
     def add(self, outcome: FileOutcome) -> None:
         """Count one outcome."""
         self.found += 1
         self.by_status[outcome.status] += 1
         self.warnings.update(outcome.warnings)
+        if outcome.status in RELEASED_STATUSES and outcome.references is not None:
+            self.references.add(outcome.references)
         if outcome.status in RELEASED_STATUSES and outcome.modality:
             self.by_modality[outcome.modality] += 1
         if outcome.reason is not None:

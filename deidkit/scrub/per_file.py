@@ -28,6 +28,7 @@ from deidkit.core.runreport import (
     STATUS_UNCHANGED,
     STATUS_WRITTEN,
     FileOutcome,
+    FileReferences,
 )
 from deidkit.rules.profile import Profile
 from deidkit.rules.standard import TABLE_EDITION
@@ -275,6 +276,7 @@ def _finish(
     except Exception as exc:
         return _held(rel, REASON_ENCODE_ERROR, type(exc).__name__, **common)
     common["digest"] = hashlib.sha256(encoded).hexdigest()
+    extra["references"] = _references(ds, result)
     if config.dry_run:
         return FileOutcome(source=rel, status=STATUS_DRY_RUN, **common, **extra)
     target = config.output / out_rel
@@ -287,6 +289,15 @@ def _finish(
     except OSError as exc:
         return _held(rel, REASON_WRITE_ERROR, type(exc).__name__, **common)
     return FileOutcome(source=rel, status=STATUS_WRITTEN, **common, **extra)
+
+
+def _references(ds: Dataset, result: ScrubResult) -> FileReferences | None:
+    from deidkit.scrub.references import file_references
+
+    try:
+        return file_references(ds, {pair.pseudonym for pair in result.linkage})
+    except Exception:  # the file is released all the same; the report then counts less
+        return None
 
 
 def _publish(target: Path, data: bytes) -> None:

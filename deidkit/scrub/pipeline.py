@@ -199,6 +199,7 @@ class ScrubSummary:
         return {
             "exit_code": self.exit_code,
             "counts": self.counts,
+            "references": report.get("references"),
             "reasons": report.get("reasons", {}),
             "held_back": entries(report.get("held_back", [])),
             "skipped": entries(report.get("skipped", [])),
@@ -545,6 +546,7 @@ def _report(
             {
                 "finished": _now(),
                 "counts": tally.counts(),
+                "references": tally.references.counts(),
                 "modalities": dict(sorted(tally.by_modality.items())),
                 "reasons": dict(sorted(tally.by_reason.items())),
                 "held_back": tally.held_back,
