@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import (
@@ -31,7 +31,7 @@ from deidkit.commands._common import (
 )
 from deidkit.commands._progress import plain_progress
 from deidkit.commands.profiles import print_profile_notes
-from deidkit.core.errors import OutputPathError
+from deidkit.core.errors import OutputPathError, UsageError
 from deidkit.core.io import OutputKind, check_output_path
 from deidkit.core.keys import KEY_ENV_VAR, generate_key_file, load_key
 from deidkit.core.runreport import (
@@ -208,6 +208,22 @@ def scrub(
         bool,
         typer.Option("--allow-burned-in", help="Release files flagged for burned-in text."),
     ] = False,
+    clean_pixels: Annotated[
+        bool,
+        typer.Option(
+            "--clean-pixels",
+            help="Read the pixels of files flagged for burned-in text (Tesseract), clean "
+            "PHI found, re-check, release; hold back what is still legible.",
+        ),
+    ] = False,
+    regions: Annotated[
+        Path | None,
+        typer.Option(
+            "--regions",
+            help="Known text regions cleaned with --clean-pixels (deidkit JSON, a deid "
+            "recipe's %filter or a CTP DicomPixelAnonymizer script).",
+        ),
+    ] = None,
     report: Annotated[
         Path | None, typer.Option("--report", help="Also write an HTML release report.")
     ] = None,
@@ -242,6 +258,7 @@ def scrub(
             "INPUT": input_dir,
             "--key-file": key_file,
             "--recipe": recipe,
+            "--regions": regions,
             "--profile": Path(profile) if Path(profile).is_file() else None,
         }
         _check_outputs(
@@ -268,6 +285,8 @@ def scrub(
             key=key,
             allow_burned_in=allow_burned_in,
             recipe_name=recipe.name if recipe else None,
+            clean_pixels=clean_pixels,
+            pixel_regions=_pixel_regions(clean_pixels=clean_pixels, regions=regions),
         )
         cluster = stack.enter_context(cluster_for(executor, scheduler, workers=workers))
         options = RunOptions(
@@ -285,6 +304,20 @@ def scrub(
     if target.text:
         _print_summary(summary, dry_run=dry_run, show_paths=show_paths)
     raise typer.Exit(summary.exit_code)
+
+
+def _pixel_regions(*, clean_pixels: bool, regions: Path | None) -> tuple[Any, ...]:
+    """The region rules of a --clean-pixels run: the shipped file plus --regions."""
+    if regions is not None and not clean_pixels:
+        raise UsageError("--regions needs --clean-pixels")
+    if not clean_pixels:
+        return ()
+    from deidkit.pixels.regions import load_regions, shipped_regions
+
+    rules = shipped_regions()
+    if regions is not None:
+        rules += load_regions(regions)
+    return tuple(rules)
 
 
 def keygen(

@@ -143,6 +143,8 @@ class FileOutcome:
     # its encoded bytes: the pipeline settles duplicates with them. Never logged.
     target: str | None = field(default=None, repr=False)
     digest: str | None = field(default=None, repr=False)
+    # What --clean-pixels did (status, frames, box counts by kind): codes and numbers only.
+    pixels: Mapping[str, Any] | None = None
 
     def log_record(self) -> dict[str, Any]:
         """The action-log line for this file (JSON-ready)."""
@@ -159,6 +161,8 @@ class FileOutcome:
             record["sop_class_uid"] = self.sop_class_uid
         if self.burned_in_risk is not None:
             record["burned_in_risk"] = self.burned_in_risk
+        if self.pixels is not None:
+            record["pixels"] = dict(self.pixels)
         if self.warnings:
             record["warnings"] = list(self.warnings)
         if self.actions:
@@ -234,6 +238,7 @@ class RunTally:
                     "risk": outcome.burned_in_risk,
                     "released": outcome.status in RELEASED_STATUSES,
                     "output": outcome.output,
+                    **({"pixels": outcome.pixels["status"]} if outcome.pixels else {}),
                 }
             )
 

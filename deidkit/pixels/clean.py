@@ -30,9 +30,9 @@ import numpy as np
 from deidkit.core.errors import PixelDataError
 from deidkit.pixels.frames import PixelLayout, decode_frames, encode_native, layout_of
 from deidkit.pixels.match import Identifiers, identifiers_of, phi_words
-from deidkit.pixels.ocr import Word, read_words
+from deidkit.pixels.ocr import Word, read_frame
 from deidkit.pixels.regions import RegionRule, matching_boxes
-from deidkit.pixels.render import both_polarities, render_frame
+from deidkit.pixels.render import render_frame
 
 if TYPE_CHECKING:
     import pydicom
@@ -139,13 +139,11 @@ def _ocr_frame(
     reader: Reader,
 ) -> tuple[list[Detection], int]:
     gray = render_frame(frame, photometric=layout.photometric, palette=palette)
-    words = reader(both_polarities(gray))
+    words = reader(gray)
     rows = layout.rows
     found = []
     for word, kind in phi_words(words, identifiers):
         left, top, right, bottom = word.box
-        if top >= rows:  # read on the negative, below the frame
-            top, bottom = top - rows, bottom - rows
         box = (max(0, left), max(0, top), min(layout.columns, right), min(rows, bottom))
         detection = Detection(index, box, kind, "ocr")
         if box[2] > box[0] and box[3] > box[1] and detection not in found:
@@ -179,7 +177,7 @@ def scan_dataset(
     *,
     identifiers: Identifiers | None = None,
     regions: Sequence[RegionRule] = (),
-    reader: Reader = read_words,
+    reader: Reader = read_frame,
 ) -> ScanResult:
     """Boxes of burned-in PHI in every frame of ``ds`` (nothing is changed).
 
@@ -192,7 +190,8 @@ def scan_dataset(
     regions
         Region rules; the boxes of those that match are reported as ``region``.
     reader
-        The OCR function (gray image -> words); :func:`~deidkit.pixels.ocr.read_words`.
+        The OCR of one rendered frame (words in frame pixels, both polarities);
+        :func:`~deidkit.pixels.ocr.read_frame`.
     """
     layout = layout_of(ds)
     frames = decode_frames(ds, layout)
@@ -313,7 +312,7 @@ def clean_dataset(
     identifiers: Identifiers | None = None,
     regions: Sequence[RegionRule] = (),
     margin: int = MARGIN,
-    reader: Reader = read_words,
+    reader: Reader = read_frame,
 ) -> PixelResult:
     """Find, clean and re-check burned-in PHI of ``ds`` (``ds`` itself is not changed).
 

@@ -50,6 +50,8 @@ _LABELS: Final = frozenset(
 #: Words below this confidence are not read as free text (speckle read as letters); the
 #: file's own identifiers are still looked for in them.
 MIN_TEXT_CONFIDENCE: Final = 30.0
+#: A word the names list alone calls a name must be read this surely (and be 3+ letters).
+MIN_NAME_CONFIDENCE: Final = 75.0
 _CONFUSIONS: Final = str.maketrans({"O": "0", "Q": "0", "D": "0", "I": "1", "L": "1",
                                     "|": "1", "S": "5", "B": "8", "Z": "2", "G": "6"})  # fmt: skip
 _NON_ALNUM: Final = re.compile(r"[^0-9A-Z]")
@@ -171,7 +173,7 @@ def find_phi_spans(
     """
     spans: list[PhiSpan] = []
     if not fuzzy_only:
-        found = find_text_spans(text, identifiers.patient)
+        found = find_text_spans(text, identifiers.patient, names=False)
         spans += [PhiSpan(s.start, s.end, s.kind) for s in found]
     tokens = list(re.finditer(r"\S+", text))
     for index, match in enumerate(tokens):
@@ -189,13 +191,18 @@ def _line_spans(line: list[Word], identifiers: Identifiers) -> list[tuple[Word, 
     for word in line:
         offsets.append(len(text))
         text += word.text + " "
-    sure = [w.confidence >= MIN_TEXT_CONFIDENCE for w in line]
     spans = find_phi_spans(text, identifiers)
     loose = find_phi_spans(text, identifiers, fuzzy_only=True)
+    # a names list knows thousands of short given names; speckle read as "Ee" is none
+    names = [PhiSpan(s.start, s.end, s.kind) for s in find_text_spans(text, None)
+             if s.kind == "name"]  # fmt: skip
     found = []
-    for word, start, confident in zip(line, offsets, sure, strict=True):
+    for word, start in zip(line, offsets, strict=True):
         end = start + len(word.text)
-        kinds = [s.kind for s in (spans if confident else loose) if s.start < end and s.end > start]
+        confident = word.confidence >= MIN_TEXT_CONFIDENCE
+        listed = confident and word.confidence >= MIN_NAME_CONFIDENCE and len(word.text) >= 3
+        pool = (spans if confident else loose) + (names if listed else [])
+        kinds = [s.kind for s in pool if s.start < end and s.end > start]
         if kinds:
             found.append((word, kinds[0]))
     return found

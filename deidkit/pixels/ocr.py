@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
@@ -19,8 +20,11 @@ from typing import Final
 import numpy as np
 
 from deidkit.core.errors import OcrUnavailableError
+from deidkit.pixels.candidates import _GAP as _MOSAIC_GAP
+from deidkit.pixels.candidates import mosaic, text_candidates
+from deidkit.pixels.render import both_polarities
 
-__all__ = ["Word", "read_words", "tesseract_path", "tesseract_version"]
+__all__ = ["Word", "read_frame", "read_words", "tesseract_path", "tesseract_version"]
 
 #: Environment variable naming the tesseract program (default: ``tesseract`` on PATH).
 TESSERACT_ENV: Final = "DEIDKIT_TESSERACT"
@@ -108,7 +112,7 @@ def _parse(tsv: str, scale: int) -> list[Word]:
     return words
 
 
-def read_words(gray: np.ndarray, *, psm: int = 11) -> list[Word]:
+def read_words(gray: np.ndarray, *, psm: int = 11, scale: int | None = None) -> list[Word]:
     """Recognise the words of an 8-bit grey image, with boxes in its own pixels.
 
     Parameters
@@ -117,10 +121,12 @@ def read_words(gray: np.ndarray, *, psm: int = 11) -> list[Word]:
         ``(rows, columns)`` uint8 image.
     psm
         Tesseract page segmentation mode (11: sparse text, no order assumed).
+    scale
+        Enlarge by this factor first (default: small images up to about 600 rows).
     """
     program = tesseract_path()
     _version(program)
-    scale = _scale_for(gray)
+    scale = _scale_for(gray) if scale is None else max(1, scale)
     image = np.repeat(np.repeat(gray, scale, axis=0), scale, axis=1) if scale > 1 else gray
     env = dict(os.environ, OMP_THREAD_LIMIT="1")
     try:
@@ -142,3 +148,51 @@ def read_words(gray: np.ndarray, *, psm: int = 11) -> list[Word]:
             "language data installed (tesseract-ocr-eng)?"
         )
     return _parse(done.stdout.decode("utf-8", "replace"), scale)
+
+
+def _shifted(word: Word, dx: int, dy: int) -> Word:
+    return Word(word.text, word.left + dx, word.top + dy, word.width, word.height,
+                word.confidence, word.line)  # fmt: skip
+
+
+def _whole_frame(gray: np.ndarray, reader: Callable[[np.ndarray], list[Word]]) -> list[Word]:
+    rows = gray.shape[0]
+    words = []
+    for word in reader(both_polarities(gray)):
+        words.append(_shifted(word, 0, -rows) if word.top >= rows else word)
+    return words
+
+
+def read_frame(
+    gray: np.ndarray, *, reader: Callable[[np.ndarray], list[Word]] = read_words
+) -> list[Word]:
+    """The words of one 8-bit frame, both polarities, with boxes in frame pixels.
+
+    Text candidates (:func:`~deidkit.pixels.candidates.text_candidates`) are read as one
+    mosaic; a frame without a fast path is read whole (it and its negative).
+    """
+    boxes = text_candidates(gray)
+    if boxes is None:
+        return _whole_frame(gray, reader)
+    if not boxes:
+        return []
+    image, crops = mosaic(gray, boxes)
+    words = []
+    # small glyphs read better twice as large; the mosaic is small, so it costs little
+    tall = max(b[3] - b[1] for b in boxes) >= 48
+    read = reader(image) if reader is not read_words else read_words(image, scale=1 + (not tall))
+    for word in read:
+        middle = word.top + word.height // 2
+        for crop in crops:
+            left, top, right, bottom = crop.box
+            if not crop.top <= middle < crop.top + bottom - top:
+                continue
+            x0 = crop.negative_left if word.left >= crop.negative_left else _MOSAIC_GAP
+            dy, dx = top - crop.top, left - x0
+            line = (word.line[0], crops.index(crop), word.line[2] + 1000 * (x0 != _MOSAIC_GAP),
+                    word.line[3])  # fmt: skip
+            shifted = _shifted(word, dx, dy)
+            words.append(Word(shifted.text, max(left, shifted.left), shifted.top,
+                              shifted.width, shifted.height, shifted.confidence, line))  # fmt: skip
+            break
+    return words

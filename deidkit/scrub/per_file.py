@@ -40,6 +40,7 @@ from deidkit.scrub.inputs import (
     is_dicomdir_name,
     read_input,
 )
+from deidkit.scrub.pixel_step import PixelStep
 
 if TYPE_CHECKING:
     from pydicom import Dataset
@@ -72,12 +73,19 @@ class ScrubSettings:
         Release files flagged as likely to carry burned-in text (default: hold them back).
     recipe_name
         File name of a deid recipe folded into ``profile``, for provenance only.
+    clean_pixels
+        Read, clean and re-check the pixels of files flagged for burned-in text
+        (:mod:`deidkit.scrub.pixel_step`) instead of holding them back.
+    pixel_regions
+        Region rules (:class:`deidkit.pixels.regions.RegionRule`) cleaned with them.
     """
 
     profile: Profile
     key: ProjectKey
     allow_burned_in: bool = False
     recipe_name: str | None = None
+    clean_pixels: bool = False
+    pixel_regions: tuple[Any, ...] = ()
 
     def fingerprint(self) -> str:
         """A digest of the settings (never of the key itself: its public fingerprint)."""
@@ -88,6 +96,8 @@ class ScrubSettings:
             "table_edition": TABLE_EDITION,
             "version": __version__,
         }
+        if self.clean_pixels:  # only then: earlier runs keep their fingerprint
+            payload["clean_pixels"] = [repr(rule) for rule in self.pixel_regions]
         text = json.dumps(payload, sort_keys=True)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
@@ -126,6 +136,12 @@ def _scrub_dataset(
     from deidkit.scrub.engine import scrub_dataset
 
     return scrub_dataset(ds, profile=profile, key=key, cache=cache)
+
+
+def _pixel_step(original: bytes, ds: Dataset, regions: tuple[Any, ...]) -> PixelStep:
+    from deidkit.scrub.pixel_step import clean_pixels
+
+    return clean_pixels(original, ds, regions=regions)
 
 
 def _encode_file(ds: Dataset) -> bytes:
@@ -216,8 +232,9 @@ def _process_file(path: Path, rel: str, config: WorkerConfig, *, overwrite: bool
         status = STATUS_SKIPPED if exc.reason == REASON_DICOMDIR else STATUS_HELD_BACK
         detail = None if str(exc).endswith(exc.reason) else str(exc)
         return FileOutcome(source=rel, status=status, reason=exc.reason, detail=detail)
-    del data
     settings = config.settings
+    original = data if settings.clean_pixels else None  # the pixel step reads the original
+    del data
     cohort = None
     if config.want_cohort:
         from deidkit.pseudonymise.cohort import series_attributes
@@ -236,7 +253,7 @@ def _process_file(path: Path, rel: str, config: WorkerConfig, *, overwrite: bool
         return _held(rel, REASON_SCRUB_ERROR, f"{type(exc).__name__}: {exc}")
     except Exception as exc:  # pydicom errors may quote values: keep the type only
         return _held(rel, REASON_SCRUB_ERROR, type(exc).__name__)
-    return _finish(rel, ds, result, config, cohort, overwrite=overwrite)
+    return _finish(rel, ds, result, config, cohort, overwrite=overwrite, original=original)
 
 
 def _finish(
@@ -247,6 +264,7 @@ def _finish(
     cohort: dict[str, str] | None,
     *,
     overwrite: bool = False,
+    original: bytes | None = None,
 ) -> FileOutcome:
     ids = (result.patient_pseudonym, result.study_uid, result.series_uid)
     common: dict[str, Any] = {
@@ -259,7 +277,12 @@ def _finish(
     if not result.study_uid or not result.series_uid:
         # Type 1 in every IOD; without them the instance has no place in the release.
         return _held(rel, REASON_NO_UIDS, "no Study or Series Instance UID", **common)
-    if result.burned_in_risk is not None and not config.settings.allow_burned_in:
+    if result.burned_in_risk is not None and original is not None:
+        step = _pixel_step(original, ds, config.settings.pixel_regions)
+        common["pixels"] = step.record
+        if step.reason is not None:
+            return _held(rel, step.reason, step.detail, **common)
+    elif result.burned_in_risk is not None and not config.settings.allow_burned_in:
         return _held(rel, REASON_BURNED_IN, **common)
     parts = (*ids, result.sop_instance_uid)
     if not all(_SAFE_COMPONENT.match(str(p) or "") for p in parts):

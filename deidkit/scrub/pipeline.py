@@ -74,6 +74,7 @@ from deidkit.scrub.per_file import (
     profile_record,
     run_chunk,
 )
+from deidkit.scrub.pixel_step import PIXEL_WORKERS_ENV
 from deidkit.scrub.workers.prestart import WORKER_PRELOAD
 from deidkit.scrub.workers.readahead import ReadAhead
 
@@ -448,6 +449,8 @@ def _outcomes(
     else:
         # Workers fork from a forkserver that has imported the engine (WORKER_PRELOAD); the
         # CLI may have started it already (deidkit.scrub.workers.prestart): same server.
+        if config.settings.clean_pixels:  # a server started from here keeps the decoders
+            os.environ.setdefault(PIXEL_WORKERS_ENV, "1")
         executor = LocalProcessExecutor(
             workers, preload=WORKER_PRELOAD, initializer=init_worker, initargs=(config,)
         )
@@ -531,6 +534,7 @@ def _report(
         "settings_fingerprint": settings.fingerprint(),
         "options": {
             "allow_burned_in": settings.allow_burned_in,
+            "clean_pixels": settings.clean_pixels,
             "dry_run": options.dry_run,
             "workers": options.workers or os.cpu_count() or 1,
             "linkage": options.linkage_path is not None,
@@ -642,6 +646,13 @@ def scrub_tree(
         raise
 
 
+def _check_pixel_tools() -> None:
+    """--clean-pixels reads text: without Tesseract the run stops here, before any write."""
+    from deidkit.pixels.ocr import tesseract_version
+
+    tesseract_version()
+
+
 def _preflight(
     source: Path, output: Path, settings: ScrubSettings, options: RunOptions
 ) -> tuple[int, _Sinks]:
@@ -650,6 +661,8 @@ def _preflight(
     files, size = _input_totals(source)
     if not files:
         raise NothingToDoError("INPUT holds no files: nothing to do")
+    if settings.clean_pixels:
+        _check_pixel_tools()
     sinks = _Sinks(settings, options)
     if not options.dry_run:
         _check_output_writable(output, options)

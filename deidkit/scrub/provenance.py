@@ -14,6 +14,7 @@ from pydicom.multival import MultiValue
 from pydicom.uid import UID
 
 from deidkit import __version__
+from deidkit.pixels.risk import risk_from_values
 from deidkit.rules.profile import Profile
 from deidkit.rules.standard import CID7050, CID7050_BASIC, TABLE_EDITION
 from deidkit.scrub.codec import (
@@ -28,7 +29,6 @@ from deidkit.scrub.codec import (
 #: Our implementation class UID (a fixed 2.25 UUID-derived root) and version name.
 IMPLEMENTATION_CLASS_UID = "2.25.163386384127213004431540298467406930011"
 IMPLEMENTATION_VERSION_NAME = "DEIDKIT_010"
-_SC_PREFIX = "1.2.840.10008.5.1.4.1.1.7"
 _TAG_IMAGE_TYPE = 0x00080008
 _TAG_CODE_SEQUENCE = 0x00120064
 
@@ -54,19 +54,18 @@ def _image_types(ds: pydicom.Dataset) -> list[str]:
 
 
 def burned_in_risk(ds: pydicom.Dataset) -> str | None:
-    """Why this instance may carry burned-in text (names the attribute, never a value)."""
-    if peek_text(ds, 0x00280301).upper() == "YES":
-        return "BurnedInAnnotation is YES"
-    modality = peek_text(ds, 0x00080060).upper()
-    if modality in {"US", "IVUS"}:
-        return f"modality {modality} often carries burned-in text"
-    if peek_text(ds, 0x00080016).startswith(_SC_PREFIX):
-        return "Secondary Capture SOP class often carries burned-in text"
-    if any(v in {"SCREEN", "SCREENSHOT", "SCREEN SAVE", "CAPTURE"} for v in _image_types(ds)):
-        return "ImageType marks a screen capture"
-    if peek_text(ds, 0x00080064).upper() in {"WSD", "SD", "SI", "DRW"}:
-        return "ConversionType marks a screen or document capture"
-    return None
+    """Why this instance may carry burned-in text (names the attribute, never a value).
+
+    The rules are :func:`deidkit.pixels.risk.risk_from_values`; the header is read raw.
+    """
+    return risk_from_values(
+        burned_in=peek_text(ds, 0x00280301),
+        visual_features=peek_text(ds, 0x00280302),
+        modality=peek_text(ds, 0x00080060),
+        sop_class=peek_text(ds, 0x00080016),
+        image_types=_image_types(ds),
+        conversion=peek_text(ds, 0x00080064),
+    )
 
 
 def transfer_syntax(ds: pydicom.Dataset) -> str:

@@ -117,8 +117,8 @@ def _read_file(path: Path, rel: str, values: frozenset[str], result: OcrCheck) -
     import pydicom
 
     from deidkit.pixels.frames import decode_frames, layout_of
-    from deidkit.pixels.ocr import read_words
-    from deidkit.pixels.render import both_polarities, render_frame
+    from deidkit.pixels.ocr import read_frame
+    from deidkit.pixels.render import render_frame
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -133,7 +133,7 @@ def _read_file(path: Path, rel: str, values: frozenset[str], result: OcrCheck) -
         result.frames_read += 1
         gray = render_frame(frame, photometric=layout.photometric)
         lines: dict[tuple[int, int, int, int], list[str]] = {}
-        for word in read_words(both_polarities(gray)):
+        for word in read_frame(gray):
             lines.setdefault(word.line, []).append(word.text)
         for words in lines.values():
             kind = _phi_kind(" ".join(words), words, values)

@@ -38,6 +38,8 @@ class Planted:
     box: tuple[int, int, int, int]
     phi: bool
     frame: int = 0
+    #: the drawn glyph pixels inside ``box`` (True where ink is)
+    ink: np.ndarray | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -98,6 +100,13 @@ def background(rows: int, columns: int, *, kind: str, seed: int) -> np.ndarray:
     return np.clip(base, 0, 255)
 
 
+def ink_mask(size: tuple[int, int], xy: tuple[int, int], text: str, fnt, box) -> np.ndarray:
+    """Where ``text`` puts ink inside ``box`` (drawn alone on a blank canvas)."""
+    canvas = Image.new("L", size, 0)
+    ImageDraw.Draw(canvas).text(xy, text, fill=255, font=fnt)
+    return np.asarray(canvas)[box[1] : box[3], box[0] : box[2]] > 64
+
+
 def draw(
     gray: np.ndarray, items: list[tuple[str, tuple[int, int], int, int, bool]], frame: int = 0
 ) -> tuple[np.ndarray, list[Planted]]:
@@ -109,7 +118,8 @@ def draw(
         f = font(size)
         pen.text(xy, text, fill=value, font=f)
         box = pen.textbbox(xy, text, font=f)
-        planted.append(Planted(text, (box[0], box[1], box[2], box[3]), phi, frame))
+        ink = ink_mask(image.size, xy, text, f, box)
+        planted.append(Planted(text, (box[0], box[1], box[2], box[3]), phi, frame, ink))
     return np.asarray(image).astype(np.float64), planted
 
 
@@ -183,7 +193,8 @@ def us_rgb_picture(
             fnt = font(size)
             pen.text(xy, text, fill=colour, font=fnt)
             b = pen.textbbox(xy, text, font=fnt)
-            planted.append(Planted(text, (b[0], b[1], b[2], b[3]), phi, f))
+            ink = ink_mask(image.size, xy, text, fnt, b)
+            planted.append(Planted(text, (b[0], b[1], b[2], b[3]), phi, f, ink))
         pen.line([(300, 60), (300, 180)], fill=(200, 200, 200), width=1)  # a scale bar
         pixels.append(np.asarray(image))
     ds = pydicom.Dataset()

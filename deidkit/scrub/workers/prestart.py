@@ -27,6 +27,7 @@ from typing import Final
 
 # exit_with_parent: re-exported for the scrub workers' initializer (deidkit.scrub.per_file).
 from deidkit.core.executor import exit_with_parent, process_context
+from deidkit.scrub.pixel_step import PIXEL_WORKERS_ENV
 
 __all__ = [
     "WORKER_PRELOAD",
@@ -97,8 +98,12 @@ def prestart_scrub_workers(argv: Sequence[str] | None = None) -> bool:
         # A worker started by the pool re-runs the program's main script (the console
         # script imports deidkit.cli) with the parent's sys.argv: it must start nothing.
         return False
-    if not wants_workers(sys.argv if argv is None else argv):
+    args = sys.argv if argv is None else argv
+    if not wants_workers(args):
         return False
+    if "--clean-pixels" in args:
+        # before the server starts: its workers must keep pydicom's pixel decoders
+        os.environ[PIXEL_WORKERS_ENV] = "1"
     _main_as_module()
     forkserver_context()
     from multiprocessing import forkserver

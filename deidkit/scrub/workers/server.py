@@ -17,9 +17,11 @@ keep every library as usual.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Final
 
+from deidkit.scrub.pixel_step import PIXEL_WORKERS_ENV
 from deidkit.scrub.workers.prestart import WORKER_PRELOAD
 
 __all__ = ["LEFT_OUT"]
@@ -31,7 +33,9 @@ def _import_engine() -> None:
     # None in sys.modules makes ``import name`` raise ImportError (a documented mechanism);
     # only names not imported yet are marked, and only those marks are lifted. Meanwhile the
     # rest of the server's preload list (prestart.WORKER_PRELOAD) is imported.
-    marked = [name for name in LEFT_OUT if name not in sys.modules]
+    # A --clean-pixels run decodes pixels in its workers: nothing is left out then.
+    lean = os.environ.get(PIXEL_WORKERS_ENV) != "1"
+    marked = [name for name in LEFT_OUT if name not in sys.modules and lean]
     for name in marked:
         sys.modules[name] = None  # type: ignore[assignment]
     try:

@@ -1,0 +1,107 @@
+"""The real Tesseract: words with boxes, text candidates, cleaning proved by reading again.
+
+These tests skip, saying why, where Tesseract is not installed; test_clean.py covers the
+cleaning of every pixel layout without it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pixel_builders import (
+    BIRTH_FORMS,
+    NAME,
+    PATIENT_ID,
+    legible,
+    mono_picture,
+    reread,
+    tesseract_missing,
+    to_bytes,
+    us_rgb_picture,
+)
+from pydicom.uid import RLELossless
+
+from deidkit.core.errors import OcrUnavailableError
+from deidkit.pixels.candidates import text_candidates
+from deidkit.pixels.clean import STATUS_CLEANED, apply_result, clean_dataset
+from deidkit.pixels.frames import decode_frames, layout_of
+from deidkit.pixels.ocr import read_frame, read_words, tesseract_version
+from deidkit.pixels.render import render_frame
+
+needs_tesseract = pytest.mark.skipif(
+    tesseract_missing() is not None, reason=str(tesseract_missing())
+)
+PHI = [NAME, PATIENT_ID, *BIRTH_FORMS]
+
+
+def _gray(picture, frame: int = 0) -> np.ndarray:
+    layout = layout_of(picture.ds)
+    return render_frame(decode_frames(picture.ds, layout)[frame], photometric=layout.photometric)
+
+
+def test_missing_tesseract_is_a_typed_error_naming_the_package(monkeypatch) -> None:
+    monkeypatch.setenv("DEIDKIT_TESSERACT", "no-such-tesseract-here")
+    with pytest.raises(OcrUnavailableError) as info:
+        read_words(np.zeros((20, 20), dtype=np.uint8))
+    assert "tesseract-ocr" in str(info.value)
+
+
+def test_candidates_skip_blank_frames_and_defer_on_speckle() -> None:
+    assert text_candidates(np.full((100, 100), 30, dtype=np.uint8)) == []
+    assert text_candidates(_gray(us_rgb_picture())) is None  # speckle: read the whole frame
+    boxes = text_candidates(_gray(mono_picture()))
+    assert boxes is not None and 3 <= len(boxes) <= 8
+
+
+@needs_tesseract
+def test_read_frame_finds_words_in_frame_pixels() -> None:
+    assert tesseract_version().startswith("tesseract")
+    picture = mono_picture()
+    words = read_frame(_gray(picture))
+    texts = {w.text.strip(",").upper() for w in words}
+    assert {"QUIXOTE", "MARGARETHA", PATIENT_ID, "TIS"} <= texts
+    name = next(w for w in words if w.text.upper().startswith("QUIXOTE"))
+    planted = picture.planted[0].box
+    assert abs(name.left - planted[0]) <= 4 and abs(name.top - planted[1]) <= 4
+
+
+@needs_tesseract
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: mono_picture(kind="noise"),
+        lambda: mono_picture(bits=16, kind="anatomy", photometric="MONOCHROME1", signed=True),
+        lambda: us_rgb_picture(frames=2),
+    ],
+    ids=["mono8-noise", "mono16-anatomy-signed", "us-rgb-2-frames"],
+)
+def test_planted_phi_unreadable_after_cleaning_labels_kept(make) -> None:
+    picture = make()
+    result = clean_dataset(picture.ds)
+    assert result.status == STATUS_CLEANED
+    ds = reread(to_bytes(picture.ds))
+    apply_result(ds, result)
+    ds = reread(to_bytes(ds))
+    assert legible(picture.ds, PHI)  # the original is legible: the check can fail
+    assert legible(ds, PHI) == []
+    assert "TIS" in legible(ds, ["TIS"], min_length=3)
+
+
+@needs_tesseract
+def test_rle_ultrasound_cleaned_losslessly() -> None:
+    picture = us_rgb_picture()
+    frames = decode_frames(picture.ds, layout_of(picture.ds))
+    picture.ds.compress(RLELossless, frames[0], generate_instance_uid=False)
+    result = clean_dataset(picture.ds)
+    ds = reread(to_bytes(picture.ds))
+    apply_result(ds, result)
+    ds = reread(to_bytes(ds))
+    assert ds.file_meta.TransferSyntaxUID == RLELossless
+    assert legible(ds, PHI) == []
+
+
+@needs_tesseract
+def test_files_without_text_are_untouched() -> None:
+    picture = mono_picture(items=[], kind="anatomy")
+    result = clean_dataset(picture.ds)
+    assert result.status == "no_text" and result.pixel_data is None
