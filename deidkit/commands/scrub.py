@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
@@ -40,7 +41,7 @@ from deidkit.core.runreport import (
     action_log_path,
     run_report_path,
 )
-from deidkit.rules.profile import load_profile
+from deidkit.rules.profile import Profile, load_profile
 from deidkit.scrub.pipeline import (
     RunOptions,
     ScrubSettings,
@@ -279,6 +280,9 @@ def scrub(
                 "the output is unlinkable and cannot be resumed[/]"
             )
         resolved = load_profile(profile, recipe=recipe)
+        pixel_regions = _pixel_regions(clean_pixels=clean_pixels, regions=regions, recipe=recipe)
+        if clean_pixels and recipe is not None:
+            resolved = _filters_applied(resolved, recipe)
         print_profile_notes(resolved)
         settings = ScrubSettings(
             profile=resolved,
@@ -286,7 +290,7 @@ def scrub(
             allow_burned_in=allow_burned_in,
             recipe_name=recipe.name if recipe else None,
             clean_pixels=clean_pixels,
-            pixel_regions=_pixel_regions(clean_pixels=clean_pixels, regions=regions),
+            pixel_regions=pixel_regions,
         )
         cluster = stack.enter_context(cluster_for(executor, scheduler, workers=workers))
         options = RunOptions(
@@ -306,18 +310,32 @@ def scrub(
     raise typer.Exit(summary.exit_code)
 
 
-def _pixel_regions(*, clean_pixels: bool, regions: Path | None) -> tuple[Any, ...]:
-    """The region rules of a --clean-pixels run: the shipped file plus --regions."""
+def _pixel_regions(
+    *, clean_pixels: bool, regions: Path | None, recipe: Path | None
+) -> tuple[Any, ...]:
+    """The region rules of a --clean-pixels run: shipped, --regions, the recipe's %filter."""
     if regions is not None and not clean_pixels:
         raise UsageError("--regions needs --clean-pixels")
     if not clean_pixels:
         return ()
-    from deidkit.pixels.regions import load_regions, shipped_regions
+    from deidkit.pixels.regions import load_regions, parse_deid_filters, shipped_regions
 
     rules = shipped_regions()
     if regions is not None:
         rules += load_regions(regions)
+    if recipe is not None:
+        rules += parse_deid_filters(recipe.read_text(encoding="utf-8", errors="replace"))
     return tuple(rules)
+
+
+def _filters_applied(resolved: Profile, recipe: Path) -> Profile:
+    """With --clean-pixels a recipe's %filter boxes are cleaned: its note says so."""
+    prefix = f"recipe {recipe.name}: pixel filter section(s)"
+    notes = tuple(n for n in resolved.notes if not n.startswith(prefix))
+    if notes == resolved.notes:
+        return resolved
+    applied = f"{prefix} applied as pixel regions (--clean-pixels)"
+    return dataclasses.replace(resolved, notes=(*notes, applied))
 
 
 def keygen(

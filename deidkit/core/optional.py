@@ -31,6 +31,8 @@ DEIDKIT_EXTRAS: Final[Mapping[str, str]] = MappingProxyType(
         "cv2": "deface",
         "quickshear": "deface",
         "scipy": "deface",
+        "PIL": "pixels",
+        "pylibjpeg": "pixels",
     }
 )
 

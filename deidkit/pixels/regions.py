@@ -32,6 +32,7 @@ __all__ = [
 
 SHIPPED_FILE: Final = "burned-in-regions.json"
 Box = tuple[int, int, int, int]  # left, top, width, height
+_WHOLE: Final = 1 << 16  # deid's "coordinates all": wider than any image
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,10 @@ def parse_deid_filters(text: str) -> list[RegionRule]:
             label, conditions, boxes = line[5:].strip() or "deid filter", [], []
         elif line.lower().startswith(("coordinates", "ctpcoordinates", "keepcoordinates")):
             word, _, rest = line.partition(" ")
-            if word.lower() == "keepcoordinates":
+            if word.lower() == "keepcoordinates" or rest.strip().startswith("from:"):
+                continue  # boxes read from header fields: not supported, never guessed
+            if rest.strip().lower() == "all":
+                boxes.append((0, 0, _WHOLE, _WHOLE))  # clipped to the image
                 continue
             numbers = [float(v) for v in re.split(r"[,\s]+", rest.strip()) if v]
             if len(numbers) != 4:

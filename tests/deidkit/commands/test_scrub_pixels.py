@@ -116,3 +116,22 @@ def test_workers_keep_pixel_decoders(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert {r["pixels"]["status"] for r in _log(out).values()} == {"cleaned", "no_text"}
+
+
+def test_recipe_filter_boxes_are_cleaned_and_said_so(tmp_path: Path) -> None:
+    pytest.importorskip("deid")
+    src, out = tmp_path / "export", tmp_path / "release"
+    src.mkdir()
+    (src / "sc.dcm").write_bytes(to_bytes(mono_picture(items=[], modality="OT").ds))
+    recipe = tmp_path / "site.dicom"
+    recipe.write_text(
+        "FORMAT dicom\n\n%filter graylist\n\nLABEL Acme banner\n  contains Manufacturer Acme\n"
+        "  coordinates 0,0,320,20\n\n%header\n\nREMOVE StationName\n"
+    )
+    args = ["scrub", str(src), str(out), "--clean-pixels", "--recipe", str(recipe)]
+    result = runner.invoke(app, [*args, "--workers", "1"], env=ENV)
+    assert result.exit_code == 0, result.output
+    assert "applied as pixel regions" in result.output
+    (record,) = _log(out).values()
+    assert record["pixels"]["status"] == "cleaned"
+    assert record["pixels"]["boxes"] == {"region": 1}

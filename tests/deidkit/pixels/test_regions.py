@@ -78,3 +78,13 @@ def test_malformed_regions_are_usage_errors(tmp_path: Path, text: str) -> None:
     with pytest.raises(UsageError) as info:
         load_regions(path)
     assert "bad.txt" in str(info.value)
+
+
+def test_deid_shipped_ultrasound_recipe_parses() -> None:
+    from pathlib import Path as _Path
+
+    import deid
+
+    text = (_Path(deid.__file__).parent / "data" / "deid.dicom.ultrasound").read_text()
+    rules = parse_deid_filters(text)
+    assert any(rule.boxes == ((0, 0, 1 << 16, 1 << 16),) for rule in rules)  # "all"
