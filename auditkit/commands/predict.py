@@ -96,6 +96,14 @@ def predict(
     key_file: Annotated[
         Path | None, typer.Option(help="Project key for site pseudonyms (or $DEIDKIT_KEY).")
     ] = None,
+    dicom_seg: Annotated[
+        bool,
+        typer.Option(
+            "--dicom-seg",
+            help="Segmentation of DICOM input: also write DICOM SEG objects referencing the "
+            "source series, in OUT_seg/ (they carry the source's patient and study).",
+        ),
+    ] = False,
     vendor_table: Annotated[
         Path | None,
         typer.Option(help="YAML of Manufacturer spellings added to the shipped vendor table."),
@@ -120,7 +128,7 @@ def predict(
     configure_logging(verbose)
     target = json_target(as_json=as_json, json_out=json_out)
     with cli_errors():
-        from auditkit.inference.outputs import output_paths
+        from auditkit.inference.outputs import dicom_seg_dir, output_paths
         from auditkit.inference.run import predict as run_predict
         from auditkit.inference.shards import parse_shard
         from deidkit.core.errors import DeidkitError
@@ -129,6 +137,8 @@ def predict(
         written = dict(
             zip(("parquet", "csv", "provenance", "masks"), output_paths(out), strict=True)
         )
+        if dicom_seg:
+            written["seg"] = dicom_seg_dir(out)
         check_json_out(
             target,
             inputs={
@@ -174,6 +184,7 @@ def predict(
             overwrite=force,
             vendor_table=vendor_table,
             shard=parse_shard(shard) if shard is not None else None,
+            dicom_seg=dicom_seg,
         )
     for warning in run.warnings:
         stderr_console.print(f"[yellow]warning:[/] {escape(warning['message'])}", highlight=False)
@@ -182,6 +193,7 @@ def predict(
         "predictions_csv": str(run.csv_path),
         "provenance": str(run.provenance_path),
         "masks": str(run.mask_dir) if run.mask_dir else None,
+        "dicom_seg": str(run.seg_dir) if run.seg_dir else None,
         "task": run.task,
         "device": run.device,
         "rows": run.n_ok + run.n_failed,

@@ -45,6 +45,12 @@ def output_paths(out: Path) -> tuple[Path, Path, Path, Path]:
     )
 
 
+def dicom_seg_dir(out: Path) -> Path:
+    """The folder of ``--dicom-seg`` objects for ``--out`` (``X_seg`` beside ``X_masks``)."""
+    mask_dir = output_paths(out)[3]
+    return mask_dir.with_name(mask_dir.name.removesuffix("_masks") + "_seg")
+
+
 class Scorer:
     """Turn raw network outputs into table columns for one task."""
 

@@ -57,6 +57,7 @@ from auditkit.inference.bundle import (
     build_pipeline,
     check_data_format,
 )
+from auditkit.inference.dicomseg import write_dicom_seg
 from auditkit.inference.failures import CODE_MODEL_FAILED, FailureReasons
 from auditkit.inference.manifest import load_manifest
 from auditkit.inference.models import LoadedModel, load_model
@@ -64,6 +65,7 @@ from auditkit.inference.outputs import (
     EMPTY_MASK_RULE,
     Scorer,
     assemble_table,
+    dicom_seg_dir,
     output_paths,
     segmentation_metrics,
     write_mask,
@@ -108,6 +110,8 @@ class PredictionRun:
         Row counts by status.
     provenance : dict
         The provenance record.
+    seg_dir : Path or None
+        Folder of DICOM SEG objects (``--dicom-seg``).
     warnings : tuple of WarningEntry
         What the user should know about the table (also in the provenance record): a
         cohort manifest that matched few rows, a ``site`` column left empty for want of a key.
@@ -124,6 +128,7 @@ class PredictionRun:
     n_failed: int
     provenance: dict[str, Any] = field(repr=False)
     warnings: tuple[WarningEntry, ...] = ()
+    seg_dir: Path | None = None
 
 
 def select_device(requested: str) -> torch.device:
@@ -354,6 +359,7 @@ def predict(
     overwrite: bool = False,
     vendor_table: Path | None = None,
     shard: tuple[int, int] | None = None,
+    dicom_seg: bool = False,
 ) -> PredictionRun:
     """Run ``model`` on every image of ``manifest`` and write predictions + provenance.
 
@@ -398,6 +404,9 @@ def predict(
     vendor_table : Path, optional
         YAML spellings added to the shipped vendor table (:mod:`auditkit.vendors`); the
         ``manufacturer`` column, from headers or the manifest, goes through it.
+    dicom_seg : bool
+        Segmentation of DICOM input: also write each mask as a DICOM SEG referencing the
+        source series, in ``X_seg/`` (:mod:`auditkit.inference.dicomseg`).
     shard : (int, int), optional
         ``(i, n)``: predict only shard ``i`` of ``n`` of the manifest's rows, with the case
         ids of the whole manifest (:mod:`auditkit.inference.shards`; ``auditkit merge``).
@@ -418,6 +427,7 @@ def predict(
         raise UsageError("batch size must be >= 1 and workers >= 0")
     started = time.perf_counter()
     parquet_path, csv_path, provenance_path, mask_dir = output_paths(Path(out))
+    seg_dir = dicom_seg_dir(Path(out)) if dicom_seg else None
     manifest_path = Path(manifest)
     _check_outputs(
         {
@@ -426,6 +436,7 @@ def predict(
             "--out (.provenance.json)": provenance_path,
         },
         mask_dir=mask_dir,
+        seg_dir=seg_dir,
         inputs={
             "--data": manifest_path,
             "--model": Path(str(model)) if Path(str(model)).exists() else None,
@@ -443,6 +454,8 @@ def predict(
     if task == "binary" and loaded.hints.get("task") == "segmentation":
         task = "segmentation"
     seg = task == "segmentation"
+    if dicom_seg and not seg:
+        raise UsageError("--dicom-seg writes segmentation masks: it needs --task segmentation")
     spec = _resolve_spec(
         loaded,
         spatial_size=spatial_size,
@@ -480,6 +493,7 @@ def predict(
         masks=masks,
         key=key,
         vendors=vendors,
+        keep_volume=dicom_seg,
     )
     generator = torch.Generator()
     generator.manual_seed(seed)
@@ -502,6 +516,8 @@ def predict(
     failures = FailureReasons(spatial_size_given=spec.spatial_size is not None)
     if seg:
         mask_dir.mkdir(parents=True, exist_ok=True)
+    if seg_dir is not None:
+        seg_dir.mkdir(parents=True, exist_ok=True)
     with _deterministic(seed, torch_device), _progress(progress, len(dataset)) as advance:
         for items in loader:
             _run_batch(
@@ -516,6 +532,7 @@ def predict(
                 mask_dir,
                 overlap,
                 failures,
+                seg_dir,
             )
             advance(len(items))
     table_out = assemble_table(
@@ -527,7 +544,7 @@ def predict(
     )
     write_table(table_out, parquet_path, csv_path)
     n_failed = int((table_out["status"] == "failed").sum())
-    warnings = [*table.warnings, *_site_warning(table_out, key)]
+    warnings = [*table.warnings, *_site_warning(table_out, key), *_seg_warning(results)]
     settings = {
         "task": task,
         "model_name": Path(str(model)).name,
@@ -551,6 +568,7 @@ def predict(
             loaded, spatial_size=spatial_size, spacing=spacing, intensity=intensity
         ),
         "bundle_pipeline": pipeline.describe() if pipeline is not None else None,
+        "dicom_seg": dicom_seg,
     }
     if shard is not None:
         settings["shard"] = f"{shard[0]}/{shard[1]}"
@@ -576,6 +594,7 @@ def predict(
         n_failed=n_failed,
         provenance=record,
         warnings=tuple(warnings),
+        seg_dir=seg_dir,
     )
 
 
@@ -583,6 +602,7 @@ def _check_outputs(
     files: dict[str, Path],
     *,
     mask_dir: Path,
+    seg_dir: Path | None = None,
     inputs: dict[str, Path | None],
     overwrite: bool,
 ) -> None:
@@ -599,14 +619,30 @@ def _check_outputs(
             force=overwrite,
             error=OutputPathError,
         )
-    check_output_path(
-        mask_dir,
-        option="--out (_masks)",
-        kind=OutputKind.FOLDER,
-        inputs=inputs,
-        sensitive=True,
-        error=OutputPathError,
+    folders = {"--out (_masks)": mask_dir}
+    if seg_dir is not None:
+        folders["--dicom-seg (_seg)"] = seg_dir
+    for option, folder in folders.items():
+        check_output_path(
+            folder,
+            option=option,
+            kind=OutputKind.FOLDER,
+            inputs=inputs,
+            sensitive=True,
+            error=OutputPathError,
+        )
+
+
+def _seg_warning(results: list[dict[str, Any]]) -> list[WarningEntry]:
+    failed = [r["seg_error"] for r in results if r.get("seg_error")]
+    if not failed:
+        return []
+    kinds = ", ".join(sorted(set(failed)))
+    message = (
+        f"no DICOM SEG was written for {len(failed)} segmented DICOM row(s) ({kinds}); "
+        "their NIfTI masks are in mask_path"
     )
+    return [{"code": "dicom_seg_not_written", "message": message, "count": len(failed)}]
 
 
 def _site_warning(table: Any, key: ProjectKey | None) -> list[WarningEntry]:
@@ -680,6 +716,7 @@ def _run_batch(
     mask_dir: Path,
     overlap: float,
     failures: FailureReasons,
+    seg_dir: Path | None = None,
 ) -> None:
     ready = []
     for item in items:
@@ -695,7 +732,7 @@ def _run_batch(
     if seg:
         for item in ready:
             results[item["index"]] = _segment(
-                item, loaded, spec, device, amp, mask_dir, overlap, failures
+                item, loaded, spec, device, amp, mask_dir, overlap, failures, seg_dir
             )
         return
     groups: dict[tuple[int, ...], list[dict[str, Any]]] = {}
@@ -766,6 +803,7 @@ def _segment(
     mask_dir: Path,
     overlap: float,
     failures: FailureReasons,
+    seg_dir: Path | None = None,
 ) -> dict[str, Any]:
     image = item["image"][None]
     try:
@@ -783,7 +821,16 @@ def _segment(
         return {"error": str(exc), "error_code": exc.code, "attributes": item["attributes"]}
     if truth is not None:
         columns.update(segmentation_metrics(pred, truth, spacing_of(affine)))
-    return {"columns": columns, "attributes": item["attributes"], "mask": (pred, affine)}
+    result = {"columns": columns, "attributes": item["attributes"]}
+    volume = item.get("volume")
+    if seg_dir is not None and volume is not None and volume.source == "dicom":
+        seg_name = f"case-{item['index'] + 1:05d}.dcm"
+        try:
+            write_dicom_seg(seg_dir / seg_name, pred, affine, volume, model_sha256=loaded.sha256)
+            columns["seg_path"] = f"{seg_dir.name}/{seg_name}"
+        except Exception as exc:  # highdicom refuses some sources (e.g. no geometry)
+            result["seg_error"] = type(exc).__name__
+    return result
 
 
 def _segment_logits(
