@@ -395,3 +395,29 @@ def check_references(pairs: list[tuple[Path, Path]]) -> ReferenceCheck:
             if resolved < count:
                 check.missing.append(f"{source.parent.name}/{source.name}: {path}")
     return check
+
+
+def scrub_one_by_one(
+    sources: Iterable[Path], output: Path, *, profile: str, key_hex: str
+) -> list[tuple[Path, Path]]:
+    """Scrub each file alone (the batch's per-file path, in this process), each into its own
+    folder: for inputs a batch holds back because another input maps to the same output."""
+    from deidkit.core.keys import ProjectKey
+    from deidkit.rules.profile import load_profile
+    from deidkit.scrub.per_file import ScrubSettings, WorkerConfig, process_file
+
+    settings = ScrubSettings(
+        profile=load_profile(profile),
+        key=ProjectKey(secret=bytes.fromhex(key_hex), source="test"),
+        allow_burned_in=True,
+    )
+    pairs = []
+    for index, source in enumerate(sorted(sources)):
+        folder = output / f"{index:03d}"
+        config = WorkerConfig(
+            settings=settings, output=folder, dry_run=False, want_linkage=False, want_cohort=False
+        )
+        outcome = process_file(source, source.name, config)
+        if outcome.status == "written" and outcome.output:
+            pairs.append((source, folder / outcome.output))
+    return pairs
