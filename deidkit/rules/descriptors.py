@@ -1,69 +1,61 @@
-"""Clean Descriptors: keep only the words of a descriptor known not to identify anyone.
+"""Clean Descriptors: remove only the PHI inside a descriptor, keep every other character.
 
-What code C does to a descriptor (SeriesDescription, ProtocolName, ...) under the Clean
-Descriptors option, as data: the imaging and anatomy vocabulary and the short-number tokens a
-cleaned text may keep. The scrub's C action and the BIDS sidecar rules
-(:mod:`deidkit.rules.sidecars`) both clean with :func:`clean_text`, so a descriptor keeps the
-same words in a DICOM header and in its sidecar.
+What code C does to a text value (SeriesDescription, ProtocolName, an SR TEXT item, a
+graphic annotation's text, a kept private text element): the PHI spans that
+:func:`deidkit.rules.phi_text.find_phi_spans` finds (this patient's own values, generic
+patterns, person names) are removed and everything else stays as written, separators, case
+and underscores included, so ``ep2d_diff_mddw_20_p2`` or ``Thorax 1.0 B70f`` come out
+verbatim. The scrub's C action and the BIDS sidecar rules (:mod:`deidkit.rules.sidecars`)
+both clean with these functions, so a descriptor reads the same in a DICOM header and in its
+sidecar.
 """
 
 from __future__ import annotations
 
-import re
+from deidkit.rules.phi_identifiers import PatientIdentifiers
+from deidkit.rules.phi_text import Span, find_phi_spans, remove_spans
 
-__all__ = ["clean_text"]
+__all__ = ["clean_text", "clean_text_spans"]
 
-# Words known not to identify anyone: imaging and anatomy vocabulary used in descriptions.
-_SAFE_WORDS = frozenset(
+
+def clean_text_spans(
+    value: str,
+    identifiers: PatientIdentifiers | None = None,
+    *,
+    vocabulary: frozenset[str] = frozenset(),
+    names: bool = True,
+) -> tuple[str, tuple[Span, ...]]:
+    """A text value without its PHI spans, and the spans (for kinds and counts in a log).
+
+    A value with no span comes back exactly as given. Where spans were removed, padding
+    spaces at either end are dropped (DICOM pads text values anyway), and a rest without
+    any letter or digit becomes empty.
+
+    Parameters
+    ----------
+    value
+        The text.
+    identifiers
+        This patient's values from the headers, if known.
+    vocabulary
+        Extra words never to be taken for a name (a project's own sequence names).
+    names
+        False for coded text (a Code Meaning), where only this patient's values and the
+        generic patterns count: eponyms of the standard's vocabulary are not people.
     """
-    t1 t2 t2* pd flair dwi adc dti swi mpr mprage spgr fspgr gre se tse fse epi bold asl tof
-    stir ir dixon fat water sat fs c+ c- pre post contrast gad gd with without w wo and of
-    ax axial sag sagittal cor coronal obl oblique 2d 3d 4d mip minip vr recon reformat
-    localizer localiser scout survey topogram calibration cal ref reference
-    head brain neck spine cervical thoracic lumbar chest thorax lung lungs abdomen pelvis
-    liver kidney heart cardiac breast knee hip shoulder ankle wrist hand foot elbow
-    orbit orbits sinus iac pituitary prostate whole body wb extremity upper lower left right
-    lt rt bilateral l r ap pa lat lateral frontal
-    ct mr mri pet spect us xr dx cr mg nm cta mra ctp perfusion angio venous arterial
-    portal delayed phase early late soft tissue bone lung std standard sharp smooth kernel
-    thin thick slice slices mm cm dose low high routine protocol series study exam scan
-    image images screening diagnostic followup follow up baseline research
-    iv oral rectal intravenous bolus infusion none no yes ml cc mg mgi mmol kg
-    omnipaque iohexol isovue iopamidol visipaque iodixanol ultravist iopromide optiray
-    ioversol xenetix iobitridol iomeron iomeprol imeron oxilan hexabrix conray telebrix
-    omniscan gadodiamide magnevist gadopentetate dotarem gadoterate clariscan gadavist
-    gadovist gadobutrol prohance gadoteridol multihance gadobenate eovist primovist
-    gadoxetate elucirem vueway gadopiclenol feraheme ferumoxytol barium gastrografin
-    optison definity sonovue lumason
-    """.split()
-)
-# Short numbers with an optional unit, a letter with up to two digits, and a known word
-# followed by a strength ("ISOVUE300", "Omnipaque350").
-_SAFE_TOKEN = re.compile(r"^(\d{1,3}(\.\d+)?(mm|cm|ms|s|t|ml|cc|mg|mgi|mmol|%)?|[a-z]{1}\d{0,2})$")
-_WORD_STRENGTH = re.compile(r"^([a-z]{3,})-?(\d{1,3})$")
+    spans = find_phi_spans(value, identifiers, vocabulary=vocabulary, names=names)
+    if not spans:
+        return value, ()
+    cleaned = remove_spans(value, spans).strip(" \x00")
+    # what is left of "SMITH^JOHN" is "^": no word, no value
+    return (cleaned if any(c.isalnum() for c in cleaned) else ""), spans
 
 
-def clean_text(value: str) -> str:
-    """Clean a descriptor (code C under Clean Descriptors): keep only known-safe words.
-
-    Every token that is not imaging vocabulary or a short number (at most three digits,
-    optionally with a unit) is dropped, so names, IDs, dates and free text cannot survive.
-    """
-    kept = []
-    dropped = False
-    for token in re.split(r"[\s_^\\/,;:|]+", value):
-        low = token.strip().lower().strip("().[]{}\"'")
-        if not low:
-            continue
-        strength = _WORD_STRENGTH.match(low)
-        if (
-            low in _SAFE_WORDS
-            or _SAFE_TOKEN.match(low)
-            or (strength is not None and strength.group(1) in _SAFE_WORDS)
-        ):
-            kept.append(token.strip().strip("().[]{}\"'"))
-        else:
-            dropped = True
-    # Nothing unknown: keep the value as written ("ISOVUE300/100" stays comparable), but
-    # never with the PN separator "^", which makes a descriptor look like a person name.
-    return value.strip(" \x00").replace("^", " ") if not dropped else " ".join(kept)
+def clean_text(
+    value: str,
+    identifiers: PatientIdentifiers | None = None,
+    *,
+    vocabulary: frozenset[str] = frozenset(),
+) -> str:
+    """Clean a descriptor (code C under Clean Descriptors): its PHI spans removed."""
+    return clean_text_spans(value, identifiers, vocabulary=vocabulary)[0]

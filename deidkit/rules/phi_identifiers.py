@@ -21,7 +21,7 @@ import pydicom
 from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
 
-__all__ = ["PatientIdentifiers", "collect_identifiers"]
+__all__ = ["PatientIdentifiers", "collect_identifiers", "identifiers_from_values"]
 
 #: Tags whose values are IDs of the patient, the study or the request.
 _ID_KEYWORDS = (
@@ -57,6 +57,7 @@ _NAME_AFFIXES = frozenset({"dr", "mr", "mrs", "ms", "miss", "prof", "jr", "sr", 
                            "iv", "md", "phd", "rn", "mx", "von", "van", "de", "der", "la", "le"})
 _SPLIT_NAME = re.compile(r"[\s^=,.;/\\()\"'-]+")
 _DIGITS = re.compile(r"\d")
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:$|T)")
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ def _texts(value: Any) -> Iterator[str]:
 
 def _name_parts(text: str) -> Iterator[str]:
     for part in _SPLIT_NAME.split(text.lower()):
-        if len(part) >= 2 and part not in _NAME_AFFIXES and not _DIGITS.search(part):
+        if len(part) >= 2 and part not in _NAME_AFFIXES:
             yield part
 
 
@@ -155,6 +156,9 @@ class _Collector:
             if vr == "PN":
                 self.names.update(_name_parts(text))
             elif vr in ("DA", "DT"):
+                # a BIDS sidecar writes ISO dates ("2019-05-04T10:11:12")
+                iso = _ISO_DATE.match(text)
+                text = iso.group(1) + iso.group(2) + iso.group(3) if iso else text
                 for part in text.split("-"):
                     found = _date(part)
                     if found is not None:
@@ -224,6 +228,14 @@ def _walk(ds: pydicom.Dataset, out: _Collector, depth: int) -> None:
                     _walk(item, out, depth + 1)
             continue
         out.add(elem.keyword or "", vr, elem.value)
+
+
+def identifiers_from_values(items: Iterable[tuple[str, str, Any]]) -> PatientIdentifiers:
+    """Identifiers from ``(keyword, VR, value)`` triples (a BIDS sidecar's DICOM keys, say)."""
+    out = _Collector()
+    for keyword, vr, value in items:
+        out.add(keyword, vr, value)
+    return out.frozen()
 
 
 def collect_identifiers(dataset: pydicom.Dataset) -> PatientIdentifiers:

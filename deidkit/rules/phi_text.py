@@ -100,6 +100,9 @@ _PATTERNS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = tuple(
 _TITLE_CUE: Final = re.compile(
     r"\b(?:Dr|Drs|Doctor|Mr|Mrs|Ms|Miss|Mx|Prof|Professor|Sr|Nurse)\b\.?\s*$", re.IGNORECASE
 )
+_TITLE_BEFORE: Final = re.compile(
+    r"\b(?:Dr|Drs|Doctor|Mr|Mrs|Ms|Miss|Mx|Prof|Professor)\b\.?\s{0,2}$", re.IGNORECASE
+)
 _LABEL_CUE: Final = re.compile(
     r"(?:\b(?:name|patient|pt|pat|husband|wife|son|daughter|mother|father|brother|sister"
     r"|partner|spouse|relative|friend|guardian|technologist|tech|radiologist|physician"
@@ -120,6 +123,7 @@ def find_phi_spans(
     identifiers: PatientIdentifiers | None = None,
     *,
     vocabulary: frozenset[str] = frozenset(),
+    names: bool = True,
 ) -> tuple[Span, ...]:
     """The PHI spans of ``text``, sorted, non-overlapping, each with its kind.
 
@@ -133,6 +137,9 @@ def find_phi_spans(
     vocabulary
         Extra words (lower case) never to be taken for a name, beside the shipped vendor
         vocabulary (``deidkit/data/vendor-vocabulary.txt``).
+    names
+        False: leave out the names list and the name cues (coded text such as a Code
+        Meaning, whose eponyms are the standard's words); this patient's names still count.
     """
     if not text or not text.strip():
         return ()
@@ -141,7 +148,9 @@ def find_phi_spans(
         found.extend(_identifier_spans(text, identifiers))
     for kind, pattern in _PATTERNS:
         found.extend(Span(m.start(), m.end(), kind) for m in pattern.finditer(text))
-    found.extend(_name_spans(text, name_lists(), vendor_vocabulary() | vocabulary))
+    found.extend(_code_like(text, vendor_vocabulary() | vocabulary))
+    if names:
+        found.extend(_name_spans(text, name_lists(), vendor_vocabulary() | vocabulary))
     return _merged(found)
 
 
@@ -200,7 +209,10 @@ def _identifier_patterns(ids: PatientIdentifiers) -> tuple[tuple[str, re.Pattern
     for kind, values in literal:
         if values:
             alternation = "|".join(_loose(v) for v in sorted(values, key=len, reverse=True))
-            out.append((kind, re.compile(rf"(?<![^\W_])(?:{alternation})(?![^\W_])", re.I)))
+            # a name ends where letters end ("SMITH300"); an ID where letters and digits do
+            edge = r"[^\W\d_]" if kind == "name" else r"[^\W_]"
+            pattern = rf"(?<!{edge})(?:{alternation})(?!{edge})"
+            out.append((kind, re.compile(pattern, re.I)))
     if ids.dates:
         forms = sorted({f for d in ids.dates for f in date_forms(d)}, key=len, reverse=True)
         alternation = "|".join(_loose(f) for f in forms)
@@ -237,6 +249,26 @@ def date_forms(day: _dt.date) -> set[str]:
     return forms
 
 
+# -- record-number-like tokens ------------------------------------------------------------
+
+_ALNUM: Final = re.compile(r"[A-Za-z0-9]+")
+_STRENGTH: Final = re.compile(r"^([a-z]+)(\d{1,4})$")
+#: Letters and digits mixed in a run this long are a record number, an accession-like
+#: code or a canary, not a sequence name (those are short: "ep2d", "B70f", "AIDR3D").
+MIN_CODE_CHARS: Final = 10
+
+
+def _code_like(text: str, vocabulary: frozenset[str]) -> Iterator[Span]:
+    for match in _ALNUM.finditer(text):
+        token = match.group().lower()
+        if len(token) < MIN_CODE_CHARS or token.isalpha() or token.isdigit():
+            continue
+        strength = _STRENGTH.match(token)  # "Omnipaque350": an agent and its strength
+        if token in vocabulary or (strength and strength.group(1) in vocabulary):
+            continue
+        yield Span(match.start(), match.end(), "id")
+
+
 # -- names ----------------------------------------------------------------------------------
 
 
@@ -260,14 +292,27 @@ def _name_spans(text: str, names: NameLists, vocabulary: frozenset[str]) -> Iter
             flagged[i] = word.low not in _STOP
         elif capital and names.is_name(word.low):
             flagged[i] = True
+        elif _caret_joined(text, words, i):
+            flagged[i] = True  # DICOM's "FAMILY^GIVEN" written into text
         elif capital and _LABEL_CUE.search(context) and word.low not in _STOP:
             listed = word.low in names.first or word.low in names.last
             flagged[i] = listed or word.low not in names.not_names
     _extend(words, flagged, text, names, vocabulary)
-    for word, hit in zip(words, flagged, strict=True):
+    for i, (word, hit) in enumerate(zip(words, flagged, strict=True)):
         if hit:
-            yield Span(word.start, word.end, "name")
+            # "Dr Jones" is one name: the title goes with it ("Dr" alone tells nothing)
+            follows_name = i > 0 and flagged[i - 1]
+            title = None if follows_name else _TITLE_BEFORE.search(text, 0, word.start)
+            yield Span(title.start() if title else word.start, word.end, "name")
     yield from _initials(text, words, flagged)
+
+
+def _caret_joined(text: str, words: list[_Word], i: int) -> bool:
+    """Whether a word is part of ``A^B`` with a word outside the vocabulary on either side."""
+    word = words[i]
+    before = text[word.start - 1 : word.start] == "^" and i > 0
+    after = text[word.end : word.end + 1] == "^" and i + 1 < len(words)
+    return (before or after) and any(c.isalpha() for c in word.text)
 
 
 def _alpha(word: str) -> bool:
@@ -288,7 +333,7 @@ def _extend(
                 continue
             if word.low in _STOP:
                 continue
-            common = word.low in names.not_names and not names.is_name(word.low)
+            common = word.low in names.not_names and word.low not in names.last
             for j in (i - 1, i + 1):
                 if not (0 <= j < len(words) and flagged[j]):
                     continue

@@ -10,6 +10,9 @@ another profile (``extends: basic``) and may override single tags::
       SeriesDescription: K        # keyword or "(0008,103E)" / "0008103E"
     patient_name: pseudonym      # or "empty"
     date_shift_days: [-3650, -365]
+    vocabulary: [myseq, bravo3d]  # never names in free text (or a file name beside the profile)
+    keep_private:                # private elements kept by creator, group, element byte
+      - {creator: SIEMENS CSA HEADER, group: "0029", elements: ["10", "20"]}
 
 Validation is strict: an unknown key, option, keyword or action code is a
 :class:`~deidkit.core.errors.ProfileError` naming it.
@@ -40,8 +43,13 @@ _PARAM_CODE = re.compile(r"^(R|A):.*$|^J:-?\d+$", re.DOTALL)
 
 PATIENT_NAME_MODES = frozenset({"pseudonym", "empty"})
 _PROFILE_KEYS = frozenset(
-    {"name", "description", "extends", "options", "overrides", "patient_name", "date_shift_days"}
+    {
+        "name", "description", "extends", "options", "overrides", "patient_name",
+        "date_shift_days", "vocabulary", "keep_private",
+    }
 )
+#: One kept private element: (creator, group, element byte within the block).
+PrivateKeep = tuple[str, int, int]
 _MAX_EXTENDS_DEPTH = 8
 
 
@@ -77,6 +85,10 @@ class Profile:
     date_shift_range: tuple[int, int]
     source: str
     notes: tuple[str, ...] = ()
+    #: Words (lower case) the free-text detector never takes for a name (``vocabulary:``).
+    vocabulary: frozenset[str] = frozenset()
+    #: Private elements kept by creator, group and element byte (``keep_private:``).
+    keep_private: frozenset[PrivateKeep] = frozenset()
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # mappingproxy cannot be pickled; rebuild from a plain dict (worker processes)
@@ -91,6 +103,8 @@ class Profile:
                 self.date_shift_range,
                 self.source,
                 self.notes,
+                self.vocabulary,
+                self.keep_private,
             ),
         )
 
@@ -109,6 +123,11 @@ class Profile:
             "patient_name": self.patient_name,
             "date_shift_range": list(self.date_shift_range),
             "notes": list(self.notes),
+            "vocabulary": sorted(self.vocabulary),
+            "keep_private": [
+                {"creator": c, "group": f"{g:04X}", "element": f"{e:02X}"}
+                for c, g, e in sorted(self.keep_private)
+            ],
         }
 
     @cached_property
@@ -122,6 +141,8 @@ class Profile:
                 tuple(sorted(self.overrides.items())),
                 self.patient_name,
                 self.date_shift_range,
+                self.vocabulary,
+                self.keep_private,
             )
         )
 
@@ -135,6 +156,8 @@ def _rebuild_profile(
     date_shift_range: tuple[int, int],
     source: str,
     notes: tuple[str, ...] = (),
+    vocabulary: frozenset[str] = frozenset(),
+    keep_private: frozenset[PrivateKeep] = frozenset(),
 ) -> Profile:
     return Profile(
         name=name,
@@ -145,6 +168,8 @@ def _rebuild_profile(
         date_shift_range=date_shift_range,
         source=source,
         notes=notes,
+        vocabulary=vocabulary,
+        keep_private=keep_private,
     )
 
 
@@ -239,6 +264,53 @@ def _parse_shift(raw: Any, where: str) -> tuple[int, int] | None:
     return (raw[0], raw[1])
 
 
+def _parse_vocabulary(raw: Any, path: Path, where: str) -> frozenset[str]:
+    """A list of words, or the name of a vocabulary file beside the profile."""
+    if raw is None:
+        return frozenset()
+    if isinstance(raw, str):
+        # imported here: rules.phi_lexicon reads data files the profile loader rarely needs
+        from deidkit.rules.phi_lexicon import extra_vocabulary
+
+        target = path.parent / raw
+        if not target.is_file():
+            raise ProfileError(f"{where}: vocabulary file {target.name} does not exist")
+        return extra_vocabulary(target)
+    if not isinstance(raw, list) or not all(isinstance(w, str) for w in raw):
+        raise ProfileError(f"{where}: 'vocabulary' must be a list of words or a file name")
+    return frozenset(w.strip().lower() for w in raw if w.strip())
+
+
+def _hex(raw: Any, digits: int, what: str, where: str) -> int:
+    text = str(raw).strip().lower().removeprefix("0x")
+    if isinstance(raw, bool) or not re.fullmatch(rf"[0-9a-f]{{1,{digits}}}", text):
+        raise ProfileError(f"{where}: keep_private {what} must be hexadecimal, e.g. 0029 / 10")
+    return int(text, 16)
+
+
+def _parse_keep_private(raw: Any, where: str) -> frozenset[PrivateKeep]:
+    """``[{creator: ..., group: "0029", elements: ["10", "20"]}, ...]``."""
+    if raw is None:
+        return frozenset()
+    if not isinstance(raw, list) or not all(isinstance(b, dict) for b in raw):
+        raise ProfileError(f"{where}: 'keep_private' must be a list of creator/group/elements")
+    kept: set[PrivateKeep] = set()
+    for block in raw:
+        unknown = sorted(set(map(str, block)) - {"creator", "group", "elements"})
+        creator = str(block.get("creator") or "").strip()
+        elements = block.get("elements")
+        if unknown or not creator or not isinstance(elements, list) or not elements:
+            raise ProfileError(
+                f"{where}: each keep_private entry needs creator, group and a list of elements"
+            )
+        group = _hex(block.get("group"), 4, "group", where)
+        if not group & 1:
+            raise ProfileError(f"{where}: keep_private group {group:04X} is not private (odd)")
+        for element in elements:
+            kept.add((creator, group, _hex(element, 2, "element", where)))
+    return frozenset(kept)
+
+
 def _load_chain(path: Path, source: str, depth: int) -> dict[str, Any]:
     if depth > _MAX_EXTENDS_DEPTH:
         raise ProfileError(f"profile {path.name}: 'extends' chain too deep (a cycle?)")
@@ -251,6 +323,8 @@ def _load_chain(path: Path, source: str, depth: int) -> dict[str, Any]:
         "overrides": {},
         "patient_name": "pseudonym",
         "date_shift_range": DEFAULT_DATE_SHIFT_RANGE,
+        "vocabulary": frozenset(),
+        "keep_private": frozenset(),
     }
     parent = data.get("extends")
     if parent is not None:
@@ -268,6 +342,12 @@ def _load_chain(path: Path, source: str, depth: int) -> dict[str, Any]:
         if mode not in PATIENT_NAME_MODES:
             raise ProfileError(f"{where}: patient_name must be 'pseudonym' or 'empty'")
         merged["patient_name"] = mode
+    merged["vocabulary"] = merged["vocabulary"] | _parse_vocabulary(
+        data.get("vocabulary"), path, where
+    )
+    merged["keep_private"] = merged["keep_private"] | _parse_keep_private(
+        data.get("keep_private"), where
+    )
     shift = _parse_shift(data.get("date_shift_days"), where)
     if shift is not None:
         merged["date_shift_range"] = shift
@@ -315,4 +395,6 @@ def load_profile(name_or_path: str | Path, *, recipe: Path | None = None) -> Pro
         date_shift_range=merged["date_shift_range"],
         source=source,
         notes=notes,
+        vocabulary=merged["vocabulary"],
+        keep_private=merged["keep_private"],
     )

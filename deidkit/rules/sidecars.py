@@ -40,13 +40,14 @@ by file name. Nothing here reads or writes a file, and no message quotes a value
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from deidkit.rules.decisions import clean_outcome, decide_tag, vr_decision
 from deidkit.rules.descriptors import clean_text
+from deidkit.rules.phi_identifiers import PatientIdentifiers, identifiers_from_values
 from deidkit.rules.profile import Profile, load_profile
 
 __all__ = [
@@ -252,6 +253,8 @@ class _Walk:
     profile: Profile
     shift_date: DateShift | None
     unshifted: set[str] = field(default_factory=set)
+    #: The sidecar's own identifying values (its PN, date and ID keys), for code C's text.
+    identifiers: PatientIdentifiers | None = None
 
     def mapping(self, data: dict[str, Any], *, top_level: bool) -> dict[str, Any]:
         kept: dict[str, Any] = {}
@@ -293,7 +296,7 @@ class _Walk:
         if vr == "SQ":
             return self.nested(value)
         if vr in _TEXT_VRS:
-            return _clean_texts(value)
+            return self.clean_texts(value)
         if vr in _DATE_VRS or vr == "TM":
             new = self.dated(vr, value)
             # A lost time of day loses no interval; a lost date (a value, not null or an
@@ -303,6 +306,16 @@ class _Walk:
                 self.unshifted.add(key)
             return new
         return _DROP
+
+    def clean_texts(self, value: Any) -> Any:
+        texts = value if isinstance(value, list) else [value]
+        if not texts or not all(isinstance(t, str) for t in texts):
+            return _DROP
+        vocabulary = self.profile.vocabulary
+        cleaned = [clean_text(t, self.identifiers, vocabulary=vocabulary) for t in texts]
+        if not any(cleaned):
+            return _DROP
+        return cleaned if isinstance(value, list) else cleaned[0]
 
     def dated(self, vr: str, value: Any) -> Any:
         if self.shift_date is None:
@@ -326,14 +339,6 @@ class _Dropped:
 _DROP: Any = _Dropped()
 
 
-def _clean_texts(value: Any) -> Any:
-    texts = value if isinstance(value, list) else [value]
-    if not texts or not all(isinstance(t, str) for t in texts):
-        return _DROP
-    cleaned = [clean_text(t) for t in texts]
-    if not any(cleaned):
-        return _DROP
-    return cleaned if isinstance(value, list) else cleaned[0]
 
 
 def _merge(
@@ -345,10 +350,26 @@ def _merge(
     }
 
 
+def _keyword_values(data: Any) -> Iterator[tuple[str, str, Any]]:
+    """``(keyword, VR, value)`` of every DICOM keyword in a JSON document, at any depth."""
+    if isinstance(data, list):
+        for item in data:
+            yield from _keyword_values(item)
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            found = _keyword_tag(str(key))
+            nested = not found or found[1] == "SQ"
+            if isinstance(value, dict) or (isinstance(value, list) and nested):
+                yield from _keyword_values(value)
+            elif found is not None and found[1] is not None:
+                yield str(key), found[1], value
+
+
 def _walk(
     data: Any, profile: Profile | None, shift_date: DateShift | None
 ) -> tuple[_Walk, Callable[[Any], Any]]:
     walk = _Walk(profile if profile is not None else _basic(), shift_date)
+    walk.identifiers = identifiers_from_values(_keyword_values(data))
 
     def top(value: Any) -> Any:
         if isinstance(value, dict):

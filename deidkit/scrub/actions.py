@@ -23,12 +23,14 @@ from typing import Any, Final, NamedTuple
 from pydicom.uid import UID_dictionary  # type: ignore[attr-defined]
 
 from deidkit.core.pseudonym import generic_pseudonym
-from deidkit.rules.descriptors import clean_text
+from deidkit.rules.descriptors import clean_text, clean_text_spans
+from deidkit.rules.phi_text import span_summary
 from deidkit.rules.uids import keeps_uid
 from deidkit.scrub.codec import text_value
 from deidkit.scrub.context import WalkContext
 
 __all__ = [
+    "APPEND",
     "REGISTRY",
     "REMOVE",
     "UNCHANGED",
@@ -280,18 +282,49 @@ def _shift_by(values: Sequence[Any], vr: str, days: int) -> Any:
 
 
 def _clean(values: Sequence[Any], vr: str, arg: str, ctx: WalkContext, tag: int) -> Outcome:
-    """Dates shifted, descriptors cleaned, AE titles pseudonymised; anything else emptied."""
+    """Dates shifted, PHI spans removed from text, AE titles pseudonymised; else emptied."""
     if vr in DATE_VRS:
         if ctx.offset is None:
             return Outcome("Z", None)  # no per-patient offset: dates cannot be shifted
         return Outcome("C", _shift_by(values, vr, ctx.offset))
     if vr in TEXT_VRS or vr == "CS":
-        cleaned = [clean_text(text_value(v)) for v in values]
-        return Outcome("C", cleaned if len(cleaned) > 1 else cleaned[0])
+        return _clean_free_text(values, vr, ctx, tag)
     if vr == "AE" and values and values[0]:
         titles = [generic_pseudonym(ctx.key, "AE", text_value(v), length=15) for v in values]
         return Outcome("C", titles if len(titles) > 1 else titles[0])
     return Outcome("Z", empty_value(vr))
+
+
+TAG_CODE_MEANING: Final = 0x00080104
+#: Text Value (SR TEXT item, 1C), Unformatted Text Value (text object, 1C), Code Meaning (1).
+_REQUIRED_TEXT: Final = frozenset({0x0040A160, 0x00700006, TAG_CODE_MEANING})
+#: Marks an :attr:`Outcome.reason` the walk appends to the decision's reason.
+APPEND: Final = "; "
+
+
+def _clean_free_text(values: Sequence[Any], vr: str, ctx: WalkContext, tag: int) -> Outcome:
+    """Only the PHI spans removed; the value untouched (not even re-encoded) when it has none.
+
+    The log gets the kinds and counts of the spans, never their text. A Code Meaning is
+    coded text: its eponyms are no people, so only this patient's values and the patterns
+    count there.
+    """
+    texts = [text_value(v) for v in values]
+    vocabulary = ctx.profile.vocabulary
+    names = tag != TAG_CODE_MEANING
+    results = [
+        clean_text_spans(t, ctx.identifiers, vocabulary=vocabulary, names=names) for t in texts
+    ]
+    spans = [span for _, found in results for span in found]
+    if not spans:
+        return Outcome("C", UNCHANGED, f"{APPEND}no PHI span found, kept as written")
+    cleaned = [new for new, _ in results]
+    summary = f"{APPEND}PHI spans removed: {span_summary(spans)}"
+    if tag in _REQUIRED_TEXT and not any(cleaned):
+        # inside SR items and annotations the IOD table cannot tell the Type; these are
+        # required wherever they are present
+        return Outcome("D", dummy_value(vr), f"{summary}; required text: dummy instead of empty")
+    return Outcome("C", cleaned if len(cleaned) > 1 else cleaned[0], summary)
 
 
 def _literal(values: Sequence[Any], vr: str, arg: str, ctx: WalkContext, tag: int) -> Outcome:
@@ -322,7 +355,7 @@ REGISTRY: Final[Mapping[str, Action]] = MappingProxyType(
             ),
             Action("U", "keyed UID, consistent within the project", _ALL, frozenset({"UI"}),
                    _uid),
-            Action("C", "clean: shift dates, clean descriptors, pseudonymise AE titles",
+            Action("C", "clean: shift dates, remove PHI spans from text, pseudonymise AE titles",
                    _ALL, DATE_VRS, _clean),
             Action("R", "replace with the recipe's literal", _NONE, _NONE, _literal),
             Action("A", "set the recipe's literal (added when absent)", _NONE, _NONE, _literal),

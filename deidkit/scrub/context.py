@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 from deidkit.core.keys import ProjectKey
 from deidkit.rules.decisions import Decision
+from deidkit.rules.phi_identifiers import PatientIdentifiers
 from deidkit.rules.profile import Profile
 from deidkit.scrub.cache import KeyedCache
 
@@ -57,3 +58,5 @@ class WalkContext:
     actions: list[ActionRecord] = field(default_factory=list)
     linkage: dict[tuple[str, str], str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    #: This patient's values from the headers before cleaning, for code C on free text.
+    identifiers: PatientIdentifiers | None = None

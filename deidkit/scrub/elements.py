@@ -35,8 +35,10 @@ from deidkit.rules.decisions import (
 )
 from deidkit.rules.standard import MIXED_CODES, tag_text
 from deidkit.scrub.actions import (
+    APPEND,
     REGISTRY,
     REMOVE,
+    TAG_CODE_MEANING,
     TEXT_VRS,
     UNCHANGED,
     Outcome,
@@ -148,7 +150,7 @@ def _apply(
         assert vr is not None  # is_plain_raw checked it
         reads = action.reads is None or vr in action.reads
         outcome = action.apply(raw_strings(raw) if reads else (), vr, argument, ctx, tag_int)
-        if attr_type == "1":
+        if _never_emptied(attr_type, code):
             outcome = _never_empty(outcome, vr)
         if outcome.value is not UNCHANGED:
             set_value(ds, tag, vr, outcome.value)
@@ -174,13 +176,19 @@ def _apply(
         return
     reads = action.reads is None or vr in action.reads
     outcome = action.apply(decoded_values(elem.value) if reads else (), vr, argument, ctx, tag_int)
-    if attr_type == "1":
+    if _never_emptied(attr_type, code):
         outcome = _never_empty(outcome, vr)
     if outcome.value is REMOVE:
         del elements[tag]
     elif outcome.value is not UNCHANGED:
         elem.value = outcome.value
     _record(ctx, where, tag, outcome.code or code, _reason(outcome, reason))
+
+
+def _never_emptied(attr_type: str | None, code: str) -> bool:
+    """Type 1; and a present 1C that C cleans (an SR TEXT item's Text Value: the item is
+    there, so its condition holds)."""
+    return attr_type == "1" or (attr_type == "1C" and code == "C")
 
 
 def _never_empty(outcome: Outcome, vr: str) -> Outcome:
@@ -195,6 +203,8 @@ def _reason(outcome: Outcome, reason: str) -> str:
         return reason
     if outcome.reason == TYPE1_REASON:
         return f"{reason}; {TYPE1_REASON}"
+    if outcome.reason.startswith(APPEND):
+        return reason + outcome.reason
     return outcome.reason
 
 
@@ -331,7 +341,7 @@ def walk_dataset(
                     decision = Decision("X", "unknown element of VR UN")
             if decision is None and vr in _VR_RULE_VRS:
                 decision = vr_decision(vr, ctx.profile.options)
-            elif decision is None and mode != "keep" and vr in _TEXT_VRS and tag not in _CODE_TAGS:
+            elif decision is None and mode != "keep" and vr in _TEXT_VRS and _free_text(tag, mode):
                 decision = Decision(
                     "D" if mode == "dummy" else "C", f"free text inside a {mode} sequence"
                 )
@@ -356,6 +366,12 @@ def walk_dataset(
                 "X",
                 "private creator of a removed block",
             )
+
+
+def _free_text(tag: int, mode: str) -> bool:
+    """Text a D / C sequence replaces or cleans: not codes, but C cleans Code Meanings too
+    (a site's own code may be named after a person; the standard's meanings have no span)."""
+    return tag not in _CODE_TAGS or (mode == "clean" and tag == TAG_CODE_MEANING)
 
 
 def _repeating(tag: int, ctx: WalkContext) -> Decision | None:

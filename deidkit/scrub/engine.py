@@ -14,6 +14,7 @@ import pydicom
 from deidkit.core.errors import ScrubError
 from deidkit.core.keys import ProjectKey
 from deidkit.rules.decisions import compiled_table, pattern_decisions
+from deidkit.rules.phi_identifiers import PatientIdentifiers, collect_identifiers
 from deidkit.rules.profile import Profile
 from deidkit.rules.standard import ciod_for_sop_class, is_known_ciod
 from deidkit.scrub.cache import KeyedCache
@@ -65,12 +66,21 @@ class ScrubResult:
     warnings: tuple[str, ...]
 
 
+#: Options under which code C cleans free text (descriptors, SR text, annotations).
+_TEXT_OPTIONS = frozenset({"clean_descriptors", "clean_structured_content", "clean_graphics"})
+
+
+def _cleans_text(profile: Profile) -> bool:
+    return bool(profile.options & _TEXT_OPTIONS) or bool(profile.keep_private)
+
+
 def scrub_dataset(
     ds: pydicom.Dataset,
     *,
     profile: Profile,
     key: ProjectKey,
     cache: KeyedCache | None = None,
+    identifiers: PatientIdentifiers | None = None,
 ) -> ScrubResult:
     """De-identify one dataset in place under ``profile`` with keyed pseudonyms from ``key``.
 
@@ -88,6 +98,9 @@ def scrub_dataset(
     cache
         Optional memo of keyed values, kept by the caller across the files of a batch (one
         per worker); used only when it was made for this same ``key``.
+    identifiers
+        This patient's values from other files (a caller's per-patient pre-pass), added to
+        those of this header, which are always collected where code C cleans free text.
 
     Returns
     -------
@@ -122,6 +135,10 @@ def scrub_dataset(
         declared=declared_safe(ds),
         cache=cache,
     )
+    if _cleans_text(profile):
+        # read before the walk changes anything: the header's own names, IDs, dates
+        own = collect_identifiers(ds)
+        ctx.identifiers = own | identifiers if identifiers is not None else own
     if warning:
         ctx.warnings.append(warning)
     if ciod is None:

@@ -3,7 +3,8 @@
 Two tools live here, both independent of the scrubber:
 
 * :func:`scan_text` looks for PHI-shaped text (person names, dates, phone numbers, e-mail
-  addresses, record numbers) in free text, file names and NIfTI/JSON headers.
+  addresses, record numbers) in free text, file names and NIfTI/JSON headers; person names
+  also by the names lists (:mod:`deidkit.verify.names`).
 * :class:`ValueSearch` finds any of many known values (collected from the originals) in
   strings or raw bytes with one compiled regular expression. The alternation is built as a
   trie, so the regex engine walks shared prefixes once instead of trying every value at every
@@ -16,6 +17,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+
+from deidkit.verify.names import caret_name, listed_name
 
 # Pattern names (stable: reports and CI parse them; a finding's ``pattern`` field).
 PATTERN_NAME = "person-name"
@@ -114,9 +117,15 @@ def scan_text(text: str, *, dates_allowed: bool = False) -> list[TextHit]:
         hits.append(TextHit(PATTERN_PHONE, "error"))
     if _MRN_LABELLED.search(text):
         hits.append(TextHit(PATTERN_MRN, "error"))
-    if _CARET_NAME.search(text) or _TITLE_NAME.search(text) or _LABELLED_NAME.search(text):
+    listed = listed_name(text)
+    if (
+        _TITLE_NAME.search(text)
+        or _LABELLED_NAME.search(text)
+        or (_CARET_NAME.search(text) and caret_name(text))
+        or listed == "error"
+    ):
         hits.append(TextHit(PATTERN_NAME, "error"))
-    elif _has_given_family(text):
+    elif listed or _has_given_family(text):
         hits.append(TextHit(PATTERN_NAME, "warn"))
     if not dates_allowed and _DATE.search(text):
         hits.append(TextHit(PATTERN_DATE, "error"))

@@ -93,9 +93,11 @@ EXPECTED_RESEARCH_NO_KEY: dict[str, Any] = {
     "PatientWeight": 61.5,
     "StationName": "CANARYMR1",
     "DeviceSerialNumber": "SN4711",
-    "StudyDescription": "Brain MRI",
+    # Clean Descriptors removes the PHI spans only (the sidecar's own names and dates among
+    # them: "canary" is the operator's name) and keeps every other character
+    "StudyDescription": "Brain MRI for",
     "SeriesDescription": "T1 MPRAGE SAG",
-    "ProtocolName": "t1 mprage",
+    "ProtocolName": "t1_mprage_",
     "ContrastBolusAgent": "Gadovist",
     "Nested": {"EchoTime": 0.003},
 }

@@ -38,6 +38,8 @@ def test_shipped_profiles() -> None:
         "retain_patient_characteristics",
         "retain_device_identity",
         "clean_descriptors",
+        "clean_structured_content",
+        "clean_graphics",
     }
     assert research.date_shift_range == (-3650, -365)
     assert research.patient_name == "pseudonym"

@@ -20,6 +20,7 @@ from pydicom.valuerep import validate_value
 from deidkit.core.keys import ProjectKey
 from deidkit.core.resources import data_file
 from deidkit.rules.decisions import compiled_table, resolve_mixed
+from deidkit.rules.phi_identifiers import PatientIdentifiers
 from deidkit.rules.profile import OPTION_NAMES, Profile
 from deidkit.scrub.actions import clean_text, dummy_value, shift_date, shift_datetime
 from deidkit.scrub.engine import scrub_dataset
@@ -198,9 +199,10 @@ def test_date_shifts() -> None:
     assert shift_datetime("2020", 3) == ""
 
 
-def test_clean_text_keeps_only_known_terms() -> None:
-    assert clean_text("T1 MPRAGE SAG Dr SMITH 20200101 3mm") == "T1 MPRAGE SAG 3mm"
-    assert clean_text("CANARYJOHN^DOE") == ""
+def test_clean_text_removes_only_the_phi_spans() -> None:
+    # issue 14: the title goes with the name; the separators around the spans stay
+    assert clean_text("T1 MPRAGE SAG Dr SMITH 20200101 3mm") == "T1 MPRAGE SAG   3mm"
+    assert clean_text("CANARYJOHN^DOE") == ""  # a DICOM person name left in a descriptor
 
 
 def test_clean_text_keeps_contrast_agents_as_written() -> None:
@@ -209,5 +211,6 @@ def test_clean_text_keeps_contrast_agents_as_written() -> None:
     assert clean_text("ISOVUE300/100") == "ISOVUE300/100"
     assert clean_text("11 ml Omniscan") == "11 ml Omniscan"
     assert clean_text("Omnipaque 350 Dr SMITH") == "Omnipaque 350"
-    assert clean_text("SMITH300") == ""  # a strength after an unknown word is no pass
-    assert clean_text("abdomen^liver") == "abdomen liver"  # no PN-shaped descriptor
+    own = PatientIdentifiers(names=frozenset({"smith"}))
+    assert clean_text("SMITH300", own) == "300"  # this patient's name, not the strength
+    assert clean_text("abdomen^liver") == "abdomen^liver"  # vocabulary: no person's name

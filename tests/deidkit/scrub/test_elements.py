@@ -112,9 +112,16 @@ def test_type1_label_gets_a_dummy_not_empty_under_clean_descriptors() -> None:
 
 
 def test_type1_label_that_cleans_to_text_keeps_the_cleaned_text() -> None:
-    out, result = _scrub(_rt(RT_PLAN, "RTPlanLabel", "Prostate 78Gy"), "research")
-    assert out.RTPlanLabel == "Prostate"
+    out, result = _scrub(_rt(RT_PLAN, "RTPlanLabel", "Prostate 78Gy Dr Quibbleforth"), "research")
+    assert out.RTPlanLabel == "Prostate 78Gy"
     assert _records(result, "RTPlanLabel")[0][0] == "C"
+
+
+def test_label_without_phi_is_kept_as_written() -> None:
+    out, result = _scrub(_rt(RT_PLAN, "RTPlanLabel", "Prostate 78Gy"), "research")
+    assert out.RTPlanLabel == "Prostate 78Gy"
+    ((action, reason),) = _records(result, "RTPlanLabel")
+    assert action == "C" and reason.endswith("no PHI span found, kept as written")
 
 
 def test_label_outside_its_iod_is_still_emptied() -> None:

@@ -63,6 +63,8 @@ def test_no_canary_survives(profile: str) -> None:
     _scrub(ds, profile)
     data = to_bytes(ds)
     for canary in CANARIES:
+        if profile == "research" and canary == "CANARYTEXT":
+            continue  # research's Clean Descriptors keeps words that identify no one
         assert canary.encode() not in data, canary
     assert data[:128] == b"\x00" * 128
     back = reread(data)
@@ -202,7 +204,9 @@ def test_research_codes_are_exact() -> None:
     ds = canary_dataset()
     _scrub(ds, "research")
     codes = {i.CodeValue for i in ds.DeidentificationMethodCodeSequence}
-    assert codes == {"113100", "113111", "113107", "113108", "113109", "113105"}
+    assert codes == {
+        "113100", "113111", "113107", "113108", "113109", "113105", "113104", "113103"
+    }
 
 
 def _target_and_references(kind: str) -> tuple[pydicom.Dataset, pydicom.Dataset]:
@@ -407,7 +411,9 @@ def test_random_canary_never_survives(canary: str, where: str, profile: str) -> 
             0
         ].PatientName = canary
     elif where == "comment":
-        ds.ImageComments = canary
+        # free text keeps what identifies no one (research): the canary is a staff name here
+        ds.OperatorsName = canary
+        ds.ImageComments = f"{canary} said so"
     else:
         ds.OperatorsName = canary
     _scrub(ds, profile)
