@@ -115,6 +115,12 @@ MSG_ADJUST: Final = "--adjust must be 'holm' or 'bh', not '{value}'"
 MSG_REFERENCE: Final = "--reference-group must be ATTRIBUTE=GROUP, not '{value}'"
 MSG_REFERENCE_UNKNOWN: Final = "--reference-group names attribute '{attribute}', not audited"
 
+#: Permutations of the stratified rate tests (at least B): drawing a permutation's group
+#: counts from the multivariate hypergeometric law costs O(groups), and a floor of 1 / 10,000
+#: leaves Holm room across many attributes and intersections (with B = 1,000 the smallest
+#: p-value, 1 / 1,001, survives Holm over at most 49 tests).
+RATE_PERMUTATIONS: Final = 9999
+
 #: Metrics whose percentile interval is biased (ECE is inflated by resampling, AUROC skewed
 #: near 1): their intervals are BCa (:func:`auditkit.metrics.bootstrap.bca_interval`).
 BCA_METRICS: Final = frozenset({"auroc", "ece", "macro_auroc", "macro_ece"})
@@ -674,7 +680,7 @@ class AuditResult:
                     metric: rate_null_draws(
                         successes=np.where(usable, point[num], 0.0),
                         trials=np.where(usable, point[den], 0.0),
-                        n_perm=self._n_boot,
+                        n_perm=max(self._n_boot, RATE_PERMUTATIONS),
                         rng=rng,
                     )
                     for metric, (num, den) in rates.items()

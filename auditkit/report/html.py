@@ -22,7 +22,7 @@ from typing import Any, Final
 import jinja2
 
 from auditkit import __version__
-from auditkit.gate.judge import CheckResult, GateResult, Outcome, run_gate
+from auditkit.gate.judge import CheckResult, GateResult, Outcome, change_interval, run_gate
 from auditkit.gate.policy import LimitKind, Policy, Scope, load_policy
 from auditkit.report.curves import CurveMap, GroupCurves, curves_for_results, curves_from_results
 from auditkit.report.plots import (
@@ -31,6 +31,7 @@ from auditkit.report.plots import (
     ForestRow,
     HeatCell,
     forest_svg,
+    heat_scale,
     heatmap_svg,
     metric_label,
     reliability_svg,
@@ -50,6 +51,7 @@ from deidkit.core.resources import shipped_dir
 #: Metrics drawn in forest plots and shown in group tables, in this order.
 FOREST_METRICS: Final = ("auroc", "tpr", "tnr", "ppv", "ece")
 TABLE_METRICS: Final = ("auroc", "tpr", "fpr", "tnr", "ppv", "npv", "balanced_accuracy", "ece")
+THRESHOLD_TABLE_METRICS: Final = ("selection_rate", "tpr", "fpr", "ppv", "npv")
 HEATMAP_METRIC_ORDER: Final = ("tpr", "auroc", "dice", "mae")
 DEFAULT_TITLE: Final = "Subgroup performance and fairness audit"
 
@@ -180,18 +182,52 @@ def _attribute_section(
     }
 
 
-def _heatmap(
-    attribute: str, entries: list[Mapping[str, Any]], min_cell_size: int
-) -> dict[str, Any] | None:
-    pairs = [(str(e.get("group")).partition(" | "), e) for e in entries]
-    if attribute.count(" | ") != 1:
-        return None
-    metric = next(
+def _heat_metric(entries: list[Mapping[str, Any]]) -> str | None:
+    return next(
         (m for m in HEATMAP_METRIC_ORDER if any(metric_of(e, m)[0] is not None for e in entries)),
         None,
     )
-    if metric is None:
-        return None
+
+
+def _heat_shown(entry: Mapping[str, Any], min_cell_size: int) -> bool:
+    return not _is_suppressed(entry, min_cell_size) and str(entry.get("status")) == "ok"
+
+
+def _heatmaps(
+    by_attribute: Mapping[str, list[Mapping[str, Any]]], min_cell_size: int
+) -> list[dict[str, Any]]:
+    """One heat map per two-attribute intersection, one colour scale per metric."""
+    chosen = {
+        attribute: metric
+        for attribute, entries in by_attribute.items()
+        if attribute.count(" | ") == 1 and (metric := _heat_metric(entries)) is not None
+    }
+    scales = {
+        metric: heat_scale(
+            [
+                metric_of(e, metric)[0]
+                for attribute, m in chosen.items()
+                if m == metric
+                for e in by_attribute[attribute]
+                if _heat_shown(e, min_cell_size)
+            ]
+        )
+        for metric in set(chosen.values())
+    }
+    return [
+        _heatmap(attribute, by_attribute[attribute], min_cell_size, metric, scales[metric])
+        for attribute, metric in chosen.items()
+    ]
+
+
+def _heatmap(
+    attribute: str,
+    entries: list[Mapping[str, Any]],
+    min_cell_size: int,
+    metric: str,
+    scale: tuple[float, float],
+) -> dict[str, Any]:
+    pairs = [(str(e.get("group")).partition(" | "), e) for e in entries]
     rows = sorted({p[0] for p, _ in pairs})
     cols = sorted({p[2] for p, _ in pairs})
     lookup = {(p[0], p[2]): e for p, e in pairs}
@@ -208,20 +244,40 @@ def _heatmap(
                 line.append(HeatCell(None, "insufficient"))
             else:
                 value, low, high = metric_of(e, metric)
+                if value is None:
+                    line.append(HeatCell(None, f"undefined\nn={e.get('n')}"))
+                    continue
                 text = f"{_fmt(value, 2)}\n[{_fmt(low, 2)}, {_fmt(high, 2)}]\nn={e.get('n')}"
                 line.append(HeatCell(value, text))
         cells.append(line)
-    svg = heatmap_svg(attribute, metric=metric, rows=rows, cols=cols, cells=cells)
+    svg = heatmap_svg(attribute, metric=metric, rows=rows, cols=cols, cells=cells, scale=scale)
     return {"name": attribute, "metric": metric_label(metric), "svg": svg}
 
 
+def _judged_changes(gate: GateResult | None) -> dict[tuple[str, str, str], CheckResult]:
+    """Change checks the gate decided, by (attribute, group, metric)."""
+    if gate is None:
+        return {}
+    return {
+        (c.attribute or "overall", c.group or "all", c.metric): c
+        for c in gate.checks
+        if c.scope is Scope.CHANGE and c.outcome is not Outcome.SKIPPED
+    }
+
+
 def _baseline_changes(
-    results: ResultsMapping, baseline: ResultsMapping, min_cell_size: int
+    results: ResultsMapping,
+    baseline: ResultsMapping,
+    min_cell_size: int,
+    gate: GateResult | None = None,
 ) -> list[dict[str, Any]]:
+    """Every metric's change with the CI of the difference of the two estimates (MOVER,
+    :func:`auditkit.gate.judge.change_interval`); only rows the gate judged are highlighted."""
     old_index = {(str(e.get("attribute")), str(e.get("group"))): e for e in group_entries(baseline)}
     old_index[("overall", "all")] = baseline["overall"]
     pairs = [(("overall", "all"), results["overall"])]
     pairs += [((str(e.get("attribute")), str(e.get("group"))), e) for e in group_entries(results)]
+    judged = _judged_changes(gate)
     changes = []
     for key, entry in pairs:
         old = old_index.get(key)
@@ -232,23 +288,29 @@ def _baseline_changes(
         ):
             continue
         for metric in sorted(set(entry.get("metrics") or {}) & set(old.get("metrics") or {})):
-            new_v, old_v = metric_of(entry, metric)[0], metric_of(old, metric)[0]
-            if new_v is None or old_v is None or metric in ("n_pos", "n_neg"):
+            now, then = metric_of(entry, metric), metric_of(old, metric)
+            if now[0] is None or then[0] is None or metric in ("n_pos", "n_neg"):
                 continue
-            delta = new_v - old_v
+            delta = now[0] - then[0]
+            interval = change_interval(now, then)
+            check = judged.get((key[0], key[1], metric))
             changes.append(
                 {
                     "attribute": key[0],
                     "group": key[1],
                     "metric": metric_label(metric),
-                    "old": _fmt(old_v),
-                    "new": _fmt(new_v),
+                    "old": _fmt(then[0]),
+                    "new": _fmt(now[0]),
                     "delta": f"{delta:+.3f}",
                     "delta_sort": f"{delta:.6f}",
-                    "notable": abs(delta) >= 0.02,
+                    "ci": "" if interval is None else f"{interval[0]:+.3f} to {interval[1]:+.3f}",
+                    "outcome": "" if check is None else check.outcome.value,
+                    "limit": "" if check is None else f"{check.comparison} {check.limit:+.3f}",
                 }
             )
-    return changes
+    # Judged rows first (failures first), then the rest in document order.
+    rank = {"fail": 0, "insufficient": 1, "pass": 2, "": 3}
+    return sorted(changes, key=lambda c: rank[c["outcome"]])
 
 
 def _provenance_rows(value: Any, prefix: str = "") -> list[tuple[str, str]]:
@@ -316,15 +378,11 @@ def build_report(
     by_attribute: dict[str, list[Mapping[str, Any]]] = {}
     for entry in group_entries(results):
         by_attribute.setdefault(str(entry.get("attribute")), []).append(entry)
-    attributes, heatmaps = [], []
+    attributes = []
+    heatmaps = _heatmaps(by_attribute, k)
     for attribute in attributes_in(results):
         entries = by_attribute.get(attribute, [])
-        if not entries:
-            continue
-        if " | " in attribute:
-            heat = _heatmap(attribute, entries, k)
-            if heat is not None:
-                heatmaps.append(heat)
+        if not entries or " | " in attribute:
             continue
         attributes.append(
             _attribute_section(
@@ -359,14 +417,21 @@ def build_report(
         "has_curves": any(a["roc"] for a in attributes),
         "heatmaps": heatmaps,
         "disparities": [d for d in disparities if " | " not in d["attribute"]],
+        "pairwise": [_pairwise_row(p) for p in results.get("pairwise", []) or []],
+        "adjustment": _adjustment_text(results),
+        "operating_points": [
+            _operating_point(results, point, k) for point in results.get("operating_points") or []
+        ],
         "intersection_disparities": [d for d in disparities if " | " in d["attribute"]],
         "insufficient": insufficient,
         "min_cell_size": k,
-        "baseline": _baseline_changes(results, baseline, k) if baseline is not None else None,
+        "baseline": _baseline_changes(results, baseline, k, gate) if baseline is not None else None,
+        "baseline_exact": baseline is not None and _lacks_intervals(baseline),
         "warnings": [
             suppress_small_counts(_warning_text(w), k) for w in results.get("warnings", []) or []
         ],
         "table_metrics": [(m, metric_label(m)) for m in TABLE_METRICS],
+        "threshold_metrics": [(m, metric_label(m)) for m in THRESHOLD_TABLE_METRICS],
     }
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(shipped_dir("reports")),
@@ -419,17 +484,52 @@ def _disparity_row(d: Mapping[str, Any]) -> dict[str, Any]:
     )
     used = [str(g) for g in d.get("groups_used") or []]
     compared = [str(g) for g in d.get("groups_compared") or []]
+    worst = d.get("group")
+    if worst is not None:
+        groups = str(worst)  # a level: the worst group only
+    else:
+        groups = " vs ".join(compared) if compared else ", ".join(used)
+    flag = d.get("significant", d.get("significant_holm"))
+    p_adj = finite_or_none(d.get("p_value_adjusted", d.get("p_value_holm")))
     return {
         "attribute": str(d.get("attribute")),
         "metric": str(d.get("metric")).replace("_", " "),
         "value": _fmt(value),
         "ci": f"{_fmt(low)}–{_fmt(high)}" if low is not None and high is not None else "",
         "sort": "" if value is None else f"{value:.6f}",
-        "significant": bool(d.get("significant_holm")),
+        # None: not a test (worst-group levels) or not tested; never shown as "no".
+        "significant": None if flag is None else bool(flag),
+        "worst": worst is not None,
+        "p_adjusted": "" if p_adj is None else f"{p_adj:.3g}",
+        "test": str(d.get("test") or ""),
         "excludes_zero": low is not None and high is not None and (low > 0 or high < 0),
-        "groups": " vs ".join(compared) if compared else ", ".join(used),
+        "groups": groups,
         "n_groups": len(used),
     }
+
+
+def _pairwise_row(p: Mapping[str, Any]) -> dict[str, Any]:
+    value, low, high = (
+        finite_or_none(p.get("value")),
+        finite_or_none(p.get("ci_low")),
+        finite_or_none(p.get("ci_high")),
+    )
+    p_adj = finite_or_none(p.get("p_value_adjusted"))
+    return {
+        "attribute": str(p.get("attribute")),
+        "metric": metric_label(str(p.get("metric"))),
+        "group": str(p.get("group")),
+        "reference": str(p.get("reference")),
+        "value": "–" if value is None else f"{value:+.3f}",
+        "ci": f"{low:+.3f} to {high:+.3f}" if low is not None and high is not None else "",
+        "p_adjusted": "" if p_adj is None else f"{p_adj:.3g}",
+        "significant": bool(p.get("significant")),
+    }
+
+
+def _lacks_intervals(results: ResultsMapping) -> bool:
+    overall = results.get("overall") or {}
+    return all(metric_of(overall, m)[1] is None for m in (overall.get("metrics") or {}))
 
 
 def _check_row(check: CheckResult) -> dict[str, Any]:
@@ -437,8 +537,15 @@ def _check_row(check: CheckResult) -> dict[str, Any]:
     why = check.message.rsplit(": ", 1)[-1]
     value = "–" if check.value is None else f"{check.value:.3f}"
     ci = ""
+    change = check.scope is Scope.CHANGE
     if check.ci_low is not None and check.ci_high is not None:
-        ci = f"{check.ci_low:.3f}–{check.ci_high:.3f}"
+        ci = (
+            f"{check.ci_low:+.3f} to {check.ci_high:+.3f}"
+            if change
+            else f"{check.ci_low:.3f}–{check.ci_high:.3f}"
+        )
+    if change and check.value is not None:
+        value = f"{check.value:+.3f}"
     limit = "" if check.limit is None else f"{check.comparison} {check.limit:.3f}"
     return {
         "outcome": check.outcome.value,
@@ -449,6 +556,33 @@ def _check_row(check: CheckResult) -> dict[str, Any]:
         "limit": limit,
         "why": why,
         "major": check.outcome in (Outcome.FAIL, Outcome.INSUFFICIENT),
+    }
+
+
+def _adjustment_text(results: ResultsMapping) -> str:
+    bootstrap = results.get("bootstrap") or {}
+    if bootstrap.get("adjustment") == "bh":
+        return "Benjamini-Hochberg (false discovery rate)"
+    return "Holm (family-wise error)"
+
+
+def _operating_point(
+    results: ResultsMapping, point: Mapping[str, Any], min_cell_size: int
+) -> dict[str, Any]:
+    """A further threshold: its per-group rates and its disparities."""
+    rows = []
+    for entry in point.get("groups") or []:
+        if " | " in str(entry.get("attribute")):
+            continue
+        row = _group_row(entry, min_cell_size)
+        row["attribute"] = str(entry.get("attribute"))
+        row["metrics"] = {m: _ci(entry, m) for m in THRESHOLD_TABLE_METRICS}
+        rows.append(row)
+    disparities = [_disparity_row(d) for d in point.get("disparities") or []]
+    return {
+        "threshold": _threshold_text(point.get("threshold")) or "",
+        "rows": rows,
+        "disparities": [d for d in disparities if " | " not in d["attribute"]],
     }
 
 

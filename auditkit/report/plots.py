@@ -7,6 +7,7 @@ searchable, sharp in print), and a fixed hash salt so the same input gives the s
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -244,6 +245,24 @@ class HeatCell:
     text: str
 
 
+def heat_scale(values: Sequence[float | None]) -> tuple[float, float]:
+    """Colour range of a metric's heat maps: 0.5-1, widened to any value outside it.
+
+    One range for every map of a metric (the report passes all of their values), so equal
+    colours mean equal values across panels; 0-1 would wash out the gaps that matter.
+    """
+    finite = np.array([v for v in values if v is not None and np.isfinite(v)], dtype=float)
+    if not finite.size:
+        return 0.5, 1.0
+    vmin = min(0.5, float(np.floor(finite.min() * 10) / 10))
+    vmax = max(1.0, float(np.ceil(finite.max() * 10) / 10))
+    return vmin, vmax
+
+
+def _tick(label: str, width: int = 14) -> str:
+    return "\n".join(textwrap.wrap(label, width, break_long_words=True)) or label
+
+
 def heatmap_svg(
     attribute: str,
     *,
@@ -251,20 +270,23 @@ def heatmap_svg(
     rows: Sequence[str],
     cols: Sequence[str],
     cells: Sequence[Sequence[HeatCell]],
+    scale: tuple[float, float] | None = None,
 ) -> str:
-    """Heat map of one metric over a two-attribute intersection (cividis colour scale)."""
+    """Heat map of one metric over a two-attribute intersection (cividis colour scale).
+
+    ``scale`` is the colour range shared by every map of the metric (:func:`heat_scale`).
+    Cells are sized for three lines of 9 pt text; column labels wrap and tilt so long group
+    names never overlap.
+    """
     first, _, second = attribute.partition(" | ")
-    fig = _figure(1.05 * len(cols) + 2.2, 0.62 * len(rows) + 1.2)
+    longest = max((len(c) for c in cols), default=4)
+    fig = _figure(1.35 * len(cols) + 2.6, 0.78 * len(rows) + 1.4 + 0.06 * min(longest, 28))
     ax = fig.subplots()
     data = np.array(
         [[np.nan if c.value is None else c.value for c in row] for row in cells], dtype=float
     )
     cmap = matplotlib.colormaps["cividis"].with_extremes(bad="#eceff2")
-    # One scale for every map (0.5-1, widened when a value falls below) so maps compare;
-    # 0-1 would wash out the gaps that matter clinically.
-    finite = data[np.isfinite(data)]
-    vmin = min(0.5, float(np.floor(finite.min() * 10) / 10)) if finite.size else 0.5
-    vmax = max(1.0, float(np.ceil(finite.max() * 10) / 10)) if finite.size else 1.0
+    vmin, vmax = scale if scale is not None else heat_scale(list(data[np.isfinite(data)]))
     image = ax.imshow(np.ma.masked_invalid(data), cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
     for r, row in enumerate(cells):
         for c, cell in enumerate(row):
@@ -275,12 +297,16 @@ def heatmap_svg(
                 colour = INK
             else:
                 colour = "white" if (cell.value - vmin) / (vmax - vmin) < 0.55 else INK
-            ax.text(c, r, cell.text, ha="center", va="center", fontsize=8, color=colour)
-    ax.set_xticks(range(len(cols)), cols)
-    ax.set_yticks(range(len(rows)), rows)
+            ax.text(c, r, cell.text, ha="center", va="center", fontsize=9, color=colour)
+    ax.set_xticks(range(len(cols)), [_tick(c) for c in cols])
+    ax.set_yticks(range(len(rows)), [_tick(r, 20) for r in rows])
+    if longest > 8:
+        ax.tick_params(axis="x", labelrotation=30)
+        for label in ax.get_xticklabels():
+            label.set_horizontalalignment("right")
+    ax.tick_params(length=0, labelsize=9)
     ax.set_xlabel(second)
     ax.set_ylabel(first)
-    ax.tick_params(length=0)
     for spine in ax.spines.values():
         spine.set_visible(False)
     ax.set_title(f"{metric_label(metric)} by {first} × {second}", fontsize=10, loc="left")

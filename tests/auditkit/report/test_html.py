@@ -183,10 +183,69 @@ def test_small_groups_are_counts_suppressed(full_html: str) -> None:
     assert f">{SMALL_GROUP}<" not in full_html
 
 
-def test_baseline_change_listed(full_html: str) -> None:
+def test_baseline_change_listed_with_ci_and_only_judged_rows_highlighted(full_html: str) -> None:
     section = full_html.split('id="baseline"')[1].split("</section>")[0]
-    assert re.search(r"<td>manufacturer</td><td>GE</td><td>AUROC</td><td[^>]*>0\.500</td>", section)
-    assert 'class="notable"' in section
+    judged, _, rest = section.partition("<details>")
+    # GE's AUROC is judged by the strict policy's max_drop: coloured, with its CI and pill
+    row = re.search(
+        r'<tr class="row-(\w+) judged"><td>manufacturer</td><td>GE</td><td>AUROC</td>'
+        r"<td[^>]*>0\.500</td>.*?</tr>",
+        judged,
+    )
+    assert row is not None
+    assert re.search(r"<td class=\"num\">[+-]\d\.\d{3} to [+-]\d\.\d{3}</td>", row.group(0))
+    assert f"pill-{row.group(1)}" in row.group(0)
+    # metrics no check judged are listed apart and never coloured
+    assert "not judged" in rest and "<tr>" in rest and 'judged"' not in rest
+    assert 'class="notable"' not in section
+
+
+def test_worst_group_rows_are_levels_not_tests(full_html: str) -> None:
+    section = full_html.split('id="disparities"')[1].split("</section>")[0]
+    worst = re.search(
+        r"<tr[^>]*><td>manufacturer</td><td>worst group auroc</td>.*?</tr>", section, flags=re.S
+    )
+    assert worst is not None
+    assert "a level, not tested" in worst.group(0) and ">no<" not in worst.group(0)
+    assert "worst: Philips" in worst.group(0)  # the worst group only, not every group
+    assert "Philips, GE" not in worst.group(0)
+
+
+def test_pairwise_view_is_a_labelled_second_view(full_html: str) -> None:
+    assert "Second view: each group against a reference group" in full_html
+    section = full_html.split('id="pairwise"')[1].split("</section>")[0]
+    assert "<td>GE</td>" in section  # the largest manufacturer is the reference
+
+
+def test_heat_maps_share_one_scale_per_metric(audit: dict[str, Any]) -> None:
+    from auditkit.report.html import _heatmaps
+
+    results = audit["results"]
+    by_attribute: dict[str, list[Any]] = {}
+    for entry in results["intersections"]:
+        by_attribute.setdefault(entry["attribute"], []).append(entry)
+    by_attribute["manufacturer | sex (copy)"] = by_attribute["manufacturer | sex"]
+    second = copy.deepcopy(by_attribute["manufacturer | sex"])
+    for entry in second:
+        entry["metrics"]["tpr"]["value"] = 0.1  # far below: widens the shared scale
+    by_attribute["sex | manufacturer"] = second
+    maps = _heatmaps(by_attribute, 10)
+    assert len(maps) == 3
+    assert len({re.search(r"0\.0|0\.1", m["svg"]) is not None for m in maps}) == 1
+
+
+def test_operating_points_rendered_per_threshold(audit: dict[str, Any]) -> None:
+    table = load_predictions(
+        audit["predictions"], task="binary", label="label", scores=("score",), groups=("sex",)
+    )
+    results = AuditResult(
+        predictions=table, threshold=0.4, more_thresholds=(0.6,), n_boot=50, seed=1
+    ).to_dict()
+    html = build_report(results)
+    check_html(html)
+    assert "At threshold 0.600" in html
+    section = html.split('id="threshold-1"')[1].split("</section>")[0]
+    assert "Selection rate" in section or "selection rate" in section.lower()
 
 
 def test_no_policy_banner_and_determinism(audit: dict[str, Any]) -> None:
