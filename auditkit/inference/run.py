@@ -246,20 +246,28 @@ def _seed_worker(worker_id: int) -> None:
 
 @contextlib.contextmanager
 def _deterministic(seed: int, device: torch.device) -> Iterator[None]:
-    """Seed torch and ask for deterministic kernels, restoring global state afterwards."""
-    devices = [device.index or 0] if device.type == "cuda" else []
+    """Seed torch and, on CUDA, ask for deterministic kernels; global state restored afterwards.
+
+    The deterministic switch chooses among CUDA kernels; CPU inference kernels give the same
+    result run to run without it. It is left alone on CPU because setting it imports
+    torch._dynamo and torch._inductor (seconds of start-up, ``python -X importtime``).
+    """
+    cuda = device.type == "cuda"
+    devices = [device.index or 0] if cuda else []
     previous = torch.are_deterministic_algorithms_enabled()
     previous_warn = torch.is_deterministic_algorithms_warn_only_enabled()
     previous_bench = torch.backends.cudnn.benchmark
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark = False
+        if cuda:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+            torch.backends.cudnn.benchmark = False
         try:
             yield
         finally:
-            torch.use_deterministic_algorithms(previous, warn_only=previous_warn)
-            torch.backends.cudnn.benchmark = previous_bench
+            if cuda:
+                torch.use_deterministic_algorithms(previous, warn_only=previous_warn)
+                torch.backends.cudnn.benchmark = previous_bench
 
 
 def _resolve_spec(
