@@ -63,7 +63,7 @@ def _mono_items(seed: int) -> list[tuple[str, tuple[int, int], int, int, bool]]:
     return [
         (NAME.replace("^", ", "), (x, y), size, value, True),
         (PATIENT_ID, (x, y + 2 * size), size, value, True),
-        (birth, (int(rng.integers(300, 480)), int(rng.integers(380, 440))), size, value, True),
+        (birth, (int(rng.integers(300, 400)), int(rng.integers(380, 420))), size, value, True),
         ("TIS 0.4", (540, 12), 14, 230, False),
         ("C5-1", (560, 40), 16, 230, False),
         ("12 cm", (560, 440), 14, 230, False),
@@ -99,6 +99,8 @@ def _coverage(changed: np.ndarray, item: Planted) -> float:
 
 def _score(pictures: list[tuple[str, Picture]], cleaned: list[np.ndarray | None]) -> dict[str, Any]:
     phi = covered = labels = kept = 0
+    missed: list[str] = []  # synthetic text, safe to print
+    lost: list[str] = []
     changed_total = changed_outside = pixels = controls = controls_same = 0
     for (kind, picture), after in zip(pictures, cleaned, strict=True):
         before = decode_frames(picture.ds, layout_of(picture.ds))
@@ -115,13 +117,19 @@ def _score(pictures: list[tuple[str, Picture]], cleaned: list[np.ndarray | None]
             frame_diff = diff[item.frame]
             if item.phi:
                 phi += 1
-                covered += _coverage(frame_diff, item) >= 0.9
+                hit = _coverage(frame_diff, item) >= 0.9
+                covered += hit
+                if not hit:
+                    missed.append(f"{kind}:{item.text}")
                 left, top, right, bottom = item.box
                 inside[item.frame, max(0, top - MARGIN) : bottom + MARGIN,
                        max(0, left - MARGIN) : right + MARGIN] = True  # fmt: skip
             else:
                 labels += 1
-                kept += _coverage(frame_diff, item) == 0.0
+                untouched = _coverage(frame_diff, item) == 0.0
+                kept += untouched
+                if not untouched:
+                    lost.append(f"{kind}:{item.text}")
         changed_total += int(diff.sum())
         changed_outside += int((diff & ~inside).sum())
     return {
@@ -131,6 +139,8 @@ def _score(pictures: list[tuple[str, Picture]], cleaned: list[np.ndarray | None]
         "collateral_of_changed": round(changed_outside / max(1, changed_total), 4),
         "collateral_of_all": round(changed_outside / pixels, 5) if pixels else 0.0,
         "controls_untouched": f"{controls_same}/{controls}",
+        "missed": missed,
+        "labels_lost": lost,
     }
 
 
@@ -158,7 +168,11 @@ def run_deidkit(pictures: list[tuple[str, Picture]]) -> dict[str, Any]:
         ds = reread(to_bytes(ds))
         cleaned.append(decode_frames(ds, layout_of(ds)))
         legible_after += len(legible(ds, [NAME, PATIENT_ID, *BIRTH_FORMS]))
+    out_ok = [r.status != "residual" for r in results]
+    released = [pair for pair, ok in zip(pictures, out_ok, strict=True) if ok]
+    kept_cleaned = [c for c, ok in zip(cleaned, out_ok, strict=True) if ok]
     out = _score(pictures, cleaned)
+    out["recall_released"] = _score(released, kept_cleaned)["recall"]
     out.update(
         frames=frames,
         scan_fps=round(frames / scan_s, 2),

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         ScanResult,
         apply_result,
         clean_dataset,
+        filled_box,
         scan_dataset,
     )
     from deidkit.pixels.match import Identifiers, PhiSpan, find_phi_spans, identifiers_of
@@ -48,6 +49,7 @@ _EXPORTS = {
     "ScanResult": "deidkit.pixels.clean",
     "apply_result": "deidkit.pixels.clean",
     "clean_dataset": "deidkit.pixels.clean",
+    "filled_box": "deidkit.pixels.clean",
     "scan_dataset": "deidkit.pixels.clean",
     "Identifiers": "deidkit.pixels.match",
     "PhiSpan": "deidkit.pixels.match",
@@ -81,6 +83,7 @@ __all__ = [
     "both_polarities",
     "burned_in_risk",
     "clean_dataset",
+    "filled_box",
     "find_phi_spans",
     "identifiers_of",
     "load_regions",

@@ -5,7 +5,8 @@
 PHI (:mod:`~deidkit.pixels.match`) and adds the boxes of matching region rules
 (:mod:`~deidkit.pixels.regions`). :func:`clean_dataset` fills each box, with a margin, with
 the median of the pixels around it (in the stored representation, per sample), reads the
-changed frames again and re-encodes the pixel data:
+changed frames again (cleaning what the first pass had missed, up to :data:`ROUNDS` times)
+and re-encodes the pixel data:
 
 - native data is rewritten byte for byte: every value outside a box keeps its exact bits;
 - RLE and JPEG 2000 lossless are re-encoded losslessly (pydicom's encoders); syntaxes with
@@ -46,6 +47,7 @@ __all__ = [
     "ScanResult",
     "apply_result",
     "clean_dataset",
+    "filled_box",
     "scan_dataset",
 ]
 
@@ -53,6 +55,8 @@ STATUS_NO_TEXT: Final = "no_text"
 STATUS_CLEANED: Final = "cleaned"
 STATUS_RESIDUAL: Final = "residual"
 MARGIN: Final = 3
+#: Clean-and-read rounds before text still read holds a file back.
+ROUNDS: Final = 3
 _RING: Final = 4
 _JPEG_BASELINE: Final = "1.2.840.10008.1.2.4.50"
 _RLE: Final = "1.2.840.10008.1.2.5"
@@ -204,12 +208,26 @@ def scan_dataset(
 
 def _expand(box: tuple[int, int, int, int], margin: int, layout: PixelLayout) -> tuple[int, ...]:
     left, top, right, bottom = box
+    # OCR drops or misplaces an end character of a word it misreads: half a glyph height
+    # more on each side, not only the fixed margin (boxes from region rules are exact)
+    side = max(margin, (bottom - top) // 2)
     return (
-        max(0, left - margin),
+        max(0, left - side),
         max(0, top - margin),
-        min(layout.columns, right + margin),
+        min(layout.columns, right + side),
         min(layout.rows, bottom + margin),
     )
+
+
+def filled_box(
+    detection: Detection, layout: PixelLayout, *, margin: int = MARGIN
+) -> tuple[int, ...]:
+    """The pixels :func:`clean_dataset` fills for ``detection``: ``(left, top, right, bottom)``.
+
+    A word read gets the margin (and half its height on each side); a region rule's box is
+    exact.
+    """
+    return _expand(detection.box, margin if detection.source == "ocr" else 0, layout)
 
 
 def _fill(frame: np.ndarray, box: tuple[int, ...], layout: PixelLayout) -> int:
@@ -346,13 +364,22 @@ def clean_dataset(
     if not detections:
         return PixelResult(STATUS_NO_TEXT, (), frames=layout.frames)
     changed = 0
-    for detection in detections:
-        box = _expand(detection.box, margin, layout)
-        changed += _fill(frames[detection.frame], box, layout)
-    touched = sorted({d.frame for d in detections})
-    residual, _ = _scan_frames(
-        frames, layout=layout, palette=palette, identifiers=ids, reader=reader, only=touched
-    )
+    pending = list(detections)
+    residual: list[Detection] = []
+    for _ in range(ROUNDS):
+        for detection in pending:
+            box = filled_box(detection, layout, margin=margin)
+            changed += _fill(frames[detection.frame], box, layout)
+        touched = sorted({d.frame for d in pending})
+        residual, _ = _scan_frames(
+            frames, layout=layout, palette=palette, identifiers=ids, reader=reader, only=touched
+        )
+        if not residual:
+            break
+        # what a cleaned box uncovers (a word read only once its neighbour is gone) is
+        # cleaned too; what is still read after the last round holds the file back
+        detections += residual
+        pending = residual
     if residual:
         return PixelResult(STATUS_RESIDUAL, tuple(detections), tuple(residual),
                            frames=layout.frames)  # fmt: skip
