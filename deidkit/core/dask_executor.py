@@ -19,7 +19,7 @@ again ``retries`` times before :class:`~deidkit.core.errors.WorkerLostError` sto
 :attr:`DaskExecutor.restarts` counts workers lost while it ran, so a stage can clean up what a
 lost worker left half-done (temp files).
 
-Privacy: task keys are ``deidkit-<stage>-<run>-<n>``, never a path; arguments (paths, and the
+Privacy: task keys are ``("deidkit-<stage>-<run>", n)``, never a path; arguments (paths, and the
 project key inside a stage's initializer arguments) travel to the workers by Dask's
 communication: on a real cluster, use Dask's TLS (``distributed.comm``) between machines.
 
@@ -52,6 +52,10 @@ DASK_EXTRA: Final = "dask"
 _MEMBERSHIP_SECONDS: Final = 2.0
 # How long a client waits for the first worker of a cluster to join.
 _FIRST_WORKER_SECONDS: Final = 60.0
+#: Dask's debugging logs of recent messages, per connection: 1,000 by default, each holding a
+#: task's arguments (a batch of paths, ~1 kB): the client's memory would grow by a megabyte
+#: before it is flat, and the paths would sit in those logs. A few are kept instead.
+LOG_LENGTH: Final = 16
 
 
 def import_distributed() -> ModuleType:
@@ -97,17 +101,22 @@ class DaskCluster:
             Dask is not installed, or the scheduler cannot be reached.
         """
         distributed = import_distributed()
-        if scheduler is not None:
-            try:
-                client = distributed.Client(scheduler, timeout="30s")
-            except (OSError, TimeoutError) as exc:
-                raise UsageError(f"--scheduler: no Dask scheduler answers at {scheduler}") from exc
-            return cls(client)
+        import dask
+
+        with dask.config.set({"distributed.admin.low-level-log-length": LOG_LENGTH}):
+            if scheduler is not None:
+                return cls(_client(distributed, scheduler))
+            return cls._local(distributed, workers, processes, dashboard_address)
+
+    @classmethod
+    def _local(
+        cls, distributed: ModuleType, workers: int | None, processes: bool, dashboard: str | None
+    ) -> DaskCluster:
         cluster = distributed.LocalCluster(
             n_workers=max(1, workers or os.cpu_count() or 1),
             threads_per_worker=1,
             processes=processes,
-            dashboard_address=dashboard_address,
+            dashboard_address=dashboard,
             # Dask's own logs can quote a failed task's arguments: paths, which name patients.
             silence_logs=logging.ERROR,
         )
@@ -164,6 +173,13 @@ class DaskCluster:
         self.close()
 
 
+def _client(distributed: ModuleType, scheduler: str) -> Any:
+    try:
+        return distributed.Client(scheduler, timeout="30s")
+    except (OSError, TimeoutError) as exc:
+        raise UsageError(f"--scheduler: no Dask scheduler answers at {scheduler}") from exc
+
+
 class DaskExecutor:
     """An :class:`~deidkit.core.executor.Executor` over a :class:`DaskCluster`.
 
@@ -211,8 +227,10 @@ class DaskExecutor:
         self._check_membership()
         return len(self._lost) + self._resubmitted
 
-    def _key(self) -> str:
-        return f"{self._run}-{next(self._keys)}"
+    def _key(self) -> tuple[str, int]:
+        # (name, number): Dask groups the tasks of one name together; a new name per task
+        # would keep one task group per task on the scheduler for as long as it runs.
+        return (self._run, next(self._keys))
 
     def _submit_dask(self, fn: Callable[..., _R], *args: Any) -> Any:
         return self._client.submit(fn, *args, key=self._key(), pure=False)
@@ -297,7 +315,7 @@ class _OrderedStream:
         self._done_feed: Any = import_distributed().as_completed()
         # submission index -> (item, Dask future, times lost); gathered: index -> future done
         self._running: dict[int, tuple[Any, Any, int]] = {}
-        self._by_key: dict[str, int] = {}
+        self._by_key: dict[Any, int] = {}
         self._gathered: dict[int, tuple[bool, Any]] = {}
         self._next_in = 0
         self._next_out = 0
