@@ -135,6 +135,18 @@ def evaluate(
             "largest group).",
         ),
     ] = None,
+    normalise_vendor: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--normalise-vendor",
+            help="COLUMN of Manufacturer spellings to map to one name per vendor before "
+            'grouping ("G.E. Medical Systems", "GEMS" -> GE; repeatable).',
+        ),
+    ] = None,
+    vendor_table: Annotated[
+        Path | None,
+        typer.Option("--vendor-table", help="YAML of spellings added to the shipped vendor table."),
+    ] = None,
     json_output: JsonFlag = False,
     json_out: JsonOutOption = None,
     force: Annotated[
@@ -152,7 +164,7 @@ def evaluate(
         check_output_path(
             out,
             option="--out",
-            inputs={"PREDICTIONS": predictions},
+            inputs={"PREDICTIONS": predictions, "--vendor-table": vendor_table},
             others={"--json-out": target.file},
             sensitive=True,
             force=force,
@@ -177,6 +189,8 @@ def evaluate(
             seed=seed,
             adjust=adjust,
             reference_groups=parse_reference_groups(tuple(reference_group or ())),
+            vendor_columns=tuple(normalise_vendor or ()),
+            vendor_table=vendor_table,
             log=lambda line: stderr_console.print(line, highlight=False, markup=False),
         )
         document = validate_results(result.to_dict())

@@ -924,14 +924,16 @@ def evaluate_file(
     log: Callable[[str], None] | None = None,
     adjust: str = "holm",
     reference_groups: dict[str, str] | None = None,
+    vendor_columns: tuple[str, ...] = (),
+    vendor_table: str | Path | None = None,
 ) -> AuditResult:
     """Load a predictions file and evaluate it: the one library call behind ``auditkit evaluate``.
 
     Reads the table with :func:`~auditkit.evaluate.load_predictions` (``task``, ``label``,
-    ``scores``, ``patient``, ``groups``), then builds :class:`AuditResult` with the other
-    parameters and a provenance naming the file's SHA-256, the columns used and the versions
-    of :data:`EVALUATE_PACKAGES`. ``log`` is called once, with the size of the job, before
-    the bootstrap starts.
+    ``scores``, ``patient``, ``groups``, ``vendor_columns``, ``vendor_table``), then builds
+    :class:`AuditResult` with the other parameters and a provenance naming the file's
+    SHA-256, the columns used and the versions of :data:`EVALUATE_PACKAGES`. ``log`` is
+    called once, with the size of the job, before the bootstrap starts.
 
     Raises
     ------
@@ -948,7 +950,14 @@ def evaluate_file(
     if len(thresholds) == 0:
         thresholds = (None,)
     table = load_predictions(
-        predictions, task=task, label=label, scores=scores, patient=patient, groups=groups
+        predictions,
+        task=task,
+        label=label,
+        scores=scores,
+        patient=patient,
+        groups=groups,
+        vendor_columns=vendor_columns,
+        vendor_table=vendor_table,
     )
     if log is not None:
         log(f"evaluating {table.n} rows, {len(groups)} attribute(s), {n_boot} bootstrap replicates")
@@ -970,8 +979,19 @@ def evaluate_file(
             "patient_column": patient,
             "group_columns": list(groups),
             "packages": package_versions(EVALUATE_PACKAGES),
+            **_vendor_provenance(vendor_columns, vendor_table),
         },
     )
+
+
+def _vendor_provenance(columns: tuple[str, ...], table: str | Path | None) -> dict[str, Any]:
+    # Only when used: RESULTS.json of runs without the option stay as they were.
+    if not columns:
+        return {}
+    return {
+        "vendor_columns": list(columns),
+        "vendor_table": Path(table).name if table is not None else None,
+    }
 
 
 __all__ = [

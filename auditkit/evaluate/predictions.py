@@ -344,8 +344,40 @@ def load_predictions(
     scores: tuple[str, ...] = (),
     patient: str | None = None,
     groups: tuple[str, ...] = (),
+    vendor_columns: tuple[str, ...] = (),
+    vendor_table: str | Path | None = None,
 ) -> Predictions:
-    """Read a CSV/Parquet predictions file and validate it (see :func:`prepare_predictions`)."""
+    """Read a CSV/Parquet predictions file and validate it (see :func:`prepare_predictions`).
+
+    ``vendor_columns`` go through the vendor table first (:mod:`auditkit.vendors`, extended by
+    ``vendor_table``), so "G.E. Medical Systems" and "GEMS" from elsewhere join "GE".
+    """
+    frame = read_table(path)
+    if vendor_columns:
+        frame = normalise_vendor_columns(frame, vendor_columns, vendor_table=vendor_table)
     return prepare_predictions(
-        read_table(path), task=task, label=label, scores=scores, patient=patient, groups=groups
+        frame, task=task, label=label, scores=scores, patient=patient, groups=groups
     )
+
+
+def normalise_vendor_columns(
+    frame: pd.DataFrame, columns: tuple[str, ...], *, vendor_table: str | Path | None = None
+) -> pd.DataFrame:
+    """A copy of ``frame`` whose ``columns`` hold vendor names; empty cells stay missing.
+
+    Raises
+    ------
+    PredictionsError
+        A column is not in the table (named, with the columns present).
+    """
+    from auditkit.vendors import load_vendor_table
+
+    table = load_vendor_table(vendor_table)
+    out = frame.copy()
+    for column in columns:
+        _require(out, column)
+        out[column] = [
+            None if text == "" else table.normalise(text)
+            for text in (_text_value(v) for v in out[column].tolist())
+        ]
+    return out

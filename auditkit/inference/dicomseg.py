@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
-from pydicom.dataset import Dataset
 
 from auditkit.imaging import Volume
 
@@ -43,6 +42,8 @@ def _with_type2(datasets: tuple[Any, ...]) -> list[Any]:
     Scrubbed or hand-made series often lack them; the SEG then records them empty, as the
     standard allows, instead of failing. The source headers themselves are never changed.
     """
+    from pydicom.dataset import Dataset
+
     headers = []
     for ds in datasets:
         missing = [k for k in PATIENT_STUDY_TYPE2 if k not in ds]
