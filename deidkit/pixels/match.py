@@ -55,6 +55,8 @@ MIN_NAME_CONFIDENCE: Final = 75.0
 _CONFUSIONS: Final = str.maketrans({"O": "0", "Q": "0", "D": "0", "I": "1", "L": "1",
                                     "|": "1", "S": "5", "B": "8", "Z": "2", "G": "6"})  # fmt: skip
 _NON_ALNUM: Final = re.compile(r"[^0-9A-Z]")
+#: Digits with date separators (no colon: a time of day identifies no one).
+_NUMBER_RUN: Final = re.compile(r"['‘’\"(]?\d[\d./\-,]*\d[)'‘’\",.]?")
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,10 @@ def _within_one(a: str, b: str) -> bool:
     return edits + (len(b) - j) <= 1
 
 
+def _number_run(token: str) -> bool:
+    return bool(_NUMBER_RUN.fullmatch(token)) and sum(c.isdigit() for c in token) >= 6
+
+
 def _token_kind(token: str, ids: Identifiers) -> str | None:
     word = _norm(token)
     if len(word) < 2:
@@ -178,6 +184,8 @@ def find_phi_spans(
     tokens = list(re.finditer(r"\S+", text))
     for index, match in enumerate(tokens):
         kind = _token_kind(match.group(), identifiers)
+        if kind is None and not fuzzy_only and _number_run(match.group()):
+            kind = "number"  # a date or ID read with a wrong separator or digit
         if kind is not None:
             spans.append(PhiSpan(match.start(), match.end(), kind))
         label = match.group().upper().rstrip(":")

@@ -21,13 +21,16 @@ def _kinds(text: str, ids) -> set[str]:
 @pytest.mark.parametrize(
     "text",
     ["QUIXOTE", "QUIX0TE", "MARGARETHA", "DOE*QUIXOTE", "MRN48213977", "MRN482I3977",
-     "03/02/1971", "1971-02-03", "3 Feb 1971", "03.02.1971", "ARGARETHA"],
+     "03/02/1971", "1971-02-03", "3 Feb 1971", "03.02.1971", "ARGARETHA", "02.4972",
+     "\u201803.02.1971"],
 )  # fmt: skip
 def test_identifiers_match_with_ocr_slips(text: str, ids) -> None:
     assert find_phi_spans(text, ids), text
 
 
-@pytest.mark.parametrize("text", ["TIS 0.4", "MI 1.2", "C5-1", "12 cm", "60 Hz", "GAIN 48"])
+@pytest.mark.parametrize(
+    "text", ["TIS 0.4", "MI 1.2", "C5-1", "12 cm", "60 Hz", "GAIN 48", "10:32:11", "1.5/3.2"]
+)
 def test_screen_labels_are_no_phi(text: str, ids) -> None:
     assert find_phi_spans(text, ids) == []
 
