@@ -103,7 +103,13 @@ class DaskCluster:
         distributed = import_distributed()
         import dask
 
-        with dask.config.set({"distributed.admin.low-level-log-length": LOG_LENGTH}):
+        settings = {
+            "distributed.admin.low-level-log-length": LOG_LENGTH,
+            # The workers' sampling profiler takes the interpreter lock 100 times a second
+            # from the task it samples (a local cluster's workers inherit this setting).
+            "distributed.worker.profile.enabled": False,
+        }
+        with dask.config.set(settings):
             if scheduler is not None:
                 return cls(_client(distributed, scheduler))
             return cls._local(distributed, workers, processes, dashboard_address)
