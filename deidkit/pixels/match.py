@@ -14,13 +14,13 @@ have the same shape as the detector's (start, end, kind), never the value.
 
 from __future__ import annotations
 
+import datetime as _dt
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from deidkit.rules.phi_identifiers import PatientIdentifiers, collect_identifiers
-from deidkit.rules.phi_text import date_forms
 from deidkit.rules.phi_text import find_phi_spans as find_text_spans
 
 if TYPE_CHECKING:
@@ -57,6 +57,28 @@ _CONFUSIONS: Final = str.maketrans({"O": "0", "Q": "0", "D": "0", "I": "1", "L":
 _NON_ALNUM: Final = re.compile(r"[^0-9A-Z]")
 #: Digits with date separators (no colon: a time of day identifies no one).
 _NUMBER_RUN: Final = re.compile(r"['‘’\"(]?\d[\d./\-,]*\d[)'‘’\",.]?")
+
+
+_MONTH_NAMES: Final = (
+    "january february march april may june july august september october november december"
+).split()
+
+
+def date_forms(day: _dt.date) -> set[str]:
+    """The common written forms of one date (numeric orders, separators, month names)."""
+    y, m, d = day.year, day.month, day.day
+    yy = f"{y % 100:02d}"
+    forms = {f"{y}{m:02d}{d:02d}"}
+    for sep in "-/.":
+        forms |= {
+            f"{y}{sep}{m:02d}{sep}{d:02d}", f"{m:02d}{sep}{d:02d}{sep}{y}",
+            f"{d:02d}{sep}{m:02d}{sep}{y}", f"{m}{sep}{d}{sep}{y}", f"{d}{sep}{m}{sep}{y}",
+            f"{m:02d}{sep}{d:02d}{sep}{yy}", f"{d:02d}{sep}{m:02d}{sep}{yy}",
+        }  # fmt: skip
+    for name in (_MONTH_NAMES[m - 1], _MONTH_NAMES[m - 1][:3]):
+        forms |= {f"{d:02d}-{name}-{y}", f"{d} {name} {y}", f"{d:02d} {name} {y}",
+                  f"{name} {d}, {y}", f"{name} {d} {y}", f"{d}-{name}-{yy}"}  # fmt: skip
+    return forms
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Final
 
 from deidkit.core.errors import DeidkitError, OcrUnavailableError
-from deidkit.rules.phi_text import date_forms
 from deidkit.rules.phi_text import find_phi_spans as find_text_spans
 from deidkit.verify.records import Finding, OriginalIndex
 
@@ -49,6 +48,12 @@ class OcrCheck:
                 "frames_read": self.frames_read, "files_with_phi": self.files_with_phi}  # fmt: skip
 
 
+def _digit_forms(year: int, month: int, day: int) -> set[str]:
+    """A date as OCR shows it once separators are dropped: every numeric order."""
+    y, m, d, yy = f"{year:04d}", f"{month:02d}", f"{day:02d}", f"{year % 100:02d}"
+    return {y + m + d, d + m + y, m + d + y, d + m + yy, m + d + yy}
+
+
 def _norm(text: str) -> str:
     return _NON_ALNUM.sub("", text.upper())
 
@@ -64,13 +69,7 @@ def pixel_values(index: OriginalIndex | None) -> frozenset[str]:
         elif keyword in _ID_KEYWORDS:
             out.add(_norm(value))
         elif keyword.endswith("Date") and re.fullmatch(r"\d{8}", value.strip()):
-            import datetime as dt
-
-            try:
-                day = dt.date(int(value[:4]), int(value[4:6]), int(value[6:8]))
-            except ValueError:
-                continue
-            out |= {_norm(form) for form in date_forms(day)}
+            out |= _digit_forms(int(value[:4]), int(value[4:6]), int(value[6:8]))
         elif keyword in _PLACE_KEYWORDS:
             out |= {_norm(p) for p in value.split()}
     return frozenset(v for v in out if len(v) >= 4)
