@@ -10,6 +10,7 @@ The only auditkit stage that needs torch and MONAI. Everything is imported on fi
   manifest joined in (``manifest``).
 * :func:`dicom_attributes`, :data:`ATTRIBUTE_COLUMNS`: subgroup attributes read from DICOM
   headers (``attributes``); :func:`output_paths`: the files a run writes (``outputs``).
+* :func:`merge_predictions`: join the outputs of ``predict --shard i/n`` (``shards``; no torch).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     )
     from auditkit.inference.outputs import output_paths
     from auditkit.inference.run import PredictionRun, predict, select_device
+    from auditkit.inference.shards import MergedPredictions, merge_predictions
 
 _EXPORTS = {
     "ATTRIBUTE_COLUMNS": "auditkit.inference.attributes",
@@ -45,12 +47,15 @@ _EXPORTS = {
     "PredictionRun": "auditkit.inference.run",
     "predict": "auditkit.inference.run",
     "select_device": "auditkit.inference.run",
+    "MergedPredictions": "auditkit.inference.shards",
+    "merge_predictions": "auditkit.inference.shards",
 }
 
 __all__ = [
     "ATTRIBUTE_COLUMNS",
     "LoadedModel",
     "Manifest",
+    "MergedPredictions",
     "ModelHints",
     "PredictionRun",
     "available_kinds",
@@ -58,6 +63,7 @@ __all__ = [
     "dicom_attributes",
     "load_manifest",
     "load_model",
+    "merge_predictions",
     "output_paths",
     "predict",
     "select_device",
