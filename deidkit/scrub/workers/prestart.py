@@ -67,6 +67,10 @@ def wants_workers(argv: Sequence[str]) -> bool:
     args = list(argv[1:])
     if not args or args[0] != "scrub" or "--help" in args:
         return False
+    if "--executor=dask" in args or any(
+        arg == "--executor" and args[i + 1 : i + 2] == ["dask"] for i, arg in enumerate(args)
+    ):
+        return False  # the workers are a Dask cluster's
     workers: str | None = None
     for i, arg in enumerate(args):
         if arg == "--workers" and i + 1 < len(args):

@@ -29,6 +29,9 @@ _SCRUB = ["deidkit", "scrub", "in", "out"]
         ([*_SCRUB, "--workers", "1"], False),
         ([*_SCRUB, "--workers=1"], False),
         (["deidkit", "scrub", "--help"], False),
+        ([*_SCRUB, "--workers", "2", "--executor", "dask"], False),  # a Dask cluster's workers
+        ([*_SCRUB, "--executor=dask"], False),
+        ([*_SCRUB, "--workers", "2", "--executor", "local"], True),
         (["deidkit", "verify", "release", "--workers", "2"], False),
         (["deidkit"], False),
         (["-c"], False),  # how the forkserver itself is started: never recurse
