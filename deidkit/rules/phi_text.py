@@ -57,8 +57,9 @@ _MONTH = (
     r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
 )
 _TIME = r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:\s?[ap]\.?m\.?)?)?"
-_B = r"(?<![\w])"  # no letter or digit just before
-_E = r"(?![\w])"
+# no letter or digit just before / after ("T2_2019-03-04": an underscore separates)
+_B = r"(?<![^\W_])"
+_E = r"(?![^\W_])"
 _PATTERNS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = tuple(
     (kind, re.compile(rx, re.IGNORECASE if ignore else 0))
     for kind, rx, ignore in (
@@ -91,20 +92,21 @@ _PATTERNS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = tuple(
         ("institution", r"\b(?:[A-Z][\w'&.-]*\s+){1,4}(?:Hospital|Clinic|Medical Cent(?:er|re)"
          r"|Infirmary|Health(?:care)? System|Imaging Cent(?:er|re)|University)\b", False),
         ("institution", r"\b(?:University|Hospital) of(?:\s+[A-Z][\w'.-]*){1,3}", False),
-        ("id", r"\b(?:MRN|MR#|ID|Acc(?:ession)?|Accn|Record)\s*(?:No\.?|Number|#)?\s*[:#]?\s*"
-         r"[A-Z0-9][A-Z0-9-]{3,}(?!\w)", True),
+        ("id", _B + r"(?:MRN|MR#|ID|Acc(?:ession)?|Accn|Record)(?![^\W_])\.?\s*(?:No\.?"
+         r"|Number|#)?\s*[:#]?\s*(?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9-]{3,}" + _E, True),
         ("id", r"(?<![\w.])(?=[A-Z0-9-]*\d)[A-Z0-9]*\d{6,}[A-Z0-9]*(?![\w.])", True),
     )
 )
 
 _TITLE_CUE: Final = re.compile(
-    r"\b(?:Dr|Drs|Doctor|Mr|Mrs|Ms|Miss|Mx|Prof|Professor|Sr|Nurse)\b\.?\s*$", re.IGNORECASE
+    r"(?<![^\W_])(?:Dr|Drs|Doctor|Mr|Mrs|Ms|Miss|Mx|Prof|Professor|Sr|Nurse)\b\.?\s*$",
+    re.IGNORECASE,
 )
 _TITLE_BEFORE: Final = re.compile(
-    r"\b(?:Dr|Drs|Doctor|Mr|Mrs|Ms|Miss|Mx|Prof|Professor)\b\.?\s{0,2}$", re.IGNORECASE
+    r"(?<![^\W_])(?:Dr|Drs|Doctor|Mr|Mrs|Ms|Miss|Mx|Prof|Professor)\b\.?\s{0,2}$", re.IGNORECASE
 )
 _LABEL_CUE: Final = re.compile(
-    r"(?:\b(?:name|patient|pt|pat|husband|wife|son|daughter|mother|father|brother|sister"
+    r"(?:(?<![^\W_])(?:name|patient|pt|pat|husband|wife|son|daughter|mother|father|brother|sister"
     r"|partner|spouse|relative|friend|guardian|technologist|tech|radiologist|physician"
     r"|attending|resident|by|with|cc|attn|to|from|per)\b[:.,]?\s*$)",
     re.IGNORECASE,
@@ -148,10 +150,16 @@ def find_phi_spans(
         found.extend(_identifier_spans(text, identifiers))
     for kind, pattern in _PATTERNS:
         found.extend(Span(m.start(), m.end(), kind) for m in pattern.finditer(text))
-    found.extend(_code_like(text, vendor_vocabulary() | vocabulary))
+    found.extend(_code_like(text, _words(vocabulary)))
     if names:
-        found.extend(_name_spans(text, name_lists(), vendor_vocabulary() | vocabulary))
-    return _merged(found)
+        found.extend(_name_spans(text, name_lists(), _words(vocabulary)))
+    return _with_titles(text, _merged(found))
+
+
+@lru_cache(maxsize=16)
+def _words(extra: frozenset[str]) -> frozenset[str]:
+    """The shipped vendor vocabulary and a profile's own words (joined once, not per text)."""
+    return vendor_vocabulary() | extra if extra else vendor_vocabulary()
 
 
 def remove_spans(text: str, spans: Iterable[Span]) -> str:
@@ -191,62 +199,124 @@ def _merged(spans: list[Span]) -> tuple[Span, ...]:
 
 
 def _identifier_spans(text: str, ids: PatientIdentifiers) -> Iterator[Span]:
-    for kind, pattern in _identifier_patterns(ids):
-        for match in pattern.finditer(text):
-            yield Span(match.start(), match.end(), kind)
-
-
-@lru_cache(maxsize=64)
-def _identifier_patterns(ids: PatientIdentifiers) -> tuple[tuple[str, re.Pattern[str]], ...]:
-    """One compiled alternation per kind (the same patient's files reuse it)."""
-    out: list[tuple[str, re.Pattern[str]]] = []
-    literal = (
-        ("name", ids.names),
-        ("id", ids.ids),
-        ("address", ids.addresses),
-        ("institution", ids.institutions),
-    )
-    for kind, values in literal:
-        if values:
-            alternation = "|".join(_loose(v) for v in sorted(values, key=len, reverse=True))
-            # a name ends where letters end ("SMITH300"); an ID where letters and digits do
-            edge = r"[^\W\d_]" if kind == "name" else r"[^\W_]"
-            pattern = rf"(?<!{edge})(?:{alternation})(?!{edge})"
-            out.append((kind, re.compile(pattern, re.I)))
+    """This patient's values in ``text``: set look-ups and plain searches, no per-patient
+    regular expression (each file may bring other values; compiling them cost more than
+    the scrub of the file)."""
+    if ids.names:
+        # a name ends where letters end ("SMITH300"), or is one alphanumeric word
+        for pattern in (_LETTERS, _ALNUMS):
+            for match in pattern.finditer(text):
+                if match.group().lower() in ids.names:
+                    yield Span(match.start(), match.end(), "name")
+    literal = (("id", ids.ids), ("address", ids.addresses), ("institution", ids.institutions))
+    if any(values for _, values in literal):
+        folded = _Folded(text)
+        for kind, values in literal:
+            for value in values:
+                for start, end in folded.find(value):
+                    yield Span(start, end, kind)
     if ids.dates:
-        forms = sorted({f for d in ids.dates for f in date_forms(d)}, key=len, reverse=True)
-        alternation = "|".join(_loose(f) for f in forms)
-        out.append(("date", re.compile(rf"(?<![\w])(?:{alternation})(?![\w])", re.I)))
+        yield from _date_spans(text, ids.dates)
     if ids.phones:
-        alternation = "|".join(r"[\s().-]*".join(p) for p in sorted(ids.phones))
-        out.append(("phone", re.compile(rf"(?<!\d)(?:{alternation})(?!\d)")))
-    return tuple(out)
+        for match in _PHONE_LIKE.finditer(text):
+            yield from _phone_spans(match, ids.phones)
 
 
-def _loose(value: str) -> str:
-    """A value as a pattern where any run of spaces may be any run of spaces or separators."""
-    return r"[\s_.,^-]+".join(re.escape(part) for part in value.split())
+def _phone_spans(match: re.Match[str], phones: frozenset[str]) -> Iterator[Span]:
+    """This patient's phone digits inside a run of digits and separators."""
+    where = [match.start() + i for i, c in enumerate(match.group()) if c.isdigit()]
+    digits = "".join(match.group()[i - match.start()] for i in where)
+    for phone in phones:
+        at = digits.find(phone)
+        if at >= 0:
+            yield Span(where[at], where[at + len(phone) - 1] + 1, "phone")
+        elif len(digits) >= 7 and phone.endswith(digits):  # written without a country code
+            yield Span(where[0], where[-1] + 1, "phone")
 
 
-def date_forms(day: _dt.date) -> set[str]:
-    """The common written forms of one date (numeric orders, separators, month names)."""
-    y, m, d = day.year, day.month, day.day
-    yy = f"{y % 100:02d}"
-    month, mon = _MONTHS[m - 1], _MONTHS[m - 1][:3]
-    forms = {f"{y}{m:02d}{d:02d}"}
-    for sep in "-/.":
-        forms.update({
-            f"{y}{sep}{m:02d}{sep}{d:02d}", f"{y}{sep}{m}{sep}{d}",
-            f"{m:02d}{sep}{d:02d}{sep}{y}", f"{d:02d}{sep}{m:02d}{sep}{y}",
-            f"{m}{sep}{d}{sep}{y}", f"{d}{sep}{m}{sep}{y}",
-            f"{m:02d}{sep}{d:02d}{sep}{yy}", f"{d:02d}{sep}{m:02d}{sep}{yy}",
-        })
-    for name in (month, mon):
-        forms.update({
-            f"{d:02d}-{name}-{y}", f"{d}-{name}-{y}", f"{d} {name} {y}", f"{d:02d} {name} {y}",
-            f"{name} {d}, {y}", f"{name} {d} {y}", f"{d}-{name}-{yy}",
-        })
-    return forms
+_LETTERS: Final = re.compile(r"[^\W\d_]+")
+_ALNUMS: Final = re.compile(r"[^\W_]+")
+_SEPARATOR_RUN: Final = re.compile(r"[\s_.,^-]+")
+_DIGIT: Final = re.compile(r"\d")
+_PHONE_LIKE: Final = re.compile(r"(?<!\d)\+?\(?\d[\d\s().-]{5,}\d(?!\d)")
+
+
+class _Folded:
+    """A text lower-cased with every run of separators as one space, mapped back to it."""
+
+    def __init__(self, text: str) -> None:
+        pieces: list[str] = []
+        self.starts: list[int] = []
+        at = 0
+        for match in _SEPARATOR_RUN.finditer(text):
+            self._add(pieces, text, at, match.start())
+            pieces.append(" ")
+            self.starts.append(match.start())
+            at = match.end()
+        self._add(pieces, text, at, len(text))
+        self.text = "".join(pieces).lower()
+        self.starts.append(len(text))
+        self.source = text
+
+    def _add(self, pieces: list[str], text: str, start: int, end: int) -> None:
+        pieces.append(text[start:end])
+        self.starts.extend(range(start, end))
+
+    def find(self, value: str) -> Iterator[tuple[int, int]]:
+        """Where ``value`` (separators folded alike) stands as whole words."""
+        needle = " ".join(_SEPARATOR_RUN.split(value.lower())).strip()
+        if not needle:
+            return
+        at = self.text.find(needle)
+        while at >= 0:
+            end = at + len(needle)
+            before = self.text[at - 1] if at else " "
+            after = self.text[end] if end < len(self.text) else " "
+            if not before.isalnum() and not after.isalnum():
+                yield self.starts[at], self.starts[end - 1] + 1
+            at = self.text.find(needle, at + 1)
+
+
+_MONTH_NUMBER: Final = {name[:3]: i + 1 for i, name in enumerate(_MONTHS)}
+_DATE_CANDIDATES: Final = (
+    re.compile(r"(?<!\d)(\d{1,4})([-/.])(\d{1,2})\2(\d{2,4})(?!\d)"),
+    re.compile(r"(?<!\d)((?:19|20)\d{2})(\d{2})(\d{2})(?!\d)"),
+    re.compile(rf"(?<!\d)(\d{{1,2}})(?:st|nd|rd|th)?[\s-]+({_MONTH})\.?[\s,-]+(\d{{2,4}})(?!\d)",
+               re.I),
+    re.compile(rf"({_MONTH})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})(?!\d)", re.I),
+)
+
+
+def _date_spans(text: str, dates: frozenset[_dt.date]) -> Iterator[Span]:
+    """This patient's dates in any common written form (numeric orders, month names)."""
+    for index, pattern in enumerate(_DATE_CANDIDATES):
+        for match in pattern.finditer(text):
+            if not _readings(index, match.groups()).isdisjoint(dates):
+                yield Span(match.start(), match.end(), "date")
+
+
+def _readings(index: int, groups: tuple[str, ...]) -> set[_dt.date]:
+    """Every date a candidate can be read as (day and month first, two-digit years)."""
+    if index == 0:
+        a, _, b, c = groups
+        triples = [(a, b, c)] if len(a) == 4 else [(c, a, b), (c, b, a)]
+    elif index == 1:
+        triples = [(groups[0], groups[1], groups[2])]
+    elif index == 2:
+        day, month, year = groups
+        triples = [(year, str(_MONTH_NUMBER[month[:3].lower()]), day)]
+    else:
+        month, day, year = groups
+        triples = [(year, str(_MONTH_NUMBER[month[:3].lower()]), day)]
+    found: set[_dt.date] = set()
+    for year, month, day in triples:
+        years = [int(year)] if len(year) == 4 else [2000 + int(year), 1900 + int(year)]
+        for y in years:
+            try:
+                found.add(_dt.date(y, int(month), int(day)))
+            except ValueError:
+                continue
+    return found
 
 
 # -- record-number-like tokens ------------------------------------------------------------
@@ -283,13 +353,16 @@ def _name_spans(text: str, names: NameLists, vocabulary: frozenset[str]) -> Iter
     words = [_Word(m.start(), m.end(), m.group(), m.group().lower()) for m in _WORD.finditer(text)]
     flagged = [False] * len(words)
     for i, word in enumerate(words):
-        if word.low in vocabulary or len(word.text) < 2 or not _alpha(word.text):
+        if len(word.text) < 2 or not _alpha(word.text):
             continue
         capital = word.text[0].isupper()
         before = text[words[i - 1].end if i else 0 : word.start]
         context = text[max(0, word.start - 24) : word.start]
+        titled = word.text[1:].islower()  # "Baker" after "Dr" is a person even if an eponym
         if capital and _TITLE_CUE.search(context) and "\n" not in before:
-            flagged[i] = word.low not in _STOP
+            flagged[i] = word.low not in _STOP and (titled or word.low not in vocabulary)
+        elif word.low in vocabulary:
+            continue
         elif capital and names.is_name(word.low):
             flagged[i] = True
         elif _caret_joined(text, words, i):
@@ -297,14 +370,42 @@ def _name_spans(text: str, names: NameLists, vocabulary: frozenset[str]) -> Iter
         elif capital and _LABEL_CUE.search(context) and word.low not in _STOP:
             listed = word.low in names.first or word.low in names.last
             flagged[i] = listed or word.low not in names.not_names
+    _given_family(words, flagged, text, names)
     _extend(words, flagged, text, names, vocabulary)
-    for i, (word, hit) in enumerate(zip(words, flagged, strict=True)):
+    for word, hit in zip(words, flagged, strict=True):
         if hit:
-            # "Dr Jones" is one name: the title goes with it ("Dr" alone tells nothing)
-            follows_name = i > 0 and flagged[i - 1]
-            title = None if follows_name else _TITLE_BEFORE.search(text, 0, word.start)
-            yield Span(title.start() if title else word.start, word.end, "name")
+            yield Span(word.start, word.end, "name")
     yield from _initials(text, words, flagged)
+
+
+def _given_family(words: list[_Word], flagged: list[bool], text: str, names: NameLists) -> None:
+    """A listed given name right before a capitalised surname or unknown word: both names
+    ("Ahmed Lindqvist"), even where the given name is also an ordinary word."""
+    for i in range(len(words) - 1):
+        first, second = words[i], words[i + 1]
+        if text[first.end : second.start] != " " or not (first.text + second.text).isalpha():
+            continue
+        if not (first.text[:1].isupper() and first.text[1:].islower()):
+            continue
+        if not (second.text[:1].isupper() and second.text[1:].islower()):
+            continue
+        surname = second.low in names.last or (
+            second.low not in names.not_names and second.low not in names.first
+        )
+        if first.low in names.first and surname:
+            flagged[i] = flagged[i + 1] = True
+
+
+def _with_titles(text: str, spans: tuple[Span, ...]) -> tuple[Span, ...]:
+    """Name spans with the title before them: "Dr Jones" is one name ("Dr" alone tells
+    nothing), whichever signal found "Jones"."""
+    out: list[Span] = []
+    for span in spans:
+        title = _TITLE_BEFORE.search(text, 0, span.start) if span.kind == "name" else None
+        if title is not None and not (out and out[-1].end > title.start()):
+            span = Span(title.start(), span.end, span.kind)
+        out.append(span)
+    return tuple(out)
 
 
 def _caret_joined(text: str, words: list[_Word], i: int) -> bool:
