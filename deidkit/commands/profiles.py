@@ -92,6 +92,10 @@ def show_command(
         typer.echo(f"overrides: {len(data['overrides'])}")
         for tag, code in data["overrides"].items():
             typer.echo(f"  {tag} -> {code}")
+        if data["vocabulary"]:
+            typer.echo(f"vocabulary (never names): {len(data['vocabulary'])} word(s)")
+        for kept in data["keep_private"]:
+            typer.echo(f"keep private: ({kept['group']},xx{kept['element']}) {kept['creator']}")
 
 
 def explain_command(
@@ -99,6 +103,10 @@ def explain_command(
     profile: Annotated[str, typer.Option("--profile", help="Profile name or YAML file.")] = "basic",
     sop_class: Annotated[
         str | None, typer.Option("--sop-class", help="SOP Class UID, to resolve mixed codes.")
+    ] = None,
+    creator: Annotated[
+        str | None,
+        typer.Option("--creator", help="Private Creator of a private tag (keep_private rules)."),
     ] = None,
     as_json: JsonFlag = False,
     json_out: JsonOutOption = None,
@@ -114,7 +122,7 @@ def explain_command(
 
         inputs = {"--profile": Path(profile) if Path(profile).is_file() else None}
         check_json_out(target, inputs=inputs, sensitive=False, force=force)
-        result = explain_tag(tag, load_profile(profile), sop_class=sop_class)
+        result = explain_tag(tag, load_profile(profile), sop_class=sop_class, creator=creator)
         emit_json(target, result.as_dict())
         if not target.text:
             return

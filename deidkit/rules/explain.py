@@ -53,7 +53,9 @@ class Explanation:
         return dict(self.__dict__)
 
 
-def explain_tag(spec: str, profile: Profile, *, sop_class: str | None = None) -> Explanation:
+def explain_tag(
+    spec: str, profile: Profile, *, sop_class: str | None = None, creator: str | None = None
+) -> Explanation:
     """Explain the action ``profile`` applies to a top-level tag.
 
     Parameters
@@ -65,6 +67,9 @@ def explain_tag(spec: str, profile: Profile, *, sop_class: str | None = None) ->
     sop_class
         SOP Class UID used to resolve mixed codes by Type; without it they are shown
         unresolved with the unknown-IOD rule.
+    creator
+        A private element's Private Creator; without it, the profile's ``keep_private``
+        entries for that group and element byte are named in the reason.
 
     Raises
     ------
@@ -97,6 +102,13 @@ def explain_tag(spec: str, profile: Profile, *, sop_class: str | None = None) ->
         emptied = clean_outcome(vr.split(" ")[0] or None, profile)
         if emptied is not None:
             resolved, resolution = emptied
+    if group & 1 and tag & 0xFFFF >= 0x1000:
+        kept = _kept_private(tag, profile, creator)
+        if kept is not None:
+            code = resolved = "K"
+            reason, resolution = kept, "text values: PHI spans removed (as code C on text)"
+        elif creator is not None:
+            reason = f"{reason}; creator '{creator}' not in the profile's keep_private"
     return Explanation(
         tag=tag_key,
         keyword=keyword,
@@ -140,6 +152,22 @@ def _decision(tag: int, row: TableRow | None, profile: Profile, tag_key: str) ->
     if decision is None and row is not None:
         return decide(row, profile, tag_key=tag_key)  # curve and overlay pattern rows
     return decision
+
+
+def _kept_private(tag: int, profile: Profile, creator: str | None) -> str | None:
+    """The profile's ``keep_private`` rule for a private element, as a reason, or None."""
+    group, byte = tag >> 16, tag & 0xFF
+    creators = sorted(c for c, g, e in profile.keep_private if g == group and e == byte)
+    if creator is not None:
+        creators = [c for c in creators if c == creator]
+    if not creators:
+        return None
+    named = ", ".join(f"'{c}'" for c in creators)
+    where = f"({group:04X},xx{byte:02X})"
+    return (
+        f"profile '{profile.name}' keep_private: {where} kept when the block's creator is "
+        f"{named} (text values lose their PHI spans); any other creator: removed unless safe"
+    )
 
 
 def _vr_rule_text(vr: str, profile: Profile) -> tuple[str, str]:

@@ -56,7 +56,7 @@ from deidkit.scrub.codec import (
     set_value,
 )
 from deidkit.scrub.context import ActionRecord, LinkagePair, WalkContext
-from deidkit.scrub.private import block_creators, safe_vr
+from deidkit.scrub.private import KEPT_BY_PROFILE, block_creators, private_keep
 
 # TAG_PATIENT_ID: the engine takes it from here (it is defined in rules.decisions)
 __all__ = [
@@ -77,6 +77,7 @@ _SPECIAL_TAGS = KEYED_TAGS
 _REMOVE_ACTION = REGISTRY["X"]
 _KEEP_ACTION = REGISTRY["K"]
 _GUARDED_CODES = frozenset({"C", "Z"})
+_KEPT_PRIVATE_TEXT = Decision("C", "kept private text: PHI spans removed")
 
 
 @lru_cache(maxsize=4096)
@@ -277,7 +278,7 @@ def walk_dataset(
     kept_blocks: set[tuple[int, int]] = set()
     creator_tags: list[int] = []
     removed: dict[tuple[int, int], int] = {}
-    kept_count: dict[tuple[int, int], int] = {}
+    kept_count: dict[tuple[int, int, str], int] = {}
     table = ctx.table
     elements = element_map(ds)
     retain_private = "retain_safe_private" in ctx.profile.options
@@ -294,12 +295,15 @@ def walk_dataset(
             if element <= 0x00FF:
                 creator_tags.append(key)
                 continue
-            keep, safe = False, None
-            if retain_private:
+            why, safe = None, None
+            if retain_private or ctx.profile.keep_private:
                 if creators is None:
                     creators = block_creators(ds)
-                keep, safe = safe_vr(tag, creators, ctx.declared)
-            if not keep:
+                why, safe = private_keep(
+                    tag, creators, ctx.declared, ctx.profile.keep_private,
+                    retain_safe=retain_private,
+                )
+            if why is None:
                 del elements[key]
                 # one record per private block (not per element) keeps the log readable
                 block = (group, element >> 8)
@@ -313,10 +317,13 @@ def walk_dataset(
                 _record(ctx, where, tag, "X", "safe private element of unknown VR")
                 continue
             rule = vr_decision(vr, ctx.profile.options, private=True)
+            if rule is None and vr in _TEXT_VRS and ctx.identifiers is not None:
+                rule = _KEPT_PRIVATE_TEXT  # kept text: this profile cleans free text
             if rule is None:
                 if raw.VR in (None, "UN"):
                     convert_element(ds, key, vr)  # implicit VR or UN: give it the safe list's VR
-                kept_count[(group, element >> 8)] = kept_count.get((group, element >> 8), 0) + 1
+                counted = (group, element >> 8, why)
+                kept_count[counted] = kept_count.get(counted, 0) + 1
                 continue  # kept as read; recorded once per block below, whatever the encoding
             _apply(ds, key, vr, rule, ctx, (*parent, tag), where, mode)
             continue
@@ -352,9 +359,12 @@ def walk_dataset(
     for (pgroup, pblock), count in removed.items():
         where = f"{prefix}({pgroup:04X},{pblock:02X}xx)"
         _record(ctx, where, (pgroup << 16) | (pblock << 8), "X", f"{why} ({count} in block)")
-    for (pgroup, pblock), count in kept_count.items():
+    for (pgroup, pblock, why), count in kept_count.items():
         where = f"{prefix}({pgroup:04X},{pblock:02X}xx)"
-        reason = f"safe private elements kept (E.3.10 or declared safe; {count} in block)"
+        if why == KEPT_BY_PROFILE:
+            reason = f"private elements kept by the profile's keep_private ({count} in block)"
+        else:
+            reason = f"safe private elements kept (E.3.10 or declared safe; {count} in block)"
         _record(ctx, where, (pgroup << 16) | (pblock << 8), "K", reason)
     for creator in creator_tags:
         if (creator >> 16, creator & 0xFF) not in kept_blocks:

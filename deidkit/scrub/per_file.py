@@ -103,8 +103,9 @@ class ScrubSettings:
 
 
 def profile_record(profile: Profile) -> dict[str, Any]:
-    """The profile as it goes into reports: name, source, options, overrides."""
-    return {
+    """The profile as it goes into reports: name, source, options, overrides (and, where the
+    profile has them, its vocabulary and kept private elements: verify reads the latter)."""
+    record: dict[str, Any] = {
         "name": profile.name,
         "source": profile.source,
         "options": sorted(profile.options),
@@ -113,6 +114,11 @@ def profile_record(profile: Profile) -> dict[str, Any]:
         "date_shift_range": list(profile.date_shift_range),
         "notes": list(profile.notes),
     }
+    if profile.vocabulary:  # only then: earlier runs keep their fingerprint
+        record["vocabulary"] = sorted(profile.vocabulary)
+    if profile.keep_private:
+        record["keep_private"] = profile.to_json()["keep_private"]
+    return record
 
 
 @dataclass(frozen=True)

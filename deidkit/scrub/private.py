@@ -3,7 +3,8 @@
 Private elements are removed unless the profile has Retain Safe Private and the element is
 on the safe list (Table E.3.10-1, matched by creator, group and element-in-block, so a block
 relocated from xx10 to xx20 still matches) or the instance declares it safe in the Private
-Data Element Characteristics Sequence (0008,0300).
+Data Element Characteristics Sequence (0008,0300), or the profile names it in
+``keep_private`` (creator, group, element byte: e.g. the Siemens CSA headers dcm2niix reads).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import pydicom
+from pydicom.datadict import private_dictionary_VR
 
 from deidkit.rules.standard import safe_private_table
 from deidkit.scrub.codec import element_map, raw_text
@@ -87,3 +89,34 @@ def safe_vr(
     if (group, creator, None) in declared or (group, creator, offset) in declared:
         return True, None
     return False, None
+
+
+#: Why a private element is kept: the safe list (or the instance's declaration), or the
+#: profile's ``keep_private``.
+KEPT_SAFE = "safe"
+KEPT_BY_PROFILE = "profile"
+
+
+def private_keep(
+    tag: int,
+    creators: Mapping[tuple[int, int], str],
+    declared: frozenset[tuple[int, str, int | None]],
+    keep_private: frozenset[tuple[str, int, int]],
+    *,
+    retain_safe: bool,
+) -> tuple[str | None, str | None]:
+    """Why a private data element is kept (:data:`KEPT_SAFE`, :data:`KEPT_BY_PROFILE`, None:
+    removed) and its VR where the safe list or pydicom's private dictionary knows it."""
+    if retain_safe:
+        keep, vr = safe_vr(tag, creators, declared)
+        if keep:
+            return KEPT_SAFE, vr
+    group, element = tag >> 16, tag & 0xFFFF
+    creator = creators.get((group, element >> 8))
+    if creator is None or (creator, group, element & 0xFF) not in keep_private:
+        return None, None
+    try:
+        vr = str(private_dictionary_VR((group << 16) | 0x1000 | (element & 0xFF), creator))
+    except KeyError:
+        vr = "OB"  # unknown to the dictionary: its bytes are kept as they are
+    return KEPT_BY_PROFILE, vr.split(" ")[0]

@@ -254,8 +254,8 @@ class _Scanner:
 
     def _check_private(self, ds: Dataset, tag: int, here: str, kw_here: str) -> None:
         group, element = tag >> 16, tag & 0xFFFF
-        allowed = False
-        if "retain_safe_private" in self.rules.options and element >= 0x10:
+        allowed = self._kept_by_profile(ds, group, element)
+        if not allowed and "retain_safe_private" in self.rules.options and element >= 0x10:
             if element <= 0xFF:
                 creator = element_text(ds.get(tag))
                 allowed = any(
@@ -272,6 +272,17 @@ class _Scanner:
                 "error",
                 message="private element not on the safe list",
             )
+
+    def _kept_by_profile(self, ds: Dataset, group: int, element: int) -> bool:
+        """A private creator or element the profile's ``keep_private`` names."""
+        if not self.rules.keep_private or element < 0x10:
+            return False
+        if element <= 0xFF:
+            return self.rules.keeps_private(element_text(ds.get((group << 16) | element)), group)
+        if element < 0x1000:
+            return False
+        creator = element_text(ds.get((group << 16) | (element >> 8)))
+        return self.rules.keeps_private(creator, group, element & 0xFF)
 
     def _check_element(self, tag: int, vr: str, values: list[str], here: str, kw: str) -> None:
         present = [v for v in values if v.strip(" \x00^")]

@@ -402,12 +402,17 @@ class _Collector:
 
 
 def _is_safe_private(ds: Dataset, tag: int, rules: Rules, declared: Declared) -> bool:
-    """Whether a private element is safe (listed or declared) and the profile keeps safe private."""
+    """Whether a private element is kept: named by the profile's ``keep_private``, or safe
+    (listed or declared) under Retain Safe Private."""
     group, element = tag >> 16, tag & 0xFFFF
-    if group % 2 == 0 or element < 0x1000 or "retain_safe_private" not in rules.options:
+    if group % 2 == 0 or element < 0x1000:
         return False
     creator_tag = (group << 16) | (element >> 8)
     creator = str(ds[creator_tag].value).strip() if creator_tag in ds else ""
+    if rules.keeps_private(creator, group, element & 0xFF):
+        return True
+    if "retain_safe_private" not in rules.options:
+        return False
     return element_safe(declared, creator, group, element & 0xFF)
 
 

@@ -129,6 +129,8 @@ class Rules:
     profile_name: str
     options: frozenset[str]
     overrides: Mapping[str, str] = field(default_factory=dict)
+    #: Private elements the profile keeps by name: (creator, group, element byte).
+    keep_private: frozenset[tuple[str, int, int]] = frozenset()
     #: Per-instance memo of :meth:`code_for` (asked for every element of every file).
     _codes: dict[int, str | None] = field(default_factory=dict, compare=False, repr=False)
     #: Memo of the score's per-element choice (deidkit.verify.score_facts.FactCollector).
@@ -145,6 +147,13 @@ class Rules:
     def expected_method_codes(self) -> frozenset[str]:
         """CID 7050 codes the method code sequence must hold for this profile."""
         return frozenset({CID7050_BASIC[0]} | {CID7050[o][0] for o in self.options if o in CID7050})
+
+    def keeps_private(self, creator: str, group: int, element_byte: int | None = None) -> bool:
+        """Whether ``keep_private`` names this element (None: any element of the block)."""
+        return any(
+            c == creator and g == group and element_byte in (None, e)
+            for c, g, e in self.keep_private
+        )
 
     def code_for(self, tag: int) -> str | None:
         """The action code the profile demands for a standard tag, or None if unlisted."""

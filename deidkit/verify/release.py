@@ -236,7 +236,20 @@ def run_report_for(release: Path) -> RunReport | None:
 
 def rules_from_profile(profile: Profile) -> Rules:
     """The verifier's view of a profile (options and overrides only)."""
-    return Rules(profile.name, frozenset(profile.options), dict(profile.overrides))
+    return Rules(
+        profile.name, frozenset(profile.options), dict(profile.overrides), profile.keep_private
+    )
+
+
+def _kept_private(raw: Any) -> frozenset[tuple[str, int, int]]:
+    """A run report's ``keep_private`` entries (malformed ones are ignored: nothing kept)."""
+    kept: set[tuple[str, int, int]] = set()
+    for entry in raw if isinstance(raw, list) else []:
+        try:
+            kept.add((str(entry["creator"]), int(entry["group"], 16), int(entry["element"], 16)))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return frozenset(kept)
 
 
 def _resolve_rules(
@@ -254,6 +267,7 @@ def _resolve_rules(
             str(record.get("name", "unknown")),
             frozenset(str(o) for o in record["options"]),
             {str(k): str(v) for k, v in dict(record.get("overrides") or {}).items()},
+            _kept_private(record.get("keep_private")),
         )
         return rules, (int(shift[0]), int(shift[1])) if isinstance(shift, list) and len(
             shift
