@@ -116,7 +116,9 @@ _DEID_CONDITION: Final = re.compile(
 def parse_deid_filters(text: str) -> list[RegionRule]:
     """The region rules of a deid recipe's ``%filter`` sections.
 
-    ``coordinates`` are ``xmin,ymin,xmax,ymax``; ``ctpcoordinates`` ``x,y,width,height``.
+    ``coordinates`` are ``xmin,ymin,xmax,ymax``; ``ctpcoordinates`` ``x,y,width,height``;
+    ``coordinates all`` is the whole image. A label without conditions matches nothing, as
+    in deid.
     Conditions of one ``LABEL`` are combined with *and* (deid's ``||`` alternatives become
     separate rules only where they are written as separate labels).
     """
@@ -126,7 +128,8 @@ def parse_deid_filters(text: str) -> list[RegionRule]:
     boxes: list[Box] = []
 
     def flush() -> None:
-        if label and boxes:
+        # deid flags nothing with a rule that has no condition; neither does this
+        if label and boxes and conditions:
             rules.append(RegionRule(label=label, boxes=tuple(boxes), conditions=tuple(conditions)))
 
     for raw in text.splitlines():

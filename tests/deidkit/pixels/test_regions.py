@@ -80,11 +80,16 @@ def test_malformed_regions_are_usage_errors(tmp_path: Path, text: str) -> None:
     assert "bad.txt" in str(info.value)
 
 
-def test_deid_shipped_ultrasound_recipe_parses() -> None:
+def test_deid_rules_as_deid_applies_them() -> None:
     from pathlib import Path as _Path
 
     import deid
 
+    # its only boxes: "coordinates all" under a label without conditions (deid: never
+    # flagged) and boxes from Sequence of Ultrasound Regions (not guessed)
     text = (_Path(deid.__file__).parent / "data" / "deid.dicom.ultrasound").read_text()
-    rules = parse_deid_filters(text)
-    assert any(rule.boxes == ((0, 0, 1 << 16, 1 << 16),) for rule in rules)  # "all"
+    assert parse_deid_filters(text) == []
+    (rule,) = parse_deid_filters(
+        "%filter graylist\nLABEL x\n  equals Modality US\n  coordinates all\n"
+    )
+    assert rule.boxes == ((0, 0, 1 << 16, 1 << 16),)
