@@ -167,3 +167,35 @@ def test_jackknife_weights_leave_out_whole_patients():
     for row in w:
         dropped = np.unique(clusters[row == 0])
         assert all((row[clusters == p] == 0).all() for p in dropped)
+
+
+def test_patients_are_permuted_when_the_attribute_is_constant_within_them():
+    frame = _frame(n=600, groups=3, seed=6)
+    frame["patient"] = [f"p{i // 2}" for i in range(len(frame))]
+    frame["site"] = frame.groupby("patient")["site"].transform("first")  # one site a patient
+    rng = np.random.default_rng(0)
+    frame["scanner"] = rng.choice(["x", "y"], len(frame))  # varies within a patient
+    pred = prepare_predictions(frame, task="binary", groups=("site", "scanner"), patient="patient")
+    result = AuditResult(predictions=pred, n_boot=100, seed=0)
+    tests = {(d["attribute"], d["metric"]): d.get("test") for d in result.disparities}
+    assert tests[("site", "equal_opportunity_difference")] == "permutation"
+    assert tests[("scanner", "equal_opportunity_difference")] == "bootstrap-range"
+    assert all(
+        d["p_value"] is None or d["p_value"] >= 1 / 101 for d in result.disparities
+    )  # patient permutations: P = B
+
+
+def test_regression_gaps_are_permutation_tests():
+    rng = np.random.default_rng(8)
+    n = 400
+    site = rng.choice(["a", "b", "c"], n)
+    label = rng.normal(50, 10, n)
+    prediction = label + rng.normal(0, 3, n) + np.where(site == "c", 4.0, 0.0)
+    frame = pd.DataFrame(
+        {"label": label.astype(str), "prediction": prediction.astype(str), "site": site}
+    )
+    pred = prepare_predictions(frame, task="regression", groups=("site",))
+    result = AuditResult(predictions=pred, n_boot=200, seed=0)
+    bias = next(d for d in result.disparities if d["metric"] == "bias_difference")
+    assert bias["test"] == "permutation" and bias["significant_holm"] is True
+    assert bias["p_value"] == pytest.approx(1 / 201)
