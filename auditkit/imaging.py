@@ -417,7 +417,10 @@ class Preprocessor:
             torch.from_numpy(np.ascontiguousarray(volume.data, dtype=np.float32))[None],
             affine=torch.from_numpy(volume.affine),
         )
-        tensor = self._orient(tensor)
+        if axcodes_of(volume.affine) != self.spec.axcodes.upper():
+            # Already in the model's orientation (most NIfTI, axial DICOM): MONAI's
+            # Orientation would be a no-op costing more than the NIfTI read (bench/predict.py).
+            tensor = self._orient(tensor)
         if self._spacings:
             tensor = self._spacings[self._flat_axis(tensor.shape[1:]), label](tensor)
         return tensor
@@ -451,6 +454,26 @@ class Preprocessor:
         if not bool(plain.isfinite().all()):
             raise ImageReadError(ERR_NOT_FINITE_INPUT, code="input_not_finite")
         return plain.contiguous(), affine
+
+
+_LABELS = ("LR", "PA", "IS")
+#: A voxel axis counts as aligned with a world axis when that component carries at least this
+#: share of its direction; anything more oblique goes through MONAI's Orientation.
+_ALIGNED = 0.9
+
+
+def axcodes_of(affine: np.ndarray) -> str:
+    """Where each voxel axis points (``"RAS"``), or ``""`` when an axis is oblique or shared."""
+    codes, axes = [], set()
+    rotation = np.asarray(affine, dtype=np.float64)[:3, :3]
+    for column in rotation.T:
+        norm = float(np.linalg.norm(column))
+        axis = int(np.argmax(np.abs(column)))
+        if norm == 0 or abs(column[axis]) < _ALIGNED * norm or axis in axes:
+            return ""
+        axes.add(axis)
+        codes.append(_LABELS[axis][1 if column[axis] > 0 else 0])
+    return "".join(codes)
 
 
 def _pixdim(spacing: Sequence[float], flat: int) -> tuple[float, ...]:
