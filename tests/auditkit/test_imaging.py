@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
@@ -18,6 +19,7 @@ from auditkit.imaging import (
     ERR_UNREADABLE,
     Preprocessor,
     PreprocessSpec,
+    axcodes_of,
     load_volume,
     parse_intensity,
 )
@@ -183,3 +185,19 @@ def test_slices_without_positions_say_so(tmp_path: Path, volume: np.ndarray) -> 
 def test_bad_intensity_specs(spec: str) -> None:
     with pytest.raises(UsageError):
         parse_intensity(spec)
+
+
+@pytest.mark.parametrize(
+    ("affine", "codes"),
+    [
+        (np.diag([0.5, 2.0, 3.0, 1.0]), "RAS"),
+        (np.diag([-1.0, -1.0, 1.0, 1.0]), "LPS"),
+        (np.array([[0, 0, 1, 0], [1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1.0]]), "ASR"),
+        (np.array([[1, 1, 0, 0], [1, -1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1.0]]), ""),  # 45 deg
+    ],
+)
+def test_axcodes_of_agrees_with_nibabel_or_declines(affine: np.ndarray, codes: str) -> None:
+    # The fast path skips MONAI's Orientation only when these codes are the model's.
+    assert axcodes_of(affine) == codes
+    if codes:
+        assert "".join(nib.aff2axcodes(affine)) == codes
