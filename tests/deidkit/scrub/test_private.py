@@ -135,7 +135,9 @@ def test_verify_accepts_kept_blocks_and_flags_other_creators(tmp_path: Path) -> 
             "--key-file", str(key_file), "--workers", "1"]
     assert runner.invoke(app, args).exit_code == EXIT_OK
     report = tmp_path / "v.json"
-    result = runner.invoke(app, ["verify", str(release), "--json-out", str(report)])
+    result = runner.invoke(
+        app, ["verify", str(release), "--json-out", str(report), "--workers", "1"]
+    )
     assert report.is_file(), result.output
     findings = json.loads(report.read_text())["findings"]
     assert [f for f in findings if f["check"] == "private-element"] == []
@@ -145,7 +147,8 @@ def test_verify_accepts_kept_blocks_and_flags_other_creators(tmp_path: Path) -> 
     ds = pydicom.dcmread(path)
     ds[0x00290011].value = "OTHER VENDOR"
     ds.save_as(path)
-    result = runner.invoke(app, ["verify", str(release), "--json-out", str(report), "--force"])
+    args = ["verify", str(release), "--json-out", str(report), "--force", "--workers", "1"]
+    result = runner.invoke(app, args)
     findings = json.loads(report.read_text())["findings"]
     assert {f["check"] for f in findings if f["severity"] == "error"} >= {"private-element"}
     assert result.exit_code == EXIT_PHI_FOUND
