@@ -147,16 +147,19 @@ def _score(pictures: list[tuple[str, Picture]], cleaned: list[np.ndarray | None]
     }
 
 
+THREADS = 1
+
+
 def run_deidkit(pictures: list[tuple[str, Picture]]) -> dict[str, Any]:
     frames = sum(int(p.ds.get("NumberOfFrames", 1)) for _, p in pictures)
     start = time.perf_counter()
     for _, picture in pictures:
-        scan_dataset(picture.ds)
+        scan_dataset(picture.ds, threads=THREADS)
     scan_s = time.perf_counter() - start
     cleaned: list[np.ndarray | None] = []
     legible_after = 0
     start = time.perf_counter()
-    results = [clean_dataset(p.ds) for _, p in pictures]
+    results = [clean_dataset(p.ds, threads=THREADS) for _, p in pictures]
     clean_s = time.perf_counter() - start
     statuses: dict[str, int] = {}
     for (_, picture), result in zip(pictures, results, strict=True):
@@ -224,7 +227,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=12, help="images with text (x3 kinds)")
     parser.add_argument("--frames", type=int, default=2, help="frames per ultrasound image")
+    parser.add_argument("--threads", type=int, default=1, help="frames of one file read at once")
     args = parser.parse_args()
+    global THREADS
+    THREADS = args.threads
     pictures = corpus(args.images, args.frames)
     print(f"corpus: {len(pictures)} images, {ROWS}x{COLUMNS}")
     for name, run in (("deidkit", run_deidkit), ("deid ultrasound recipe", run_deid)):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -163,17 +164,24 @@ def _scan_frames(
     identifiers: Identifiers,
     reader: Reader,
     only: Sequence[int] | None = None,
+    threads: int = 1,
 ) -> tuple[list[Detection], int]:
-    found: list[Detection] = []
-    words = 0
-    for index in range(layout.frames) if only is None else only:
-        hits, count = _ocr_frame(
+    indices = list(range(layout.frames) if only is None else only)
+
+    def one(index: int) -> tuple[list[Detection], int]:
+        return _ocr_frame(
             frames[index], index, layout=layout, palette=palette,
             identifiers=identifiers, reader=reader,
         )  # fmt: skip
-        found += hits
-        words += count
-    return found, words
+
+    if threads > 1 and len(indices) > 1:
+        # each read is a Tesseract process: threads only wait for them
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            results = list(pool.map(one, indices))
+    else:
+        results = [one(index) for index in indices]
+    found = [hit for hits, _ in results for hit in hits]
+    return found, sum(count for _, count in results)
 
 
 def scan_dataset(
@@ -182,6 +190,7 @@ def scan_dataset(
     identifiers: Identifiers | None = None,
     regions: Sequence[RegionRule] = (),
     reader: Reader = read_frame,
+    threads: int = 1,
 ) -> ScanResult:
     """Boxes of burned-in PHI in every frame of ``ds`` (nothing is changed).
 
@@ -196,13 +205,16 @@ def scan_dataset(
     reader
         The OCR of one rendered frame (words in frame pixels, both polarities);
         :func:`~deidkit.pixels.ocr.read_frame`.
+    threads
+        Frames read at once (each read is a Tesseract process).
     """
     layout = layout_of(ds)
     frames = decode_frames(ds, layout)
     ids = identifiers if identifiers is not None else identifiers_of(ds)
     found, words = _scan_frames(
-        frames, layout=layout, palette=_palette(ds, layout), identifiers=ids, reader=reader
-    )
+        frames, layout=layout, palette=_palette(ds, layout), identifiers=ids, reader=reader,
+        threads=threads,
+    )  # fmt: skip
     return ScanResult(layout, tuple(_region_detections(ds, regions, layout) + found), words)
 
 
@@ -331,6 +343,7 @@ def clean_dataset(
     regions: Sequence[RegionRule] = (),
     margin: int = MARGIN,
     reader: Reader = read_frame,
+    threads: int = 1,
 ) -> PixelResult:
     """Find, clean and re-check burned-in PHI of ``ds`` (``ds`` itself is not changed).
 
@@ -346,6 +359,8 @@ def clean_dataset(
         Pixels added around each box before it is filled.
     reader
         The OCR function.
+    threads
+        Frames read at once (1 in scrub's workers, which already run one file per core).
 
     Returns
     -------
@@ -358,7 +373,7 @@ def clean_dataset(
     ids = identifiers if identifiers is not None else identifiers_of(ds)
     palette = _palette(ds, layout)
     found, _ = _scan_frames(
-        frames, layout=layout, palette=palette, identifiers=ids, reader=reader
+        frames, layout=layout, palette=palette, identifiers=ids, reader=reader, threads=threads
     )
     detections = _region_detections(ds, regions, layout) + found
     if not detections:
@@ -372,8 +387,9 @@ def clean_dataset(
             changed += _fill(frames[detection.frame], box, layout)
         touched = sorted({d.frame for d in pending})
         residual, _ = _scan_frames(
-            frames, layout=layout, palette=palette, identifiers=ids, reader=reader, only=touched
-        )
+            frames, layout=layout, palette=palette, identifiers=ids, reader=reader,
+            only=touched, threads=threads,
+        )  # fmt: skip
         if not residual:
             break
         # what a cleaned box uncovers (a word read only once its neighbour is gone) is

@@ -9,6 +9,7 @@ its relative path, for the officer who looks; that folder holds patient pixels a
 from __future__ import annotations
 
 import json
+import os
 import time
 import warnings
 from collections import Counter
@@ -125,7 +126,7 @@ def _scan_one(
         entry.risk = burned_in_risk(peek)
         if "PixelData" not in ds:
             return 0
-        result = scan_dataset(ds, regions=regions)
+        result = scan_dataset(ds, regions=regions, threads=os.cpu_count() or 1)
     entry.frames = result.layout.frames
     entry.boxes = dict(sorted(Counter(d.kind for d in result.detections).items()))
     flagged = sorted({d.frame for d in result.detections})
