@@ -19,8 +19,8 @@ false alarms tenfold. Here the statistic of every test is the reported range its
 The interval of the gap (:func:`range_interval`) is simultaneous over the groups: with ``c``
 the ``level`` quantile of the centred range, every pairwise difference lies within ``c`` of its
 estimate, so the true range lies in ``[max(0, d - c), d + c]``. Unlike a fixed pair's
-interval it accounts for the max/min selection, and its lower bound clears 0 exactly when the
-bootstrap range test rejects.
+interval it accounts for the max/min selection; its lower bound clears 0 when (up to the +1 in
+the p-value) the unadjusted bootstrap range test rejects.
 
 p-values are ``(1 + #{T* >= T}) / (B + 1)``: never below ``1 / (B + 1)``.
 """
