@@ -23,7 +23,13 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-CASES = ("deidkit-mask", "deidkit-quickshear-auto", "deidkit-quickshear-given", "quickshear-given")
+CASES = (
+    "deidkit-mask",
+    "deidkit-reface",
+    "deidkit-quickshear-auto",
+    "deidkit-quickshear-given",
+    "quickshear-given",
+)
 
 
 def make_inputs(folder: Path, mm: float) -> list[Path]:
@@ -80,7 +86,7 @@ def run_case(case: str, path: Path, out: Path) -> float:
     from deidkit.deface.batch import Task
     from deidkit.deface.pipeline import deface_nifti_group
 
-    method = "mask" if case == "deidkit-mask" else "quickshear"
+    method = {"deidkit-mask": "mask", "deidkit-reface": "reface"}.get(case, "quickshear")
     options = DefaceOptions(
         method=method, brain_mask=brain if case == "deidkit-quickshear-given" else None
     )

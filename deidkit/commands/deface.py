@@ -88,7 +88,11 @@ def deface(
         ),
     ] = "basic",
     method: Annotated[
-        str, typer.Option(help="auto | mask (template registration) | quickshear.")
+        str,
+        typer.Option(
+            help="auto | mask (template registration, the whole face zone) | quickshear | "
+            "reface (the template's average face written in its place)."
+        ),
     ] = "auto",
     brain_mask: Annotated[
         Path | None, typer.Option(help="Brain mask NIfTI on the image's grid (else estimated).")
@@ -102,7 +106,14 @@ def deface(
     ] = None,
     blur: Annotated[bool, typer.Option(help="Blur the face instead of zeroing it.")] = False,
     strict: Annotated[
-        bool, typer.Option(help="Fail a file on which a face is still detected.")
+        bool,
+        typer.Option(
+            help="Fail a file on which either face detector (Haar, dlib HOG) still finds a "
+            "face on any QC view (front, +-30 degrees)."
+        ),
+    ] = False,
+    ears: Annotated[
+        bool, typer.Option("--ears", help="mask/reface: also remove the ears.")
     ] = False,
     margin_mm: Annotated[
         float, typer.Option(min=0.0, help="Brain dilation (mm) that must stay unchanged.")
@@ -157,6 +168,7 @@ def deface(
             blur=blur,
             strict=strict,
             margin_mm=margin_mm,
+            ears=ears,
             profile=load_profile(profile),
             analysis_level=level,
             participant_labels=labels,

@@ -25,6 +25,7 @@ from deidkit.deface.errors import (
     DefaceError,
     FaceStillDetectedError,
     MethodUnavailableError,
+    NoSafeMethodError,
     UnsupportedImageError,
 )
 from deidkit.deface.geometry import Grid, grid_of
@@ -45,6 +46,7 @@ __all__ = [
     "FileResult",
     "Grid",
     "MethodUnavailableError",
+    "NoSafeMethodError",
     "UnsupportedImageError",
     "deface_image",
     "deface_raw",
@@ -63,6 +65,7 @@ def deface_image(
     brain_mask: Any | None = None,
     blur: bool = False,
     margin_mm: float = BRAIN_MARGIN_MM,
+    ears: bool = False,
 ) -> tuple[Any, DefaceOutcome]:
     """Deface a nibabel NIfTI image in memory.
 
@@ -71,13 +74,15 @@ def deface_image(
     img
         ``nibabel.Nifti1Image`` / ``Nifti2Image`` (3D or 4D).
     method
-        ``auto``, ``mask`` or ``quickshear``.
+        ``auto``, ``mask``, ``quickshear`` or ``reface``.
     brain_mask
         Optional NIfTI brain mask on the same grid.
     blur
         Blur the face instead of zeroing it.
     margin_mm
         Dilation of the brain mask that must stay unchanged.
+    ears
+        ``mask``/``reface``: also remove the ears.
 
     Returns
     -------
@@ -88,7 +93,8 @@ def deface_image(
     Raises
     ------
     BrainOverlapError
-        If defacing would change a voxel inside the dilated brain.
+        If defacing would change a voxel inside the dilated brain (``NoSafeMethodError``:
+        no method can remove the face without touching it, with the reason).
     BrainMaskError
         If ``brain_mask`` is on another grid.
     """
@@ -104,7 +110,14 @@ def deface_image(
     raw = raw_data(img)
     scaling = slope_inter(img)
     outcome = deface_raw(
-        raw, grid, scaling=scaling, method=method, brain=brain, blur=blur, margin_mm=margin_mm
+        raw,
+        grid,
+        scaling=scaling,
+        method=method,
+        brain=brain,
+        blur=blur,
+        margin_mm=margin_mm,
+        ears=ears,
     )
     clean = scrub_nifti_header(img)
     header: Any = clean.header.copy()  # type: ignore[no-untyped-call]

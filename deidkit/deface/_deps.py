@@ -22,3 +22,8 @@ def cv2() -> ModuleType:
 def quickshear() -> ModuleType:
     """Return the quickshear module."""
     return import_optional("quickshear", feature=_FEATURE, extra="deface")
+
+
+def dlib() -> ModuleType:
+    """Return dlib (the ``dlib-bin`` wheel: its HOG face detector needs no model file)."""
+    return import_optional("dlib", feature=_FEATURE, extra="deface")

@@ -267,6 +267,7 @@ def _deface_dicom(task: Task, options: DefaceOptions) -> list[FileResult]:
         method=options.method,
         blur=options.blur,
         margin_mm=options.margin_mm,
+        ears=options.ears,
     )
     record = run_qc(rel, series.raw, outcome, series.scaling, options)
     encoded = series_bytes(series, outcome.raw)
@@ -308,6 +309,7 @@ def _report_document(
             "blur": options.blur,
             "strict": options.strict,
             "margin_mm": options.margin_mm,
+            "ears": options.ears,
             "brain_mask": options.brain_mask is not None,
             "qc": options.qc_dir is not None,
             "applyto": len(options.applyto),

@@ -7,14 +7,19 @@ refused with :class:`BrainOverlapError`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from deidkit.deface.errors import BrainMaskError, BrainOverlapError, UnsupportedImageError
+from deidkit.deface.errors import (
+    BrainMaskError,
+    BrainOverlapError,
+    NoSafeMethodError,
+    UnsupportedImageError,
+)
 from deidkit.deface.geometry import BoolArray, Grid, any_within_mm
 from deidkit.deface.methods import FaceMask, get_method
 
@@ -101,6 +106,22 @@ def _blurred(
     return out
 
 
+def _replaced(
+    raw: NDArray[Any], scaling: tuple[float, float], face: BoolArray, values: NDArray[np.float32]
+) -> NDArray[Any]:
+    """``raw`` with ``values`` (real units) written on ``face`` in every volume (reface)."""
+    slope, inter = scaling
+    stored = (values[face].astype(np.float64) - inter) / slope
+    if raw.dtype.kind in "iu":
+        info = np.iinfo(raw.dtype)
+        stored = np.clip(np.round(stored), info.min, info.max)
+    out = raw.copy()
+    for extra in np.ndindex(*raw.shape[3:]):
+        volume = out[(slice(None), slice(None), slice(None), *extra)]
+        volume[face] = stored.astype(raw.dtype)
+    return out
+
+
 def check_brain_mask(brain: BoolArray, grid: Grid, brain_grid: Grid) -> BoolArray:
     """Validate a user brain mask against the image grid.
 
@@ -119,6 +140,34 @@ def check_brain_mask(brain: BoolArray, grid: Grid, brain_grid: Grid) -> BoolArra
     return brain
 
 
+#: Below this share of the face region still removable outside the brain margin, the file
+#: is refused: no method can remove the face without touching the brain.
+MIN_REMOVABLE_SHARE = 0.5
+
+
+def trimmed(mask: FaceMask, margin_mm: float) -> FaceMask:
+    """``mask`` without face voxels within ``margin_mm`` of its brain.
+
+    Raises
+    ------
+    BrainOverlapError
+        When less than :data:`MIN_REMOVABLE_SHARE` of the face (its template face region
+        when known) is left to remove: the face lies within the margin of the brain.
+    """
+    from deidkit.deface.facezone import trim_to_margin
+
+    face = trim_to_margin(mask.face, mask.brain, mask.grid, margin_mm)
+    region = mask.face_region if mask.face_region is not None else mask.face
+    wanted = int(np.count_nonzero(mask.face & region))
+    kept = int(np.count_nonzero(face & region))
+    if wanted and kept < MIN_REMOVABLE_SHARE * wanted:
+        raise NoSafeMethodError(
+            f"the face lies within the brain mask dilated {margin_mm:g} mm: no method can "
+            "remove it without touching the brain; file refused, nothing written"
+        )
+    return replace(mask, face=face)
+
+
 def deface_raw(
     raw: NDArray[Any],
     grid: Grid,
@@ -129,6 +178,7 @@ def deface_raw(
     mask: FaceMask | None = None,
     blur: bool = False,
     margin_mm: float = BRAIN_MARGIN_MM,
+    ears: bool = False,
 ) -> DefaceOutcome:
     """Deface a stored voxel array (3D or 4D) on ``grid``.
 
@@ -141,7 +191,8 @@ def deface_raw(
     scaling
         ``(slope, inter)`` mapping stored values to real values.
     method
-        ``auto``, ``mask`` or ``quickshear``.
+        ``auto``, ``mask``, ``quickshear`` or ``reface`` (the template's face written on
+        the face zone instead of the fill value; ``blur`` is then ignored).
     brain
         Optional brain mask on ``grid`` (validated by the caller); estimated otherwise.
     mask
@@ -149,7 +200,10 @@ def deface_raw(
     blur
         Replace face voxels by a heavy Gaussian blur instead of the fill value.
     margin_mm
-        Brain dilation that must stay unchanged.
+        Brain dilation that must stay unchanged; a method's face voxels within it are
+        dropped (:func:`trimmed`).
+    ears
+        The face-zone methods also remove the ears.
 
     Returns
     -------
@@ -158,14 +212,18 @@ def deface_raw(
     Raises
     ------
     BrainOverlapError
-        If any voxel inside the dilated brain would change.
+        If any voxel inside the dilated brain would change, or if the face lies so close to
+        the brain that keeping the margin would leave most of it.
     """
     if mask is None:
         volume = scaled_volume(raw, scaling)
-        mask = get_method(method).face_mask(volume, grid, brain=brain)
+        mask = get_method(method, ears=ears).face_mask(volume, grid, brain=brain)
+        mask = trimmed(mask, margin_mm)
     elif brain is not None:
-        mask = FaceMask(mask.face, brain, mask.grid, mask.method, mask.face_region)
-    if blur:
+        mask = replace(mask, brain=brain)
+    if mask.replacement is not None:
+        out = _replaced(raw, scaling, mask.face, mask.replacement)
+    elif blur:
         out = _blurred(raw, grid, scaling, mask.face)
     else:
         out = raw.copy()

@@ -39,3 +39,15 @@ class FaceStillDetectedError(DefaceError):
     """With ``--strict``: the face detector still finds a face after defacing."""
 
     default_message = "a face is still detected after defacing (--strict); nothing written"
+
+
+class NoSafeMethodError(BrainOverlapError):
+    """No method can remove the face without touching the brain: the file is refused.
+
+    The message says why (the face lies within the brain margin, or nothing could place the
+    face on this field of view).
+    """
+
+    default_message = (
+        "no method can remove the face without touching the brain; file refused, nothing written"
+    )

@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from deidkit.core.optional import install_hint
-from deidkit.deface.errors import BrainMaskError, MethodUnavailableError
+from deidkit.deface.errors import BrainMaskError, MethodUnavailableError, NoSafeMethodError
 from deidkit.deface.geometry import BoolArray, FloatArray, Grid, resample_to, warp_mask
 
 
@@ -74,6 +74,11 @@ class FaceMask:
     grid: Grid
     method: str
     face_region: BoolArray | None = None
+    #: How the face was found when the whole-head registration could not be used, or that
+    #: no face is in view (None: the default path).
+    finding: str | None = None
+    #: ``reface``: real-unit values to write on ``face`` (the template's face), else None.
+    replacement: NDArray[np.float32] | None = field(default=None, compare=False)
 
     def moved_to(self, target: Grid) -> FaceMask:
         """Carry the masks to another grid of the same subject through world mm (--applyto)."""
@@ -86,7 +91,10 @@ class FaceMask:
             return np.asarray(resample_to(mask, self.grid, target, order=1) > 0.5)
 
         region = None if self.face_region is None else move(self.face_region)
-        return FaceMask(move(self.face), move(self.brain), target, self.method, region)
+        # A replacement face is the subject's own grid's; elsewhere the face is removed.
+        return FaceMask(
+            move(self.face), move(self.brain), target, self.method, region, self.finding
+        )
 
 
 class DefaceMethod(Protocol):
@@ -132,9 +140,7 @@ def _template_coarse() -> tuple[NDArray[np.float32], Grid]:
 def register_template(volume: NDArray[np.float32], grid: Grid) -> _Registered:
     """Register the mean head to ``volume`` and warp its face and brain masks onto ``grid``."""
     from deidkit.deface.registration import register_affine
-    from deidkit.deface.templates import load_template
 
-    tpl = load_template()
     coarse, coarse_grid = _template_coarse()
     transform = register_affine(
         volume,
@@ -145,18 +151,87 @@ def register_template(volume: NDArray[np.float32], grid: Grid) -> _Registered:
         moving_prepared=True,
         multistart=True,
     )
+    return _registered(transform, grid)
+
+
+#: Singular values of a plausible subject -> template map (children ~1.25, large adults
+#: ~0.85); outside, or more anisotropic than :data:`MAX_ANISOTROPY`, the fit is degenerate
+#: (a small field of view sheared onto the template).
+SCALE_RANGE = (0.6, 1.7)
+MAX_ANISOTROPY = 1.4
+
+
+def plausible(transform: FloatArray) -> bool:
+    """Whether a subject -> template world map could relate two real heads."""
+    values = np.linalg.svd(np.asarray(transform)[:3, :3], compute_uv=False)
+    low, high = float(values.min()), float(values.max())
+    return SCALE_RANGE[0] <= low and high <= SCALE_RANGE[1] and high / low <= MAX_ANISOTROPY
+
+
+def _registered(transform: FloatArray, grid: Grid) -> _Registered:
+    from deidkit.deface.templates import load_template
+
+    tpl = load_template()
     face = warp_mask(tpl.face, tpl.grid, grid, world_transform=transform)
-    # The brain mask stays on nilearn's MNI152 grid; compose subject -> head -> MNI.
     brain = warp_mask(
         tpl.brain, tpl.brain_grid, grid, world_transform=tpl.head_to_brain @ transform
     )
     return _Registered(transform, face, brain)
 
 
+#: QC note when the whole-head registration was replaced by the partial-view search.
+PARTIAL_NOTE = (
+    "whole-head registration {why}; template placed by the partial field-of-view search "
+    "(similarity, header orientation)"
+)
+
+
+def register_robust(volume: NDArray[np.float32], grid: Grid) -> tuple[_Registered, str | None]:
+    """Whole-head registration, else the partial field-of-view search; with a QC note.
+
+    Raises
+    ------
+    RegistrationError
+        If neither gives a plausible transform.
+    """
+    from deidkit.deface.registration import RegistrationError, register_partial
+
+    try:
+        reg = register_template(volume, grid)
+        if plausible(reg.transform):
+            return reg, None
+        why = "was degenerate"
+    except RegistrationError:
+        why = "failed"
+    coarse, coarse_grid = _template_coarse()
+    transform = register_partial(volume, grid, coarse, coarse_grid, voxel_mm=REGISTRATION_MM)
+    if not plausible(transform):
+        raise RegistrationError(f"whole-head registration {why} and the partial search too")
+    return _registered(transform, grid), PARTIAL_NOTE.format(why=why)
+
+
+#: QC note when nothing of the face is in the field of view.
+NO_FACE_NOTE = "no face in the field of view; image passed through unchanged"
+
+
+def _in_view(face: BoolArray, volume: NDArray[np.float32]) -> bool:
+    from deidkit.deface.intensity import head_threshold
+
+    return bool(face.any()) and bool((volume[face] > head_threshold(volume)).any())
+
+
 class TemplateMaskMethod:
-    """Default: register the mean head (affine, SimpleITK) and warp its face mask."""
+    """Default: register the mean head (affine, SimpleITK) and remove its whole face zone.
+
+    The zone (:mod:`deidkit.deface.facezone`) is everything in front of the brain margin
+    below the brows, not only pydeface's face slab, which left the nose's midline, the
+    philtrum and the chin; ``ears`` adds the tissue beside the brain (the ears).
+    """
 
     name = "mask"
+
+    def __init__(self, *, ears: bool = False) -> None:
+        self.ears = ears
 
     def is_available(self) -> bool:
         """Return whether SimpleITK is importable (the templates are vendored)."""
@@ -165,15 +240,71 @@ class TemplateMaskMethod:
     def face_mask(
         self, volume: NDArray[np.float32], grid: Grid, *, brain: BoolArray | None
     ) -> FaceMask:
-        """Register the template and return its warped face mask."""
-        reg = register_template(volume, grid)
+        """Register the template and return its warped full face zone.
+
+        When no plausible registration exists (a small or odd field of view), a given brain
+        mask still places quickshear's plane; without one the file is refused.
+
+        Raises
+        ------
+        NoSafeMethodError
+            If neither registration nor a given brain mask can place the face.
+        """
+        from deidkit.deface.facezone import warped_face_zone
+        from deidkit.deface.registration import RegistrationError
+
+        try:
+            reg, note = register_robust(volume, grid)
+        except RegistrationError as exc:
+            if brain is None:
+                raise NoSafeMethodError(
+                    f"{exc}: the face cannot be placed on this field of view and no brain "
+                    "mask was given (--brain-mask); file refused, nothing written"
+                ) from exc
+            note = f"{exc}; face removed under quickshear's plane of the given brain mask"
+            face = shear_mask(brain, grid)
+            return FaceMask(face, brain, grid, self.name, None, note)
+        face = reg.face | warped_face_zone(grid, reg.transform, ears=self.ears)
+        if not _in_view(face, volume):
+            face, note = np.zeros_like(face), NO_FACE_NOTE
         return FaceMask(
-            face=reg.face,
+            face=face,
             brain=reg.brain if brain is None else brain,
             grid=posed(grid, reg.transform),
             method=self.name,
             face_region=reg.face,
+            finding=note,
         )
+
+
+class RefaceMethod(TemplateMaskMethod):
+    """Replace the face zone with the template's average face, warped to the subject.
+
+    As afni_refacer and mri_reface do: downstream tools that need a head-shaped surface keep
+    one, and it is not the subject's. The template's intensities are mapped onto the
+    subject's by quantiles of the head voxels outside the face. Without a template pose
+    (the plane fallback) the face is removed instead, and the record says so.
+    """
+
+    name = "reface"
+
+    def face_mask(
+        self, volume: NDArray[np.float32], grid: Grid, *, brain: BoolArray | None
+    ) -> FaceMask:
+        """The mask method's face zone, with the template's face to write on it."""
+        from dataclasses import replace
+
+        from deidkit.deface.facezone import template_face_values
+
+        mask = super().face_mask(volume, grid, brain=brain)
+        transform = template_transform(mask.grid)
+        if transform is None or not mask.face.any():
+            note = mask.finding
+            if transform is None:
+                note = f"{note}; no template pose, so the face was removed, not replaced"
+            return replace(mask, method=self.name, finding=note)
+        values = template_face_values(volume, grid, transform, mask.face)
+        return replace(mask, method=self.name, replacement=values)
 
 
 class QuickshearMethod:
@@ -188,7 +319,9 @@ class QuickshearMethod:
 
     name = "quickshear"
 
-    def __init__(self, buffer_mm: float = 10.0) -> None:
+    def __init__(self, buffer_mm: float = 10.0, *, ears: bool = False) -> None:
+        # A plane under the brain has no notion of ears; accepted so every method takes it.
+        del ears
         self.buffer_mm = buffer_mm
 
     def is_available(self) -> bool:
@@ -309,6 +442,7 @@ def _best_edge(
 _REGISTRY: dict[str, str] = {
     "mask": "deidkit.deface.methods:TemplateMaskMethod",
     "quickshear": "deidkit.deface.methods:QuickshearMethod",
+    "reface": "deidkit.deface.methods:RefaceMethod",
 }
 
 
@@ -317,8 +451,10 @@ def method_names() -> tuple[str, ...]:
     return ("auto", *_REGISTRY)
 
 
-def get_method(name: str) -> DefaceMethod:
+def get_method(name: str, *, ears: bool = False) -> DefaceMethod:
     """Return the method registered as ``name`` (``auto``: mask, else quickshear).
+
+    ``ears``: the face-zone methods also remove the ears.
 
     Raises
     ------
@@ -330,7 +466,7 @@ def get_method(name: str) -> DefaceMethod:
         if candidate not in _REGISTRY:
             raise MethodUnavailableError(f"unknown defacing method {candidate!r}")
         module_name, attr = _REGISTRY[candidate].split(":")
-        method: DefaceMethod = getattr(importlib.import_module(module_name), attr)()
+        method: DefaceMethod = getattr(importlib.import_module(module_name), attr)(ears=ears)
         if method.is_available():
             return method
     raise MethodUnavailableError(

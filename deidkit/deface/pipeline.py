@@ -52,12 +52,16 @@ def run_qc(
     Raises
     ------
     FaceStillDetectedError
-        With ``strict`` when a face is still detected on the defaced rendering.
+        With ``strict`` when either detector still finds a face on any defaced view.
     """
     if options.qc_dir is None and not options.strict:
         return None
     before = scaled_volume(raw_before, scaling)
     after = scaled_volume(outcome.raw, scaling)
+    if outcome.mask.replacement is not None:
+        # reface: the template's average face is meant to be found; what must not be found
+        # is the subject's, so the detectors look at the output with the replaced zone empty.
+        after = np.where(outcome.mask.face, np.float32(0.0), after).astype(np.float32)
     grid = outcome.mask.grid
     flagged: bool
     record: dict[str, object] | None = None
@@ -74,13 +78,14 @@ def run_qc(
             brain_voxels_changed=outcome.brain_voxels_changed,
             face_voxels_changed=outcome.face_voxels_changed,
             face_region_removed=outcome.face_region_removed,
+            face_region=outcome.mask.face_region,
+            finding=outcome.mask.finding,
         )
         record, flagged = asdict(rec), rec.flagged
     else:
-        from deidkit.deface.qc import detect_faces
-        from deidkit.deface.render import render_views
+        from deidkit.deface.qc import face_found, view_scores
 
-        flagged = detect_faces(render_views(after, grid)["front"]) > 0
+        flagged = face_found(view_scores(after, grid))
     if flagged and options.strict:
         raise FaceStillDetectedError()
     return record
@@ -157,7 +162,8 @@ def command_text(options: DefaceOptions) -> str:
         parts.append("--participant-label " + " ".join(sorted(options.participant_labels)))
     parts += [f"--method {options.method}", f"--profile {profile}"]
     parts.append(f"--margin-mm {options.margin_mm:g}")
-    parts += [flag for flag, on in (("--blur", options.blur), ("--strict", options.strict)) if on]
+    flags = (("--blur", options.blur), ("--strict", options.strict), ("--ears", options.ears))
+    parts += [flag for flag, on in flags if on]
     if options.brain_mask is not None:
         parts.append("--brain-mask MASK")
     return " ".join(parts)
@@ -213,6 +219,7 @@ def deface_nifti_group(task: Task, options: DefaceOptions) -> list[FileResult]:
         brain=_brain(options, grid),
         blur=options.blur,
         margin_mm=options.margin_mm,
+        ears=options.ears,
     )
     record = run_qc(rel, raw, outcome, scaling, options)
     _write(img, outcome.raw, task.out_root / rel)

@@ -1,7 +1,12 @@
 """QC evidence per defaced image: before/after renderings (PNG) and a JSON record.
 
-The offline face detector is OpenCV's Haar frontal-face cascade (shipped in the
-opencv-python-headless wheel) run on the front rendering, upscaled 3x. When the defacing
+Two independent offline face detectors look at three views (front and the head turned
++-30 degrees): OpenCV's Haar cascades (frontal on every view, profile on the turned ones;
+shipped in the opencv-python-headless wheel) on renderings upscaled 3x, and dlib's HOG
+frontal-face detector (compiled into the ``dlib-bin`` wheel, no model file) on the same
+depth lit from above. A file is flagged when either fires on any view; the record keeps
+every view's Haar hits and best HOG score, and the share of the visible face surface
+removed on the front view. When the defacing
 method registered the template, both renderings are made in the template's canonical pose
 (``"render_pose": "template"`` in the record), so the detector always sees an upright
 frontal face whatever the head's pitch, roll or yaw; otherwise in the subject's own pose.
@@ -26,7 +31,14 @@ from numpy.typing import NDArray
 from deidkit.core.io import atomic_write_bytes, atomic_write_text
 from deidkit.deface._deps import cv2
 from deidkit.deface.geometry import Grid
-from deidkit.deface.render import render_pose, render_views
+from deidkit.deface.render import (
+    LIGHT_FROM_BELOW,
+    front_depth,
+    front_surface,
+    render_pose,
+    render_views,
+    shade,
+)
 
 _UPSCALE = 3
 _MIN_FACE_SHARE = 0.35
@@ -54,6 +66,13 @@ class QcRecord:
     flagged: bool
     png: str
     render_pose: str
+    #: ``{"before"|"after": {view: {"haar": hits, "hog": best score or None}}}``.
+    detectors: dict[str, dict[str, dict[str, float | int | None]]] | None = None
+    #: Share of the front view's face surface removed (:func:`visible_face_removed`).
+    visible_face_removed: float | None = None
+    #: How the face was found when the whole-head registration could not be used, or that
+    #: no face is in view (None: the default path).
+    finding: str | None = None
 
 
 def qc_id(relative_path: str) -> str:
@@ -86,6 +105,124 @@ def detect_faces(image: NDArray[np.uint8]) -> int:
     return len(faces)
 
 
+#: The views both detectors look at: the front and three-quarter views (head turned +-30
+#: degrees about the vertical), all in the render pose.
+VIEW_YAWS: dict[str, float] = {"front": 0.0, "yaw-30": -30.0, "yaw+30": 30.0}
+#: dlib's HOG detector was trained on photographs lit from above; the Haar views' light from
+#: below hides the orbits from it, so its views are lit from above.
+HOG_LIGHT_FROM_BELOW = -0.3
+#: dlib upsamples the image this many times (a rendered face is ~110 px, its window 80 px).
+HOG_UPSAMPLE = 1
+#: dlib's own decision threshold: a window scoring above it is a face.
+HOG_THRESHOLD = 0.0
+#: Windows scoring above this are reported (near misses), not counted as faces.
+HOG_FLOOR = -1.0
+_PROFILE_CASCADE = "haarcascade_profileface.xml"
+
+
+@dataclass(frozen=True)
+class ViewScores:
+    """Both detectors on one view: Haar hits and dlib's best HOG score (None: no window)."""
+
+    haar: int
+    hog: float | None
+
+    @property
+    def fired(self) -> bool:
+        """Whether either detector finds a face."""
+        return self.haar > 0 or (self.hog is not None and self.hog > HOG_THRESHOLD)
+
+
+@functools.lru_cache(maxsize=1)
+def _profile_cascade() -> Any:
+    cv = cv2()
+    return cv.CascadeClassifier(str(Path(cv.data.haarcascades) / _PROFILE_CASCADE))
+
+
+@functools.lru_cache(maxsize=1)
+def _hog() -> Any:
+    from deidkit.deface._deps import dlib
+
+    return dlib().get_frontal_face_detector()
+
+
+def detect_profiles(image: NDArray[np.uint8]) -> int:
+    """Faces OpenCV's Haar profile cascade finds on a rendering and on its mirror image."""
+    cv = cv2()
+    big = cv.resize(image, None, fx=_UPSCALE, fy=_UPSCALE, interpolation=cv.INTER_CUBIC)
+    side = int(_MIN_FACE_SHARE * min(big.shape[:2]))
+    threads = cv.getNumThreads()
+    cv.setNumThreads(1)
+    try:
+        found = 0
+        for candidate in (big, np.ascontiguousarray(big[:, ::-1])):
+            faces = _profile_cascade().detectMultiScale(
+                candidate, scaleFactor=1.05, minNeighbors=MIN_NEIGHBOURS, minSize=(side, side)
+            )
+            found += len(faces)
+    finally:
+        cv.setNumThreads(threads)
+    return found
+
+
+def hog_score(image: NDArray[np.uint8]) -> float | None:
+    """dlib's best HOG frontal-face score on a rendering (None when no window passes the floor)."""
+    _, scores, _ = _hog().run(np.ascontiguousarray(image), HOG_UPSAMPLE, HOG_FLOOR)
+    return round(float(max(scores)), 3) if len(scores) else None
+
+
+def view_scores(volume: NDArray[np.float32], grid: Grid) -> dict[str, ViewScores]:
+    """Render every view of :data:`VIEW_YAWS` and run both detectors on each.
+
+    Haar: the frontal cascade on every view, plus the profile cascade on the turned ones;
+    both on the QC shading (light from below). HOG: on the same depth lit from above.
+    """
+    out: dict[str, ViewScores] = {}
+    for view, yaw in VIEW_YAWS.items():
+        depth = front_depth(volume, grid, yaw_deg=yaw)
+        haar_img = shade(depth, light_from_below=LIGHT_FROM_BELOW)
+        haar = detect_faces(haar_img) + (detect_profiles(haar_img) if yaw else 0)
+        out[view] = ViewScores(haar, hog_score(shade(depth, light_from_below=HOG_LIGHT_FROM_BELOW)))
+    return out
+
+
+def face_found(scores: dict[str, ViewScores]) -> bool:
+    """Whether either detector fires on any view."""
+    return any(s.fired for s in scores.values())
+
+
+#: A front-view surface point counts as removed when it is gone or this many render voxels
+#: (1.5 mm each) deeper after defacing.
+REMOVED_DEPTH_VOXELS = 2.0
+
+
+def visible_face_removed(
+    before: NDArray[np.float32],
+    after: NDArray[np.float32],
+    grid: Grid,
+    region: NDArray[np.bool_] | None,
+) -> float | None:
+    """Share of the visible face surface removed, on the front render.
+
+    Face pixels are the front-view surface points of ``before`` lying in ``region`` (the
+    template face region on ``grid``); a pixel is removed when ``after`` has no surface there
+    or one at least :data:`REMOVED_DEPTH_VOXELS` deeper. None without a region or face pixels.
+    """
+    if region is None or not region.any():
+        return None
+    depth_before, in_face = front_surface(before, grid, region)
+    if not in_face.any():
+        return None
+    depth_after, _ = front_surface(after, grid)
+    with np.errstate(invalid="ignore"):
+        gone = ~np.isfinite(depth_after) | (depth_after - depth_before >= REMOVED_DEPTH_VOXELS)
+    return round(float(np.count_nonzero(gone & in_face) / np.count_nonzero(in_face)), 4)
+
+
+def _scores_json(scores: dict[str, ViewScores]) -> dict[str, dict[str, float | int | None]]:
+    return {view: {"haar": v.haar, "hog": v.hog} for view, v in scores.items()}
+
+
 def _panel(views: dict[str, NDArray[np.uint8]], label: str) -> NDArray[np.uint8]:
     cv = cv2()
     front, side = views["front"], views["side"]
@@ -112,6 +249,8 @@ def write_qc(
     brain_voxels_changed: int,
     face_voxels_changed: int,
     face_region_removed: float | None,
+    face_region: NDArray[np.bool_] | None = None,
+    finding: str | None = None,
 ) -> QcRecord:
     """Render before/after, run the face detector, write ``<id>.png`` and ``<id>.json``.
 
@@ -128,16 +267,20 @@ def write_qc(
         which selects the template-pose rendering.
     method, brain_voxels_changed, face_voxels_changed, face_region_removed
         Evidence from the defacing run, copied into the record.
+    face_region
+        The template face region on ``grid`` (for :func:`visible_face_removed`).
+    finding
+        The method's note (a fallback it used, or no face in view).
 
     Returns
     -------
     QcRecord
-        ``flagged`` is True when a face is still detected after defacing.
+        ``flagged`` is True when either detector still finds a face on any view.
     """
     cv = cv2()
     views_before, views_after = render_views(before, grid), render_views(after, grid)
-    detected_before = detect_faces(views_before["front"]) > 0
-    detected_after = detect_faces(views_after["front"]) > 0
+    scores_before, scores_after = view_scores(before, grid), view_scores(after, grid)
+    detected_before, detected_after = face_found(scores_before), face_found(scores_after)
     ident = qc_id(relative_path)
     pose = render_pose(grid)
     top = _panel(views_before, f"before ({pose} pose)")
@@ -162,6 +305,9 @@ def write_qc(
         flagged=detected_after,
         png=f"{ident}.png",
         render_pose=pose,
+        detectors={"before": _scores_json(scores_before), "after": _scores_json(scores_after)},
+        visible_face_removed=visible_face_removed(before, after, grid, face_region),
+        finding=finding,
     )
     atomic_write_text(qc_dir / f"{ident}.json", json.dumps(asdict(record), indent=2) + "\n")
     return record

@@ -242,3 +242,92 @@ def _to_ras_matrix(transform: Any) -> FloatArray:
     if not np.isfinite(matrix).all() or not 0.3 < abs(det) < 3.0:
         raise RegistrationError("template registration gave a degenerate transform")
     return matrix
+
+
+#: Spacing (mm) of the template points a partial field of view's centre is tried at.
+PARTIAL_STEP_MM = 16.0
+
+
+def _partial_starts(f_img: Any, m_img: Any) -> list[Any]:
+    """Similarity starts (no rotation) putting the fixed centre on a grid of template points."""
+    sk = sitk()
+    f_size = np.array(f_img.GetSize()) - 1
+    centre = np.array(f_img.TransformContinuousIndexToPhysicalPoint((f_size / 2.0).tolist()))
+    # Only where the template has head: its voxels above a tenth of the robust maximum.
+    head = np.argwhere(sk.GetArrayViewFromImage(m_img).T > 0.1)
+    corners = [
+        np.array(m_img.TransformContinuousIndexToPhysicalPoint([float(c) for c in corner]))
+        for corner in (head.min(axis=0), head.max(axis=0))
+    ]
+    lo, hi = np.minimum(*corners), np.maximum(*corners)
+    step = PARTIAL_STEP_MM
+    axes = [np.arange(a + step / 2, b, step) for a, b in zip(lo, hi, strict=True)]
+    # Heads are near-symmetric and the header's left-right is trusted: the midline only.
+    axes[0] = np.array([(lo[0] + hi[0]) / 2.0])
+    starts = []
+    for point in np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3):
+        start = sk.Similarity3DTransform()
+        start.SetCenter(centre.tolist())
+        start.SetTranslation((point - centre).tolist())
+        starts.append(start)
+    return starts
+
+
+def register_partial(
+    fixed: NDArray[Any],
+    fixed_grid: Grid,
+    moving: NDArray[np.float32],
+    moving_grid: Grid,
+    *,
+    voxel_mm: float = 4.0,
+) -> FloatArray:
+    """Register a partial field of view (``fixed``) into a whole head (``moving``, prepared).
+
+    The whole-head start (centres of mass) is meaningless when only part of the head is in
+    view, so the fixed field of view's centre is tried at every :data:`PARTIAL_STEP_MM` of
+    the template, the header's orientation taken as it is; the best starts are refined with
+    a similarity transform (rotation, one scale, translation), which cannot shear a small
+    field of view into a degenerate fit.
+
+    Raises
+    ------
+    RegistrationError
+        If no start can be evaluated or refined.
+    """
+    sk = sitk()
+    f_arr, f_grid = prepare(fixed, fixed_grid, voxel_mm)
+    f_img, m_img = to_sitk(f_arr, f_grid), to_sitk(moving, moving_grid)
+    scored: list[tuple[float, int, Any]] = []
+    for index, start in enumerate(_partial_starts(f_img, m_img)):
+        probe = _method(None)
+        probe.SetInitialTransform(start, inPlace=False)
+        probe.SetNumberOfThreads(1)
+        try:
+            scored.append((float(probe.MetricEvaluate(f_img, m_img)), index, start))
+        except RuntimeError:  # the field of view falls outside the template there
+            continue
+    scored.sort(key=lambda item: (item[0], item[1]))
+    best: tuple[float, Any] | None = None
+    for _, _, start in scored[:REFINED_STARTS]:
+        reg = _method(None)
+        reg.SetOptimizerAsRegularStepGradientDescent(
+            learningRate=1.0, minStep=1e-2, numberOfIterations=80, gradientMagnitudeTolerance=1e-6
+        )
+        reg.SetOptimizerScalesFromPhysicalShift()
+        reg.SetInitialTransform(start, inPlace=False)
+        reg.SetNumberOfThreads(1)
+        try:
+            result = reg.Execute(f_img, m_img)
+        except RuntimeError:
+            continue
+        value = float(reg.GetMetricValue())
+        if best is None or value < best[0]:
+            best = (value, result)
+    if best is None:
+        raise RegistrationError("partial field of view: template registration did not converge")
+    similarity = sk.Similarity3DTransform(sk.CompositeTransform(best[1]).GetNthTransform(0))
+    affine = sk.AffineTransform(3)
+    affine.SetCenter(similarity.GetCenter())
+    affine.SetMatrix(similarity.GetMatrix())
+    affine.SetTranslation(similarity.GetTranslation())
+    return _to_ras_matrix(affine)

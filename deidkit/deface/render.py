@@ -19,31 +19,14 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from deidkit.deface.geometry import FloatArray, Grid, ras_aligned_grid, resample_to
+from deidkit.deface.intensity import head_threshold
 
 #: Voxel size (mm) of the rendering grid; one output pixel per voxel before upscaling.
 RENDER_MM = 1.5
-#: Head surface threshold as a fraction of the 99th percentile of positive intensities.
-THRESHOLD_FRACTION = 0.05
 #: Vertical light component (image rows point down, so positive = light from below).
 LIGHT_FROM_BELOW = 0.35
 #: Gaussian sigma (mm) applied before thresholding, against noise speckle.
 SMOOTH_MM = 1.5
-#: The threshold stays this many times above the air level (10th percentile of positive
-#: voxels), so Rician background noise (which is positive everywhere) is not "head".
-AIR_FACTOR = 2.5
-
-
-def head_threshold(volume: NDArray[np.float32]) -> float:
-    """Intensity separating head from background.
-
-    A fraction of the robust maximum, raised above the noise floor of the air when the
-    image is noisy (air is most of a head field of view, so its level is a low percentile).
-    """
-    positive = volume[volume > 0]
-    if positive.size == 0:
-        return 1.0
-    high, air = np.percentile(positive, [99.0, 10.0])
-    return max(float(high) * THRESHOLD_FRACTION, float(air) * AIR_FACTOR)
 
 
 @functools.lru_cache(maxsize=1)
@@ -69,7 +52,9 @@ def _depth_image(inside: NDArray[np.bool_], axis: int, from_high: bool) -> NDArr
     return np.asarray(depth, dtype=np.float32)
 
 
-def _shade(depth: NDArray[np.float32]) -> NDArray[np.uint8]:
+def _shade(
+    depth: NDArray[np.float32], light_from_below: float = LIGHT_FROM_BELOW
+) -> NDArray[np.uint8]:
     hit = np.isfinite(depth)
     filled = np.where(hit, depth, np.nanmax(depth) if hit.any() else 0.0)
     filled = ndimage.gaussian_filter(filled, 0.8)
@@ -81,7 +66,7 @@ def _shade(depth: NDArray[np.float32]) -> NDArray[np.uint8]:
     # face (orbits, nose, mouth) is still found with many more neighbours than before.
     normal = np.stack([-gx, -gy, -np.ones_like(gx)])
     normal /= np.linalg.norm(normal, axis=0)
-    light = np.array([0.0, LIGHT_FROM_BELOW, -1.0])
+    light = np.array([0.0, light_from_below, -1.0])
     light /= np.linalg.norm(light)
     lambert = np.clip(np.tensordot(light, normal, axes=1), 0.0, 1.0)
     img = 30.0 + 215.0 * lambert
@@ -99,6 +84,62 @@ def head_surface(vol: NDArray[np.float32]) -> NDArray[np.bool_]:
         sizes[0] = 0
         inside = labels == int(np.argmax(sizes))
     return np.asarray(inside, dtype=bool)
+
+
+def shade(depth: NDArray[np.float32], *, light_from_below: float) -> NDArray[np.uint8]:
+    """Lambert-shade a depth map (:func:`front_depth`); negative light comes from above."""
+    return _shade(depth, light_from_below)
+
+
+def _yawed(yaw_deg: float, centre: NDArray[np.float64]) -> FloatArray:
+    # Viewer world -> head world: the head turned by yaw_deg about the vertical through centre.
+    t = np.deg2rad(yaw_deg)
+    rot = np.eye(4)
+    rot[:2, :2] = [[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]]
+    there, back = np.eye(4), np.eye(4)
+    there[:3, 3], back[:3, 3] = -centre, centre
+    return np.asarray(back @ rot @ there, dtype=np.float64)
+
+
+def _grid_centre(grid: Grid) -> NDArray[np.float64]:
+    centre = grid.affine @ np.array([*((np.array(grid.shape) - 1) / 2.0), 1.0])
+    return np.asarray(centre[:3], dtype=np.float64)
+
+
+def _render_volume(
+    volume: NDArray[np.float32], grid: Grid, transform: FloatArray | None, yaw_deg: float
+) -> NDArray[np.float32]:
+    if transform is None:
+        target = ras_aligned_grid(grid, RENDER_MM)
+        turn = _yawed(yaw_deg, _grid_centre(target)) if yaw_deg else None
+        return resample_to(volume, grid, target, order=1, world_transform=turn)
+    # Template world -> subject world, so every rendering voxel samples the subject.
+    inverse = np.asarray(np.linalg.inv(transform), dtype=np.float64)
+    target = template_render_grid()
+    if yaw_deg:
+        inverse = inverse @ _yawed(yaw_deg, _grid_centre(target))
+    return resample_to(volume, grid, target, order=1, world_transform=inverse)
+
+
+def front_depth(
+    volume: NDArray[np.float32],
+    grid: Grid,
+    *,
+    yaw_deg: float = 0.0,
+    template_transform: FloatArray | None = None,
+) -> NDArray[np.float32]:
+    """Depth map (render voxels from the front of the box, NaN: no head) of a front view.
+
+    ``yaw_deg`` turns the head about the vertical before looking from the front (a three-
+    quarter view); the pose is chosen as in :func:`render_views`. Rows are S (top superior),
+    columns R..L as a viewer facing the subject sees them.
+    """
+    from deidkit.deface.methods import template_transform as carried
+
+    transform = carried(grid) if template_transform is None else template_transform
+    inside = head_surface(_render_volume(volume, grid, transform, yaw_deg))
+    depth = _depth_image(inside, axis=1, from_high=True)
+    return np.asarray(depth.T[::-1, :], dtype=np.float32)
 
 
 def render_views(
@@ -123,13 +164,7 @@ def render_views(
     from deidkit.deface.methods import template_transform as carried
 
     transform = carried(grid) if template_transform is None else template_transform
-    if transform is None:
-        vol = resample_to(volume, grid, ras_aligned_grid(grid, RENDER_MM), order=1)
-    else:
-        # Template world -> subject world, so every rendering voxel samples the subject.
-        inverse = np.asarray(np.linalg.inv(transform), dtype=np.float64)
-        vol = resample_to(volume, grid, template_render_grid(), order=1, world_transform=inverse)
-    inside = head_surface(vol)
+    inside = head_surface(_render_volume(volume, grid, transform, 0.0))
     # Front: look along -A (from anterior); image rows = S (top = superior), cols = R..L
     # as a viewer facing the subject sees them (subject's right on the viewer's left).
     front = _depth_image(inside, axis=1, from_high=True)  # (x, z)
@@ -138,3 +173,37 @@ def render_views(
     side = _depth_image(inside, axis=0, from_high=True)  # (y, z)
     side_img = _shade(side.T[::-1, ::-1])
     return {"front": front_img, "side": side_img}
+
+
+#: A surface point belongs to the face when the face region holds it or a voxel up to this
+#: many render voxels behind it (a slab-shaped region can sit just under the skin).
+REGION_DEPTH_VOXELS = 3
+
+
+def front_surface(
+    volume: NDArray[np.float32], grid: Grid, region: NDArray[np.bool_] | None = None
+) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
+    """Front depth map (as :func:`front_depth`) and where its surface lies in ``region``.
+
+    ``region`` is a mask on ``grid`` (the template face region); without it the second
+    array is all False.
+    """
+    from deidkit.deface.methods import template_transform
+
+    transform = template_transform(grid)
+    inside = head_surface(_render_volume(volume, grid, transform, 0.0))
+    depth = _depth_image(inside, axis=1, from_high=True)
+    in_region = np.zeros(depth.shape, dtype=bool)
+    if region is not None:
+        moved = _render_volume(region.astype(np.float32), grid, transform, 0.0) > 0.5
+        flipped = np.flip(moved, axis=1)
+        hit = np.isfinite(depth)
+        x, z = np.nonzero(hit)
+        d = depth[hit].astype(np.int64)
+        for step in range(REGION_DEPTH_VOXELS + 1):
+            y = np.minimum(d + step, flipped.shape[1] - 1)
+            in_region[x, z] |= flipped[x, y, z]
+    return (
+        np.asarray(depth.T[::-1, :], dtype=np.float32),
+        np.asarray(in_region.T[::-1, :], dtype=bool),
+    )

@@ -38,6 +38,7 @@ class DefaceOptions:
     blur: bool = False
     strict: bool = False
     margin_mm: float = 4.0
+    ears: bool = False
     profile: Profile | None = None
     analysis_level: str | None = None
     participant_labels: tuple[str, ...] = ()

@@ -14,7 +14,7 @@ from deidkit.deface.templates import MNI_TO_MEAN_HEAD, HeadTemplate, derive_brai
 
 
 def test_registry_is_lazy_and_checked() -> None:
-    assert method_names() == ("auto", "mask", "quickshear")
+    assert method_names() == ("auto", "mask", "quickshear", "reface")
     assert get_method("auto").name == "mask"
     assert get_method("quickshear").is_available()
     with pytest.raises(MethodUnavailableError, match="unknown"):
