@@ -120,6 +120,9 @@ MSG_REFERENCE_UNKNOWN: Final = "--reference-group names attribute '{attribute}',
 #: leaves Holm room across many attributes and intersections (with B = 1,000 the smallest
 #: p-value, 1 / 1,001, survives Holm over at most 49 tests).
 RATE_PERMUTATIONS: Final = 9999
+#: Budget of the unit (patient, row) permutations, units x permutations: small data sets get
+#: up to :data:`RATE_PERMUTATIONS` permutations (a finer p-value floor), large ones B.
+UNIT_PERMUTATION_BUDGET: Final = 20_000_000
 
 #: Metrics whose percentile interval is biased (ECE is inflated by resampling, AUROC skewed
 #: near 1): their intervals are BCa (:func:`auditkit.metrics.bootstrap.bca_interval`).
@@ -719,12 +722,13 @@ class AuditResult:
 
         numerators = {m: unit_sums(v) for m, (v, _) in per_row.items()}
         denominators = {m: unit_sums(d) for m, (_, d) in per_row.items()}
+        affordable = min(RATE_PERMUTATIONS, UNIT_PERMUTATION_BUDGET // max(n_units, 1))
         return unit_null_draws(
             labels=labels,
             numerators=numerators,
             denominators=denominators,
             n_groups=n_groups,
-            n_perm=self._n_boot,
+            n_perm=max(self._n_boot, affordable),
             rng=rng,
         )
 
