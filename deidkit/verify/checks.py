@@ -18,11 +18,13 @@ from datetime import date, timedelta
 from typing import Any
 
 import pydicom
+from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from deidkit.rules.standard import safe_private_table
+from deidkit.verify.names import after_cue, ordinary_word, vendor_word
 from deidkit.verify.patterns import (
     PATTERN_DATE,
     RAW_PATTERNS,
@@ -53,6 +55,7 @@ from deidkit.verify.records import (
     CHECK_UID,
     CHECK_UID_ROOT,
     CHECK_UNREADABLE,
+    IDENTIFYING_KEYWORDS,
     FileReport,
     Finding,
     OriginalIndex,
@@ -378,14 +381,17 @@ class _Scanner:
     ) -> None:
         assert self.search is not None and self.originals is not None
         seen: set[str] = set()
+        common: set[str] = set()
         kept = self.originals.retained.get(tag, frozenset()) if code in (None, "K") else None
+        descriptor = _is_descriptor(tag, vr, code)
         for value in present:
             # A value an original holds in this same attribute, which the profile keeps
             # (e.g. Manufacturer "TOSHIBA_MEC" when an Institution Name was "TOSHIBA"),
             # is the standard's retained content, not a leak: a warning, not an error
             # (unless the value is the patient's own name, ID, birth data or address).
             retained = kept is not None and " ".join(value.split()).casefold() in kept
-            for source, matched in self.search.find_matches(value):
+            folded = value.casefold()
+            for source, matched, start in self.search.find_spans(folded):
                 if source in seen:
                     continue
                 owners = (self.originals.owners or {}).get(matched)
@@ -395,6 +401,20 @@ class _Scanner:
                     # Held by other patients' originals only; another value of this same
                     # attribute may still be this patient's own, so keep looking.
                     severity = "warn"
+                elif descriptor and self._common_word(source, matched, folded, start):
+                    # Another match of this source in the same element may still be the
+                    # real leak: keep looking, warn once.
+                    if source not in common:
+                        common.add(source)
+                        self.add(
+                            here,
+                            kw,
+                            CHECK_ORIGINAL_VALUE,
+                            "warn",
+                            matched_attribute=source,
+                            message=COMMON_WORD_MESSAGE,
+                        )
+                    continue
                 else:
                     seen.add(source)
                     # The patient's own identity never counts as retained content.
@@ -405,6 +425,27 @@ class _Scanner:
                     if not severity:
                         continue
                 self.add(here, kw, CHECK_ORIGINAL_VALUE, severity, matched_attribute=source)
+
+    def _common_word(self, source: str, matched: str, folded: str, start: int) -> bool:
+        """Whether a match in a kept or cleaned descriptor is an ordinary word, not the value.
+
+        Two shapes (issue 13): one word of a multi-word name that is an ordinary word
+        (vendor vocabulary, philter-lite's ordinary words, the standard's vocabulary) with
+        none of the name's other words in the same text ("soft" of "Dr. soft haze" in
+        "Soft Tissue"); and a whole value, not a person's, that is one vocabulary word
+        (Branch of Service "ABDOMEN" in "abdomen liver"). A word right after a cue
+        ("Dr soft") is a name whatever the lists say.
+        """
+        assert self.originals is not None
+        if after_cue(folded[:start]):
+            return False
+        others = self.originals.word_parts.get(matched)
+        if others is None:
+            return _vocabulary_value(source, matched)
+        if not (ordinary_word(matched) or is_standard_vocabulary(matched)):
+            return False  # a surname like "Merriweather": its own part is the leak
+        words = set(_WORD.findall(folded))
+        return not any(w in words for w in others if len(w) > 1 and w not in _TITLES)
 
     def _standard_word(
         self,
@@ -447,6 +488,33 @@ class _Scanner:
         if offset is not None and _shift_day(day, -offset) in dates:
             return ""  # explained as this patient's own shifted date
         return "error"
+
+
+COMMON_WORD_MESSAGE = "common word of an original value"
+_WORD = re.compile(r"[^\W_]+")
+# A title is no distinctive part of a name; after one, a word is a name (names.after_cue).
+_TITLES = frozenset({"dr", "mr", "mrs", "ms", "miss", "prof", "doctor"})
+
+
+def _is_descriptor(tag: int, vr: str, code: str | None) -> bool:
+    """A standard text attribute the profile keeps or cleans (descriptions, comments, SR
+    text): ordinary words legitimately stay there, unlike in an attribute it replaces or an
+    identifying one it keeps by option (Station Name, Institution Name)."""
+    group = tag >> 16
+    if group % 2 or group == 0x0002 or vr not in _TEXT_VRS or code not in (None, "K", "C"):
+        return False
+    return keyword_of(tag) not in IDENTIFYING_KEYWORDS
+
+
+def _vocabulary_value(source: str, matched: str) -> bool:
+    """A whole original value that is one vendor or standard vocabulary word, from an
+    attribute that names no person and is not the patient's identity."""
+    if " " in matched or source in PATIENT_IDENTITY_KEYWORDS:
+        return False
+    tag = tag_for_keyword(source)
+    if tag is None or dictionary_VR(tag) == "PN":
+        return False
+    return vendor_word(matched) or is_standard_vocabulary(matched)
 
 
 def _shift_day(day: str, days: int) -> str:

@@ -24,7 +24,7 @@ from typing import Final
 
 from deidkit.rules.phi_lexicon import NameLists, name_lists, vendor_vocabulary
 
-__all__ = ["caret_name", "listed_name"]
+__all__ = ["after_cue", "caret_name", "listed_name", "ordinary_word", "vendor_word"]
 
 _CUE: Final = re.compile(
     r"\b(?:husband|wife|son|daughter|mother|father|brother|sister|partner|spouse|patient|pt"
@@ -38,6 +38,23 @@ _CARET: Final = re.compile(r"[^\W_][\w'-]*(?:\^[\w'-]*)+")
 @lru_cache(maxsize=1)
 def _lists() -> tuple[NameLists, frozenset[str]]:
     return name_lists(), vendor_vocabulary()
+
+
+def after_cue(before: str) -> bool:
+    """Whether text ending with ``before`` puts a name cue ("Dr ", "husband ") right there."""
+    return bool(_CUE.search(before[-16:]))
+
+
+def vendor_word(low: str) -> bool:
+    """Whether a lower-case word is in the vendor vocabulary (sequences, kernels, anatomy)."""
+    return low in _lists()[1]
+
+
+def ordinary_word(low: str) -> bool:
+    """Whether a lower-case word is in the vendor vocabulary or the names lists' ordinary
+    words (philter-lite's "nonames": English and medical words also listed as names)."""
+    names, vocabulary = _lists()
+    return low in vocabulary or low in names.not_names
 
 
 def _listed(low: str, names: NameLists) -> bool:

@@ -9,7 +9,9 @@ Short or common values would raise false alarms, so a value is skipped when, aft
 trimming, it is shorter than :data:`MIN_VALUE_CHARS` characters, is all digits and shorter
 than :data:`MIN_DIGIT_CHARS`, or is a common placeholder (:data:`STOP_VALUES`). Person
 names are searched as "family^given", "family given", "given family" and each name part of
-at least :data:`MIN_VALUE_CHARS` characters.
+at least :data:`MIN_VALUE_CHARS` characters. A name part of a multi-word name is remembered
+with the name's other words (:attr:`OriginalHarvest.word_parts`): verify calls an ordinary
+word of a name found alone ("soft" of "Dr. soft haze" in "Soft Tissue") a warning.
 
 Free text that the profile removes (any Table E.1-1 code but K, and private elements unless
 the profile keeps safe private ones) is also split into tokens; a token is indexed when it
@@ -46,6 +48,7 @@ from deidkit.verify.private import (
     element_safe,
 )
 from deidkit.verify.records import (
+    IDENTIFYING_KEYWORDS,
     RETAINED_VRS,
     OriginalIndex,
     Rules,
@@ -73,55 +76,6 @@ STOP_VALUES = frozenset(
         "patient",
     }
 )
-IDENTIFYING_KEYWORDS = frozenset(
-    {
-        "PatientID",
-        "OtherPatientIDs",
-        "IssuerOfPatientID",
-        "AccessionNumber",
-        "StudyID",
-        "MedicalRecordLocator",
-        "PatientAddress",
-        "PatientTelephoneNumbers",
-        "InstitutionName",
-        "InstitutionAddress",
-        "InstitutionalDepartmentName",
-        "StationName",
-        "DeviceSerialNumber",
-        "AdmissionID",
-        "ServiceEpisodeID",
-        "RequestedProcedureID",
-        "PerformedProcedureStepID",
-        "ScheduledProcedureStepID",
-        "PlacerOrderNumberImagingServiceRequest",
-        "FillerOrderNumberImagingServiceRequest",
-        "ResponsibleOrganization",
-        "MilitaryRank",
-        "BranchOfService",
-        "RegionOfResidence",
-        "CurrentPatientLocation",
-        "Occupation",
-        "PatientInsurancePlanCodeSequence",
-        "IssuerOfAdmissionID",
-        "PatientBirthName",
-        "PatientMotherBirthName",
-        "ReferringPhysicianAddress",
-        "ReferringPhysicianTelephoneNumbers",
-        "ConsultingPhysicianName",
-        "RequestingPhysician",
-        "ScheduledPerformingPhysicianName",
-        "ResponsiblePerson",
-        "PersonAddress",
-        "PersonTelephoneNumbers",
-        "OtherPatientNames",
-        "PatientComments",
-        "AdditionalPatientHistory",
-        "SourceApplicationEntityTitle",
-        "StationAETitle",
-        "ScheduledStationAETitle",
-        "PerformedStationAETitle",
-    }
-)
 _BINARY_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN"})
 _STANDARD_UID_ROOT = "1.2.840.10008."
 _DATE = re.compile(r"^\d{8}")
@@ -130,6 +84,7 @@ _TEXT_VRS = frozenset({"LO", "LT", "ST", "UT", "SH", "UC"})
 _TOKEN = re.compile(r"[A-Za-z0-9]+")
 _HAS_DIGIT = re.compile(r"[0-9]")
 _HAS_LETTER = re.compile(r"[A-Za-z]")
+_NAME_WORD = re.compile(r"[^\W_]+")
 
 
 def _raw_values(raw: DataElement | RawDataElement, vr: str, codec: str | None) -> list[str]:
@@ -169,6 +124,10 @@ class OriginalHarvest:
     files: list[OriginalFile] = field(default_factory=list)
     retained: dict[int, set[str]] = field(default_factory=dict)  # see OriginalIndex.retained
     owners: dict[str, set[str]] = field(default_factory=dict)  # value -> original patients
+    #: A single word of a multi-word name -> the other words of the names it is part of.
+    word_parts: dict[str, set[str]] = field(default_factory=dict)
+    #: Values indexed whole (a name, an ID, a date): a word here is never only a part.
+    wholes: set[str] = field(default_factory=set)
 
     def merge(self, other: OriginalHarvest) -> None:
         """Add another harvest (from a worker) into this one."""
@@ -182,6 +141,9 @@ class OriginalHarvest:
             self.owners.setdefault(value, set()).update(who)
         for tag, kept in other.retained.items():
             self.retained.setdefault(tag, set()).update(kept)
+        for word, others in other.word_parts.items():
+            self.word_parts.setdefault(word, set()).update(others)
+        self.wholes.update(other.wholes)
         self.files.extend(other.files)
 
     def index(
@@ -217,6 +179,11 @@ class OriginalHarvest:
             offsets=offsets,
             retained={tag: frozenset(v) for tag, v in self.retained.items()},
             owners=owners,
+            word_parts={
+                word: frozenset(others)
+                for word, others in self.word_parts.items()
+                if word not in self.wholes
+            },
         )
 
 
@@ -275,6 +242,11 @@ def name_variants(value: str) -> Iterator[str]:
         yield " ".join(whole.split()).casefold()
 
 
+def name_words(value: str) -> frozenset[str]:
+    """Case-folded words (letters and digits) of a DICOM PN value's first component group."""
+    return frozenset(w.casefold() for w in _NAME_WORD.findall(value.split("=")[0]))
+
+
 class _Collector:
     def __init__(self, rules: Rules, harvest: OriginalHarvest, patient_id: str) -> None:
         self.rules = rules
@@ -328,9 +300,22 @@ class _Collector:
                     inherited=inherited,
                 )
 
-    def _value(self, value: str, keyword: str) -> None:
+    def _value(self, value: str, keyword: str, *, others: frozenset[str] | None = None) -> None:
+        """Index a value; ``others``: it is one word of a name with these other words."""
         self.harvest.values.setdefault(value, keyword)
         self.harvest.owners.setdefault(value, set()).add(self.patient_id)
+        if others is None:
+            self.harvest.wholes.add(value)
+        else:
+            self.harvest.word_parts.setdefault(value, set()).update(others)
+
+    def _name(self, value: str, keyword: str) -> None:
+        words = name_words(value)
+        for variant in name_variants(value):
+            single = not any(c in variant for c in " ^")
+            own = name_words(variant)
+            others = words - own if single and words - own else None
+            self._value(variant, keyword, others=others)
 
     def _retained(
         self, ds: Dataset, tag_int: int, raw: DataElement | RawDataElement, vr: str
@@ -362,8 +347,7 @@ class _Collector:
             return
         if vr == "PN":
             for value in values:
-                for variant in name_variants(value):
-                    self._value(variant, keyword)
+                self._name(value, keyword)
         elif vr in ("DA", "DT"):
             if "retain_long_full_dates" in self.rules.options:
                 return

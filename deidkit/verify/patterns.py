@@ -201,13 +201,17 @@ class ValueSearch:
 
     def find_matches(self, text: str) -> list[tuple[str, str]]:
         """``(source keyword, matched case-folded value)`` of the known values in ``text``."""
+        return [(label, value) for label, value, _start in self.find_spans(text.casefold())]
+
+    def find_spans(self, folded: str) -> list[tuple[str, str, int]]:
+        """``(source keyword, matched value, start)`` in already case-folded ``folded``."""
         if self.text_re is None:
             return []
-        folded = text.casefold()
-        found = [m.group(0) for m in self.text_re.finditer(folded)]
+        found = [(m.group(0), m.start()) for m in self.text_re.finditer(folded)]
         if "^" in folded:
-            found += [m.group(0) for m in self.text_re.finditer(folded.replace("^", " "))]
-        return [(self.labels[v], v) for v in found if v in self.labels]
+            spaced = folded.replace("^", " ")
+            found += [(m.group(0), m.start()) for m in self.text_re.finditer(spaced)]
+        return [(self.labels[v], v, start) for v, start in found if v in self.labels]
 
     def count_in_bytes(self, data: bytes) -> dict[str, int]:
         """Occurrences per source keyword of the known values in raw ``data``.

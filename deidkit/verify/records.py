@@ -208,7 +208,62 @@ class OriginalIndex:
     #: A value found only in another patient's file is a warning (coincidence, e.g. an
     #: anatomy word that is also a name elsewhere in the batch), not an error.
     owners: Mapping[str, frozenset[str]] | None = None
+    #: A case-folded single word of a multi-word original name (never indexed whole) -> the
+    #: name's other words: found alone, an ordinary word of it is a warning (checks).
+    word_parts: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
+
+#: Attributes whose values verify --original searches for besides names, dates and UIDs
+#: (IDs, accession numbers, addresses, institution and physician data).
+IDENTIFYING_KEYWORDS = frozenset(
+    {
+        "PatientID",
+        "OtherPatientIDs",
+        "IssuerOfPatientID",
+        "AccessionNumber",
+        "StudyID",
+        "MedicalRecordLocator",
+        "PatientAddress",
+        "PatientTelephoneNumbers",
+        "InstitutionName",
+        "InstitutionAddress",
+        "InstitutionalDepartmentName",
+        "StationName",
+        "DeviceSerialNumber",
+        "AdmissionID",
+        "ServiceEpisodeID",
+        "RequestedProcedureID",
+        "PerformedProcedureStepID",
+        "ScheduledProcedureStepID",
+        "PlacerOrderNumberImagingServiceRequest",
+        "FillerOrderNumberImagingServiceRequest",
+        "ResponsibleOrganization",
+        "MilitaryRank",
+        "BranchOfService",
+        "RegionOfResidence",
+        "CurrentPatientLocation",
+        "Occupation",
+        "PatientInsurancePlanCodeSequence",
+        "IssuerOfAdmissionID",
+        "PatientBirthName",
+        "PatientMotherBirthName",
+        "ReferringPhysicianAddress",
+        "ReferringPhysicianTelephoneNumbers",
+        "ConsultingPhysicianName",
+        "RequestingPhysician",
+        "ScheduledPerformingPhysicianName",
+        "ResponsiblePerson",
+        "PersonAddress",
+        "PersonTelephoneNumbers",
+        "OtherPatientNames",
+        "PatientComments",
+        "AdditionalPatientHistory",
+        "SourceApplicationEntityTitle",
+        "StationAETitle",
+        "ScheduledStationAETitle",
+        "PerformedStationAETitle",
+    }
+)
 
 #: UIDs that name a registry entry, never an instance or a patient: the coding scheme of a
 #: code (SNOMED CT 2.16.840.1.113883.6.96, LOINC ...; PS3.16 Table 8-1), a context group or a

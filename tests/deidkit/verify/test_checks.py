@@ -195,3 +195,152 @@ def test_coding_scheme_and_class_uids_kept_from_the_originals_are_no_finding(
     _edit(pair.release_files[0], lambda ds: setattr(ds, "FrameOfReferenceUID", _PRIVATE_CLASS))
     result = _verify(pair)
     assert {f.check for f in result.findings if f.keyword == "FrameOfReferenceUID"} == {"uid-root"}
+
+
+# --- ordinary words of an original value (issue 13 follow-up) -----------------------------
+
+_COMMON = "common word of an original value"
+
+
+def _research(pair: Pair, *, key: bool = True) -> VerifyResult:
+    # research cleans descriptors (C): an ordinary word may legitimately stay in them
+    return verify_release(
+        pair.release,
+        original=pair.original,
+        key=KEY if key else None,
+        workers=1,
+        profile="research",
+    )
+
+
+def _original_values(result: VerifyResult) -> list[tuple[str, str, str, str]]:
+    return [
+        (f.keyword, f.matched_attribute, f.severity, f.message)
+        for f in result.findings
+        if f.check == "original-value"
+    ]
+
+
+def _physician(name: str) -> Callable[[Dataset], None]:
+    return lambda ds: setattr(ds, "ReferringPhysicianName", name)
+
+
+def _pair_with_physician(tmp_path: Path, name: str = "Dr. soft haze") -> Pair:
+    pair = build_pair(tmp_path)
+    for path in sorted(pair.original.rglob("*.dcm")):
+        _edit(path, _physician(name))
+    return pair
+
+
+def _describe(pair: Pair, text: str, keyword: str = "SeriesDescription") -> None:
+    for path in pair.release_files:
+        _edit(path, lambda ds: setattr(ds, keyword, text))
+
+
+@pytest.mark.parametrize("key", [True, False])
+def test_an_ordinary_word_of_a_name_alone_in_a_description_is_a_warning(
+    tmp_path: Path, key: bool
+) -> None:
+    pair = _pair_with_physician(tmp_path)
+    _describe(pair, "Soft Tissue")
+    result = _research(pair, key=key)
+    found = _original_values(result)
+    assert ("SeriesDescription", "ReferringPhysicianName", "warn", _COMMON) in found
+    assert [f for f in found if f[2] == "error"] == []
+    assert result.exit_code("error") == EXIT_OK
+    assert result.exit_code("warn") == EXIT_PHI_FOUND
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "soft haze",  # the name's other word with it
+        "Haze, Soft",
+        "seen by dr. soft",  # a cue makes any word a name
+    ],
+)
+def test_an_ordinary_word_with_the_rest_of_the_name_or_a_cue_is_an_error(
+    tmp_path: Path, text: str
+) -> None:
+    pair = _pair_with_physician(tmp_path)
+    _describe(pair, text)
+    result = _research(pair)
+    assert ("SeriesDescription", "ReferringPhysicianName", "error", "") in _original_values(
+        result
+    )
+    assert result.exit_code("error") == EXIT_PHI_FOUND
+
+
+def test_the_whole_name_made_of_ordinary_words_is_an_error(tmp_path: Path) -> None:
+    pair = _pair_with_physician(tmp_path, "Soft^Tissue")
+    _describe(pair, "Soft Tissue")
+    found = _original_values(_research(pair))
+    assert ("SeriesDescription", "ReferringPhysicianName", "error", "") in found
+
+
+@pytest.mark.parametrize(
+    ("patient_name", "text"),
+    [
+        ("Merriweather^Johnathan", "merriweather protocol"),  # a surname, no ordinary word
+        ("Perfusion^Johnathan", "Perfusion Johnathan"),  # the full name
+        ("Abdomen", "abdomen liver"),  # the patient's whole name, a vocabulary word
+    ],
+)
+def test_a_surname_or_the_full_name_is_still_an_error(
+    tmp_path: Path, patient_name: str, text: str
+) -> None:
+    pair = build_pair(tmp_path, patient_name=patient_name)
+    _describe(pair, text, "ImageComments")
+    result = _research(pair)
+    assert ("ImageComments", "PatientName", "error", "") in _original_values(result)
+    assert result.exit_code("error") == EXIT_PHI_FOUND
+
+
+def test_the_patients_ordinary_surname_alone_is_a_warning(tmp_path: Path) -> None:
+    pair = build_pair(tmp_path, patient_name="Perfusion^Johnathan")
+    _describe(pair, "perfusion maps", "ImageComments")
+    result = _research(pair)
+    assert _original_values(result) == [
+        ("ImageComments", "PatientName", "warn", _COMMON)
+    ] * len(pair.release_files)
+    assert result.exit_code("error") == EXIT_OK
+
+
+def test_an_id_in_a_description_is_still_an_error(tmp_path: Path) -> None:
+    pair = _pair_with_physician(tmp_path)
+    _describe(pair, "soft tissue MRN4471923")  # verify_support's Patient ID
+    found = _original_values(_research(pair))
+    assert ("SeriesDescription", "PatientID", "error", "") in found
+    assert ("SeriesDescription", "ReferringPhysicianName", "warn", _COMMON) in found
+
+
+def test_an_ordinary_word_outside_a_description_is_still_an_error(tmp_path: Path) -> None:
+    # Institution Name is replaced by the profile: no descriptor, whatever its words
+    pair = _pair_with_physician(tmp_path)
+    _describe(pair, "Soft Tissue Clinic", "InstitutionName")
+    found = _original_values(_research(pair))
+    assert ("InstitutionName", "ReferringPhysicianName", "error", "") in found
+
+
+def _branch(value: str) -> Callable[[Dataset], None]:
+    return lambda ds: setattr(ds, "BranchOfService", value)
+
+
+@pytest.mark.parametrize(
+    ("branch", "severity"),
+    [
+        ("ABDOMEN", "warn"),  # an anatomy word misused as a Branch of Service
+        ("Royal Marines", "error"),  # a real one
+    ],
+)
+def test_a_whole_value_that_is_a_vocabulary_word(
+    tmp_path: Path, branch: str, severity: str
+) -> None:
+    pair = build_pair(tmp_path)
+    for path in sorted(pair.original.rglob("*.dcm")):
+        _edit(path, _branch(branch))
+    _describe(pair, f"{branch.lower()} liver")
+    result = _research(pair)
+    found = [f[:3] for f in _original_values(result)]
+    assert set(found) == {("SeriesDescription", "BranchOfService", severity)}
+    assert result.exit_code("error") == (EXIT_OK if severity == "warn" else EXIT_PHI_FOUND)
