@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from deidkit._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from deidkit.core.dask_executor import DaskCluster, DaskExecutor
     from deidkit.core.errors import (
         ColumnSpecError,
         DeidkitError,
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
         UsageError,
         WorkerLostError,
     )
-    from deidkit.core.dask_executor import DaskCluster, DaskExecutor
     from deidkit.core.executor import (
         Executor,
         LocalProcessExecutor,
