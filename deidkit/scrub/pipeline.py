@@ -449,11 +449,17 @@ def _outcomes(
     else:
         # Workers fork from a forkserver that has imported the engine (WORKER_PRELOAD); the
         # CLI may have started it already (deidkit.scrub.workers.prestart): same server.
-        if config.settings.clean_pixels:  # a server started from here keeps the decoders
-            os.environ.setdefault(PIXEL_WORKERS_ENV, "1")
-        executor = LocalProcessExecutor(
-            workers, preload=WORKER_PRELOAD, initializer=init_worker, initargs=(config,)
-        )
+        if config.settings.clean_pixels and os.environ.get(PIXEL_WORKERS_ENV) != "1":
+            # The forkserver is one per process and may already run without pixel decoders
+            # (a plain scrub's server leaves numpy out); only the CLI, which knows its flags
+            # before the server starts, gets one with decoders. Elsewhere: fresh processes.
+            executor = LocalProcessExecutor(
+                workers, initializer=init_worker, initargs=(config,), start_method="spawn"
+            )
+        else:
+            executor = LocalProcessExecutor(
+                workers, preload=WORKER_PRELOAD, initializer=init_worker, initargs=(config,)
+            )
         work = run_chunk
     with executor, ReadAhead() as ahead:
         chunks = _handed_out(_chunks(source, chunk_size), ahead)
