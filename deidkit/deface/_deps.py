@@ -10,8 +10,15 @@ _FEATURE = "deidkit deface"
 
 
 def sitk() -> ModuleType:
-    """Return the SimpleITK module."""
-    return import_optional("SimpleITK", feature=_FEATURE, extra="deface")
+    """Return the SimpleITK module, its filters single-threaded.
+
+    ITK splits a filter's work by the number of threads, and the sums of its statistics and
+    metrics then depend on that split, which depends on the machine's load: the same head
+    could come out differently in two runs. Parallelism comes from processes instead.
+    """
+    module = import_optional("SimpleITK", feature=_FEATURE, extra="deface")
+    module.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+    return module
 
 
 def cv2() -> ModuleType:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -235,6 +236,17 @@ def _dicom_tasks(source: Path, output: Path, files: list[Path], used: set[Path])
     return [Task("dicom", tuple(paths), source, output) for paths in dicom_dirs.values()]
 
 
+# Defacing is not thread-safe: ITK and OpenCV keep process-wide settings and random state,
+# so two heads defaced at once in threads of one process (a Dask worker's threads) could
+# come out differently from a run that defaces them one after the other.
+_ONE_HEAD_AT_A_TIME = threading.Lock()
+
+
+def _run_task_alone(task: Task, options: DefaceOptions) -> list[FileResult]:
+    with _ONE_HEAD_AT_A_TIME:
+        return run_task(task, options)
+
+
 def run_task(task: Task, options: DefaceOptions) -> list[FileResult]:
     """Run one task; errors become results, never exceptions."""
     first = _rel(task.sources[0], task.root)
@@ -428,6 +440,6 @@ def _run_tasks(
         else LocalProcessExecutor(workers, initializer=_worker_init, start_method=None)
     )
     with executor:
-        for results in executor.map(functools.partial(run_task, options=options), heavy):
+        for results in executor.map(functools.partial(_run_task_alone, options=options), heavy):
             collect(results)
     report.results.sort(key=lambda r: r.path)
