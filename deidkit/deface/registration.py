@@ -197,17 +197,40 @@ def _multistart(f_img: Any, m_img: Any, mask_img: Any) -> Any:
         probe.SetNumberOfThreads(1)
         scored.append((float(probe.MetricEvaluate(f_small, m_small)), index, start))
     scored.sort(key=lambda item: (item[0], item[1]))  # MI: lower is better; ties by index
+    # Coarse level only: the affine stage that follows refines at full registration size.
+    starts_kept = [start for _, _, start in scored[:REFINED_STARTS]]
+    affine = _refine(f_img, m_img, mask_img, starts_kept, iterations=60, coarse_only=True)
+    if affine is None:
+        raise RegistrationError("template registration did not converge")
+    return affine
+
+
+def _refine(
+    f_img: Any,
+    m_img: Any,
+    mask_img: Any,
+    starts: list[Any],
+    *,
+    iterations: int,
+    coarse_only: bool,
+) -> Any | None:
+    """The best of ``starts`` refined (lowest metric, the first on ties) as an affine
+    transform; None when no start converged."""
+    sk = sitk()
     best: tuple[float, Any] | None = None
-    for _, _, start in scored[:REFINED_STARTS]:
+    for start in starts:
         reg = _method(mask_img)
         reg.SetOptimizerAsRegularStepGradientDescent(
-            learningRate=1.0, minStep=1e-2, numberOfIterations=60, gradientMagnitudeTolerance=1e-6
+            learningRate=1.0,
+            minStep=1e-2,
+            numberOfIterations=iterations,
+            gradientMagnitudeTolerance=1e-6,
         )
         reg.SetOptimizerScalesFromPhysicalShift()
-        # Coarse level only: the affine stage that follows refines at full registration size.
-        reg.SetShrinkFactorsPerLevel([2])
-        reg.SetSmoothingSigmasPerLevel([1.0])
-        reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
+        if coarse_only:
+            reg.SetShrinkFactorsPerLevel([2])
+            reg.SetSmoothingSigmasPerLevel([1.0])
+            reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
         reg.SetInitialTransform(start, inPlace=False)
         reg.SetNumberOfThreads(1)
         try:
@@ -218,7 +241,7 @@ def _multistart(f_img: Any, m_img: Any, mask_img: Any) -> Any:
         if best is None or value < best[0]:
             best = (value, sk.CompositeTransform(result).GetNthTransform(0))
     if best is None:
-        raise RegistrationError("template registration did not converge")
+        return None
     similarity = sk.Similarity3DTransform(best[1])
     affine = sk.AffineTransform(3)
     affine.SetCenter(similarity.GetCenter())
@@ -294,7 +317,6 @@ def register_partial(
     RegistrationError
         If no start can be evaluated or refined.
     """
-    sk = sitk()
     f_arr, f_grid = prepare(fixed, fixed_grid, voxel_mm)
     f_img, m_img = to_sitk(f_arr, f_grid), to_sitk(moving, moving_grid)
     scored: list[tuple[float, int, Any]] = []
@@ -307,27 +329,8 @@ def register_partial(
         except RuntimeError:  # the field of view falls outside the template there
             continue
     scored.sort(key=lambda item: (item[0], item[1]))
-    best: tuple[float, Any] | None = None
-    for _, _, start in scored[:REFINED_STARTS]:
-        reg = _method(None)
-        reg.SetOptimizerAsRegularStepGradientDescent(
-            learningRate=1.0, minStep=1e-2, numberOfIterations=80, gradientMagnitudeTolerance=1e-6
-        )
-        reg.SetOptimizerScalesFromPhysicalShift()
-        reg.SetInitialTransform(start, inPlace=False)
-        reg.SetNumberOfThreads(1)
-        try:
-            result = reg.Execute(f_img, m_img)
-        except RuntimeError:
-            continue
-        value = float(reg.GetMetricValue())
-        if best is None or value < best[0]:
-            best = (value, result)
-    if best is None:
+    starts_kept = [start for _, _, start in scored[:REFINED_STARTS]]
+    affine = _refine(f_img, m_img, None, starts_kept, iterations=80, coarse_only=False)
+    if affine is None:
         raise RegistrationError("partial field of view: template registration did not converge")
-    similarity = sk.Similarity3DTransform(sk.CompositeTransform(best[1]).GetNthTransform(0))
-    affine = sk.AffineTransform(3)
-    affine.SetCenter(similarity.GetCenter())
-    affine.SetMatrix(similarity.GetMatrix())
-    affine.SetTranslation(similarity.GetTranslation())
     return _to_ras_matrix(affine)
