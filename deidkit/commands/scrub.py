@@ -177,8 +177,11 @@ def _check_outputs(
 def _write_html_report(summary: ScrubSummary, path: Path) -> None:
     from deidkit.verify.report import render_release_report, scrub_release_summary
 
+    sidecar = summary.run_report
     html = scrub_release_summary(
-        summary.report, release=summary.output, run_report_file=summary.run_report
+        summary.report,
+        release=Path(summary.output),  # only its name is shown, a URL's too
+        run_report_file=None if sidecar is None else Path(sidecar),
     )
     render_release_report(html, path)
 

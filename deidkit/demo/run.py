@@ -51,12 +51,12 @@ class DemoResult:
     @property
     def run_report(self) -> Path | None:
         """The run report beside the release."""
-        return self.scrub.run_report
+        return None if self.scrub.run_report is None else Path(self.scrub.run_report)  # local
 
     @property
     def action_log(self) -> Path | None:
         """The per-file action log beside the release."""
-        return self.scrub.action_log
+        return None if self.scrub.action_log is None else Path(self.scrub.action_log)  # local
 
     @property
     def succeeded(self) -> bool:

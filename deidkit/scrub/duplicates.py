@@ -57,7 +57,7 @@ class DuplicateSettler:
         self,
         source: Path,
         config: WorkerConfig,
-        rescrub: Callable[[Path, str, WorkerConfig], FileOutcome] | None = None,
+        rescrub: Callable[[Path | str, str, WorkerConfig], FileOutcome] | None = None,
     ) -> None:
         self._source = Path(source)
         self._config = config
@@ -103,13 +103,22 @@ class DuplicateSettler:
             ids=None,
         )
 
-    def _path(self, rel: str) -> Path:
+    def _path(self, rel: str) -> Path | str:
+        remote = self._config.source  # INPUT is a URL: find the file there
+        if remote is not None:
+            return remote.root if remote.is_file() else remote.child(rel)
         return self._source / rel if self._source.is_dir() else self._source
 
     def _relpath(self, index: int) -> str:
-        for i, item in enumerate(iter_input_files(self._source)):
+        remote = self._config.source
+        walk = (
+            (rel for _path, rel, _size in remote.walk())
+            if remote is not None
+            else (item.relpath for item in iter_input_files(self._source))
+        )
+        for i, rel in enumerate(walk):
             if i == index:
-                return item.relpath
+                return rel
         raise LookupError("input file vanished during the run")  # pragma: no cover
 
     def _rewrite(self, rel: str) -> FileOutcome:

@@ -21,6 +21,7 @@ from deidkit import __version__
 from deidkit.core.errors import DeidkitError, InputFileError
 from deidkit.core.io import publish_bytes
 from deidkit.core.keys import ProjectKey
+from deidkit.core.locations import Location
 from deidkit.core.runreport import (
     STATUS_DRY_RUN,
     STATUS_HELD_BACK,
@@ -123,13 +124,19 @@ def profile_record(profile: Profile) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class WorkerConfig:
-    """What a worker needs for every file: settings, OUTPUT and which extras to collect."""
+    """What a worker needs for every file: settings, OUTPUT and which extras to collect.
+
+    ``source`` and ``release`` are set when INPUT or OUTPUT is an fsspec URL: inputs are then
+    read, and outputs put, through that file system (``output`` is then unused).
+    """
 
     settings: ScrubSettings
     output: Path
     dry_run: bool
     want_linkage: bool
     want_cohort: bool
+    source: Location | None = None
+    release: Location | None = None
 
 
 # The engine (pydicom and the PS3.15 tables) and the encoder are imported on first use, not
@@ -186,7 +193,7 @@ def run_chunk(tasks: list[tuple[str, str]]) -> list[FileOutcome]:
     """Process ``(absolute path, relative path)`` pairs in a worker, in order."""
     if _CONFIG is None:  # pragma: no cover - the pool initializer always runs first
         raise RuntimeError("worker not initialised")
-    outcomes = [process_file(Path(path), rel, _CONFIG) for path, rel in tasks]
+    outcomes = [process_file(path, rel, _CONFIG) for path, rel in tasks]
     # The files of one series nearly always get the same actions. One shared tuple per
     # distinct list is pickled once (pickle's memo), not once per file: the chunk's result
     # shrinks several-fold, and so do the worker's send and the batch process's receive.
@@ -203,14 +210,15 @@ def _held(source: str, reason: str, detail: str | None = None, **kw: Any) -> Fil
 
 
 def process_file(
-    path: Path, rel: str, config: WorkerConfig, *, overwrite: bool = False
+    path: Path | str, rel: str, config: WorkerConfig, *, overwrite: bool = False
 ) -> FileOutcome:
     """Scrub one input file and write its output; never raises for a bad file.
 
     Parameters
     ----------
     path
-        The input file (read once, never modified).
+        The input file (read once, never modified): a local path, or the fsspec path of
+        ``config.source``.
     rel
         Its path relative to INPUT, as reported (it may carry PHI: never put it in OUTPUT).
     config
@@ -225,11 +233,16 @@ def process_file(
         return _held(rel, REASON_INTERNAL, type(exc).__name__)
 
 
-def _process_file(path: Path, rel: str, config: WorkerConfig, *, overwrite: bool) -> FileOutcome:
+def _process_file(
+    path: Path | str, rel: str, config: WorkerConfig, *, overwrite: bool
+) -> FileOutcome:
     if is_dicomdir_name(rel):
         return FileOutcome(source=rel, status=STATUS_SKIPPED, reason=REASON_DICOMDIR)
     try:
-        data = path.read_bytes()
+        if config.source is not None:
+            data = config.source.read_bytes(str(path))
+        else:
+            data = Path(path).read_bytes()
     except OSError as exc:
         return _held(rel, REASON_UNREADABLE, type(exc).__name__)
     try:
@@ -308,6 +321,13 @@ def _finish(
     extra["references"] = _references(ds, result)
     if config.dry_run:
         return FileOutcome(source=rel, status=STATUS_DRY_RUN, **common, **extra)
+    if config.release is not None:
+        status = _put(config.release, out_rel, encoded, overwrite=overwrite)
+        if status == REASON_CONFLICT:
+            return _held(rel, REASON_CONFLICT, "another input maps to this output", **common)
+        if status != STATUS_WRITTEN and status != STATUS_UNCHANGED:
+            return _held(rel, REASON_WRITE_ERROR, status, **common)
+        return FileOutcome(source=rel, status=status, **common, **extra)
     target = config.output / out_rel
     try:
         if target.is_file() and not overwrite:
@@ -318,6 +338,27 @@ def _finish(
     except OSError as exc:
         return _held(rel, REASON_WRITE_ERROR, type(exc).__name__, **common)
     return FileOutcome(source=rel, status=STATUS_WRITTEN, **common, **extra)
+
+
+def _put(release: Location, out_rel: str, encoded: bytes, *, overwrite: bool) -> str:
+    """Put one output into a URL OUTPUT by the local rule: written, unchanged or a conflict.
+
+    Returns the status, :data:`REASON_CONFLICT`, or the type of the error that stopped the
+    write (backends raise more than ``OSError``; their messages may hold the URL).
+    """
+    target = release.child(out_rel)
+    try:
+        if not overwrite:
+            try:
+                present = release.read_bytes(target)
+            except FileNotFoundError:
+                present = None
+            if present is not None:
+                return STATUS_UNCHANGED if present == encoded else REASON_CONFLICT
+        release.put_bytes(target, encoded)
+    except Exception as exc:
+        return type(exc).__name__
+    return STATUS_WRITTEN
 
 
 def _references(ds: Dataset, result: ScrubResult) -> FileReferences | None:

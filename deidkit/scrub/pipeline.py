@@ -48,9 +48,12 @@ from deidkit.core.errors import (
 )
 from deidkit.core.executor import Executor, LocalProcessExecutor, SerialExecutor
 from deidkit.core.io import OutputKind, atomic_open, check_output_path
+from deidkit.core.locations import Location
 from deidkit.core.quiet import quiet_pydicom
 from deidkit.core.runreport import (
+    ACTION_LOG_SUFFIX,
     REPORT_FORMAT,
+    RUN_REPORT_SUFFIX,
     STATUS_UNCHANGED,
     STATUS_WRITTEN,
     ActionLog,
@@ -75,6 +78,14 @@ from deidkit.scrub.per_file import (
     run_chunk,
 )
 from deidkit.scrub.pixel_step import PIXEL_WORKERS_ENV
+from deidkit.scrub.remote import (
+    check_url_locations,
+    prepare_url_output,
+    url_action_log,
+    url_input_totals,
+    url_sidecar,
+    write_url_report,
+)
 from deidkit.scrub.workers.prestart import WORKER_PRELOAD
 from deidkit.scrub.workers.readahead import ReadAhead
 
@@ -167,11 +178,11 @@ class RunOptions:
 class ScrubSummary:
     """The result of :func:`scrub_tree`: counts, files needing attention, report paths."""
 
-    input: Path
-    output: Path
+    input: Path | str  # a URL (str) when INPUT was one
+    output: Path | str
     report: RunReport = field(repr=False)
-    run_report: Path | None
-    action_log: Path | None
+    run_report: Path | str | None
+    action_log: Path | str | None
 
     @property
     def counts(self) -> RunCounts:
@@ -245,8 +256,11 @@ def _check_locations(source: Path, output: Path, options: RunOptions) -> None:
             )
 
 
-def _input_totals(source: Path) -> tuple[int, int]:
+def _input_totals(src: Location) -> tuple[int, int]:
     """How many files the scrub will visit, and their total size (the release's estimate)."""
+    if src.is_remote:
+        return url_input_totals(src)
+    source = src.local_path
     files = size = 0
     for path, _rel in iter_input_paths(source):
         files += 1
@@ -271,11 +285,15 @@ def _check_writable(path: Path, name: str) -> None:
         raise OutputPathError(f"{name}: its folder is not writable")
 
 
-def _check_output_writable(output: Path, options: RunOptions) -> None:
-    """The release, the reports beside it and the side outputs can all be written."""
-    output = output.absolute()
-    _check_writable(output, "OUTPUT")
-    _check_writable(output.parent, "OUTPUT (its run report and action log go beside it)")
+def _check_output_writable(output: Path | None, options: RunOptions) -> None:
+    """The release, the reports beside it and the side outputs can all be written.
+
+    ``output`` is ``None`` when it is a URL: only the side outputs are checked here.
+    """
+    if output is not None:
+        output = output.absolute()
+        _check_writable(output, "OUTPUT")
+        _check_writable(output.parent, "OUTPUT (its run report and action log go beside it)")
     for name, extra in (("--linkage", options.linkage_path), ("--cohort-manifest",
                         options.cohort_manifest)):  # fmt: skip
         if extra is None:
@@ -376,9 +394,16 @@ def _write_report(path: Path, report: RunReport) -> None:
         handle.write(dump_report(report).encode("utf-8"))
 
 
-def _chunks(source: Path, size: int) -> Iterator[_Chunk]:
+def _input_paths(src: Location) -> Iterator[tuple[str, str]]:
+    """``(path, relative path)`` in walk order: local paths, or a URL INPUT's fsspec paths."""
+    if src.is_remote:
+        return ((path, rel) for path, rel, _size in src.walk())
+    return iter_input_paths(src.local_path)
+
+
+def _chunks(src: Location, size: int) -> Iterator[_Chunk]:
     chunk: _Chunk = []
-    for item in iter_input_paths(source):
+    for item in _input_paths(src):
         chunk.append(item)
         if len(chunk) >= size:
             yield chunk
@@ -387,7 +412,7 @@ def _chunks(source: Path, size: int) -> Iterator[_Chunk]:
         yield chunk
 
 
-def _series_batches(source: Path, *, least: int, most: int) -> Iterator[_Chunk]:
+def _series_batches(src: Location, *, least: int, most: int) -> Iterator[_Chunk]:
     """Walk-order batches that end where a folder (a PACS export's series) ends.
 
     A batch closes at a change of folder once it holds ``least`` files, and always at
@@ -398,7 +423,7 @@ def _series_batches(source: Path, *, least: int, most: int) -> Iterator[_Chunk]:
     """
     chunk: _Chunk = []
     folder = ""
-    for item in iter_input_paths(source):
+    for item in _input_paths(src):
         here = item[1].rpartition("/")[0]
         if chunk and (len(chunk) >= most or (here != folder and len(chunk) >= least)):
             yield chunk
@@ -418,7 +443,7 @@ def _handed_out(chunks: Iterable[_Chunk], ahead: ReadAhead) -> Iterator[_Chunk]:
 
 def _scrub_here(config: WorkerConfig, chunk: _Chunk) -> Iterator[FileOutcome]:
     for path, rel in chunk:
-        yield process_file(Path(path), rel, config)
+        yield process_file(path, rel, config)
 
 
 @dataclass
@@ -429,7 +454,7 @@ class _RunStats:
 
 
 def _outcomes(
-    source: Path, config: WorkerConfig, options: RunOptions, stats: _RunStats
+    src: Location, config: WorkerConfig, options: RunOptions, stats: _RunStats
 ) -> Iterator[FileOutcome]:
     """Yield outcomes in walk order, with at most ``2 * workers`` chunks in flight.
 
@@ -437,9 +462,11 @@ def _outcomes(
     temp files it left in OUTPUT are removed once all chunks are done.
     """
     if options.cluster is not None:
-        yield from _cluster_outcomes(source, config, options.cluster, options, stats)
+        yield from _cluster_outcomes(src, config, options.cluster, options, stats)
         return
     workers = max(1, options.workers or os.cpu_count() or 1)
+    if not _shared(config):
+        workers = 1  # memory:// lives in this process: worker processes would not see it
     chunk_size = max(1, options.chunk_size)
     executor: Executor
     work: Callable[[_Chunk], Iterable[FileOutcome]]
@@ -462,7 +489,9 @@ def _outcomes(
             )
         work = run_chunk
     with executor, ReadAhead() as ahead:
-        chunks = _handed_out(_chunks(source, chunk_size), ahead)
+        chunks = _chunks(src, chunk_size)
+        if not src.is_remote:  # the page cache is warmed for local files only
+            chunks = _handed_out(chunks, ahead)
         results = executor.imap(work, chunks, window=2 * workers, retries=WORKER_RETRIES)
         try:
             for outcomes in results:
@@ -474,7 +503,7 @@ def _outcomes(
         finally:
             stats.restarts = executor.restarts
         if executor.restarts and not config.dry_run:
-            _remove_temp_files(config.output)
+            _remove_release_temp_files(config)
 
 
 #: A Dask task holds from ``chunk_size`` files (closed at a folder change) to this many times
@@ -484,7 +513,7 @@ CLUSTER_BATCH_FACTOR: Final = 4
 
 
 def _cluster_outcomes(
-    source: Path,
+    src: Location,
     config: WorkerConfig,
     cluster: DaskCluster,
     options: RunOptions,
@@ -497,7 +526,7 @@ def _cluster_outcomes(
     least = max(1, options.chunk_size)
     most = least * CLUSTER_BATCH_FACTOR
     with cluster.executor(initializer=init_worker, initargs=(config,), name="scrub") as executor:
-        batches = _series_batches(source, least=least, most=most)
+        batches = _series_batches(src, least=least, most=most)
         window = 2 * executor.workers
         try:
             for outcomes in executor.imap(run_chunk, batches, window=window,
@@ -510,15 +539,28 @@ def _cluster_outcomes(
         finally:
             stats.restarts = executor.restarts
         if not config.dry_run:
-            # The release reaches the workers' disks (their page caches are not ours).
-            executor.run_on_workers(os.sync)
+            if config.release is None:
+                # The release reaches the workers' disks (their page caches are not ours).
+                executor.run_on_workers(os.sync)
             if executor.restarts:
-                _remove_temp_files(config.output)
+                _remove_release_temp_files(config)
+
+
+def _shared(config: WorkerConfig) -> bool:
+    """Whether worker processes see INPUT and OUTPUT (``memory://`` is this process's)."""
+    return all(place is None or place.shared for place in (config.source, config.release))
+
+
+def _remove_release_temp_files(config: WorkerConfig) -> None:
+    if config.release is not None:
+        config.release.remove_temp_files()
+    else:
+        _remove_temp_files(config.output)
 
 
 def _report(
-    source: Path,
-    output: Path,
+    src: Location,
+    out: Location,
     settings: ScrubSettings,
     options: RunOptions,
     *,
@@ -547,8 +589,8 @@ def _report(
             "cohort_manifest": options.cohort_manifest is not None,
             "min_cell_size": options.min_cell_size,
         },
-        "input": str(source.absolute()),
-        "output": str(output.absolute()),
+        "input": _shown(src),
+        "output": _shown(out),
         "started": started,
     }
     if tally is not None:
@@ -569,6 +611,15 @@ def _report(
     return cast(RunReport, report)  # the keys above are RunReport's, extra adds its optional ones
 
 
+def _shown(place: Location) -> str:
+    """A location as the run report records it: an absolute local path, or the URL."""
+    return place.url if place.is_remote else str(place.local_path.absolute())
+
+
+def _given(place: Location) -> Path | str:
+    return place.url if place.is_remote else place.local_path
+
+
 def _sync() -> None:
     # One indirection so tests can observe the flushes (the final one and the background ones).
     os.sync()
@@ -579,8 +630,8 @@ def _now() -> str:
 
 
 def scrub_tree(
-    source: Path,
-    output: Path,
+    source: Path | str,
+    output: Path | str,
     *,
     settings: ScrubSettings,
     options: RunOptions | None = None,
@@ -592,10 +643,11 @@ def scrub_tree(
     Parameters
     ----------
     source
-        The input tree (never modified) or a single file.
+        The input tree (never modified) or a single file: a path, or (a ``str``) an fsspec
+        URL (``s3://bucket/export``; :mod:`deidkit.scrub.remote`).
     output
         The release folder: ``<patient>/<study>/<series>/<instance>.dcm`` from new
-        identifiers only. Must not be, contain or lie inside ``source``.
+        identifiers only. Must not be, contain or lie inside ``source``. A path or a URL.
     settings
         Profile, key and burned-in policy: they decide the output bytes.
     options
@@ -627,29 +679,51 @@ def scrub_tree(
     Every error but the last is raised before anything is written.
     """
     options = options or RunOptions()
-    source, output = Path(source), Path(output)
-    files, sinks = _preflight(source, output, settings, options)
-    report_file = run_report_path(output)
+    src, out = Location.parse(source, option="INPUT"), Location.parse(output, option="OUTPUT")
+    files, sinks = _preflight(src, out, settings, options)
     started = _now()
     resumed = False
     if not options.dry_run:
-        resumed = _prepare_output(output, settings, report_file)
-        _remove_fragments(output)
-        output.mkdir(parents=True, exist_ok=True)
-        start = _report(source, output, settings, options, status="running", started=started)
-        _write_report(report_file, start)
+        resumed = _start_release(out, settings)
+        start = _report(src, out, settings, options, status="running", started=started)
+        _publish_report(out, start)
     if on_total is not None:
         on_total(files)
     try:
-        return _run(source, output, settings, options, sinks, on_outcome=on_outcome,
+        return _run(src, out, settings, options, sinks, on_outcome=on_outcome,
                     started=started, resumed=resumed)  # fmt: skip
     except Exception as exc:
         if not options.dry_run:
-            failed = _report(source, output, settings, options, status="failed",
+            failed = _report(src, out, settings, options, status="failed",
                              started=started, extra={"error": type(exc).__name__})  # fmt: skip
-            with contextlib.suppress(OSError):  # keep the original error, not this one
-                _write_report(report_file, failed)
+            with contextlib.suppress(OSError, UsageError):  # keep the original error
+                _publish_report(out, failed)
         raise
+
+
+def _start_release(out: Location, settings: ScrubSettings) -> bool:
+    """Check a non-empty OUTPUT can be resumed and clear what a killed run left; resumed?"""
+    if out.is_remote:
+        return prepare_url_output(out, settings.fingerprint())
+    output = out.local_path
+    resumed = _prepare_output(output, settings, run_report_path(output))
+    _remove_fragments(output)
+    output.mkdir(parents=True, exist_ok=True)
+    return resumed
+
+
+def _publish_report(out: Location, report: RunReport) -> None:
+    if out.is_remote:
+        write_url_report(out, report)
+    else:
+        _write_report(run_report_path(out.local_path), report)
+
+
+def _sidecars(out: Location) -> tuple[Path | str, Path | str]:
+    """The run report and action log beside OUTPUT, as the summary names them."""
+    if out.is_remote:
+        return (url_sidecar(out, RUN_REPORT_SUFFIX).url, url_sidecar(out, ACTION_LOG_SUFFIX).url)
+    return run_report_path(out.local_path), action_log_path(out.local_path)
 
 
 def _check_pixel_tools() -> None:
@@ -660,26 +734,32 @@ def _check_pixel_tools() -> None:
 
 
 def _preflight(
-    source: Path, output: Path, settings: ScrubSettings, options: RunOptions
+    src: Location, out: Location, settings: ScrubSettings, options: RunOptions
 ) -> tuple[int, _Sinks]:
     """Every check that can fail a run, before it writes anything; the number of files."""
-    _check_locations(source, output, options)
-    files, size = _input_totals(source)
+    if src.is_remote or out.is_remote:
+        check_url_locations(src, out, options)
+    else:
+        _check_locations(src.local_path, out.local_path, options)
+    files, size = _input_totals(src)
     if not files:
         raise NothingToDoError("INPUT holds no files: nothing to do")
     if settings.clean_pixels:
         _check_pixel_tools()
     sinks = _Sinks(settings, options)
     if not options.dry_run:
+        # An object store has neither folders to check nor a free-space figure.
+        output = None if out.is_remote else out.local_path
         _check_output_writable(output, options)
         sinks.check()
-        _check_space(output, size)
+        if output is not None:
+            _check_space(output, size)
     return files, sinks
 
 
 def _run(
-    source: Path,
-    output: Path,
+    src: Location,
+    out: Location,
     settings: ScrubSettings,
     options: RunOptions,
     sinks: _Sinks,
@@ -689,13 +769,15 @@ def _run(
     resumed: bool,
 ) -> ScrubSummary:
     """The batch itself, once every check passed and the run report says ``running``."""
-    report_file, log_file = run_report_path(output), action_log_path(output)
+    report_file, log_file = _sidecars(out)
     config = WorkerConfig(
         settings=settings,
-        output=output,
+        output=Path(out.root),
         dry_run=options.dry_run,
         want_linkage=options.linkage_path is not None,
         want_cohort=options.cohort_manifest is not None,
+        source=src if src.is_remote else None,
+        release=out if out.is_remote else None,
     )
     tally = RunTally()
     stats = _RunStats()
@@ -703,16 +785,19 @@ def _run(
     with contextlib.ExitStack() as stack:
         stack.enter_context(quiet_pydicom())
         handle: IO[bytes] | None = None
-        if not options.dry_run:
+        if not options.dry_run and out.is_remote:
+            handle = stack.enter_context(url_action_log(out))
+        elif not options.dry_run:
+            local_log = Path(log_file)
             # one write per MiB, not per line: each write can wait on the background flush
             handle = stack.enter_context(
-                atomic_open(log_file, buffering=_LOG_BUFFER, prefix=_fragment_prefix(log_file))
+                atomic_open(local_log, buffering=_LOG_BUFFER, prefix=_fragment_prefix(local_log))
             )
             # Entered last, so it stops first: before the action log is closed and published.
             stack.enter_context(BackgroundSync(SYNC_INTERVAL_SECONDS, sync=_sync))
         log = ActionLog(handle)
-        settler = DuplicateSettler(source, config)
-        for raw_outcome in _outcomes(source, config, options, stats):
+        settler = DuplicateSettler(Path(src.root), config)
+        for raw_outcome in _outcomes(src, config, options, stats):
             outcome = settler.settle(raw_outcome)
             tally.add(outcome)
             log.write(outcome)
@@ -724,13 +809,14 @@ def _run(
     extra["elapsed_seconds"] = round(time.perf_counter() - clock, 3)
     if stats.restarts:
         extra["worker_restarts"] = stats.restarts
-    report = _report(source, output, settings, options, status="complete", started=started,
+    report = _report(src, out, settings, options, status="complete", started=started,
                      tally=tally, extra=extra)  # fmt: skip
     if options.dry_run:
-        return ScrubSummary(source, output, report, None, None)
-    _sync()  # the release reaches the disk before the report says "complete"
-    _write_report(report_file, report)
-    return ScrubSummary(source, output, report, report_file, log_file)
+        return ScrubSummary(_given(src), _given(out), report, None, None)
+    if not out.is_remote:
+        _sync()  # the release reaches the disk before the report says "complete"
+    _publish_report(out, report)
+    return ScrubSummary(_given(src), _given(out), report, report_file, log_file)
 
 
 class _Sinks:

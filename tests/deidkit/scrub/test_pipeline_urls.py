@@ -1,0 +1,150 @@
+"""scrub with INPUT / OUTPUT as fsspec URLs (memory://, file://): the bytes of a local run."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scrub_helpers import read_tree
+
+from deidkit.core.errors import OutputPathError, UsageError
+from deidkit.core.keys import ProjectKey
+from deidkit.core.runreport import action_log_path, run_report_path
+from deidkit.demo.sample import SampleCorpus
+from deidkit.rules.profile import load_profile
+from deidkit.scrub.pipeline import RunOptions, ScrubSettings, ScrubSummary, scrub_tree
+
+fsspec = pytest.importorskip("fsspec", reason="needs the 'cloud' extra (fsspec)")
+
+# What differs between two runs of one release by design: when, how long, how and where.
+_RUN_ONLY = ("started", "finished", "elapsed_seconds", "worker_restarts", "input", "output")
+
+
+@pytest.fixture
+def memory() -> Iterator[Any]:
+    """fsspec's memory file system, emptied of what the test put there."""
+    fs = fsspec.filesystem("memory")
+    roots = f"/t{uuid.uuid4().hex}"
+    yield fs, roots
+    if fs.exists(roots):
+        fs.rm(roots, recursive=True)
+
+
+def _upload(local: Path, fs: Any, root: str) -> None:
+    for path in sorted(local.rglob("*")):
+        if path.is_file():
+            fs.pipe_file(f"{root}/{path.relative_to(local).as_posix()}", path.read_bytes())
+
+
+def _memory_tree(fs: Any, root: str) -> dict[str, bytes]:
+    return {
+        path[len(root) + 1 :]: fs.cat_file(path)
+        for path in fs.find(root)
+        if not path.endswith((".run-report.json", ".actions.jsonl"))
+    }
+
+
+def _scrub(source: Path | str, out: Path | str, key: ProjectKey, **kw: Any) -> ScrubSummary:
+    settings = ScrubSettings(profile=load_profile("research"), key=key)
+    return scrub_tree(source, out, settings=settings, options=RunOptions(**kw))
+
+
+def _comparable(report: bytes) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(report)
+    for name in _RUN_ONLY:
+        data.pop(name, None)
+    data["options"].pop("workers")
+    return data
+
+
+def test_memory_to_memory_gives_the_bytes_of_a_local_run(
+    small_corpus: SampleCorpus, project_key: ProjectKey, tmp_path: Path, memory: Any
+) -> None:
+    fs, root = memory
+    local = tmp_path / "release"
+    expected = _scrub(small_corpus.root, local, project_key, workers=1)
+    _upload(small_corpus.root, fs, f"{root}/in")
+
+    summary = _scrub(f"memory://{root}/in", f"memory://{root}/out", project_key)
+
+    assert summary.counts == expected.counts
+    assert expected.counts["released"] > 4 and expected.counts["held_back"] > 0
+    assert _memory_tree(fs, f"{root}/out") == read_tree(local)
+    assert fs.cat_file(f"{root}/out.actions.jsonl") == action_log_path(local).read_bytes()
+    report = fs.cat_file(f"{root}/out.run-report.json")
+    assert _comparable(report) == _comparable(run_report_path(local).read_bytes())
+    assert json.loads(report)["output"] == f"memory://{root}/out"
+    assert summary.output == f"memory://{root}/out"
+    assert summary.run_report == f"memory://{root}/out.run-report.json"
+
+
+def test_file_url_input_is_the_local_path(
+    small_corpus: SampleCorpus, project_key: ProjectKey, tmp_path: Path
+) -> None:
+    plain = _scrub(small_corpus.root, tmp_path / "plain", project_key, workers=1)
+    url = _scrub(f"file://{small_corpus.root}", tmp_path / "url", project_key, workers=2)
+    assert url.counts == plain.counts
+    assert read_tree(tmp_path / "url") == read_tree(tmp_path / "plain")
+    assert action_log_path(tmp_path / "url").read_bytes() == action_log_path(
+        tmp_path / "plain"
+    ).read_bytes()
+
+
+def test_memory_input_to_local_output_and_local_input_to_memory_output(
+    small_corpus: SampleCorpus, project_key: ProjectKey, tmp_path: Path, memory: Any
+) -> None:
+    fs, root = memory
+    expected = read_tree(_given_tree(small_corpus, project_key, tmp_path / "plain"))
+    _upload(small_corpus.root, fs, f"{root}/in")
+    # --workers 2 asked: memory:// runs in this process all the same (workers would not see it)
+    _scrub(f"memory://{root}/in", tmp_path / "from-memory", project_key, workers=2)
+    assert read_tree(tmp_path / "from-memory") == expected
+    _scrub(small_corpus.root, f"memory://{root}/to", project_key, workers=2)
+    assert _memory_tree(fs, f"{root}/to") == expected
+
+
+def _given_tree(corpus: SampleCorpus, key: ProjectKey, out: Path) -> Path:
+    _scrub(corpus.root, out, key, workers=1)
+    return out
+
+
+def test_resume_skips_outputs_already_in_a_url_output(
+    small_corpus: SampleCorpus, project_key: ProjectKey, memory: Any
+) -> None:
+    fs, root = memory
+    _upload(small_corpus.root, fs, f"{root}/in")
+    first = _scrub(f"memory://{root}/in", f"memory://{root}/out", project_key)
+    released = sorted(_memory_tree(fs, f"{root}/out"))
+    fs.rm_file(f"{root}/out/{released[0]}")  # as if the run had been killed before it
+
+    again = _scrub(f"memory://{root}/in", f"memory://{root}/out", project_key)
+
+    assert again.report["resumed"] is True
+    assert again.counts["written"] == 1
+    assert again.counts["unchanged"] == first.counts["released"] - 1
+    assert sorted(_memory_tree(fs, f"{root}/out")) == released
+
+
+def test_url_output_of_other_settings_is_refused(
+    small_corpus: SampleCorpus, project_key: ProjectKey, memory: Any
+) -> None:
+    fs, root = memory
+    fs.pipe_file(f"{root}/out/stranger.dcm", b"not ours")
+    with pytest.raises(OutputPathError, match="not empty") as caught:
+        _scrub(small_corpus.root, f"memory://{root}/out", project_key)
+    assert root not in str(caught.value)
+    assert fs.cat_file(f"{root}/out/stranger.dcm") == b"not ours"
+
+
+def test_url_output_inside_url_input_is_refused(project_key: ProjectKey, memory: Any) -> None:
+    fs, root = memory
+    fs.pipe_file(f"{root}/in/a.dcm", b"x")
+    with pytest.raises(OutputPathError, match="INPUT"):
+        _scrub(f"memory://{root}/in", f"memory://{root}/in/release", project_key)
+    with pytest.raises(UsageError, match="does not exist") as caught:
+        _scrub(f"memory://{root}/missing", f"memory://{root}/out", project_key)
+    assert root not in str(caught.value)
