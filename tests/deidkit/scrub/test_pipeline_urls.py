@@ -89,9 +89,10 @@ def test_file_url_input_is_the_local_path(
     url = _scrub(f"file://{small_corpus.root}", tmp_path / "url", project_key, workers=2)
     assert url.counts == plain.counts
     assert read_tree(tmp_path / "url") == read_tree(tmp_path / "plain")
-    assert action_log_path(tmp_path / "url").read_bytes() == action_log_path(
-        tmp_path / "plain"
-    ).read_bytes()
+    assert (
+        action_log_path(tmp_path / "url").read_bytes()
+        == action_log_path(tmp_path / "plain").read_bytes()
+    )
 
 
 def test_memory_input_to_local_output_and_local_input_to_memory_output(
