@@ -105,3 +105,51 @@ def test_files_without_text_are_untouched() -> None:
     picture = mono_picture(items=[], kind="anatomy")
     result = clean_dataset(picture.ds)
     assert result.status == "no_text" and result.pixel_data is None
+
+
+def _tesserocr_missing() -> str | None:
+    try:
+        import tesserocr  # noqa: F401
+    except ImportError:
+        return "tesserocr is not installed (the [pixels] extra)"
+    from deidkit.pixels.ocr import _tessdata
+
+    return None if _tessdata() else "no eng.traineddata found for tesserocr"
+
+
+@needs_tesseract
+@pytest.mark.skipif(_tesserocr_missing() is not None, reason=str(_tesserocr_missing()))
+def test_in_process_engine_and_program_read_the_same_words(monkeypatch) -> None:
+    gray = _gray(mono_picture())
+    assert "(tesserocr)" in tesseract_version()
+    in_process = {w.text.strip(",").upper() for w in read_frame(gray)}
+    monkeypatch.setenv("DEIDKIT_OCR_ENGINE", "program")
+    assert "(tesserocr)" not in tesseract_version()
+    program = {w.text.strip(",").upper() for w in read_frame(gray)}
+    assert {"QUIXOTE", "MARGARETHA", PATIENT_ID} <= in_process & program
+
+
+@pytest.mark.skipif(_tesserocr_missing() is not None, reason=str(_tesserocr_missing()))
+def test_engines_are_reused_not_reloaded_per_read() -> None:
+    from deidkit.pixels import ocr
+
+    blank = np.full((40, 40), 255, dtype=np.uint8)
+    read_words(blank)
+    tessdata = ocr._tessdata()
+    assert tessdata is not None
+    idle = ocr._ENGINES._idle[(tessdata, 11)]
+    engine = idle[-1]
+    read_words(blank)
+    assert idle[-1] is engine
+
+
+def test_smoothing_melts_speckle_and_keeps_strokes() -> None:
+    from deidkit.pixels.candidates import smoothed
+
+    rng = np.random.default_rng(0)
+    speckle = rng.gamma(2.0, 30.0, (60, 120)).clip(0, 255).astype(np.uint8)
+    speckle[20:40, 50:53] = 255  # a vertical stroke three pixels wide
+    out = smoothed(speckle)
+    assert out.shape == speckle.shape and out.dtype == np.uint8
+    assert out[:, :40].std() < 0.6 * speckle[:, :40].std()
+    assert out[22:38, 51].min() >= 200
