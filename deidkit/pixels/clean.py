@@ -234,16 +234,27 @@ def _expand(box: tuple[int, int, int, int], margin: int, layout: PixelLayout) ->
 def filled_box(
     detection: Detection, layout: PixelLayout, *, margin: int = MARGIN
 ) -> tuple[int, ...]:
-    """The pixels :func:`clean_dataset` fills for ``detection``: ``(left, top, right, bottom)``.
+    """The pixels :func:`clean_dataset` may fill for ``detection``: ``(left, top, right, bottom)``.
 
-    A word read gets the margin (and half its height on each side); a region rule's box is
-    exact.
+    A word read gets the margin (and half its height on each side), in which only pixels
+    that stand out from the background are filled; a region rule's box is exact and filled
+    whole.
     """
     return _expand(detection.box, margin if detection.source == "ocr" else 0, layout)
 
 
-def _fill(frame: np.ndarray, box: tuple[int, ...], layout: PixelLayout) -> int:
-    """Fill ``box`` of ``frame`` in place with the median of a ring around it."""
+def _fill(
+    frame: np.ndarray,
+    box: tuple[int, ...],
+    layout: PixelLayout,
+    *,
+    core: tuple[int, int, int, int] | None = None,
+) -> int:
+    """Fill ``box`` of ``frame`` in place with the median of a ring around it.
+
+    With ``core`` (the word's own box), only ``core`` is filled whole; in the margin
+    around it only the pixels that stand out from the background are (:func:`_standing_out`).
+    """
     left, top, right, bottom = box
     outer = frame[
         max(0, top - _RING) : min(layout.rows, bottom + _RING),
@@ -253,14 +264,33 @@ def _fill(frame: np.ndarray, box: tuple[int, ...], layout: PixelLayout) -> int:
     mask[top - max(0, top - _RING) : bottom - max(0, top - _RING),
          left - max(0, left - _RING) : right - max(0, left - _RING)] = False  # fmt: skip
     ring = outer[mask] if mask.any() else frame.reshape(-1, frame.shape[-1])
-    value = np.median(ring.astype(np.float64), axis=0)
+    ring = ring.astype(np.float64)
+    value = np.median(ring, axis=0)
     if np.issubdtype(frame.dtype, np.integer):
         info = np.iinfo(frame.dtype)
         value = np.clip(np.rint(value), info.min, info.max)
     region = frame[top:bottom, left:right]
     before = region.copy()
-    region[...] = value.astype(frame.dtype)
+    if core is None:
+        region[...] = value.astype(frame.dtype)
+    else:
+        where = _standing_out(before, value, ring)
+        where[max(0, core[1] - top) : core[3] - top, max(0, core[0] - left) : core[2] - left] = True
+        region[where] = value.astype(frame.dtype)
     return int(np.any(before != region, axis=-1).sum())
+
+
+def _standing_out(region: np.ndarray, value: np.ndarray, ring: np.ndarray) -> np.ndarray:
+    """Pixels of ``region`` that differ from the background more than the ring around it does.
+
+    The glyph's halo (antialiasing, a stroke the word box cut) differs; background noise
+    within three robust standard deviations of the ring's median does not and keeps its bits.
+    """
+    spread = 1.4826 * np.median(np.abs(ring - value), axis=0)
+    tolerance = np.maximum(3.0 * spread, 1.0)
+    distance = np.abs(region.astype(np.float64) - value)
+    out: np.ndarray = np.any(distance > tolerance, axis=-1)
+    return out
 
 
 def _encode_jpeg_baseline(frames: np.ndarray, layout: PixelLayout) -> tuple[bytes, float]:
@@ -384,7 +414,8 @@ def clean_dataset(
     for _ in range(ROUNDS):
         for detection in pending:
             box = filled_box(detection, layout, margin=margin)
-            changed += _fill(frames[detection.frame], box, layout)
+            core = detection.box if detection.source == "ocr" else None
+            changed += _fill(frames[detection.frame], box, layout, core=core)
         touched = sorted({d.frame for d in pending})
         residual, _ = _scan_frames(
             frames, layout=layout, palette=palette, identifiers=ids, reader=reader,

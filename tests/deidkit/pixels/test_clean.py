@@ -179,3 +179,40 @@ def test_a_region_rule_for_another_device_does_nothing() -> None:
     rule = RegionRule(label="other", boxes=((0, 0, 320, 20),), manufacturer="Elsewhere")
     result = clean_dataset(picture.ds, regions=[rule], reader=lambda gray: [])
     assert result.status == STATUS_NO_TEXT
+
+
+def test_margin_fills_the_cut_strokes_and_keeps_the_background_bits() -> None:
+    from deidkit.pixels.ocr import Word
+
+    picture = mono_picture(items=[("MRN48213977", (40, 60), 14, 235, True)], kind="noise")
+    item = picture.planted[0]
+    left, top, right, bottom = item.box
+    rows = int(picture.ds.Rows)
+
+    def reader(gray: np.ndarray) -> list[Word]:  # a word box that cuts both ends short
+        if (gray[top:bottom, left:right] > 200).sum() < 20:  # the stretched noise's peaks
+            return []
+        return [Word(item.text, left + 4, top, right - left - 8, bottom - top, 90.0, (1, 1, 1, 1))]
+
+    before = _frames(picture.ds)[0, ..., 0]
+    result = clean_dataset(picture.ds, reader=reader)
+    assert result.status == STATUS_CLEANED
+    ds = reread(to_bytes(picture.ds))
+    apply_result(ds, result)
+    after = _frames(ds)[0, ..., 0]
+    changed = before != after
+    ink = np.zeros_like(changed)
+    ink[top:bottom, left:right] = item.ink
+    assert changed[ink].all()  # the ends the box cut are filled too
+    near_ink = ink.copy()
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            near_ink |= np.roll(np.roll(ink, dy, axis=0), dx, axis=1)
+    core = np.zeros_like(changed)
+    core[top:bottom, left + 4 : right - 4] = True
+    margin = np.zeros_like(changed)
+    fl, ft, fr, fb = filled_box(result.detections[0], layout_of(picture.ds))
+    margin[ft:fb, fl:fr] = True
+    margin &= ~core & ~near_ink
+    assert margin.sum() > 200 and changed[margin].mean() < 0.02  # background noise kept
+    assert rows == after.shape[0]
