@@ -11,7 +11,7 @@ import functools
 import importlib
 import importlib.util
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -80,21 +80,35 @@ class FaceMask:
     #: ``reface``: real-unit values to write on ``face`` (the template's face), else None.
     replacement: NDArray[np.float32] | None = field(default=None, compare=False)
 
-    def moved_to(self, target: Grid) -> FaceMask:
-        """Carry the masks to another grid of the same subject through world mm (--applyto)."""
+    def moved_to(self, target: Grid, volume: NDArray[np.float32] | None = None) -> FaceMask:
+        """Carry the masks to another grid of the same subject through world mm (--applyto).
+
+        A refaced mask refaces the other image too when its ``volume`` (real units, on
+        ``target``) is given: the same template pose, the template's face matched to that
+        image's own intensities. Without it the face is removed.
+        """
+        transform = template_transform(self.grid)
         if target.same_as(self.grid):
-            return self
-        # Same subject, same world: the template pose is still valid on the other grid.
-        target = posed(target, template_transform(self.grid))
+            moved = self
+        else:
+            # Same subject, same world: the template pose is still valid on the other grid.
+            target = posed(target, transform)
 
-        def move(mask: BoolArray) -> BoolArray:
-            return np.asarray(resample_to(mask, self.grid, target, order=1) > 0.5)
+            def move(mask: BoolArray) -> BoolArray:
+                return np.asarray(resample_to(mask, self.grid, target, order=1) > 0.5)
 
-        region = None if self.face_region is None else move(self.face_region)
-        # A replacement face is the subject's own grid's; elsewhere the face is removed.
-        return FaceMask(
-            move(self.face), move(self.brain), target, self.method, region, self.finding
-        )
+            region = None if self.face_region is None else move(self.face_region)
+            moved = FaceMask(
+                move(self.face), move(self.brain), target, self.method, region, self.finding
+            )
+        if self.replacement is None:
+            return moved
+        if volume is None or transform is None:
+            return replace(moved, replacement=None)
+        from deidkit.deface.facezone import template_face_values
+
+        values = template_face_values(volume, target, transform, moved.face)
+        return replace(moved, replacement=values)
 
 
 class DefaceMethod(Protocol):
@@ -292,8 +306,6 @@ class RefaceMethod(TemplateMaskMethod):
         self, volume: NDArray[np.float32], grid: Grid, *, brain: BoolArray | None
     ) -> FaceMask:
         """The mask method's face zone, with the template's face to write on it."""
-        from dataclasses import replace
-
         from deidkit.deface.facezone import template_face_values
 
         mask = super().face_mask(volume, grid, brain=brain)
@@ -308,13 +320,16 @@ class RefaceMethod(TemplateMaskMethod):
 
 
 class QuickshearMethod:
-    """Quickshear's shear plane, computed in world mm from a (given or estimated) brain mask.
+    """Quickshear's shear plane, computed in the head's own (registered) frame, in mm.
 
-    Fixes over ``quickshear.quickshear``: the plane and the buffer are in world mm (so
-    obliquity and anisotropic voxels are handled), the buffer is a perpendicular distance,
-    the hull edge is chosen to cut under the orbits rather than the (often steep) first one,
-    small masks raise a typed error instead of an IndexError, and 4D images get the same
-    mask on every volume (in ``core``).
+    Fixes over ``quickshear.quickshear``: the plane is placed in the registered template's
+    frame (so a rolled, yawed or pitched head or an oblique grid does not tilt it; the image's
+    world axes only when no registration is possible), the buffer is a perpendicular
+    distance in mm (obliquity and anisotropic voxels are handled), the hull edge is chosen
+    to cut under the orbits rather than the (often steep) first one, small masks raise a
+    typed error instead of an IndexError, and 4D images get the same mask on every volume
+    (in ``core``). Without a brain mask, the plane is the template brain's, so it needs no
+    whole head in view (a small field of view keeps the partial-view registration's pose).
     """
 
     name = "quickshear"
@@ -331,31 +346,87 @@ class QuickshearMethod:
     def face_mask(
         self, volume: NDArray[np.float32], grid: Grid, *, brain: BoolArray | None
     ) -> FaceMask:
-        """Cut below quickshear's plane; estimate the brain by registration when not given."""
-        region, transform = None, None
-        if brain is None:
-            reg = register_template(volume, grid)
-            brain, region, transform = reg.brain, reg.face, reg.transform
-        face = shear_mask(brain, grid, buffer_mm=self.buffer_mm)
+        """Cut below quickshear's plane in the registered frame.
+
+        The brain is the given mask, else the registered template's.
+
+        Raises
+        ------
+        NoSafeMethodError
+            If no registration is possible and no brain mask was given.
+        """
+        reg, note = self._register(volume, grid, given=brain is not None)
+        if reg is None:
+            assert brain is not None  # _register raises without a brain mask
+            face = shear_mask(brain, grid, buffer_mm=self.buffer_mm)
+            return FaceMask(face, brain, grid, self.name, None, note)
+        if not _in_view(_face_and_zone(reg, grid), volume):
+            face, note = np.zeros(grid.shape, dtype=bool), NO_FACE_NOTE
+        elif brain is None:
+            face = template_shear_mask(grid, reg.transform, buffer_mm=self.buffer_mm)
+        else:
+            face = shear_mask(brain, grid, buffer_mm=self.buffer_mm, frame=reg.transform)
         return FaceMask(
             face=face,
-            brain=brain,
-            grid=posed(grid, transform),
+            brain=reg.brain if brain is None else brain,
+            grid=posed(grid, reg.transform),
             method=self.name,
-            face_region=region,
+            face_region=reg.face,
+            finding=note,
         )
 
+    @staticmethod
+    def _register(
+        volume: NDArray[np.float32], grid: Grid, *, given: bool
+    ) -> tuple[_Registered | None, str | None]:
+        """The template pose; None (with the reason) when a given brain mask must do alone."""
+        from deidkit.deface.registration import RegistrationError
 
-def _world_axis(grid: Grid, row: int) -> NDArray[np.float32]:
-    # One world coordinate for every voxel, by broadcasting the affine row (no meshgrid).
-    a = grid.affine[row].astype(np.float32)
+        if given and not _importable("SimpleITK"):
+            return None, "no registration available; plane placed in the image's world axes"
+        try:
+            return register_robust(volume, grid)
+        except RegistrationError as exc:
+            if not given:
+                raise NoSafeMethodError(
+                    f"{exc}: the face cannot be placed on this field of view and no brain "
+                    "mask was given (--brain-mask); file refused, nothing written"
+                ) from exc
+            return None, f"{exc}; plane of the given brain mask in the image's world axes"
+
+
+def _face_and_zone(reg: _Registered, grid: Grid) -> BoolArray:
+    from deidkit.deface.facezone import warped_face_zone
+
+    return np.asarray(reg.face | warped_face_zone(grid, reg.transform))
+
+
+def _frame_axis(grid: Grid, frame: FloatArray, row: int) -> NDArray[np.float32]:
+    """One coordinate of ``frame @ world`` for every voxel, by broadcasting (no meshgrid)."""
+    a = (frame @ grid.affine)[row].astype(np.float32)
     i, j, k = (np.arange(n, dtype=np.float32) for n in grid.shape)
     coords = a[0] * i[:, None, None] + a[1] * j[None, :, None] + a[2] * k[None, None, :] + a[3]
     return np.asarray(coords, dtype=np.float32)
 
 
-def shear_mask(brain: BoolArray, grid: Grid, *, buffer_mm: float = 10.0) -> BoolArray:
-    """Return quickshear's face mask: everything below its plane, in world mm.
+@dataclass(frozen=True)
+class ShearPlane:
+    """quickshear's plane in a frame's sagittal (A, S) mm: S = s0 + slope * (-A - p0) - offset."""
+
+    p0: float
+    s0: float
+    slope: float
+    offset: float
+
+    def below(self, grid: Grid, frame: FloatArray | None = None) -> BoolArray:
+        """Voxels of ``grid`` under the plane (``frame``: grid world -> plane frame mm)."""
+        frame = np.eye(4) if frame is None else np.asarray(frame, dtype=np.float64)
+        a, s = _frame_axis(grid, frame, 1), _frame_axis(grid, frame, 2)
+        return np.asarray(s < self.s0 + self.slope * (-a - self.p0) - self.offset)
+
+
+def shear_plane(points: FloatArray, *, buffer_mm: float = 10.0) -> ShearPlane:
+    """quickshear's plane under brain ``points`` (N x 3 mm; axis 1 anterior, 2 superior).
 
     The brain's lowest points are projected onto the sagittal (A, S) plane on a 1 mm raster,
     quickshear's own ``convex_hull`` finds the lower hull from the front, and the hull edge
@@ -364,16 +435,14 @@ def shear_mask(brain: BoolArray, grid: Grid, *, buffer_mm: float = 10.0) -> Bool
     Raises
     ------
     BrainMaskError
-        If the brain mask is too small to define a plane.
+        If there are too few points to define a plane.
     """
     from deidkit.deface._deps import quickshear
 
-    if int(brain.sum()) < 50:
+    if points.shape[0] < 50:
         raise BrainMaskError("brain mask too small to place a shear plane")
-    ijk = np.argwhere(brain).astype(np.float64)
-    world = ijk @ grid.affine[:3, :3].T + grid.affine[:3, 3]
-    p = np.floor(-world[:, 1]).astype(np.int64)  # posterior-increasing, as quickshear wants
-    s = np.floor(world[:, 2]).astype(np.int64)
+    p = np.floor(-points[:, 1]).astype(np.int64)  # posterior-increasing, as quickshear wants
+    s = np.floor(points[:, 2]).astype(np.int64)
     p0, s0 = p.min(), s.min()
     raster = np.zeros((p.max() - p0 + 1, s.max() - s0 + 1), dtype=np.uint8)
     lowest = np.full(raster.shape[0], np.iinfo(np.int64).max)
@@ -386,10 +455,52 @@ def shear_mask(brain: BoolArray, grid: Grid, *, buffer_mm: float = 10.0) -> Bool
     if hull.ndim != 2 or hull.shape[1] < 2:
         raise BrainMaskError("brain mask too small to place a shear plane")
     p_start, s_start, slope, offset = _best_edge(hull, orbit_mm=ORBIT_DEPTH_MM, buffer_mm=buffer_mm)
-    p_start, s_start = p_start + p0, s_start + s0
-    a_world, s_world = _world_axis(grid, 1), _world_axis(grid, 2)
-    plane = (s_start + slope * (-a_world - p_start)) - offset
-    return np.asarray(s_world < plane)
+    return ShearPlane(float(p_start + p0), float(s_start + s0), slope, offset)
+
+
+def shear_mask(
+    brain: BoolArray, grid: Grid, *, buffer_mm: float = 10.0, frame: FloatArray | None = None
+) -> BoolArray:
+    """Return quickshear's face mask of ``brain``: everything below its plane, in mm.
+
+    ``frame`` maps the grid's world mm to the frame the plane is placed in (the registered
+    template's, so the head's pose does not tilt it); the image's world axes when None.
+
+    Raises
+    ------
+    BrainMaskError
+        If the brain mask is too small to define a plane.
+    """
+    if int(brain.sum()) < 50:
+        raise BrainMaskError("brain mask too small to place a shear plane")
+    to_frame = (np.eye(4) if frame is None else np.asarray(frame)) @ grid.affine
+    points = np.argwhere(brain).astype(np.float64) @ to_frame[:3, :3].T + to_frame[:3, 3]
+    # The frame may scale (a child's head onto the template): the buffer stays in grid mm.
+    buffer = buffer_mm * _frame_scale(frame)
+    return shear_plane(points, buffer_mm=buffer).below(grid, frame)
+
+
+def _frame_scale(frame: FloatArray | None) -> float:
+    if frame is None:
+        return 1.0
+    return float(abs(np.linalg.det(np.asarray(frame)[:3, :3])) ** (1.0 / 3.0))
+
+
+@functools.lru_cache(maxsize=4)
+def _template_plane(buffer_mm: float) -> ShearPlane:
+    from deidkit.deface.templates import load_template
+
+    tpl = load_template()
+    to_head = np.linalg.inv(tpl.head_to_brain) @ tpl.brain_grid.affine
+    points = np.argwhere(tpl.brain).astype(np.float64) @ to_head[:3, :3].T + to_head[:3, 3]
+    return shear_plane(points, buffer_mm=buffer_mm)
+
+
+def template_shear_mask(grid: Grid, transform: FloatArray, *, buffer_mm: float = 10.0) -> BoolArray:
+    """quickshear's plane under the template brain, on ``grid`` (``transform``: subject
+    world -> template world); needs no brain in the field of view."""
+    buffer = round(buffer_mm * _frame_scale(transform), 1)
+    return _template_plane(buffer).below(grid, transform)
 
 
 #: Distance (mm) behind the brain's frontal pole at which the orbits are judged (_best_edge).

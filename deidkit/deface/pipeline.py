@@ -235,11 +235,13 @@ def _apply(path: Path, mask: FaceMask, task: Task, options: DefaceOptions) -> Fi
     rel = _rel(path, task.root)
     try:
         img, raw, grid, scaling = _load(path)
+        # reface: the other image gets the template face in its own intensities.
+        volume = None if mask.replacement is None else scaled_volume(raw, scaling)
         outcome = deface_raw(
             raw,
             grid,
             scaling=scaling,
-            mask=mask.moved_to(grid),
+            mask=mask.moved_to(grid, volume),
             blur=options.blur,
             margin_mm=options.margin_mm,
         )
