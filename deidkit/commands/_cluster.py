@@ -52,9 +52,16 @@ SchedulerOption = Annotated[
 
 @contextlib.contextmanager
 def cluster_for(
-    executor: ExecutorKind, scheduler: str | None, *, workers: int | None
+    executor: ExecutorKind,
+    scheduler: str | None,
+    *,
+    workers: int | None,
+    processes: bool = True,
 ) -> Iterator[DaskCluster | None]:
     """The Dask cluster the command runs on (``None``: the local pool); closed on exit.
+
+    ``processes=False`` starts a local cluster's workers as threads of this process (a
+    ``memory://`` location is only seen there).
 
     Raises
     ------
@@ -69,7 +76,7 @@ def cluster_for(
         return
     from deidkit.core.dask_executor import DaskCluster
 
-    with DaskCluster.connect(scheduler, workers=workers) as cluster:
+    with DaskCluster.connect(scheduler, workers=workers, processes=processes) as cluster:
         _announce(cluster, started=scheduler is None)
         yield cluster
 

@@ -35,6 +35,7 @@ from deidkit.commands.profiles import print_profile_notes
 from deidkit.core.errors import OutputPathError, UsageError
 from deidkit.core.io import OutputKind, check_output_path
 from deidkit.core.keys import KEY_ENV_VAR, generate_key_file, load_key
+from deidkit.core.locations import Location
 from deidkit.core.runreport import (
     STATUS_HELD_BACK,
     FileOutcome,
@@ -79,7 +80,7 @@ def _progress_bar() -> Progress:
 
 
 def _scrub_with_progress(
-    input_dir: Path, output: Path, *, settings: ScrubSettings, options: RunOptions
+    input_dir: Path | str, output: Path | str, *, settings: ScrubSettings, options: RunOptions
 ) -> ScrubSummary:
     """:func:`scrub_tree` with a bar on a terminal, plain progress lines in a log."""
     lines = plain_progress("scrub", flag="held back")
@@ -138,7 +139,7 @@ def _print_summary(summary: ScrubSummary, *, dry_run: bool, show_paths: bool) ->
 
 
 def _check_outputs(
-    output: Path,
+    out: Location,
     *,
     inputs: dict[str, Path | None],
     files: dict[str, Path | None],
@@ -149,14 +150,15 @@ def _check_outputs(
 
     The report, cohort manifest and linkage hold identifiers or dates: never in OUTPUT (the
     release) nor in any other release. OUTPUT itself may exist: a re-run resumes into it.
+    A URL OUTPUT (and the reports beside it) is checked by the scrub itself.
     """
-    check_output_path(output, option="OUTPUT", kind=OutputKind.TREE, inputs=inputs)
-    written = {
-        "OUTPUT's run report": run_report_path(output),
-        "OUTPUT's action log": action_log_path(output),
-        "--linkage": linkage,
-        **files,
-    }
+    output = None if out.is_remote else out.local_path
+    written: dict[str, Path | None] = {}
+    if output is not None:
+        check_output_path(output, option="OUTPUT", kind=OutputKind.TREE, inputs=inputs)
+        written["OUTPUT's run report"] = run_report_path(output)
+        written["OUTPUT's action log"] = action_log_path(output)
+    written.update({"--linkage": linkage, **files})
     targets = [(option, path, OutputKind.FILE) for option, path in files.items()]
     targets.append(("--linkage", linkage, OutputKind.APPEND))
     for option, path, kind in targets:
@@ -187,8 +189,18 @@ def _write_html_report(summary: ScrubSummary, path: Path) -> None:
 
 
 def scrub(
-    input_dir: Annotated[Path, typer.Argument(metavar="INPUT", help="DICOM tree or file.")],
-    output: Annotated[Path, typer.Argument(metavar="OUTPUT", help="Release folder to write.")],
+    input_dir: Annotated[
+        str,
+        typer.Argument(
+            metavar="INPUT", help="DICOM tree or file: a path or a URL (s3://, gs://, file://)."
+        ),
+    ],
+    output: Annotated[
+        str,
+        typer.Argument(
+            metavar="OUTPUT", help="Release folder to write: a path or a URL (s3://, gs://)."
+        ),
+    ],
     profile: Annotated[
         str, typer.Option("--profile", help="Shipped profile name or profile YAML file.")
     ] = "basic",
@@ -258,15 +270,17 @@ def scrub(
     with cli_errors(), contextlib.ExitStack() as stack:
         if min_cell_size is not None and cohort_manifest is None:
             raise OutputPathError("--min-cell-size needs --cohort-manifest")
+        src = Location.parse(input_dir, option="INPUT")
+        out = Location.parse(output, option="OUTPUT")
         inputs = {
-            "INPUT": input_dir,
+            "INPUT": None if src.is_remote else src.local_path,
             "--key-file": key_file,
             "--recipe": recipe,
             "--regions": regions,
             "--profile": Path(profile) if Path(profile).is_file() else None,
         }
         _check_outputs(
-            output,
+            out,
             inputs=inputs,
             files={
                 "--report": report,
@@ -295,7 +309,10 @@ def scrub(
             clean_pixels=clean_pixels,
             pixel_regions=pixel_regions,
         )
-        cluster = stack.enter_context(cluster_for(executor, scheduler, workers=workers))
+        cluster = stack.enter_context(
+            # memory:// is seen by threads of this process only
+            cluster_for(executor, scheduler, workers=workers, processes=src.shared and out.shared)
+        )
         options = RunOptions(
             workers=cluster.workers if cluster is not None else workers,
             cluster=cluster,

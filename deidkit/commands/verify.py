@@ -22,6 +22,7 @@ from deidkit.commands._common import (
 from deidkit.commands._progress import LineProgress, plain_progress
 from deidkit.core.errors import UsageError
 from deidkit.core.io import check_output_path
+from deidkit.core.locations import Location
 
 if TYPE_CHECKING:
     from deidkit.verify.release import VerifyResult
@@ -48,9 +49,15 @@ VERIFY_HELP = "\n\n".join(
 
 
 def verify(
-    release: Annotated[Path, typer.Argument(metavar="RELEASE", help="Release folder to check.")],
+    release: Annotated[
+        str,
+        typer.Argument(
+            metavar="RELEASE", help="Release folder to check: a path or a URL (s3://, gs://)."
+        ),
+    ],
     original: Annotated[
-        Path | None, typer.Option("--original", help="The input the release was made from.")
+        str | None,
+        typer.Option("--original", help="The input the release was made from (path or URL)."),
     ] = None,
     linkage: Annotated[
         Path | None,
@@ -107,15 +114,17 @@ def verify(
             raise UsageError(f"--fail-on must be one of {', '.join(FAIL_ON)}")
         if linkage is not None and original is None:
             raise UsageError("--linkage needs --original (the score compares with the originals)")
+        where = Location.parse(release, option="RELEASE")
+        source = None if original is None else Location.parse(original, option="--original")
         _check_outputs(
             {"--json-out": target.file, "--html": html_out},
             inputs={
-                "--original": original,
+                "--original": None if source is None or source.is_remote else source.local_path,
                 "--linkage": linkage,
                 "--key-file": key_file,
                 "--profile": Path(profile) if profile and Path(profile).is_file() else None,
             },
-            release=release,
+            release=None if where.is_remote else where.local_path,
             force=force,
         )
         key = load_key(key_file, allow_ephemeral=False) if key_file is not None else None
@@ -200,7 +209,7 @@ def _check_outputs(
     reports: dict[str, Path | None],
     *,
     inputs: dict[str, Path | None],
-    release: Path,
+    release: Path | None,
     force: bool,
 ) -> None:
     """Refuse unsafe --json / --html paths (:func:`~deidkit.core.io.check_output_path`).

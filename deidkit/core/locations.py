@@ -211,6 +211,32 @@ class Location:
         with _fresh_listing(fs, self.root):
             return not any(self._entries(fs, self.root))
 
+    def is_dir(self) -> bool:
+        """Whether the root is a folder (on an object store: a prefix with objects below)."""
+        return bool(self.fs.isdir(self.root))
+
+    def download(self, into: Path) -> int:
+        """Copy every file below the root to the local folder ``into`` (same relative paths).
+
+        Streams file by file (one file's bytes in memory); returns how many were copied.
+        The caller owns ``into`` (a private temp folder: the files may hold PHI).
+        """
+        copied = 0
+        made: set[Path] = set()
+        for path, rel, _size in self.walk():
+            parts = rel.split("/")
+            if any(part in ("", ".", "..") for part in parts):
+                continue  # an object key no folder can hold (it would point outside ``into``)
+            target = into.joinpath(*parts)
+            if target.parent not in made:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if len(made) > 4096:
+                    made.clear()
+                made.add(target.parent)
+            target.write_bytes(self.read_bytes(path))
+            copied += 1
+        return copied
+
     def read_bytes(self, path: str) -> bytes:
         """The whole content of one file (``path`` as :meth:`child` or :meth:`walk` gave it)."""
         data: bytes = self.fs.cat_file(path)

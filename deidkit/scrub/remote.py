@@ -35,6 +35,7 @@ from deidkit.core.runreport import (
 )
 
 if TYPE_CHECKING:
+    from deidkit.core.dask_executor import DaskCluster
     from deidkit.scrub.pipeline import RunOptions
 
 __all__ = [
@@ -67,7 +68,7 @@ def check_url_locations(src: Location, out: Location, options: RunOptions) -> No
         raise UsageError("INPUT does not exist")
     if src.overlaps(out):
         raise OutputPathError("OUTPUT must not be, lie inside or contain INPUT")
-    if options.cluster is not None and not (src.shared and out.shared):
+    if not (src.shared and out.shared) and not _in_this_process(options.cluster):
         raise UsageError(
             "memory:// lives in this process: a Dask cluster's workers cannot see it "
             "(use s3://, gs:// or a shared folder, or run without --executor dask)"
@@ -84,6 +85,14 @@ def check_url_locations(src: Location, out: Location, options: RunOptions) -> No
         if path is not None:
             check_output_path(path, option=option, kind=kind, inputs=inputs,
                               releases=releases, sensitive=True, force=True)  # fmt: skip
+
+
+def _in_this_process(cluster: DaskCluster | None) -> bool:
+    """Whether every worker runs in this process (no cluster, or a cluster of threads)."""
+    if cluster is None:
+        return True
+    pids = cluster.client.run(os.getpid)
+    return bool(pids) and set(pids.values()) == {os.getpid()}
 
 
 def url_input_totals(src: Location) -> tuple[int, int]:

@@ -76,6 +76,7 @@ from deidkit.verify.structure import (
     compare_with_originals,
     release_structure,
 )
+from deidkit.verify.urls import local_copies
 
 logger = logging.getLogger(__name__)
 
@@ -421,10 +422,10 @@ def _dir_findings(root: Path, originals: OriginalIndex | None, rules: Rules) -> 
 
 
 def verify_release(
-    release: Path,
+    release: Path | str,
     *,
     profile: Profile | str | Path | None = None,
-    original: Path | None = None,
+    original: Path | str | None = None,
     linkage: Path | None = None,
     key: ProjectKey | None = None,
     workers: int | None = None,
@@ -438,13 +439,15 @@ def verify_release(
     Parameters
     ----------
     release
-        The release folder (never modified).
+        The release folder (never modified): a path or (a ``str``) an fsspec URL, copied
+        into a private temp folder first (:mod:`deidkit.verify.urls`).
     profile
         The profile the release claims to follow; default: the one named in the run report
         beside the release (``<RELEASE>.run-report.json``), else "basic".
     original
-        The input folder the release was made from: enables the value search, reference,
-        relationship and missing-file checks, and (with ``linkage`` or ``key``) the score.
+        The input folder the release was made from (a path or a URL): enables the value
+        search, reference, relationship and missing-file checks, and (with ``linkage`` or
+        ``key``) the score.
     linkage
         Linkage store or mapping CSV(s) for the score.
     key
@@ -469,6 +472,13 @@ def verify_release(
     UsageError
         If ``release`` or ``original`` is not a folder, or they overlap.
     """
+    if isinstance(release, str) or isinstance(original, str):
+        with local_copies(release, original) as (local_release, local_original):
+            return verify_release(
+                local_release, profile=profile, original=local_original, linkage=linkage,
+                key=key, workers=workers, progress=progress,
+                require_run_report=require_run_report, cluster=cluster, ocr=ocr,
+            )  # fmt: skip
     release = Path(release)
     if not release.is_dir():
         raise UsageError(f"release {release} is not a folder")
