@@ -54,6 +54,9 @@ if TYPE_CHECKING:
         load_key,
         load_key_file,
     )
+    from deidkit.core.locations import (
+        Location,
+    )
     from deidkit.core.metadata import (
         scrub_nifti_header,
     )
@@ -129,6 +132,7 @@ _EXPORTS = {
     "load_key": "deidkit.core.keys",
     "load_key_file": "deidkit.core.keys",
     "generate_key_file": "deidkit.core.keys",
+    "Location": "deidkit.core.locations",
     "scrub_nifti_header": "deidkit.core.metadata",
     "DISTRIBUTION": "deidkit.core.optional",
     "import_optional": "deidkit.core.optional",
@@ -170,6 +174,7 @@ __all__ = [
     "KeyFileError",
     "LinkageError",
     "LocalProcessExecutor",
+    "Location",
     "MissingDependencyError",
     "NothingToDoError",
     "OcrUnavailableError",

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from scrub_helpers import read_tree
 
 from deidkit.core.errors import OutputPathError, UsageError
 from deidkit.core.keys import ProjectKey
+from deidkit.core.locations import Location
 from deidkit.core.runreport import action_log_path, run_report_path
 from deidkit.demo.sample import SampleCorpus
 from deidkit.rules.profile import load_profile
 from deidkit.scrub.pipeline import RunOptions, ScrubSettings, ScrubSummary, scrub_tree
+from deidkit.scrub.remote import check_url_locations
 
 fsspec = pytest.importorskip("fsspec", reason="needs the 'cloud' extra (fsspec)")
 
@@ -149,3 +152,59 @@ def test_url_output_inside_url_input_is_refused(project_key: ProjectKey, memory:
     with pytest.raises(UsageError, match="does not exist") as caught:
         _scrub(f"memory://{root}/missing", f"memory://{root}/out", project_key)
     assert root not in str(caught.value)
+
+
+class _Client:
+    def __init__(self, pids: dict[str, int]) -> None:
+        self._pids = pids
+
+    def run(self, _function: object) -> dict[str, int]:
+        return self._pids
+
+
+class _Cluster:
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.client = _Client(pids)
+
+
+def test_memory_is_refused_on_a_cluster_of_other_processes(
+    small_corpus: SampleCorpus, memory: Any
+) -> None:
+    _fs, root = memory
+    src = Location.parse(small_corpus.root, option="INPUT")
+    out = Location.parse(f"memory://{root}/out", option="OUTPUT")
+    elsewhere = RunOptions(cluster=cast(Any, _Cluster({"tcp://w1": os.getpid() + 1})))
+    with pytest.raises(UsageError, match="memory://"):
+        check_url_locations(src, out, elsewhere)
+    here = RunOptions(cluster=cast(Any, _Cluster({"tcp://w1": os.getpid()})))
+    check_url_locations(src, out, here)  # threads of this process see it
+    shared = Location.parse(f"local://{root}/out", option="OUTPUT")
+    check_url_locations(src, shared, elsewhere)
+
+
+def test_a_failed_put_is_held_back_and_the_rerun_writes_it(
+    small_corpus: SampleCorpus,
+    project_key: ProjectKey,
+    memory: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fs, root = memory
+    _upload(small_corpus.root, fs, f"{root}/in")
+    real_put = Location.put_bytes
+    failed: list[str] = []
+
+    def flaky_put(self: Location, path: str, data: bytes) -> None:
+        if not failed and path.endswith(".dcm"):
+            failed.append(path)
+            raise PermissionError("denied for s3://bucket/secret-path")  # a backend's message
+        real_put(self, path, data)
+
+    monkeypatch.setattr(Location, "put_bytes", flaky_put)
+    first = _scrub(f"memory://{root}/in", f"memory://{root}/out", project_key)
+    lost = [e for e in first.report["held_back"] if e["reason"] == "write_error"]
+    assert len(lost) == 1 and lost[0]["detail"] == "PermissionError"
+    assert not fs.exists(failed[0])
+
+    again = _scrub(f"memory://{root}/in", f"memory://{root}/out", project_key)
+    assert again.counts["written"] == 1 and fs.exists(failed[0])
+    assert again.counts["released"] == first.counts["released"] + 1
