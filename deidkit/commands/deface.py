@@ -102,7 +102,10 @@ def deface(
     ] = None,
     applyto: Annotated[
         list[Path] | None,
-        typer.Option(help="Co-registered images of the same subject that get INPUT's mask."),
+        typer.Option(
+            help="Co-registered images of the same subject that get INPUT's mask (with "
+            "--method reface, the template face in their own intensities)."
+        ),
     ] = None,
     blur: Annotated[bool, typer.Option(help="Blur the face instead of zeroing it.")] = False,
     strict: Annotated[

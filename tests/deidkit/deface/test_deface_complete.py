@@ -19,6 +19,7 @@ from deidkit.deface import methods
 from deidkit.deface.core import changed_voxels, deface_raw
 from deidkit.deface.errors import NoSafeMethodError
 from deidkit.deface.geometry import Grid
+from deidkit.deface.nifti_io import load_nifti
 from deidkit.deface.qc import (
     HOG_THRESHOLD,
     VIEW_YAWS,
@@ -234,3 +235,34 @@ def test_ears_flag_widens_the_zone_beside_the_brain() -> None:
     # What --ears adds lies beside the head's midline, not in front of the face.
     centre = grid.shape[0] / 2
     assert np.abs(extra[:, 0] - centre).min() > 0.25 * grid.shape[0]
+
+
+def test_reface_applyto_refaces_the_other_image_in_its_own_intensities(
+    template: HeadTemplate, tmp_path: Path
+) -> None:
+    grid = head_grid(template, zooms=(MM, MM, MM))
+    data, truth = make_head(template, grid)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    nib.save(nifti(data, grid), folder / "sub-01_T1w.nii.gz")
+    # Another contrast on another intensity scale (T2-like: tissue classes inverted inside
+    # the head, the air as dark as it was).
+    inside = data > 0.05 * data.max()
+    other = np.where(inside, 3000.0 - 3.0 * data, data)
+    nib.save(nifti(other, grid), folder / "sub-01_T2w.nii.gz")
+    args = ["deface", str(folder / "sub-01_T1w.nii.gz"), str(tmp_path / "out"), "--json"]
+    args += ["--method", "reface", "--applyto", str(folder / "sub-01_T2w.nii.gz")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == EXIT_OK, result.output
+    assert json.loads(result.stdout)["counts"] == {"defaced": 2}
+    before = load_nifti(folder / "sub-01_T2w.nii.gz").get_fdata(dtype=np.float32)
+    after = load_nifti(tmp_path / "out" / "sub-01_T2w.nii.gz").get_fdata(dtype=np.float32)
+    changed = changed_voxels(before, after)
+    assert not (changed & truth.brain).any()
+    assert changed.any()
+    # Refaced, not removed: tissue on most of the face, in this image's own range.
+    face = truth.face & inside
+    tissue = after[face]
+    assert np.count_nonzero(tissue > 0) > 0.8 * tissue.size
+    ratio = float(np.median(tissue)) / float(np.median(before[face]))
+    assert 0.5 < ratio < 2.0
