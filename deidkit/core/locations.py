@@ -291,12 +291,11 @@ class Location:
             path = str(entry["name"]).rstrip("/")
             if path == here or not path:
                 continue  # some object stores list a folder's own placeholder
-            yield (
-                posixpath.basename(path),
-                path,
-                str(entry.get("type")),
-                int(entry.get("size") or 0),
-            )
+            kind = str(entry.get("type"))
+            if entry.get("islink"):
+                # As the local walk: a linked file is read, a linked folder (it can loop) not.
+                kind = "file" if kind == "file" or fs.isfile(path) else "link"
+            yield posixpath.basename(path), path, kind, int(entry.get("size") or 0)
 
     # -- writing -------------------------------------------------------------------------
 

@@ -78,11 +78,13 @@ def test_missing_fsspec_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_walk_is_the_local_walk(tmp_path: Path) -> None:
     _tree(tmp_path, ["b/2", "a/1", "b/1", "c", "a.dcm", "a/z/9", "A"])
+    (tmp_path / "loop").symlink_to(tmp_path)  # neither walk follows a linked folder
+    (tmp_path / "c-link").symlink_to(tmp_path / "c")  # both read a linked file
     local = list(iter_input_paths(tmp_path))
     url = Location.parse(f"local://{tmp_path}", option="INPUT")
     walked = list(url.walk())
     assert [rel for _path, rel, _size in walked] == [rel for _path, rel in local]
-    assert [size for *_rest, size in walked] == [len(rel) for _path, rel in local]
+    assert [size for *_rest, size in walked] == [Path(path).stat().st_size for path, _r in local]
     single = Location.parse(f"local://{tmp_path}/c", option="INPUT")
     assert [rel for _p, rel, _s in single.walk()] == ["c"]
     with pytest.raises(UsageError, match="does not exist"):
