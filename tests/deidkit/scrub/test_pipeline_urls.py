@@ -208,3 +208,21 @@ def test_a_failed_put_is_held_back_and_the_rerun_writes_it(
     again = _scrub(f"memory://{root}/in", f"memory://{root}/out", project_key)
     assert again.counts["written"] == 1 and fs.exists(failed[0])
     assert again.counts["released"] == first.counts["released"] + 1
+
+
+def test_dask_worker_processes_read_and_put_through_fsspec(
+    small_corpus: SampleCorpus, project_key: ProjectKey, tmp_path: Path
+) -> None:
+    pytest.importorskip("distributed", reason="needs the 'dask' extra (dask[distributed])")
+    from deidkit.core.dask_executor import DaskCluster
+
+    plain = _scrub(small_corpus.root, tmp_path / "plain", project_key, workers=1)
+    # local:// is fsspec's local file system: puts go to a temp name and are moved over
+    with DaskCluster.connect(workers=2, processes=True, dashboard_address=":0") as cluster:
+        spread = _scrub(f"local://{small_corpus.root}", f"local://{tmp_path}/spread",
+                        project_key, cluster=cluster, chunk_size=2)  # fmt: skip
+    assert spread.counts == plain.counts
+    assert read_tree(tmp_path / "spread") == read_tree(tmp_path / "plain")
+    assert (tmp_path / "spread.actions.jsonl").read_bytes() == action_log_path(
+        tmp_path / "plain"
+    ).read_bytes()
