@@ -9,8 +9,9 @@ Geometry is explicit, never guessed:
   arrays are stored ``[row, column]``; they are transposed to ``[column, row]`` so that
   voxel axis 0 runs along the row direction cosine, as the affine says.
 * :class:`Preprocessor` then reorients to the model's axis codes (default ``RAS``) and
-  resamples to the model's spacing with MONAI ``Orientation`` / ``Spacing`` on a
-  ``MetaTensor``. A left-right flip changes the array, so it changes the prediction.
+  resamples to the model's spacing as MONAI's ``Orientation`` / ``Spacing`` do
+  (:mod:`auditkit.transforms`, without importing MONAI). A left-right flip changes the array,
+  so it changes the prediction.
 
 Intensities: DICOM stored values go through the Modality LUT (Rescale Slope/Intercept),
 so CT arrives in Hounsfield units; MONOCHROME1 images are inverted so that higher always
@@ -283,7 +284,10 @@ def _load_dicom_files(files: Sequence[Path]) -> Volume:
 
 
 def parse_intensity(spec: str | None) -> Callable[[Any], Any] | None:
-    """Build the intensity transform named by ``spec`` (a MONAI transform) or ``None``.
+    """Build the intensity transform named by ``spec`` or ``None``.
+
+    The transforms are MONAI's (``ScaleIntensityRange`` ...) as :mod:`auditkit.transforms`
+    repeats them without importing MONAI; they take and return torch tensors.
 
     Accepted forms:
 
@@ -299,12 +303,7 @@ def parse_intensity(spec: str | None) -> Callable[[Any], Any] | None:
     UsageError
         For any other spec.
     """
-    from monai.transforms.intensity.array import (
-        NormalizeIntensity,
-        ScaleIntensity,
-        ScaleIntensityRange,
-        ScaleIntensityRangePercentiles,
-    )
+    from auditkit.transforms import MinMax, PercentileRange, WindowRange, ZScore
 
     if spec is None or spec.strip().lower() in {"", "none"}:
         return None
@@ -316,16 +315,16 @@ def parse_intensity(spec: str | None) -> Callable[[Any], Any] | None:
     if name in {"window", "ct"}:
         if len(numbers) != 2 or not numbers[0] < numbers[1]:
             raise UsageError(f"intensity '{spec}': expected window:LOW,HIGH with LOW < HIGH")
-        return ScaleIntensityRange(numbers[0], numbers[1], 0.0, 1.0, clip=True)
+        return WindowRange(numbers[0], numbers[1])
     if name in {"percentile", "mr"}:
         low, high = numbers if numbers else [1.0, 99.0]
         if not 0 <= low < high <= 100:
             raise UsageError(f"intensity '{spec}': expected percentile:LO,HI in [0, 100]")
-        return ScaleIntensityRangePercentiles(low, high, 0.0, 1.0, clip=True)
+        return PercentileRange(low, high)
     if name == "minmax" and not numbers:
-        return ScaleIntensity(minv=0.0, maxv=1.0)
+        return MinMax()
     if name == "zscore" and not numbers:
-        return NormalizeIntensity()
+        return ZScore()
     raise UsageError(
         f"unknown intensity '{spec}': use none, window:LOW,HIGH, percentile:LO,HI, minmax, zscore"
     )
@@ -377,53 +376,50 @@ class Preprocessor:
     """
 
     def __init__(self, spec: PreprocessSpec, *, resize: bool = True) -> None:
-        from monai.transforms.croppad.array import ResizeWithPadOrCrop
-        from monai.transforms.spatial.array import Orientation, Resize, Spacing
+        from auditkit.transforms import PadOrCrop, Resize
 
         if spec.spatial_dims not in (2, 3):
             raise UsageError("spatial_dims must be 2 or 3")
         if len(spec.axcodes) != 3:
             raise UsageError("axcodes must name three axes, e.g. RAS")
         self.spec = spec
-        self._orient = Orientation(axcodes=spec.axcodes, labels=None)
-        self._spacings: dict[tuple[int, bool], Callable[..., Any]] = {}
-        if spec.spacing is not None:
-            for flat in range(3):
-                # A non-positive pixdim keeps that axis' spacing: the one-voxel axis of a
-                # single slice, wherever reorientation put it (coronal, sagittal, axial).
-                pixdim = _pixdim(spec.spacing, flat)
-                self._spacings[flat, False] = Spacing(
-                    pixdim=pixdim, mode="bilinear", padding_mode="border"
-                )
-                self._spacings[flat, True] = Spacing(
-                    pixdim=pixdim, mode="nearest", padding_mode="zeros"
-                )
         self._intensity = parse_intensity(spec.intensity)
         self._resize: Callable[..., Any] | None = None
         if resize and spec.spatial_size is not None:
             size = tuple(int(s) for s in spec.spatial_size)
             if len(size) != spec.spatial_dims:
                 raise UsageError(f"spatial_size needs {spec.spatial_dims} values")
-            self._resize = (
-                ResizeWithPadOrCrop(size) if spec.spacing is not None else Resize(size, mode="area")
-            )
+            # With a spacing the physical scale is kept (pad/crop); without one, interpolate.
+            self._resize = PadOrCrop(size) if spec.spacing is not None else Resize(size)
 
-    def geometry(self, volume: Volume, *, label: bool = False) -> Any:
-        """Reorient and resample; returns a ``MetaTensor`` ``(1, X, Y, Z)`` with its affine."""
+    def geometry(self, volume: Volume, *, label: bool = False) -> tuple[Any, np.ndarray]:
+        """Reorient and resample: a float32 tensor ``(1, X, Y, Z)`` and the affine of its grid.
+
+        Labels are resampled with nearest neighbours and zero padding, images bilinearly with
+        border padding (MONAI's ``Orientation`` and ``Spacing``, see :mod:`auditkit.transforms`).
+        """
         import torch
-        from monai.data.meta_tensor import MetaTensor
 
-        tensor: Any = MetaTensor(
-            torch.from_numpy(np.ascontiguousarray(volume.data, dtype=np.float32))[None],
-            affine=torch.from_numpy(volume.affine),
-        )
-        if axcodes_of(volume.affine) != self.spec.axcodes.upper():
-            # Already in the model's orientation (most NIfTI, axial DICOM): MONAI's
-            # Orientation would be a no-op costing more than the NIfTI read (bench/predict.py).
-            tensor = self._orient(tensor)
-        if self._spacings:
-            tensor = self._spacings[self._flat_axis(tensor.shape[1:]), label](tensor)
-        return tensor
+        from auditkit.transforms import orient, resample_to_spacing
+
+        tensor = torch.from_numpy(np.ascontiguousarray(volume.data, dtype=np.float32))[None]
+        affine = np.asarray(volume.affine, dtype=np.float64)
+        if axcodes_of(affine) != self.spec.axcodes.upper():
+            # Already in the model's orientation (most NIfTI, axial DICOM): reorienting
+            # would be a no-op costing more than the NIfTI read (bench/predict.py).
+            tensor, affine = orient(tensor, affine, self.spec.axcodes)
+        if self.spec.spacing is not None:
+            # A non-positive pixdim keeps that axis' spacing: the one-voxel axis of a
+            # single slice, wherever reorientation put it (coronal, sagittal, axial).
+            pixdim = _pixdim(self.spec.spacing, self._flat_axis(tensor.shape[1:]))
+            tensor, affine = resample_to_spacing(
+                tensor,
+                affine,
+                pixdim,
+                mode="nearest" if label else "bilinear",
+                padding_mode="zeros" if label else "border",
+            )
+        return tensor, affine
 
     def _flat_axis(self, shape: Sequence[int]) -> int:
         """The voxel axis a 2D model's slice lies across (the last one-voxel axis).
@@ -439,16 +435,14 @@ class Preprocessor:
 
     def __call__(self, volume: Volume) -> tuple[Any, np.ndarray]:
         """Return the input tensor ``(C, *spatial)`` and the 4x4 RAS affine of its grid."""
-        tensor = self.geometry(volume)
-        affine = np.asarray(tensor.affine, dtype=np.float64)
+        tensor, affine = self.geometry(volume)
         if self._intensity is not None:
             tensor = self._intensity(tensor)
         if self.spec.spatial_dims == 2:
             tensor = tensor.select(1 + self._flat_axis(tensor.shape[1:]), 0)
         if self._resize is not None:
             tensor = self._resize(tensor)
-        plain = tensor.as_tensor() if hasattr(tensor, "as_tensor") else tensor
-        plain = plain.float()
+        plain = tensor.float()
         if self.spec.channels > 1:
             plain = plain.repeat(self.spec.channels, *([1] * (plain.ndim - 1)))
         if not bool(plain.isfinite().all()):
@@ -458,7 +452,7 @@ class Preprocessor:
 
 _LABELS = ("LR", "PA", "IS")
 #: A voxel axis counts as aligned with a world axis when that component carries at least this
-#: share of its direction; anything more oblique goes through MONAI's Orientation.
+#: share of its direction; anything more oblique is reoriented (``transforms.orient``).
 _ALIGNED = 0.9
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,21 +20,16 @@ from auditkit.commands._common import (
     stderr_console,
 )
 from auditkit.errors import OutputPathError
-from auditkit.gate import (
-    GateResult,
-    Verdict,
-    gate_from_files,
-    gate_to_dict,
-    markdown_summary,
-    resolve_policy,
-    text_summary,
-    write_junit,
-)
 from deidkit.core.io import atomic_write_text, check_output_path
+
+if TYPE_CHECKING:
+    from auditkit.gate import GateResult
 
 
 def exit_code_for(result: GateResult) -> int:
     """0 pass, 1 fail, 4 insufficient evidence the policy treats as failure."""
+    from auditkit.gate import Verdict
+
     if result.verdict is Verdict.FAIL:
         return EXIT_FAIL
     if result.verdict is Verdict.INSUFFICIENT and result.insufficient_fails:
@@ -84,6 +79,16 @@ def gate(
     configure_logging(verbose)
     target = json_target(as_json=as_json, json_out=json_out)
     with cli_errors():
+        # The gate library loads NumPy: imported here so `auditkit --help` does not pay for it.
+        from auditkit.gate import (
+            gate_from_files,
+            gate_to_dict,
+            markdown_summary,
+            resolve_policy,
+            text_summary,
+            write_junit,
+        )
+
         policy_file, _ = resolve_policy(policy)
         _check_outputs(
             {"--junit": junit, "--markdown": markdown, "--json-out": target.file},

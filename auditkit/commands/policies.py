@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from auditkit.commands._common import cli_errors
-from auditkit.gate import Check, Policy, list_policies, load_policy, policy_to_dict
+
+if TYPE_CHECKING:
+    from auditkit.gate import Check, Policy
 
 policies_app = typer.Typer(
     help="List and inspect gate policies (shipped ones are used by name: "
@@ -37,6 +39,8 @@ def list_command(
     Example: auditkit policies list
     """
     with cli_errors():
+        from auditkit.gate import list_policies, load_policy  # NumPy: not at CLI start-up
+
         names = list_policies()
         if as_json:
             typer.echo(json.dumps(names))
@@ -66,6 +70,8 @@ def show_command(
     Example: auditkit policies show strict-predeployment --json
     """
     with cli_errors():
+        from auditkit.gate import load_policy, policy_to_dict  # NumPy: not at CLI start-up
+
         policy = load_policy(name)
     if as_json:
         typer.echo(json.dumps(policy_to_dict(policy), indent=2))

@@ -212,10 +212,10 @@ class CaseDataset(torch.utils.data.Dataset[dict[str, Any]]):
 
     def _label_mask(self, mask_path: str, image: Any) -> Any:
         assert isinstance(self.preprocessor, Preprocessor)
-        mask = self.preprocessor.geometry(_load_label(mask_path), label=True)
+        mask, _ = self.preprocessor.geometry(_load_label(mask_path), label=True)
         if tuple(mask.shape[1:]) != tuple(image.shape[1:]):
             raise ImageReadError(ERR_BAD_LABEL_MASK, code="label_mask_grid")
-        return (mask.as_tensor()[0] > 0.5).numpy()
+        return (mask[0] > 0.5).numpy()
 
 
 def _load_label(mask_path: str) -> Volume:
@@ -683,11 +683,27 @@ def _progress(enabled: bool, total: int) -> Iterator[Any]:
         yield lambda n: bar.advance(task_id, n)
 
 
+def _executor(device: torch.device) -> contextlib.AbstractContextManager[None]:
+    """TorchScript's optimising graph executor, on CUDA only.
+
+    On CPU it profiles a scripted graph over its first calls and then re-optimises it: seconds
+    for a DenseNet121, most of a one-image ``auditkit predict`` (bench/startup.py), for no
+    gain, as TorchScript fuses kernels on GPUs only (``torch._C._jit_can_fuse_on_cpu()``). The
+    same operators run either way, so the scores are the same. Eager modules ignore it.
+    """
+    jit: Any = torch.jit  # optimized_execution is public but not in torch.jit's __all__
+    manager: contextlib.AbstractContextManager[None] = jit.optimized_execution(
+        device.type == "cuda"
+    )
+    return manager
+
+
 def _forward(
     loaded: LoadedModel, batch: torch.Tensor, device: torch.device, amp: bool
 ) -> torch.Tensor:
     with (
         torch.inference_mode(),
+        _executor(device),
         torch.autocast(
             device_type=device.type, dtype=torch.float16, enabled=amp and device.type == "cuda"
         ),
@@ -854,6 +870,7 @@ def _segment_logits(
 
     with (
         torch.inference_mode(),
+        _executor(device),
         torch.autocast(
             device_type=device.type, dtype=torch.float16, enabled=amp and device.type == "cuda"
         ),
