@@ -394,14 +394,16 @@ def _write_report(path: Path, report: RunReport) -> None:
         handle.write(dump_report(report).encode("utf-8"))
 
 
-def _input_paths(src: Location) -> Iterator[tuple[str, str]]:
+def _input_paths(src: Location | Path) -> Iterator[tuple[str, str]]:
     """``(path, relative path)`` in walk order: local paths, or a URL INPUT's fsspec paths."""
+    if isinstance(src, Path):
+        return iter_input_paths(src)
     if src.is_remote:
         return ((path, rel) for path, rel, _size in src.walk())
     return iter_input_paths(src.local_path)
 
 
-def _chunks(src: Location, size: int) -> Iterator[_Chunk]:
+def _chunks(src: Location | Path, size: int) -> Iterator[_Chunk]:
     chunk: _Chunk = []
     for item in _input_paths(src):
         chunk.append(item)
@@ -412,7 +414,7 @@ def _chunks(src: Location, size: int) -> Iterator[_Chunk]:
         yield chunk
 
 
-def _series_batches(src: Location, *, least: int, most: int) -> Iterator[_Chunk]:
+def _series_batches(src: Location | Path, *, least: int, most: int) -> Iterator[_Chunk]:
     """Walk-order batches that end where a folder (a PACS export's series) ends.
 
     A batch closes at a change of folder once it holds ``least`` files, and always at
