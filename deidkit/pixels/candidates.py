@@ -18,7 +18,7 @@ from typing import Final
 
 import numpy as np
 
-__all__ = ["Crop", "find_candidates", "mosaic", "smoothed", "text_candidates"]
+__all__ = ["Crop", "find_candidates", "mosaic", "mosaic_of", "smoothed", "text_candidates"]
 
 _CELL: Final = 15  # wider than a stroke, narrower than a word
 _STROKE: Final = 96  # top-hat response of a stroke on the 0-255 rendering (text is contrasty)
@@ -27,6 +27,7 @@ _PAD: Final = 6
 _MAX_SHARE: Final = 0.35  # candidates covering more of the frame: read it whole
 _GAP: Final = 12
 _TEXTURE: Final = 0.01  # one joined component this large is texture, not a line of text
+_FILLED: Final = 0.4  # ... when it fills this much of its box
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,10 @@ def find_candidates(gray: np.ndarray) -> tuple[list[tuple[int, int, int, int]] |
     boxes = []
     area = 0
     for left, top, width, height, pixels in stats[1:count]:
-        if height > _MAX_HEIGHT and pixels > _TEXTURE * rows * columns:
+        # texture spreads both ways and fills its box (speckle: 0.55-0.65); lines of text,
+        # one turned upright beside another, are tall, narrow or hollow (0.3)
+        big = min(width, height) > _MAX_HEIGHT and pixels > _TEXTURE * rows * columns
+        if big and pixels >= _FILLED * width * height:
             return None, True  # texture (speckle, trabecular bone) text may touch: read all
         if not _MIN_HEIGHT <= height <= _MAX_HEIGHT or width < 4:
             continue
@@ -104,17 +108,25 @@ def _merge(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, 
 
 def mosaic(gray: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> tuple[np.ndarray, list[Crop]]:  # noqa: E501
     """The crops one under the other, each with its negative to the right, on white."""
-    width = max(b[2] - b[0] for b in boxes)
-    height = sum(b[3] - b[1] + _GAP for b in boxes) + _GAP
+    image, places = mosaic_of([gray[b[1] : b[3], b[0] : b[2]] for b in boxes])
+    return image, [Crop(box, top, negative) for box, (top, negative) in zip(boxes, places, strict=True)]  # noqa: E501
+
+
+def mosaic_of(patches: list[np.ndarray]) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """``patches`` one under the other, each beside its negative, on white.
+
+    Returns the image and, per patch, its top row and where its negative starts.
+    """
+    width = max(p.shape[1] for p in patches)
+    height = sum(p.shape[0] + _GAP for p in patches) + _GAP
     image = np.full((height, 2 * width + 3 * _GAP), 255, dtype=np.uint8)
-    crops = []
+    places = []
     y = _GAP
-    for box in boxes:
-        patch = gray[box[1] : box[3], box[0] : box[2]]
+    for patch in patches:
         h, w = patch.shape
         # each half on its own background: light text reads on the negative, dark on the crop
         image[y : y + h, _GAP : _GAP + w] = patch
         image[y : y + h, 2 * _GAP + width : 2 * _GAP + width + w] = 255 - patch
-        crops.append(Crop(box, y, 2 * _GAP + width))
+        places.append((y, 2 * _GAP + width))
         y += h + _GAP
-    return image, crops
+    return image, places

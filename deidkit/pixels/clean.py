@@ -56,6 +56,8 @@ STATUS_NO_TEXT: Final = "no_text"
 STATUS_CLEANED: Final = "cleaned"
 STATUS_RESIDUAL: Final = "residual"
 MARGIN: Final = 3
+#: The source of a detection read in text turned off the horizontal.
+SOURCE_TURNED: Final = "ocr-turned"
 #: Clean-and-read rounds before text still read holds a file back.
 ROUNDS: Final = 3
 _RING: Final = 4
@@ -74,7 +76,9 @@ class Detection:
     frame: int
     box: tuple[int, int, int, int]
     kind: str
-    source: str  # "ocr" or "region"
+    source: str  # "ocr", "ocr-turned" or "region"
+    #: a turned word's own box as four corners (x0, y0, ... x3, y3), filled whole
+    quad: tuple[int, ...] = ()
 
     def record(self) -> dict[str, Any]:
         """For reports (a kind and a box, never the text read)."""
@@ -150,7 +154,10 @@ def _ocr_frame(
     for word, kind in phi_words(words, identifiers):
         left, top, right, bottom = word.box
         box = (max(0, left), max(0, top), min(layout.columns, right), min(rows, bottom))
-        detection = Detection(index, box, kind, "ocr")
+        # a turned word's upright box holds background in its corners: only what stands
+        # out there is filled
+        source = "ocr" if word.angle == 0.0 else SOURCE_TURNED
+        detection = Detection(index, box, kind, source, word.quad if word.angle else ())
         if box[2] > box[0] and box[3] > box[1] and detection not in found:
             found.append(detection)
     return found, len(words)
@@ -240,7 +247,7 @@ def filled_box(
     that stand out from the background are filled; a region rule's box is exact and filled
     whole.
     """
-    return _expand(detection.box, margin if detection.source == "ocr" else 0, layout)
+    return _expand(detection.box, 0 if detection.source == "region" else margin, layout)
 
 
 def _fill(
@@ -249,6 +256,7 @@ def _fill(
     layout: PixelLayout,
     *,
     core: tuple[int, int, int, int] | None = None,
+    quad: tuple[int, ...] = (),
 ) -> int:
     """Fill ``box`` of ``frame`` in place with the median of a ring around it.
 
@@ -275,9 +283,30 @@ def _fill(
         region[...] = value.astype(frame.dtype)
     else:
         where = _standing_out(before, value, ring)
-        where[max(0, core[1] - top) : core[3] - top, max(0, core[0] - left) : core[2] - left] = True
+        if core[2] > core[0] and core[3] > core[1]:
+            where[max(0, core[1] - top) : max(0, core[3] - top),
+                  max(0, core[0] - left) : max(0, core[2] - left)] = True  # fmt: skip
+        if len(quad) == 8:
+            where |= _inside(quad, (left, top), where.shape)
         region[where] = value.astype(frame.dtype)
     return int(np.any(before != region, axis=-1).sum())
+
+
+def _inside(quad: tuple[int, ...], origin: tuple[int, int], shape: tuple[int, ...]) -> np.ndarray:
+    """Pixels (of a box at ``origin``) within 1.5 pixels of the convex quadrilateral ``quad``."""
+    ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]]
+    xs, ys = xs + origin[0] + 0.5, ys + origin[1] + 0.5
+    points = np.asarray(quad, dtype=np.float64).reshape(4, 2)
+    centre = points.mean(axis=0)
+    inside = np.ones(shape[:2], dtype=bool)
+    for start, end in zip(points, np.roll(points, -1, axis=0), strict=True):
+        edge = end - start
+        length = float(np.hypot(*edge)) or 1.0
+        normal = np.array([-edge[1], edge[0]]) / length
+        if np.dot(centre - start, normal) < 0:
+            normal = -normal  # point inwards, whichever way the corners run
+        inside &= (xs - start[0]) * normal[0] + (ys - start[1]) * normal[1] >= -1.5
+    return inside
 
 
 def _standing_out(region: np.ndarray, value: np.ndarray, ring: np.ndarray) -> np.ndarray:
@@ -414,8 +443,9 @@ def clean_dataset(
     for _ in range(ROUNDS):
         for detection in pending:
             box = filled_box(detection, layout, margin=margin)
-            core = detection.box if detection.source == "ocr" else None
-            changed += _fill(frames[detection.frame], box, layout, core=core)
+            core = {"ocr": detection.box, SOURCE_TURNED: (0, 0, 0, 0)}.get(detection.source)
+            changed += _fill(frames[detection.frame], box, layout, core=core,
+                             quad=detection.quad)  # fmt: skip
         touched = sorted({d.frame for d in pending})
         residual, _ = _scan_frames(
             frames, layout=layout, palette=palette, identifiers=ids, reader=reader,

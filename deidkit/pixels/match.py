@@ -249,6 +249,7 @@ def phi_words(words: Iterable[Word], identifiers: Identifiers) -> list[tuple[Wor
     """The words that hold PHI, each with its kind (line by line, as read)."""
     found: list[tuple[Word, str]] = []
     for line in _lines(list(words)).values():
-        line.sort(key=lambda w: w.left)
+        if all(w.angle == 0.0 for w in line):  # a turned line keeps its reading order
+            line.sort(key=lambda w: w.left)
         found += _line_spans(line, identifiers)
     return found

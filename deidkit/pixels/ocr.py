@@ -15,6 +15,7 @@ never passes silently.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -26,8 +27,9 @@ from typing import Any, Final
 import numpy as np
 
 from deidkit.core.errors import OcrUnavailableError
+from deidkit.pixels.candidates import _CELL, find_candidates, mosaic_of, smoothed
 from deidkit.pixels.candidates import _GAP as _MOSAIC_GAP
-from deidkit.pixels.candidates import find_candidates, mosaic, smoothed
+from deidkit.pixels.orient import Piece, box_back, corners_back, slanted_candidates, turned
 from deidkit.pixels.render import both_polarities
 
 __all__ = ["Word", "read_frame", "read_words", "tesseract_path", "tesseract_version"]
@@ -45,6 +47,9 @@ _TESSDATA_DIRS: Final = (
 )
 _TIMEOUT_S: Final = 120
 _MIN_HEIGHT: Final = 600  # smaller renderings are enlarged: Tesseract wants tall glyphs
+_TALL: Final = 48  # crops lower than this are read twice as large
+_SURE: Final = 60.0  # a word read this surely explains its width of a crop
+_EXPLAINED: Final = 0.4  # a crop less explained than this is read again, upside down
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,10 @@ class Word:
     height: int
     confidence: float
     line: tuple[int, int, int, int]
+    #: degrees the text was turned to be read (0: it runs left to right in the frame)
+    angle: float = 0.0
+    #: for turned text, the word's own box as four corners in frame pixels (x0, y0, ...)
+    quad: tuple[int, ...] = ()
 
     @property
     def box(self) -> tuple[int, int, int, int]:
@@ -280,32 +289,106 @@ def read_frame(
 ) -> list[Word]:
     """The words of one 8-bit frame, both polarities, with boxes in frame pixels.
 
-    Text candidates (:func:`~deidkit.pixels.candidates.text_candidates`) are read as one
-    mosaic; a frame without a fast path is read whole (it and its negative), smoothed
-    first where it is textured.
+    Text candidates (:func:`~deidkit.pixels.candidates.text_candidates`, and lines at an
+    angle, :func:`~deidkit.pixels.orient.slanted_candidates`, turned upright) are read as
+    one mosaic; a candidate whose reading explains little of it is read again turned half a
+    turn (upside-down text). A frame without a fast path is read whole (it and its
+    negative), smoothed first where it is textured.
     """
     boxes, textured = find_candidates(gray)
     if boxes is None:
         return _whole_frame(smoothed(gray) if textured else gray, reader)
-    if not boxes:
+    pieces = [Piece(box) for box in boxes] + slanted_candidates(gray)
+    if not pieces:
         return []
-    image, crops = mosaic(gray, boxes)
-    words = []
-    # small glyphs read better twice as large; the mosaic is small, so it costs little
-    tall = max(b[3] - b[1] for b in boxes) >= 48
-    read = reader(image) if reader is not read_words else read_words(image, scale=1 + (not tall))
+    words, explained = _read_pieces(gray, pieces, reader, first_line=0)
+    again = [Piece(p.box, p.angle + 180.0) for p, ok in zip(pieces, explained, strict=True)
+             if not ok]  # fmt: skip
+    if again:
+        words += _read_pieces(gray, again, reader, first_line=len(pieces))[0]
+    return words
+
+
+def _own_contrast(patch: np.ndarray) -> np.ndarray:
+    """A crop stretched to its own range: Tesseract binarises a mosaic with one threshold."""
+    lo, hi = np.percentile(patch, (1.0, 99.0))
+    if hi - lo < 8:
+        return patch
+    out: np.ndarray = np.clip((patch.astype(np.float32) - lo) * (255.0 / (hi - lo)), 0, 255)
+    return out.astype(np.uint8)
+
+
+def _variants(crop: np.ndarray, *, turning: bool) -> list[np.ndarray]:
+    """What is read of a crop: itself; turned, its light and its dark strokes alone.
+
+    Turned text over a striped or graded background reads poorly (the stripes turn with
+    it); its strokes lifted off the background (white and black top-hat) read well.
+    """
+    if not turning:
+        return [_own_contrast(crop)]
+    try:
+        import cv2
+    except ImportError:
+        return [_own_contrast(crop)]
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (_CELL, _CELL))
+    light = cv2.morphologyEx(crop, cv2.MORPH_TOPHAT, kernel)
+    dark = cv2.morphologyEx(crop, cv2.MORPH_BLACKHAT, kernel)
+    return [_own_contrast(light), _own_contrast(dark)]
+
+
+def _read_pieces(
+    gray: np.ndarray,
+    pieces: list[Piece],
+    reader: Callable[[np.ndarray], list[Word]],
+    *,
+    first_line: int,
+) -> tuple[list[Word], list[bool]]:
+    """Read ``pieces`` as one mosaic: the words in frame pixels, and which pieces they explain."""
+    patches, backs, owners = [], [], []
+    for number, piece in enumerate(pieces):
+        left, top, right, bottom = piece.box
+        crop = gray[top:bottom, left:right]
+        for variant in _variants(crop, turning=piece.angle != 0.0):
+            patch, back = turned(variant, piece.angle)
+            # small glyphs read better twice as large; the mosaic is small, so it costs little
+            if reader is read_words and patch.shape[0] < _TALL:
+                patch = np.repeat(np.repeat(patch, 2, axis=0), 2, axis=1)
+                back = np.concatenate([back[:, :2] / 2.0, back[:, 2:]], axis=1)
+            patches.append(patch)
+            backs.append(back)
+            owners.append(number)
+    image, places = mosaic_of(patches)
+    read = reader(image) if reader is not read_words else read_words(image, scale=1)
+    words: list[Word] = []
+    sure = [0] * len(pieces)
     for word in read:
         middle = word.top + word.height // 2
-        for crop in crops:
-            left, top, right, bottom = crop.box
-            if not crop.top <= middle < crop.top + bottom - top:
+        for index, (top, negative) in enumerate(places):
+            if not top <= middle < top + patches[index].shape[0]:
                 continue
-            x0 = crop.negative_left if word.left >= crop.negative_left else _MOSAIC_GAP
-            dy, dx = top - crop.top, left - x0
-            line = (word.line[0], crops.index(crop), word.line[2] + 1000 * (x0 != _MOSAIC_GAP),
-                    word.line[3])  # fmt: skip
-            shifted = _shifted(word, dx, dy)
-            words.append(Word(shifted.text, max(left, shifted.left), shifted.top,
-                              shifted.width, shifted.height, shifted.confidence, line))  # fmt: skip
+            x0 = negative if word.left >= negative else _MOSAIC_GAP
+            local = (word.left - x0, word.top - top, word.left - x0 + word.width,
+                     word.top - top + word.height)  # fmt: skip
+            piece = pieces[owners[index]]
+            shape = (piece.box[3] - piece.box[1], piece.box[2] - piece.box[0])
+            left, top_, right, bottom = box_back(local, backs[index], shape)
+            if right <= left or bottom <= top_:
+                break
+            if word.confidence >= _SURE and len(re.sub(r"\W", "", word.text)) >= 2:
+                sure[owners[index]] += word.width
+            line = (word.line[0], first_line + owners[index],
+                    word.line[2] + 1000 * (x0 != _MOSAIC_GAP), word.line[3])  # fmt: skip
+            angle = (piece.angle + 180.0) % 360.0 - 180.0
+            quad: tuple[int, ...] = ()
+            if angle != 0.0:
+                dx, dy = piece.box[0], piece.box[1]
+                quad = tuple(v + (dx if i % 2 == 0 else dy)
+                             for i, v in enumerate(corners_back(local, backs[index])))  # fmt: skip
+            words.append(Word(word.text, piece.box[0] + left, piece.box[1] + top_, right - left,
+                              bottom - top_, word.confidence, line, angle, quad))  # fmt: skip
             break
-    return words
+    widths = [0] * len(pieces)
+    for number, patch in zip(owners, patches, strict=True):
+        widths[number] = max(widths[number], patch.shape[1])
+    explained = [n >= _EXPLAINED * w for n, w in zip(sure, widths, strict=True)]
+    return words, explained

@@ -108,19 +108,44 @@ def ink_mask(size: tuple[int, int], xy: tuple[int, int], text: str, fnt, box) ->
 
 
 def draw(
-    gray: np.ndarray, items: list[tuple[str, tuple[int, int], int, int, bool]], frame: int = 0
+    gray: np.ndarray, items: list[tuple], frame: int = 0
 ) -> tuple[np.ndarray, list[Planted]]:
-    """Draw ``(text, (x, y), size, value, phi)`` items into an 8-bit-range float image."""
+    """Draw ``(text, (x, y), size, value, phi[, angle])`` items into an 8-bit-range image.
+
+    ``angle`` (degrees, counter-clockwise as shown) turns the text about its own box; its
+    top-left corner is then placed at ``(x, y)``.
+    """
     image = Image.fromarray(np.clip(gray, 0, 255).astype(np.uint8))
     pen = ImageDraw.Draw(image)
     planted = []
-    for text, xy, size, value, phi in items:
+    for text, xy, size, value, phi, *rest in items:
         f = font(size)
+        if rest and rest[0]:
+            planted.append(_draw_turned(image, text, xy, f, value, phi, rest[0], frame))
+            continue
         pen.text(xy, text, fill=value, font=f)
         box = pen.textbbox(xy, text, font=f)
         ink = ink_mask(image.size, xy, text, f, box)
         planted.append(Planted(text, (box[0], box[1], box[2], box[3]), phi, frame, ink))
     return np.asarray(image).astype(np.float64), planted
+
+
+def _draw_turned(image, text, xy, fnt, value, phi, angle, frame) -> Planted:
+    """Text turned by ``angle``, blended in by its own antialiased coverage."""
+    probe = ImageDraw.Draw(Image.new("L", (1, 1)))
+    left, top, right, bottom = probe.textbbox((0, 0), text, font=fnt)
+    layer = Image.new("L", (right + 4, bottom + 4), 0)
+    ImageDraw.Draw(layer).text((2, 2), text, fill=255, font=fnt)
+    layer = layer.rotate(angle, resample=Image.BICUBIC, expand=True)
+    bbox = layer.getbbox()
+    assert bbox is not None
+    layer = layer.crop(bbox)
+    x, y = xy
+    image.paste(Image.new("L", layer.size, value), (x, y), mask=layer)
+    w, h = layer.size
+    box = (x, y, min(image.size[0], x + w), min(image.size[1], y + h))
+    ink = np.asarray(layer)[: box[3] - y, : box[2] - x] > 64
+    return Planted(text, box, phi, frame, ink)
 
 
 def mono_picture(
@@ -129,7 +154,7 @@ def mono_picture(
     columns: int = 320,
     bits: int = 8,
     kind: str = "noise",
-    items: list[tuple[str, tuple[int, int], int, int, bool]] | None = None,
+    items: list[tuple] | None = None,
     seed: int = 0,
     modality: str = "OT",
     photometric: str = "MONOCHROME2",
