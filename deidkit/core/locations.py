@@ -24,6 +24,7 @@ beside the target and moves it over (:data:`TEMP_PREFIX`), as the local writes d
 from __future__ import annotations
 
 import contextlib
+import logging
 import posixpath
 import re
 import uuid
@@ -62,6 +63,7 @@ _BACKENDS: Final = {
 # Object stores (and memory) make one put visible whole or not at all.
 _ATOMIC_PUT: Final = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "memory"})
 _IN_PROCESS: Final = frozenset({"memory"})
+_BACKEND_LOGGERS: Final = ("fsspec", "s3fs", "gcsfs", "adlfs", "botocore", "aiobotocore", "google")
 
 
 def is_url(text: str | Path) -> bool:
@@ -173,6 +175,7 @@ class Location:
         """This process's fsspec file system (configured by fsspec's config and environment)."""
         import fsspec
 
+        _quiet_backend_logs()
         filesystem: AbstractFileSystem = fsspec.filesystem(self.protocol)
         return filesystem
 
@@ -357,6 +360,18 @@ class Location:
             if name.startswith(TEMP_PREFIX) and name.endswith(".part"):
                 with contextlib.suppress(FileNotFoundError):
                     fs.rm_file(path)
+
+
+def _quiet_backend_logs() -> None:
+    """Keep fsspec's and the backends' logs below ERROR quiet, ``--verbose`` or not.
+
+    Their debug and warning lines quote object keys, i.e. input paths, which name patients;
+    a failure reaches the caller as an exception, reported by its type.
+    """
+    for name in _BACKEND_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level < logging.ERROR:
+            logger.setLevel(logging.ERROR)
 
 
 @contextlib.contextmanager

@@ -166,3 +166,14 @@ def test_download_copies_the_tree_and_skips_escaping_keys(
 
     assert Escaping("memory", f"{root}/r").download(tmp_path / "esc" / "copy") == 0
     assert not (tmp_path / "outside.dcm").exists()
+
+
+def test_backend_logs_stay_quiet_even_when_verbose(memory: tuple[Any, str]) -> None:
+    import logging
+
+    _fs, root = memory
+    logging.getLogger("fsspec").setLevel(logging.NOTSET)  # as after basicConfig(level=DEBUG)
+    logging.getLogger("s3fs").setLevel(logging.DEBUG)
+    Location("memory", root).exists()
+    for name in ("fsspec", "fsspec.memory", "s3fs", "botocore.endpoint"):
+        assert not logging.getLogger(name).isEnabledFor(logging.WARNING), name
