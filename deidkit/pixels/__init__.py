@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         apply_result,
         clean_dataset,
         filled_box,
+        record_no_text,
         scan_dataset,
     )
     from deidkit.pixels.match import Identifiers, PhiSpan, find_phi_spans, identifiers_of
@@ -50,6 +51,7 @@ _EXPORTS = {
     "apply_result": "deidkit.pixels.clean",
     "clean_dataset": "deidkit.pixels.clean",
     "filled_box": "deidkit.pixels.clean",
+    "record_no_text": "deidkit.pixels.clean",
     "scan_dataset": "deidkit.pixels.clean",
     "Identifiers": "deidkit.pixels.match",
     "PhiSpan": "deidkit.pixels.match",
@@ -90,6 +92,7 @@ __all__ = [
     "parse_ctp_script",
     "parse_deid_filters",
     "read_words",
+    "record_no_text",
     "render_frame",
     "scan_dataset",
     "shipped_regions",

@@ -16,7 +16,8 @@ and re-encodes the pixel data:
   Compression, its Ratio and Method record the second lossy step.
 
 The caller sets Burned In Annotation = NO and the Clean Pixel Data code (113101) only when
-the result's ``status`` is ``cleaned`` (the re-check found nothing).
+the result's ``status`` is ``cleaned`` (the re-check found nothing, :func:`apply_result`) or
+``no_text`` (every frame read, nothing found: :func:`record_no_text`).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ __all__ = [
     "apply_result",
     "clean_dataset",
     "filled_box",
+    "record_no_text",
     "scan_dataset",
 ]
 
@@ -479,7 +481,6 @@ def apply_result(ds: pydicom.Dataset, result: PixelResult) -> None:
     Burned In Annotation becomes NO and the Clean Pixel Data code (DCM 113101) joins the
     De-identification Method Code Sequence: the re-check passed.
     """
-    import pydicom
     from pydicom.uid import UID
 
     if result.status != STATUS_CLEANED or result.pixel_data is None:
@@ -492,6 +493,25 @@ def apply_result(ds: pydicom.Dataset, result: PixelResult) -> None:
         ds.file_meta.TransferSyntaxUID = UID(result.transfer_syntax)
     for keyword, element_vr, value in result.attributes:
         ds.add_new(keyword, element_vr, value)
+    _record_clean_pixels(ds)
+
+
+def record_no_text(ds: pydicom.Dataset, result: PixelResult) -> None:
+    """Record in ``ds`` that a ``no_text`` scan read every frame and found no PHI.
+
+    Burned In Annotation becomes NO and the Clean Pixel Data code (DCM 113101) joins the
+    method codes, as for a cleaned file: the scan behind ``no_text`` reads every frame with
+    the same reader and matcher as the re-check that lets a cleaned file go (which reads
+    only the frames it cleaned), so it proves no less. The pixels are not touched.
+    """
+    if result.status != STATUS_NO_TEXT:
+        raise PixelDataError("not_no_text", "only a scan that read no PHI is recorded so")
+    _record_clean_pixels(ds)
+
+
+def _record_clean_pixels(ds: pydicom.Dataset) -> None:
+    import pydicom
+
     ds.add_new("BurnedInAnnotation", "CS", "NO")
     code = pydicom.Dataset()
     code.CodeValue = "113101"

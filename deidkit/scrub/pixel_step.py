@@ -3,8 +3,10 @@
 The original file's pixels are read against its *original* header (the values to look
 for are gone from the scrubbed one), cleaned and re-checked by :mod:`deidkit.pixels`; a
 cleaned result is written into the scrubbed dataset with Burned In Annotation = NO and the
-Clean Pixel Data code. A file with risk but no text read keeps its pixels and says so; text
-still read after cleaning, or pixels that cannot be read, hold the file back. What goes to
+Clean Pixel Data code. A file with risk but no PHI read in any frame keeps its pixels, says so,
+and gets the same two marks: every frame was read as the re-check of a cleaned file reads
+(otherwise ``deidkit verify`` would flag a Burned In Annotation = YES the scan disproved).
+Text still read after cleaning, or pixels that cannot be read, hold the file back. What goes to
 the action log is codes and counts, never a word read.
 """
 
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from pydicom import Dataset
 
 __all__ = [
+    "NOTE_NO_TEXT",
     "PIXEL_WORKERS_ENV",
     "REASON_BURNED_IN_RESIDUAL",
     "REASON_PIXELS_ERROR",
@@ -29,6 +32,12 @@ __all__ = [
     "clean_pixels",
 ]
 
+#: The action log's note on a file at risk in which no frame showed PHI.
+NOTE_NO_TEXT: Final = (
+    "burned-in risk, every frame read, no PHI read in any frame: pixels unchanged; "
+    "BurnedInAnnotation set to NO and Clean Pixel Data (113101) recorded, as the scan is "
+    "the re-check a cleaned file passes"
+)
 REASON_BURNED_IN_RESIDUAL: Final = "burned_in_residual"
 REASON_PIXELS_ERROR: Final = "pixels_error"
 #: Set to 1 before the workers' server starts: it then keeps pydicom's pixel decoders
@@ -65,6 +74,7 @@ def clean_pixels(original: bytes, ds: Dataset, *, regions: tuple[Any, ...] = ())
         STATUS_RESIDUAL,
         apply_result,
         clean_dataset,
+        record_no_text,
     )
 
     try:
@@ -77,7 +87,9 @@ def clean_pixels(original: bytes, ds: Dataset, *, regions: tuple[Any, ...] = ())
         return PixelStep({"status": "error"}, REASON_PIXELS_ERROR, type(exc).__name__)
     record: dict[str, Any] = {"status": result.status, "frames": result.frames}
     if result.status == STATUS_NO_TEXT:
-        record["note"] = "burned-in risk, no PHI read in any frame: pixels unchanged"
+        record_no_text(ds, result)
+        record["note"] = NOTE_NO_TEXT
+        record["burned_in_annotation"] = "NO"
         return PixelStep(record)
     record["boxes"] = dict(sorted(Counter(d.kind for d in result.detections).items()))
     if result.status == STATUS_RESIDUAL:

@@ -68,3 +68,40 @@ def test_burned_in_text_released_as_is_is_found(export: Path, tmp_path: Path) ->
     _, plain = _verify(release, export, "--no-ocr")
     assert "pixels" not in plain
     assert "pixels_hidden" not in plain["score"]["categories"]
+
+
+def test_burned_in_yes_without_phi_read_is_released_marked_and_passes(tmp_path: Path) -> None:
+    """Burned In Annotation YES, nothing written in the image: every frame is read, no PHI
+    found, so the file leaves with YES turned to NO and the Clean Pixel Data code, and
+    verify does not cry wolf; released without the scan, verify flags it."""
+    import pydicom
+
+    root = tmp_path / "export"
+    root.mkdir()
+    picture = mono_picture(items=[("TIS 0.4", (200, 10), 13, 230, False)], kind="anatomy")
+    picture.ds.Modality = "CT"  # no other risk rule: only the header's claim
+    picture.ds.BurnedInAnnotation = "YES"
+    (root / "flagged.dcm").write_bytes(to_bytes(picture.ds))
+    generate_key_file(root.parent / "project.key")
+
+    release = tmp_path / "release"
+    _scrub(root, release, "--clean-pixels")
+    log = [json.loads(line) for line in
+           release.with_name("release.actions.jsonl").read_text().splitlines()]  # fmt: skip
+    pixels = log[0]["pixels"]
+    assert pixels["status"] == "no_text" and pixels["burned_in_annotation"] == "NO"
+    assert "every frame read" in pixels["note"]
+    (released,) = list(release.rglob("*.dcm"))
+    ds = pydicom.dcmread(released)
+    assert ds.BurnedInAnnotation == "NO"
+    assert "113101" in [str(i.CodeValue) for i in ds.DeidentificationMethodCodeSequence]
+    assert ds.PixelData == picture.ds.PixelData  # the pixels are not touched
+    for flags in (("--no-ocr",), ("--ocr",)):
+        result, document = _verify(release, root, *flags)
+        assert result.exit_code == 0, result.output
+        assert not [f for f in document["findings"] if f["check"] == "burned-in"]
+
+    unscanned = tmp_path / "unscanned"
+    _scrub(root, unscanned, "--allow-burned-in")
+    result, document = _verify(unscanned, root, "--no-ocr")
+    assert [f for f in document["findings"] if f["check"] == "burned-in"]
