@@ -132,11 +132,13 @@ def read_header(path: str | Path) -> Any:
     Read before the pixels so that a row whose pixel data cannot be decoded still has its
     scanner and patient attributes. ``None`` for NIfTI, a missing or unreadable file.
     """
+    path = Path(path)
+    if is_nifti(path):
+        return None  # before importing pydicom: a NIfTI-only run never needs it
     import pydicom
 
-    path = Path(path)
     try:
-        if is_nifti(path) or not path.exists():
+        if not path.exists():
             return None
         if path.is_dir():
             first = next((p for p in _series_files(path) if _looks_like_dicom(p)), None)
