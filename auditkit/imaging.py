@@ -36,11 +36,16 @@ NIFTI_SUFFIXES = (".nii", ".nii.gz")
 ERR_MISSING = "image file not found"
 ERR_UNREADABLE = "not a readable DICOM or NIfTI image"
 ERR_NO_PIXELS = "DICOM has no pixel data"
-ERR_COLOUR = "colour images are not supported"
+#: How to score a colour image: a model given 3 channels takes it as RGB.
+_COLOUR_HOW = "a 3-channel model (--channels 3) scores it as RGB, --colour-to-grey as luminance"
+ERR_COLOUR = "colour image for a {channels}-channel model: " + _COLOUR_HOW
 ERR_PALETTE = (
-    "PALETTE COLOR image: its stored values are palette indices, not intensities, and colour "
-    "images are not supported"
+    "PALETTE COLOR image for a {channels}-channel model: its stored values are palette "
+    "indices, not intensities; " + _COLOUR_HOW
 )
+ERR_PALETTE_LUT = "PALETTE COLOR image without a usable colour lookup table"
+#: ITU-R BT.601 luma weights (what Pillow's "L" conversion uses) for --colour-to-grey.
+LUMA: tuple[float, float, float] = (0.299, 0.587, 0.114)
 ERR_NO_DECODER = "no pixel data decoder installed for {syntax}: {install}"
 ERR_DECODE = "pixel data could not be decoded ({syntax}; tried: {plugins})"
 ERR_MIXED_SERIES = "folder holds more than one DICOM series"
@@ -92,6 +97,11 @@ class Volume:
         ``"dicom"`` or ``"nifti"``.
     datasets : tuple of pydicom.Dataset
         DICOM: the slices in ``k`` order (a DICOM SEG references them); empty for NIfTI.
+    colour : numpy.ndarray or None
+        A colour DICOM (RGB, YBR, PALETTE COLOR through its lookup table): float32 RGB
+        ``(3, X, Y, Z)`` on the same grid; ``data`` then holds its luminance (:data:`LUMA`).
+    palette : bool
+        The colour came from a PALETTE COLOR lookup table (scaled to 8 bits).
     """
 
     data: np.ndarray
@@ -99,6 +109,14 @@ class Volume:
     header: Any
     source: str
     datasets: tuple[Any, ...] = ()
+    colour: np.ndarray | None = None
+    palette: bool = False
+
+    def colour_error(self, channels: int) -> ImageReadError:
+        """Why this colour image cannot be scored by a ``channels``-channel model as it is."""
+        if self.palette:
+            return ImageReadError(ERR_PALETTE.format(channels=channels), code="palette_colour")
+        return ImageReadError(ERR_COLOUR.format(channels=channels), code="colour_unsupported")
 
 
 def is_nifti(path: Path) -> bool:
@@ -208,23 +226,82 @@ def _pixels(ds: Any) -> np.ndarray:
     """Stored pixels -> float32 modality values (HU for CT); frames first."""
     from pydicom.pixels.processing import apply_modality_lut
 
-    if "PixelData" not in ds:
-        raise ImageReadError(ERR_NO_PIXELS, code="no_pixel_data")
-    photometric = str(getattr(ds, "PhotometricInterpretation", "")).upper()
-    if photometric == "PALETTE COLOR":
-        # Palette indices look like a grey image but mean nothing as intensities.
-        raise ImageReadError(ERR_PALETTE, code="palette_colour")
-    if int(getattr(ds, "SamplesPerPixel", 1)) != 1:
-        raise ImageReadError(ERR_COLOUR, code="colour_unsupported")
-    try:
-        stored = ds.pixel_array
-    except Exception:  # decoder errors: missing plugin, truncated data
-        raise _decode_error(ds) from None
+    stored = _stored(ds)
     values = np.asarray(apply_modality_lut(stored, ds), dtype=np.float32)
     if str(getattr(ds, "PhotometricInterpretation", "")).upper() == "MONOCHROME1":
         # MONOCHROME1 shows high values dark; invert so every image means the same thing.
         values = values.max() + values.min() - values
     return values
+
+
+def _stored(ds: Any) -> np.ndarray:
+    if "PixelData" not in ds:
+        raise ImageReadError(ERR_NO_PIXELS, code="no_pixel_data")
+    try:
+        stored: np.ndarray = ds.pixel_array
+    except Exception:  # decoder errors: missing plugin, truncated data
+        raise _decode_error(ds) from None
+    return stored
+
+
+def is_colour(ds: Any) -> bool:
+    """RGB/YBR (three samples per pixel) or PALETTE COLOR (indices into a colour table)."""
+    photometric = str(getattr(ds, "PhotometricInterpretation", "")).upper()
+    return photometric == "PALETTE COLOR" or int(getattr(ds, "SamplesPerPixel", 1)) != 1
+
+
+def _rgb(ds: Any) -> np.ndarray:
+    """A colour dataset's pixels as float32 RGB ``(..., rows, columns, 3)``.
+
+    pydicom decodes YBR to RGB. Palette indices go through the dataset's colour lookup table;
+    a 16-bit table is brought to 8 bits (its top byte), the range of the colours a viewer
+    shows and of most RGB images, so a palette image and its RGB rendering score alike.
+    """
+    stored = _stored(ds)
+    if str(getattr(ds, "PhotometricInterpretation", "")).upper() != "PALETTE COLOR":
+        return np.asarray(stored, dtype=np.float32)
+    from pydicom.pixels.processing import apply_color_lut
+
+    try:
+        rgb = np.asarray(apply_color_lut(stored, ds), dtype=np.float32)
+        bits = int(ds.RedPaletteColorLookupTableDescriptor[2])
+    except Exception:  # missing or malformed lookup table: pydicom raises several types
+        raise ImageReadError(ERR_PALETTE_LUT, code="palette_colour") from None
+    return rgb / 256.0 if bits == 16 else rgb
+
+
+class _ColourReader:
+    """The series reader's pixel reader: grey as modality values, colour set aside as RGB.
+
+    The series reader stacks 2D planes; a colour dataset gives it its luminance, so the
+    geometry (order, spacing, affine) is computed once for both.
+    """
+
+    def __init__(self) -> None:
+        self.rgb: dict[int, np.ndarray] = {}
+        self.palette = False
+
+    def __call__(self, ds: Any) -> np.ndarray:
+        if not is_colour(ds):
+            return _pixels(ds)
+        rgb = _rgb(ds)
+        if rgb.shape[-1] != 3:
+            raise ImageReadError(ERR_DIMS.format(n=rgb.ndim), code="series_dimensions")
+        self.rgb[id(ds)] = rgb
+        self.palette = self.palette or str(ds.PhotometricInterpretation).upper() == "PALETTE COLOR"
+        luma: np.ndarray = rgb @ np.asarray(LUMA, dtype=np.float32)
+        return luma
+
+    def volume(self, datasets: Sequence[Any]) -> np.ndarray | None:
+        """RGB ``(3, X, Y, Z)`` of ``datasets`` (in ``k`` order), ``None`` for a grey series."""
+        if not self.rgb:
+            return None
+        if any(id(ds) not in self.rgb for ds in datasets):
+            raise ImageReadError(ERR_SHAPE, code="series_geometry")  # colour and grey mixed
+        planes = [self.rgb[id(ds)] for ds in datasets]
+        frames = np.concatenate([p[None] if p.ndim == 3 else p for p in planes])
+        # (frame, row, column, sample) -> (sample, column, row, frame), as data's transpose.
+        return np.ascontiguousarray(np.transpose(frames, (3, 2, 1, 0)), dtype=np.float32)
 
 
 def _series_files(folder: Path) -> list[Path]:
@@ -264,11 +341,12 @@ def _load_dicom_files(files: Sequence[Path]) -> Volume:
     series = {str(getattr(ds, "SeriesInstanceUID", "")) for ds in datasets}
     if len(series) > 1:
         raise ImageReadError(ERR_MIXED_SERIES, code="mixed_series")
+    reader = _ColourReader()
     try:
         # Projection radiographs carry no patient geometry, so none is required; "gaps"
         # keeps the tolerance audits have always had (relative to the slice gap).
         volume = read_series_volume(
-            datasets, require_geometry=False, spacing_check="gaps", pixels=_pixels
+            datasets, require_geometry=False, spacing_check="gaps", pixels=reader
         )
     except SeriesError as exc:
         message, code = _SERIES_ERRORS.get(exc.reason, (str(exc), f"series_{exc.reason}"))
@@ -279,6 +357,8 @@ def _load_dicom_files(files: Sequence[Path]) -> Volume:
         header=volume.datasets[0],
         source="dicom",
         datasets=volume.datasets,
+        colour=reader.volume(volume.datasets),
+        palette=reader.palette,
     )
 
 
@@ -350,7 +430,11 @@ class PreprocessSpec:
     axcodes : str
         Where each voxel axis points (``"RAS"``: axis 0 runs towards the patient's right).
     channels : int
-        Input channels; a single-channel image is repeated to fill them.
+        Input channels; a single-channel image is repeated to fill them, a colour image
+        gives its R, G, B when there are 3.
+    colour_to_grey : bool
+        Score a colour image with a model of other than 3 channels as its luminance
+        (:data:`LUMA`); without it such an image is refused with a reason.
     """
 
     spatial_dims: int = 3
@@ -359,6 +443,7 @@ class PreprocessSpec:
     intensity: str | None = None
     axcodes: str = "RAS"
     channels: int = 1
+    colour_to_grey: bool = False
 
 
 class Preprocessor:
@@ -395,7 +480,7 @@ class Preprocessor:
             self._resize = PadOrCrop(size) if spec.spacing is not None else Resize(size)
 
     def geometry(self, volume: Volume, *, label: bool = False) -> tuple[Any, np.ndarray]:
-        """Reorient and resample: a float32 tensor ``(1, X, Y, Z)`` and the affine of its grid.
+        """Reorient and resample: a float32 tensor ``(C, X, Y, Z)`` and the affine of its grid.
 
         Labels are resampled with nearest neighbours and zero padding, images bilinearly with
         border padding (MONAI's ``Orientation`` and ``Spacing``, see :mod:`auditkit.transforms`).
@@ -404,7 +489,8 @@ class Preprocessor:
 
         from auditkit.transforms import orient, resample_to_spacing
 
-        tensor = torch.from_numpy(np.ascontiguousarray(volume.data, dtype=np.float32))[None]
+        array = self._channels(volume, label=label)
+        tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
         affine = np.asarray(volume.affine, dtype=np.float64)
         if axcodes_of(affine) != self.spec.axcodes.upper():
             # Already in the model's orientation (most NIfTI, axial DICOM): reorienting
@@ -422,6 +508,16 @@ class Preprocessor:
                 padding_mode="zeros" if label else "border",
             )
         return tensor, affine
+
+    def _channels(self, volume: Volume, *, label: bool) -> np.ndarray:
+        """``(C, X, Y, Z)``: RGB for a 3-channel model, else the grey (or luminance) image."""
+        if volume.colour is None or label:
+            return volume.data[None]
+        if self.spec.channels == 3:
+            return volume.colour
+        if self.spec.colour_to_grey:
+            return volume.data[None]
+        raise volume.colour_error(self.spec.channels)
 
     def _flat_axis(self, shape: Sequence[int]) -> int:
         """The voxel axis a 2D model's slice lies across (the last one-voxel axis).
@@ -445,7 +541,7 @@ class Preprocessor:
         if self._resize is not None:
             tensor = self._resize(tensor)
         plain = tensor.float()
-        if self.spec.channels > 1:
+        if self.spec.channels > 1 and plain.shape[0] == 1:
             plain = plain.repeat(self.spec.channels, *([1] * (plain.ndim - 1)))
         if not bool(plain.isfinite().all()):
             raise ImageReadError(ERR_NOT_FINITE_INPUT, code="input_not_finite")

@@ -83,6 +83,22 @@ def predict(
         typer.Option(help="none | window:LOW,HIGH | percentile:LO,HI | minmax | zscore."),
     ] = None,
     spatial_dims: Annotated[int | None, typer.Option(help="2 or 3 (default from size).")] = None,
+    channels: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Model input channels (default: the bundle's, else 1). Grey images are "
+            "repeated to fill them; colour DICOM (RGB, YBR, PALETTE COLOR) is RGB for 3.",
+        ),
+    ] = None,
+    colour_to_grey: Annotated[
+        bool,
+        typer.Option(
+            "--colour-to-grey",
+            help="Score colour images (RGB, YBR, PALETTE COLOR) with a model of other than 3 "
+            "channels as their luminance (ITU-R BT.601) instead of failing the row.",
+        ),
+    ] = False,
     class_names: Annotated[
         str | None, typer.Option(help="Comma-separated multiclass output names.")
     ] = None,
@@ -185,6 +201,8 @@ def predict(
             vendor_table=vendor_table,
             shard=parse_shard(shard) if shard is not None else None,
             dicom_seg=dicom_seg,
+            channels=channels,
+            colour_to_grey=colour_to_grey,
         )
     for warning in run.warnings:
         stderr_console.print(f"[yellow]warning:[/] {escape(warning['message'])}", highlight=False)

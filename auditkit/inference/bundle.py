@@ -241,35 +241,49 @@ def _adapt_postprocessing(pipeline: BundlePipeline, *, segmentation: bool) -> No
     pipeline.postprocessing.transforms = tuple(kept)
 
 
-def bundle_input(volume: Volume, *, name: str) -> Any:
+def bundle_input(volume: Volume, *, name: str, rgb: bool = False) -> Any:
     """``volume`` as ``LoadImaged`` would give it: a channel-less RAS ``MetaTensor``.
 
     ``name`` (``case-00001``) stands in for the file name a bundle's transforms may read.
+    ``rgb``: a colour volume's R, G, B, channels first (``original_channel_dim`` 0).
     """
     import torch
     from monai.data.meta_tensor import MetaTensor
 
     affine = torch.from_numpy(np.asarray(volume.affine, dtype=np.float64))
+    array = volume.colour if rgb and volume.colour is not None else volume.data
     meta = {
-        "original_channel_dim": "no_channel",
+        "original_channel_dim": 0 if array.ndim == 4 else "no_channel",
         "filename_or_obj": name,
         "spatial_shape": np.asarray(volume.data.shape),
         "original_affine": affine.clone(),
         "space": "RAS",
     }
-    data = torch.from_numpy(np.ascontiguousarray(volume.data, dtype=np.float32))
+    data = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
     return MetaTensor(data, affine=affine, meta=meta)
 
 
 class BundlePreprocessor:
     """Run a bundle's preprocessing on a :class:`Volume`; same call as ``Preprocessor``."""
 
-    def __init__(self, pipeline: BundlePipeline) -> None:
+    def __init__(
+        self, pipeline: BundlePipeline, *, channels: int = 1, colour_to_grey: bool = False
+    ) -> None:
         self.pipeline = pipeline
+        self.channels = channels
+        self.colour_to_grey = colour_to_grey
 
     def __call__(self, volume: Volume, *, index: int = 0) -> tuple[Any, np.ndarray]:
-        """The preprocessed image ``(C, *spatial)`` (a ``MetaTensor``) and its affine."""
-        data = {self.pipeline.image_key: bundle_input(volume, name=f"case-{index + 1:05d}")}
+        """The preprocessed image ``(C, *spatial)`` (a ``MetaTensor``) and its affine.
+
+        A colour image goes in as RGB when the bundle takes 3 channels, as its luminance with
+        ``colour_to_grey``, and is refused otherwise (as :class:`~auditkit.imaging.Preprocessor`).
+        """
+        rgb = volume.colour is not None and self.channels == 3
+        if volume.colour is not None and not rgb and not self.colour_to_grey:
+            raise volume.colour_error(self.channels)
+        name = f"case-{index + 1:05d}"
+        data = {self.pipeline.image_key: bundle_input(volume, name=name, rgb=rgb)}
         try:
             if self.pipeline.preprocessing is not None:
                 data = self.pipeline.preprocessing(data)

@@ -31,8 +31,10 @@ ERROR_CODES: Final[dict[str, str]] = {
     "no_pixel_data": "the DICOM file has no pixel data",
     "decoder_missing": "no installed plugin decodes the pixel data's transfer syntax (named)",
     "decode_failed": "a decoder is installed but the pixel data did not decode",
-    "palette_colour": "PALETTE COLOR image: stored values are palette indices",
-    "colour_unsupported": "colour (RGB, YBR) images are not supported",
+    "palette_colour": "PALETTE COLOR image for a model not of 3 channels, without "
+    "--colour-to-grey (or its colour lookup table is unusable)",
+    "colour_unsupported": "colour (RGB, YBR) image for a model not of 3 channels, without "
+    "--colour-to-grey",
     "mixed_series": "the folder holds more than one DICOM series",
     "series_geometry": "the series' slices differ in size or orientation",
     "series_gaps": "the series has irregular or duplicate slice positions",

@@ -277,6 +277,8 @@ def _resolve_spec(
     spacing: tuple[float, ...] | None,
     intensity: str | None,
     spatial_dims: int | None,
+    channels: int | None = None,
+    colour_to_grey: bool = False,
 ) -> PreprocessSpec:
     hints = model.hints
     size = spatial_size if spatial_size is not None else hints.get("spatial_size")
@@ -288,7 +290,8 @@ def _resolve_spec(
         spacing=tuple(float(s) for s in space) if space else None,
         intensity=intensity if intensity is not None else hints.get("intensity"),
         axcodes=str(hints.get("axcodes", "RAS")),
-        channels=int(hints.get("channels", 1)),
+        channels=int(channels if channels is not None else hints.get("channels", 1)),
+        colour_to_grey=colour_to_grey,
     )
 
 
@@ -368,6 +371,8 @@ def predict(
     vendor_table: Path | None = None,
     shard: tuple[int, int] | None = None,
     dicom_seg: bool = False,
+    channels: int | None = None,
+    colour_to_grey: bool = False,
 ) -> PredictionRun:
     """Run ``model`` on every image of ``manifest`` and write predictions + provenance.
 
@@ -418,6 +423,13 @@ def predict(
     shard : (int, int), optional
         ``(i, n)``: predict only shard ``i`` of ``n`` of the manifest's rows, with the case
         ids of the whole manifest (:mod:`auditkit.inference.shards`; ``auditkit merge``).
+    channels : int, optional
+        Input channels of the model (default: the bundle's, else 1). A grey image is
+        repeated to fill them; a colour DICOM (RGB, YBR, PALETTE COLOR through its lookup
+        table) gives its R, G, B to a 3-channel model.
+    colour_to_grey : bool
+        A colour image for a model of other than 3 channels is scored as its luminance
+        (ITU-R BT.601); without it the row fails (``colour_unsupported``, ``palette_colour``).
 
     Returns
     -------
@@ -470,12 +482,16 @@ def predict(
         spacing=spacing,
         intensity=intensity,
         spatial_dims=spatial_dims,
+        channels=channels,
+        colour_to_grey=colour_to_grey,
     )
+    if spec.channels < 1:
+        raise UsageError("--channels must be at least 1")
     pipeline = _bundle_pipeline(
         loaded, task=task, spacing=spacing, intensity=intensity, spatial_size=spatial_size
     )
     preprocessor: Preprocessor | BundlePreprocessor = (
-        BundlePreprocessor(pipeline)
+        BundlePreprocessor(pipeline, channels=spec.channels, colour_to_grey=colour_to_grey)
         if pipeline is not None and pipeline.preprocessing is not None
         else Preprocessor(spec, resize=not seg)
     )
@@ -566,6 +582,7 @@ def predict(
         "intensity": spec.intensity,
         "axcodes": spec.axcodes,
         "channels": spec.channels,
+        "colour_to_grey": colour_to_grey,
         "image_column": image_column,
         "label_column": label_column,
         "empty_mask_rule": EMPTY_MASK_RULE if seg else None,
