@@ -14,7 +14,8 @@ same files, deid's DicomCleaner with its ultrasound recipe (deid.dicom.ultrasoun
   time and with ``--workers`` files at once (threads: the engine runs without the GIL);
   the engine is loaded once before timing, as in a long run; ``scan_cpu_s_per_frame`` is
   the CPU time of the one-at-a-time scan per frame (1 / it: frames per second on a core
-  of its own, whatever the load beside);
+  of its own, whatever the load beside); ``pixels_scan_command_fps`` is ``deidkit pixels
+  scan``'s own figure on the corpus written to files (its files read at once, one per core);
 - recall: planted PHI items whose ink (glyph pixels) is >= 90 % changed by the cleaning,
   over all items, the upright ones and those drawn turned (90, 180, 270 degrees and
   +-10/15 degrees; the ``rotated`` images) separately;
@@ -61,6 +62,7 @@ from pixel_builders import (  # noqa: E402
 from deidkit.pixels.clean import apply_result, clean_dataset, scan_dataset  # noqa: E402
 from deidkit.pixels.frames import decode_frames, layout_of  # noqa: E402
 from deidkit.pixels.ocr import tesseract_version  # noqa: E402
+from deidkit.pixels.scan import scan_tree  # noqa: E402
 
 ROWS, COLUMNS = 480, 640
 MARGIN = 3
@@ -216,6 +218,10 @@ def run_deidkit(pictures: list[tuple[str, Picture]]) -> dict[str, Any]:
         speed[f"scan_fps_{workers}w"] = round(frames / scan_s, 2)
         if workers == 1:  # what a core of its own would do, whatever else runs beside
             speed["scan_cpu_s_per_frame"] = round((time.process_time() - cpu) / frames, 4)
+    with tempfile.TemporaryDirectory() as tmp:  # the command's path: files read at once
+        for i, (_, picture) in enumerate(pictures):
+            (Path(tmp) / f"{i:03d}.dcm").write_bytes(to_bytes(picture.ds))
+        speed["pixels_scan_command_fps"] = scan_tree(Path(tmp)).to_json()["frames_per_second"]
     cleaned: list[np.ndarray | None] = []
     legible_after = 0
     for workers in sorted({1, WORKERS}):

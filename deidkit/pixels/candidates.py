@@ -112,21 +112,31 @@ def mosaic(gray: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> tuple[np
     return image, [Crop(box, top, negative) for box, (top, negative) in zip(boxes, places, strict=True)]  # noqa: E501
 
 
-def mosaic_of(patches: list[np.ndarray]) -> tuple[np.ndarray, list[tuple[int, int]]]:
+def mosaic_of(
+    patches: list[np.ndarray], sides: list[str] | None = None
+) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """``patches`` one under the other, each beside its negative, on white.
 
-    Returns the image and, per patch, its top row and where its negative starts.
+    ``sides`` (per patch: ``both``, ``positive`` or ``negative``) keeps one of the two
+    where the polarity of the text is known. Returns the image and, per patch, its top row
+    and where its negative starts (past the image's width where it stands alone).
     """
+    sides = sides or ["both"] * len(patches)
     width = max(p.shape[1] for p in patches)
+    paired = "both" in sides
     height = sum(p.shape[0] + _GAP for p in patches) + _GAP
-    image = np.full((height, 2 * width + 3 * _GAP), 255, dtype=np.uint8)
+    columns = 2 * width + 3 * _GAP if paired else width + 2 * _GAP
+    image = np.full((height, columns), 255, dtype=np.uint8)
     places = []
     y = _GAP
-    for patch in patches:
+    for patch, side in zip(patches, sides, strict=True):
         h, w = patch.shape
         # each half on its own background: light text reads on the negative, dark on the crop
-        image[y : y + h, _GAP : _GAP + w] = patch
-        image[y : y + h, 2 * _GAP + width : 2 * _GAP + width + w] = 255 - patch
-        places.append((y, 2 * _GAP + width))
+        image[y : y + h, _GAP : _GAP + w] = 255 - patch if side == "negative" else patch
+        if side == "both":
+            image[y : y + h, 2 * _GAP + width : 2 * _GAP + width + w] = 255 - patch
+            places.append((y, 2 * _GAP + width))
+        else:
+            places.append((y, columns + 1))
         y += h + _GAP
     return image, places

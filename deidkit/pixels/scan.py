@@ -14,6 +14,7 @@ import time
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -102,7 +103,12 @@ def iter_files(root: Path) -> Iterator[Path]:
 
 
 def _scan_one(
-    path: Path, entry: FileScan, regions: Sequence[RegionRule], tiles: list[Any] | None
+    path: Path,
+    entry: FileScan,
+    regions: Sequence[RegionRule],
+    tiles: list[Any] | None,
+    *,
+    threads: int,
 ) -> int:
     import pydicom
 
@@ -126,7 +132,7 @@ def _scan_one(
         entry.risk = burned_in_risk(peek)
         if "PixelData" not in ds:
             return 0
-        result = scan_dataset(ds, regions=regions, threads=os.cpu_count() or 1)
+        result = scan_dataset(ds, regions=regions, threads=threads)
     entry.frames = result.layout.frames
     entry.boxes = dict(sorted(Counter(d.kind for d in result.detections).items()))
     flagged = sorted({d.frame for d in result.detections})
@@ -158,19 +164,37 @@ def scan_tree(
     tiles: list[Any] | None = [] if report is not None else None
     start = time.perf_counter()
     base = root if root.is_dir() else root.parent
-    for number, path in enumerate(iter_files(root), start=1):
+    paths = list(iter_files(root))
+    cores = os.cpu_count() or 1
+    # files read at once (the engine runs without the GIL); a lone file's frames at once
+    threads = cores if len(paths) == 1 else 1
+
+    def one(number: int, path: Path) -> tuple[FileScan, int, list[Any] | None]:
         entry = FileScan(number=number, source=path.relative_to(base).as_posix())
+        own: list[Any] | None = [] if tiles is not None else None
+        frames = 0
         try:
-            summary.frames += _scan_one(path, entry, regions, tiles)
+            frames = _scan_one(path, entry, regions, own, threads=threads)
         except OcrUnavailableError:
             raise
         except DeidkitError as exc:  # typed: no values in the message
             entry.error = str(exc)
         except Exception as exc:  # not DICOM, damaged: the type only
             entry.error = type(exc).__name__
-        summary.files.append(entry)
-        if on_file is not None:
-            on_file(number)
+        return entry, frames, own
+
+    # pydicom's warnings can quote values; the filters are process-wide and each thread's
+    # catch_warnings restores what it found, so they are off around all the threads
+    with warnings.catch_warnings(), ThreadPoolExecutor(max(1, min(cores, len(paths)))) as pool:
+        warnings.simplefilter("ignore")
+        done = pool.map(one, range(1, len(paths) + 1), paths)
+        for entry, frames, own in done:  # in walk order, whichever finished first
+            summary.files.append(entry)
+            summary.frames += frames
+            if tiles is not None and own:
+                tiles.extend(own)
+            if on_file is not None:
+                on_file(entry.number)
     summary.seconds = time.perf_counter() - start
     if report is not None and tiles is not None:
         from deidkit.pixels.sheet import write_sheets
