@@ -2,8 +2,12 @@
 
 Two heads: A is pydeface's mean head; B is the same head with another face (a smooth
 non-linear warp of everything in front of the brain and below the brows: a face 10 % longer
-and narrower, pushed 5 mm forward; the brain is not moved). (The vendored MNI152 file is a
-brain without a face, and nilearn's data have no head with a face either, so B is synthetic.)
+and narrower, pushed 5 mm forward; the brain is not moved). B is synthetic because no
+pip-installable package ships a second real head with a face: the vendored MNI152 file and
+nilearn 0.14's bundled MNI152 T1 are skull-stripped (nothing in front of y = +73 mm),
+nibabel's test images are 2-4 mm crops, nipype's testing data hold no head, dipy 1.12's
+wheel has a 2D coronal slice only, the antspyx 0.6 wheel no image at all (its heads are
+downloads), scikit-image's brain is a download, templateflow and mne's sample are downloads.
 Each variant is a head moved in world space by a KNOWN transform (scale, anisotropic scale,
 rotations up to 30 degrees about every axis), stored in other orientation codes, on an
 oblique grid, with other voxel sizes, fields of view (tiny box around the face, an axial slab
@@ -16,10 +20,13 @@ mask, as it requires) it prints: brain voxels changed (must be 0), share of the 
 voxels removed, share of the visible face surface removed on the front render
 (``qc.visible_face_removed``, >= 95 %), Haar hits and dlib's best HOG score over the front
 and +-30 degree views after defacing (no detection: 0 hits, HOG below 0), and seconds per
-volume. Renders use the TRUE pose (the known transform), whatever the method found. For
-``reface`` the detectors look at the output with the replaced zone emptied, as the QC does
-(the template's average face is meant to be found); ``reface_face`` says whether they find
-the average face on the output itself.
+volume (wall, and the process's CPU seconds: on a loaded machine CPU is the estimate of the
+uncontended wall time; the load average is printed before and after). Renders use the TRUE
+pose (the known transform), whatever the method found. For ``reface`` the detectors look at
+the output with the replaced zone emptied, as the QC does (the template's average face is
+meant to be found); ``reface_face`` says whether they find the average face on the output
+itself. ``--only`` also takes the name ``representative``: one variant of each pose and
+field-of-view class (the 1 mm run).
 
 Run:  .venv/bin/python bench/deface_variants.py [--mm 3.0]
       [--methods mask quickshear reface upstream] [--only NAME ...] [--json FILE]
@@ -55,6 +62,30 @@ from deidkit.deface.qc import visible_face_removed as visible_removed  # noqa: E
 from deidkit.deface.templates import HeadTemplate, load_template  # noqa: E402
 
 ORIENTATIONS = ("LPI", "PIR", "ASL", "RPS", "ILP", "SAR")
+
+
+#: One variant of each pose, scale, grid, storage and field-of-view class (``--only
+#: representative``): the 1 mm run, where the whole table would take hours on 2 cores.
+REPRESENTATIVE = (
+    "identity",
+    "child-0.8x",
+    "aniso-1.05x0.9x1.15",
+    "pitch+30",
+    "roll-30",
+    "yaw-30",
+    "pitch+20-roll+15-yaw-20",
+    "orient-PIR",
+    "oblique-grid-20",
+    "sagittal-1x1x1.2",
+    "neck-shoulders-90mm",
+    "t2-like",
+    "int16-slope",
+    "4d-3vol",
+    "tiny-fov",
+    "slab-fov",
+    "dicom-series",
+    "B-yaw-25",
+)
 
 
 def _scale(sx: float, sy: float, sz: float) -> np.ndarray:
@@ -243,7 +274,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """Deface one variant with ``method`` and score it against the truth (renders: ``pose``)."""
     row: dict[str, Any] = {"method": method}
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     face = None
     try:
         if method == "upstream":
@@ -254,9 +285,13 @@ def evaluate(
             if outcome.mask.replacement is not None:
                 face = outcome.mask.face
     except (DeidkitError, ValueError, IndexError) as exc:
-        row.update(status=f"refused: {type(exc).__name__}", seconds=time.perf_counter() - start)
+        row.update(
+            status=f"refused: {type(exc).__name__}",
+            seconds=round(time.perf_counter() - start, 1),
+        )
         return row
     row["seconds"] = round(time.perf_counter() - start, 1)
+    row["cpu_seconds"] = round(time.process_time() - cpu, 1)
     before = scaled_volume(raw, scaling)
     after = scaled_volume(out, scaling)
     if face is not None:
@@ -299,7 +334,8 @@ def _line(row: dict[str, Any]) -> str:
         f"visible={row.get('visible_removed', '-')!s:>5}% "
         f"haar={row.get('haar_after', '-')!s:>2} "
         f"hog={'-' if hog is None else f'{hog:+.2f}':>5} "
-        f"{row.get('seconds', 0):5}s {'PASS' if row['pass'] else 'FAIL'}"
+        f"{row.get('seconds', 0):5}s cpu={row.get('cpu_seconds', '-')!s:>5}s "
+        f"{'PASS' if row['pass'] else 'FAIL'}"
         + (f"  [{row['finding'][:40]}]" if row.get("finding") else "")
     )
 
@@ -314,10 +350,14 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=None)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    print(f"load average at start: {_load()}", flush=True)
     heads = {"A": load_template()}
     rows = []
+    only = set(args.only or ())
+    if "representative" in only:
+        only |= set(REPRESENTATIVE)
     for name, spec in variants(args.mm).items():
-        if args.only and name not in args.only:
+        if only and name not in only:
             continue
         key = spec.get("head", "A")
         if key not in heads:
@@ -337,7 +377,21 @@ def main() -> None:
     for method in args.methods:
         mine = [r for r in rows if r["method"] == method]
         passed = sum(r["pass"] for r in mine)
-        print(f"{method:10s} {passed}/{len(mine)} pass (threshold HOG {HOG_THRESHOLD:+.1f})")
+        timed = [r for r in mine if "cpu_seconds" in r]
+        worst = max((r["seconds"] for r in timed), default=0.0)
+        worst_cpu = max((r["cpu_seconds"] for r in timed), default=0.0)
+        print(
+            f"{method:10s} {passed}/{len(mine)} pass (threshold HOG {HOG_THRESHOLD:+.1f}); "
+            f"slowest {worst:.1f} s wall, {worst_cpu:.1f} s CPU per volume"
+        )
+    print(f"load average at end: {_load()}")
+
+
+def _load() -> str:
+    import os
+
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
 
 
 if __name__ == "__main__":
