@@ -33,6 +33,7 @@ DEIDKIT_EXTRAS: Final[Mapping[str, str]] = MappingProxyType(
         "scipy": "deface",
         "PIL": "pixels",
         "pylibjpeg": "pixels",
+        "fsspec": "cloud",
     }
 )
 
