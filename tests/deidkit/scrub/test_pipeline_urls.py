@@ -210,19 +210,47 @@ def test_a_failed_put_is_held_back_and_the_rerun_writes_it(
     assert again.counts["released"] == first.counts["released"] + 1
 
 
-def test_dask_worker_processes_read_and_put_through_fsspec(
-    small_corpus: SampleCorpus, project_key: ProjectKey, tmp_path: Path
-) -> None:
+@pytest.fixture(scope="module")
+def process_cluster() -> Iterator[Any]:
+    """Two single-thread worker processes (a worker can be killed)."""
     pytest.importorskip("distributed", reason="needs the 'dask' extra (dask[distributed])")
     from deidkit.core.dask_executor import DaskCluster
 
+    with DaskCluster.connect(workers=2, processes=True, dashboard_address=":0") as started:
+        yield started
+
+
+def test_dask_worker_processes_read_and_put_through_fsspec(
+    small_corpus: SampleCorpus, project_key: ProjectKey, tmp_path: Path, process_cluster: Any
+) -> None:
     plain = _scrub(small_corpus.root, tmp_path / "plain", project_key, workers=1)
     # local:// is fsspec's local file system: puts go to a temp name and are moved over
-    with DaskCluster.connect(workers=2, processes=True, dashboard_address=":0") as cluster:
-        spread = _scrub(f"local://{small_corpus.root}", f"local://{tmp_path}/spread",
-                        project_key, cluster=cluster, chunk_size=2)  # fmt: skip
+    spread = _scrub(f"local://{small_corpus.root}", f"local://{tmp_path}/spread",
+                    project_key, cluster=process_cluster, chunk_size=2)  # fmt: skip
     assert spread.counts == plain.counts
     assert read_tree(tmp_path / "spread") == read_tree(tmp_path / "plain")
     assert (tmp_path / "spread.actions.jsonl").read_bytes() == action_log_path(
         tmp_path / "plain"
     ).read_bytes()
+
+
+def test_a_killed_worker_leaves_nothing_partial_in_a_url_output(
+    small_corpus: SampleCorpus,
+    project_key: ProjectKey,
+    tmp_path: Path,
+    process_cluster: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import dask_probe
+
+    from deidkit.scrub import pipeline
+
+    _scrub(small_corpus.root, tmp_path / "plain", project_key, workers=1)
+    monkeypatch.setattr(pipeline, "run_chunk", dask_probe.run_chunk_killed_once)
+    # The probe puts one file, leaves a temp file beside it and SIGKILLs its worker.
+    summary = _scrub(small_corpus.root, f"local://{tmp_path}/out", project_key,
+                     cluster=process_cluster, chunk_size=1)  # fmt: skip
+    assert (tmp_path / dask_probe.DIED).exists()
+    assert summary.report["status"] == "complete"
+    assert summary.report.get("worker_restarts", 0) >= 1
+    assert read_tree(tmp_path / "out") == read_tree(tmp_path / "plain")
