@@ -81,6 +81,8 @@ def test_memory_round_trip_scrub_then_verify(
     assert _verdict(checked) == _verdict(expected)
     assert _verdict(checked)["completeness"] == "checked"
     assert root not in checked.stdout + checked.stderr
+    mixed = _verify(str(local), f"memory://{root}/in", key_file)  # a local release, URL originals
+    assert mixed.exit_code == EXIT_OK and _verdict(mixed) == _verdict(expected)
 
 
 def test_file_url_round_trip(small_corpus: SampleCorpus, key_file: Path, tmp_path: Path) -> None:
