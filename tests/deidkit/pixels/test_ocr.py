@@ -120,6 +120,8 @@ def _tesserocr_missing() -> str | None:
 @needs_tesseract
 @pytest.mark.skipif(_tesserocr_missing() is not None, reason=str(_tesserocr_missing()))
 def test_in_process_engine_and_program_read_the_same_words(monkeypatch) -> None:
+    for name in ("DEIDKIT_OCR_ENGINE", "DEIDKIT_TESSERACT"):
+        monkeypatch.delenv(name, raising=False)
     gray = _gray(mono_picture())
     assert "(tesserocr)" in tesseract_version()
     in_process = {w.text.strip(",").upper() for w in read_frame(gray)}
@@ -130,8 +132,11 @@ def test_in_process_engine_and_program_read_the_same_words(monkeypatch) -> None:
 
 
 @pytest.mark.skipif(_tesserocr_missing() is not None, reason=str(_tesserocr_missing()))
-def test_engines_are_reused_not_reloaded_per_read() -> None:
+def test_engines_are_reused_not_reloaded_per_read(monkeypatch) -> None:
     from deidkit.pixels import ocr
+
+    for name in ("DEIDKIT_OCR_ENGINE", "DEIDKIT_TESSERACT"):
+        monkeypatch.delenv(name, raising=False)
 
     blank = np.full((40, 40), 255, dtype=np.uint8)
     read_words(blank)
