@@ -102,6 +102,9 @@ class Volume:
         ``(3, X, Y, Z)`` on the same grid; ``data`` then holds its luminance (:data:`LUMA`).
     palette : bool
         The colour came from a PALETTE COLOR lookup table (scaled to 8 bits).
+    frame_order : tuple of int
+        An enhanced multi-frame image: the source frame index of each ``k`` plane (frames are
+        stacked by position, not by frame number); empty otherwise.
     """
 
     data: np.ndarray
@@ -111,6 +114,7 @@ class Volume:
     datasets: tuple[Any, ...] = ()
     colour: np.ndarray | None = None
     palette: bool = False
+    frame_order: tuple[int, ...] = ()
 
     def colour_error(self, channels: int) -> ImageReadError:
         """Why this colour image cannot be scored by a ``channels``-channel model as it is."""
@@ -342,7 +346,10 @@ def _load_dicom_files(files: Sequence[Path]) -> Volume:
     if len(series) > 1:
         raise ImageReadError(ERR_MIXED_SERIES, code="mixed_series")
     reader = _ColourReader()
+    frames = _frame_headers(datasets[0]) if len(datasets) == 1 else None
     try:
+        if frames is not None:
+            return _load_frames(datasets[0], frames, reader)
         # Projection radiographs carry no patient geometry, so none is required; "gaps"
         # keeps the tolerance audits have always had (relative to the slice gap).
         volume = read_series_volume(
@@ -360,6 +367,91 @@ def _load_dicom_files(files: Sequence[Path]) -> Volume:
         colour=reader.volume(volume.datasets),
         palette=reader.palette,
     )
+
+
+#: Functional group sequence -> the attributes it gives each frame of an enhanced image.
+_FRAME_GROUPS = {
+    "PlanePositionSequence": ("ImagePositionPatient",),
+    "PlaneOrientationSequence": ("ImageOrientationPatient",),
+    "PixelMeasuresSequence": ("PixelSpacing", "SliceThickness", "SpacingBetweenSlices"),
+    "PixelValueTransformationSequence": ("RescaleSlope", "RescaleIntercept"),
+}
+
+
+def _frame_headers(ds: Any) -> list[Any] | None:
+    """One small header per frame of an enhanced multi-frame image, from its functional groups.
+
+    Enhanced CT/MR/PET keep each frame's position (and often orientation, spacing and rescale)
+    in the per-frame or shared functional groups, not at the top level. ``None`` for other
+    images, or when a frame has no position (its place in space is then unknown).
+    """
+    from pydicom.dataset import Dataset
+
+    per_frame = getattr(ds, "PerFrameFunctionalGroupsSequence", None)
+    if not per_frame:
+        return None
+    shared_items = getattr(ds, "SharedFunctionalGroupsSequence", None)
+    shared = shared_items[0] if shared_items else Dataset()
+    headers = []
+    for item in per_frame:
+        header = Dataset()
+        for group in (shared, item):  # per-frame values override shared ones
+            for sequence, keywords in _FRAME_GROUPS.items():
+                entries = getattr(group, sequence, None)
+                for keyword in keywords:
+                    if entries and keyword in entries[0]:
+                        setattr(header, keyword, entries[0][keyword].value)
+        if "ImagePositionPatient" not in header:
+            return None
+        headers.append(header)
+    return headers
+
+
+def _load_frames(ds: Any, headers: list[Any], reader: _ColourReader) -> Volume:
+    """An enhanced multi-frame image: frames ordered and spaced by their own positions.
+
+    The frames are stacked as the slices of a series (:func:`read_series_volume` on one header
+    per frame), so they are sorted along the normal and checked for even spacing; the order
+    is kept in ``frame_order`` for the DICOM SEG, which references the source frames.
+    """
+    from deidkit.core.series import read_series_volume
+
+    stack = reader(ds)
+    stack = stack[None] if stack.ndim == 2 else stack
+    if len(stack) != len(headers):
+        raise ImageReadError(ERR_SHAPE, code="series_geometry")
+    if ds.get("RescaleSlope") is None and id(ds) not in reader.rgb:
+        stack = np.stack([_rescaled(frame, h) for frame, h in zip(stack, headers, strict=True)])
+    index = {id(header): i for i, header in enumerate(headers)}
+    volume = read_series_volume(
+        headers,
+        require_geometry=False,
+        spacing_check="gaps",
+        pixels=lambda header: stack[index[id(header)]],
+    )
+    rgb = reader.rgb.get(id(ds))
+    colour = None
+    if rgb is not None:
+        rgb = rgb[None] if rgb.ndim == 3 else rgb
+        frames = rgb[list(volume.order)]
+        colour = np.ascontiguousarray(np.transpose(frames, (3, 2, 1, 0)), dtype=np.float32)
+    return Volume(
+        data=volume.data,
+        affine=volume.affine,
+        header=ds,
+        source="dicom",
+        datasets=(ds,),
+        colour=colour,
+        palette=reader.palette,
+        frame_order=volume.order,
+    )
+
+
+def _rescaled(frame: np.ndarray, header: Any) -> np.ndarray:
+    """A frame's stored values through its functional groups' Rescale Slope and Intercept."""
+    slope = float(header.get("RescaleSlope", 1.0) or 1.0)
+    intercept = float(header.get("RescaleIntercept", 0.0) or 0.0)
+    return np.asarray(frame * slope + intercept, dtype=np.float32)
 
 
 # --- preprocessing ---------------------------------------------------------------------

@@ -31,7 +31,7 @@ from typing import Any, Final
 import numpy as np
 
 from auditkit.errors import BundleFormatError, ImageReadError
-from auditkit.imaging import Volume, parse_intensity
+from auditkit.imaging import ERR_3D_FOR_2D, Volume, parse_intensity
 
 #: Sections of an inference config run by predict.
 SECTIONS: Final = ("preprocessing", "inferer", "postprocessing")
@@ -241,37 +241,71 @@ def _adapt_postprocessing(pipeline: BundlePipeline, *, segmentation: bool) -> No
     pipeline.postprocessing.transforms = tuple(kept)
 
 
-def bundle_input(volume: Volume, *, name: str, rgb: bool = False) -> Any:
+def bundle_input(volume: Volume, *, name: str, rgb: bool = False, flat: bool = False) -> Any:
     """``volume`` as ``LoadImaged`` would give it: a channel-less RAS ``MetaTensor``.
 
     ``name`` (``case-00001``) stands in for the file name a bundle's transforms may read.
     ``rgb``: a colour volume's R, G, B, channels first (``original_channel_dim`` 0).
+    ``flat``: a single slice for a 2D bundle, as ``LoadImaged`` reads a 2D image: the one-voxel
+    axis dropped from the array and moved last among the affine's columns (:func:`as_2d`).
     """
     import torch
     from monai.data.meta_tensor import MetaTensor
 
-    affine = torch.from_numpy(np.asarray(volume.affine, dtype=np.float64))
-    array = volume.colour if rgb and volume.colour is not None else volume.data
+    array = volume.colour if rgb and volume.colour is not None else volume.data[None]
+    affine_np = np.asarray(volume.affine, dtype=np.float64)
+    if flat:
+        array, affine_np = as_2d(array, affine_np)
+    affine = torch.from_numpy(affine_np)
     meta = {
-        "original_channel_dim": 0 if array.ndim == 4 else "no_channel",
+        "original_channel_dim": 0 if rgb else "no_channel",
         "filename_or_obj": name,
-        "spatial_shape": np.asarray(volume.data.shape),
+        "spatial_shape": np.asarray(array.shape[1:]),
         "original_affine": affine.clone(),
         "space": "RAS",
     }
-    data = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+    data = torch.from_numpy(np.ascontiguousarray(array if rgb else array[0], dtype=np.float32))
     return MetaTensor(data, affine=affine, meta=meta)
+
+
+def as_2d(array: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(C, X, Y, Z)`` with a one-voxel axis -> ``(C, A, B)`` and the affine, columns reordered.
+
+    The last one-voxel axis goes (a coronal or sagittal slice's too); the affine keeps all
+    three columns, the dropped axis' last, so the 2D grid keeps its place and spacing in the
+    world and MONAI's 2D transforms (``to_affine_nd(2, affine)``) read the in-plane axes.
+
+    Raises
+    ------
+    ImageReadError
+        ``volume_for_2d_model`` when no axis is one voxel thick.
+    """
+    flat = [axis for axis, size in enumerate(array.shape[1:]) if size == 1]
+    if not flat:
+        raise ImageReadError(ERR_3D_FOR_2D, code="volume_for_2d_model")
+    keep = [axis for axis in range(3) if axis != flat[-1]]
+    order = [*keep, flat[-1]]
+    moved = np.transpose(array, (0, *(1 + axis for axis in order)))[..., 0]
+    permuted = affine.copy()
+    permuted[:3, :3] = affine[:3, order]
+    return moved, permuted
 
 
 class BundlePreprocessor:
     """Run a bundle's preprocessing on a :class:`Volume`; same call as ``Preprocessor``."""
 
     def __init__(
-        self, pipeline: BundlePipeline, *, channels: int = 1, colour_to_grey: bool = False
+        self,
+        pipeline: BundlePipeline,
+        *,
+        channels: int = 1,
+        colour_to_grey: bool = False,
+        spatial_dims: int = 3,
     ) -> None:
         self.pipeline = pipeline
         self.channels = channels
         self.colour_to_grey = colour_to_grey
+        self.spatial_dims = spatial_dims
 
     def __call__(self, volume: Volume, *, index: int = 0) -> tuple[Any, np.ndarray]:
         """The preprocessed image ``(C, *spatial)`` (a ``MetaTensor``) and its affine.
@@ -283,7 +317,8 @@ class BundlePreprocessor:
         if volume.colour is not None and not rgb and not self.colour_to_grey:
             raise volume.colour_error(self.channels)
         name = f"case-{index + 1:05d}"
-        data = {self.pipeline.image_key: bundle_input(volume, name=name, rgb=rgb)}
+        flat = self.spatial_dims == 2
+        data = {self.pipeline.image_key: bundle_input(volume, name=name, rgb=rgb, flat=flat)}
         try:
             if self.pipeline.preprocessing is not None:
                 data = self.pipeline.preprocessing(data)

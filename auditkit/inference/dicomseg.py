@@ -12,6 +12,7 @@ UIDs derive from the source series UID and the model hash (the same run gives th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -81,9 +82,18 @@ def on_source_grid(mask: np.ndarray, affine: np.ndarray, volume: Volume) -> np.n
     return np.asarray(torch.as_tensor(resampled)[0].numpy() > 0.5)
 
 
-def source_frames(mask: np.ndarray) -> np.ndarray:
-    """Voxels ``[column, row, slice]`` -> frames ``[slice, row, column]`` as DICOM stores them."""
-    return np.ascontiguousarray(np.transpose(mask, (2, 1, 0))).astype(np.uint8)
+def source_frames(mask: np.ndarray, frame_order: Sequence[int] = ()) -> np.ndarray:
+    """Voxels ``[column, row, slice]`` -> frames ``[slice, row, column]`` as DICOM stores them.
+
+    ``frame_order`` (an enhanced multi-frame source, :attr:`Volume.frame_order`): the source
+    frame of each slice, so the SEG's frames follow the source's frame numbers.
+    """
+    frames = np.ascontiguousarray(np.transpose(mask, (2, 1, 0))).astype(np.uint8)
+    if not frame_order:
+        return frames
+    ordered = np.empty_like(frames)
+    ordered[list(frame_order)] = frames
+    return ordered
 
 
 def _uid(*parts: str) -> str:
@@ -99,7 +109,7 @@ def build_seg(mask: np.ndarray, affine: np.ndarray, volume: Volume, *, model_sha
 
     from auditkit.fingerprint import package_versions
 
-    frames = source_frames(on_source_grid(mask, affine, volume))
+    frames = source_frames(on_source_grid(mask, affine, volume), volume.frame_order)
     series_uid = str(getattr(volume.datasets[0], "SeriesInstanceUID", ""))
     version = package_versions(("deidkit-auditkit",)).get("deidkit-auditkit") or "unknown"
     algorithm = hd.AlgorithmIdentificationSequence(
@@ -146,3 +156,32 @@ def write_dicom_seg(
     buffer = io.BytesIO()
     seg.save_as(buffer, enforce_file_format=True)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def remove_own_segs(folder: Path) -> list[Path]:
+    """Delete the SEGs an earlier ``--dicom-seg`` run wrote in ``folder``, if it holds only those.
+
+    Ours are ``case-NNNNN.dcm`` SEG objects whose Manufacturer is :data:`MANUFACTURER`. When
+    anything else is there (another file, a foreign DICOM), nothing is deleted and the output
+    check refuses the folder as before. Returns the files deleted.
+    """
+    import re
+
+    import pydicom
+
+    if not folder.is_dir():
+        return []
+    files = sorted(folder.iterdir())
+    pattern = re.compile(r"^case-\d{5}\.dcm$")
+    for path in files:
+        if not (path.is_file() and pattern.match(path.name)):
+            return []
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+        except Exception:  # not DICOM, or unreadable: not ours to delete
+            return []
+        if ds.get("Modality") != "SEG" or ds.get("Manufacturer") != MANUFACTURER:
+            return []
+    for path in files:
+        path.unlink()
+    return files

@@ -57,7 +57,7 @@ from auditkit.inference.bundle import (
     build_pipeline,
     check_data_format,
 )
-from auditkit.inference.dicomseg import write_dicom_seg
+from auditkit.inference.dicomseg import remove_own_segs, write_dicom_seg
 from auditkit.inference.failures import CODE_MODEL_FAILED, FailureReasons
 from auditkit.inference.manifest import load_manifest
 from auditkit.inference.models import LoadedModel, load_model
@@ -491,7 +491,12 @@ def predict(
         loaded, task=task, spacing=spacing, intensity=intensity, spatial_size=spatial_size
     )
     preprocessor: Preprocessor | BundlePreprocessor = (
-        BundlePreprocessor(pipeline, channels=spec.channels, colour_to_grey=colour_to_grey)
+        BundlePreprocessor(
+            pipeline,
+            channels=spec.channels,
+            colour_to_grey=colour_to_grey,
+            spatial_dims=spec.spatial_dims,
+        )
         if pipeline is not None and pipeline.preprocessing is not None
         else Preprocessor(spec, resize=not seg)
     )
@@ -648,6 +653,10 @@ def _check_outputs(
     if seg_dir is not None:
         folders["--dicom-seg (_seg)"] = seg_dir
     for option, folder in folders.items():
+        if folder == seg_dir and overwrite:
+            # Our own SEGs of an earlier run make the folder look like a DICOM release;
+            # --force replaces them (a folder holding any other DICOM file is still refused).
+            remove_own_segs(folder)
         check_output_path(
             folder,
             option=option,

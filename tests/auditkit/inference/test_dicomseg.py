@@ -161,3 +161,20 @@ def test_dicom_seg_needs_segmentation(cases: Path) -> None:
         ],
     )
     assert cli.exit_code == 2 and "--dicom-seg" in cli.output
+
+
+def test_force_replaces_our_segs_but_never_foreign_dicom(cases: Path) -> None:
+    from auditkit.errors import OutputPathError
+
+    run(cases, "preds")
+    rerun = run(cases, "preds", overwrite=True)  # the earlier run's SEG is ours: replaced
+    assert list(rerun.frame["status"]) == ["ok", "ok"]  # type: ignore[attr-defined]
+    assert sorted(p.name for p in (cases / "preds_seg").iterdir()) == ["case-00001.dcm"]
+    foreign = next((cases / "data" / SERIES_DIR).iterdir())
+    (cases / "preds_seg" / "case-00002.dcm").write_bytes(foreign.read_bytes())
+    with pytest.raises(OutputPathError, match="DICOM"):
+        run(cases, "preds", overwrite=True)
+    assert sorted(p.name for p in (cases / "preds_seg").iterdir()) == [
+        "case-00001.dcm",
+        "case-00002.dcm",
+    ]
