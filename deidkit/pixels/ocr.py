@@ -349,6 +349,33 @@ def _variants(crop: np.ndarray, *, turning: bool) -> list[tuple[np.ndarray, str]
     return [(_own_contrast(light), "negative"), (_own_contrast(dark), "negative")]
 
 
+@dataclass
+class _Mosaic:
+    """The patches read in one call: what each shows, its way back, whose it is."""
+
+    patches: list[np.ndarray]
+    backs: list[np.ndarray]
+    owners: list[int]
+    sides: list[str]
+
+
+def _lay_out(gray: np.ndarray, pieces: list[Piece], *, enlarge: bool) -> _Mosaic:
+    laid = _Mosaic([], [], [], [])
+    for number, piece in enumerate(pieces):
+        left, top, right, bottom = piece.box
+        for variant, side in _variants(gray[top:bottom, left:right], turning=piece.angle != 0.0):
+            patch, back = turned(variant, piece.angle)
+            # small glyphs read better twice as large; the mosaic is small, so it costs little
+            if enlarge and patch.shape[0] < _TALL:
+                patch = np.repeat(np.repeat(patch, 2, axis=0), 2, axis=1)
+                back = np.concatenate([back[:, :2] / 2.0, back[:, 2:]], axis=1)
+            laid.patches.append(patch)
+            laid.backs.append(back)
+            laid.owners.append(number)
+            laid.sides.append(side)
+    return laid
+
+
 def _read_pieces(
     gray: np.ndarray,
     pieces: list[Piece],
@@ -357,52 +384,48 @@ def _read_pieces(
     first_line: int,
 ) -> tuple[list[Word], list[bool]]:
     """Read ``pieces`` as one mosaic: the words in frame pixels, and which pieces they explain."""
-    patches, backs, owners, sides = [], [], [], []
-    for number, piece in enumerate(pieces):
-        left, top, right, bottom = piece.box
-        crop = gray[top:bottom, left:right]
-        for variant, side in _variants(crop, turning=piece.angle != 0.0):
-            patch, back = turned(variant, piece.angle)
-            # small glyphs read better twice as large; the mosaic is small, so it costs little
-            if reader is read_words and patch.shape[0] < _TALL:
-                patch = np.repeat(np.repeat(patch, 2, axis=0), 2, axis=1)
-                back = np.concatenate([back[:, :2] / 2.0, back[:, 2:]], axis=1)
-            patches.append(patch)
-            backs.append(back)
-            owners.append(number)
-            sides.append(side)
-    image, places = mosaic_of(patches, sides)
+    laid = _lay_out(gray, pieces, enlarge=reader is read_words)
+    image, places = mosaic_of(laid.patches, laid.sides)
     read = reader(image) if reader is not read_words else read_words(image, scale=1)
     words: list[Word] = []
     sure = [0] * len(pieces)
     for word in read:
         middle = word.top + word.height // 2
         for index, (top, negative) in enumerate(places):
-            if not top <= middle < top + patches[index].shape[0]:
-                continue
-            x0 = negative if word.left >= negative else _MOSAIC_GAP
-            local = (word.left - x0, word.top - top, word.left - x0 + word.width,
-                     word.top - top + word.height)  # fmt: skip
-            piece = pieces[owners[index]]
-            shape = (piece.box[3] - piece.box[1], piece.box[2] - piece.box[0])
-            left, top_, right, bottom = box_back(local, backs[index], shape)
-            if right <= left or bottom <= top_:
+            if top <= middle < top + laid.patches[index].shape[0]:
+                owner = laid.owners[index]
+                x0 = negative if word.left >= negative else _MOSAIC_GAP
+                placed = _placed(word, pieces[owner], laid.backs[index], (x0, top),
+                                 line=first_line + owner)  # fmt: skip
+                if placed is not None:
+                    words.append(placed)
+                    if word.confidence >= _SURE and len(re.sub(r"\W", "", word.text)) >= 2:
+                        sure[owner] += word.width
                 break
-            if word.confidence >= _SURE and len(re.sub(r"\W", "", word.text)) >= 2:
-                sure[owners[index]] += word.width
-            line = (word.line[0], first_line + owners[index],
-                    word.line[2] + 1000 * (x0 != _MOSAIC_GAP), word.line[3])  # fmt: skip
-            angle = (piece.angle + 180.0) % 360.0 - 180.0
-            quad: tuple[int, ...] = ()
-            if angle != 0.0:
-                dx, dy = piece.box[0], piece.box[1]
-                quad = tuple(v + (dx if i % 2 == 0 else dy)
-                             for i, v in enumerate(corners_back(local, backs[index])))  # fmt: skip
-            words.append(Word(word.text, piece.box[0] + left, piece.box[1] + top_, right - left,
-                              bottom - top_, word.confidence, line, angle, quad))  # fmt: skip
-            break
     widths = [0] * len(pieces)
-    for number, patch in zip(owners, patches, strict=True):
-        widths[number] = max(widths[number], patch.shape[1])
+    for owner, patch in zip(laid.owners, laid.patches, strict=True):
+        widths[owner] = max(widths[owner], patch.shape[1])
     explained = [n >= _EXPLAINED * w for n, w in zip(sure, widths, strict=True)]
     return words, explained
+
+
+def _placed(
+    word: Word, piece: Piece, back: np.ndarray, origin: tuple[int, int], *, line: int
+) -> Word | None:
+    """A word read in a mosaic patch, in frame pixels (None: it maps to nothing)."""
+    x0, y0 = origin
+    local = (word.left - x0, word.top - y0, word.left - x0 + word.width,
+             word.top - y0 + word.height)  # fmt: skip
+    shape = (piece.box[3] - piece.box[1], piece.box[2] - piece.box[0])
+    left, top, right, bottom = box_back(local, back, shape)
+    if right <= left or bottom <= top:
+        return None
+    key = (word.line[0], line, word.line[2] + 1000 * (x0 != _MOSAIC_GAP), word.line[3])
+    angle = (piece.angle + 180.0) % 360.0 - 180.0
+    quad: tuple[int, ...] = ()
+    if angle != 0.0:
+        dx, dy = piece.box[0], piece.box[1]
+        quad = tuple(v + (dx if i % 2 == 0 else dy)
+                     for i, v in enumerate(corners_back(local, back)))  # fmt: skip
+    return Word(word.text, piece.box[0] + left, piece.box[1] + top, right - left,
+                bottom - top, word.confidence, key, angle, quad)  # fmt: skip
