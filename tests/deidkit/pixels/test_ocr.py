@@ -158,3 +158,18 @@ def test_smoothing_melts_speckle_and_keeps_strokes() -> None:
     assert out.shape == speckle.shape and out.dtype == np.uint8
     assert out[:, :40].std() < 0.6 * speckle[:, :40].std()
     assert out[22:38, 51].min() >= 200
+
+
+@needs_tesseract
+def test_without_language_data_for_tesserocr_the_program_reads(monkeypatch, tmp_path) -> None:
+    from deidkit.pixels import ocr
+
+    for name in ("DEIDKIT_OCR_ENGINE", "DEIDKIT_TESSERACT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TESSDATA_PREFIX", str(tmp_path))  # holds no eng.traineddata
+    monkeypatch.setattr(ocr, "_TESSDATA_DIRS", ())
+    assert not ocr._in_process()
+    assert "(tesserocr)" not in tesseract_version()
+    monkeypatch.delenv("TESSDATA_PREFIX")  # the program finds its own data
+    texts = {w.text.strip(",").upper() for w in read_frame(_gray(mono_picture()))}
+    assert PATIENT_ID in texts
