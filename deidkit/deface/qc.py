@@ -53,7 +53,7 @@ class QcRecord:
 
     ``render_pose`` is ``"template"`` when both renderings (and the detector) used the
     template's canonical pose from the registration, ``"subject"`` otherwise (quickshear
-    with a given brain mask, where no registration runs).
+    with a given brain mask when no registration is possible).
     """
 
     qc_id: str

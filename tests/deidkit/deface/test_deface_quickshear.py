@@ -113,6 +113,7 @@ def test_no_registration_refuses_without_a_brain_mask_and_uses_a_given_one(
         deface_raw(data, grid, method="quickshear")
     outcome = deface_raw(data, grid, method="quickshear", brain=truth.brain)
     assert outcome.mask.finding is not None and "world axes" in outcome.mask.finding
+    assert template_transform(outcome.mask.grid) is None  # QC renders in the subject's pose
     assert not (changed_voxels(data, outcome.raw) & truth.brain).any()
     assert outcome.face_voxels_changed > 0
 
