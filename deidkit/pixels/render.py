@@ -20,9 +20,24 @@ _LOW_PERCENTILE: Final = 0.5
 _HIGH_PERCENTILE: Final = 99.9
 
 
+def _percentiles(plane: np.ndarray, points: tuple[float, ...]) -> list[float]:
+    """``np.percentile``'s (linear) values; integer planes through a histogram (faster)."""
+    if plane.dtype.kind not in "iu" or plane.dtype.itemsize > 2:
+        return [float(v) for v in np.percentile(plane.astype(np.float32), points)]
+    low = int(plane.min())
+    counts = np.cumsum(np.bincount((plane.astype(np.int64) - low).ravel()))
+    out = []
+    for point in points:
+        rank = point / 100.0 * (plane.size - 1)
+        below, above = (int(np.searchsorted(counts, k, side="right")) + low
+                        for k in (int(np.floor(rank)), int(np.ceil(rank))))  # fmt: skip
+        out.append(below + (rank - np.floor(rank)) * (above - below))
+    return out
+
+
 def _stretch(plane: np.ndarray) -> np.ndarray:
     values = plane.astype(np.float32, copy=False)
-    lo, hi = np.percentile(values, (_LOW_PERCENTILE, _HIGH_PERCENTILE))
+    lo, hi = _percentiles(plane, (_LOW_PERCENTILE, _HIGH_PERCENTILE))
     if hi <= lo:  # a flat frame, or text that is the only bright thing in it
         lo, hi = float(values.min()), float(values.max())
     if hi <= lo:
