@@ -31,7 +31,7 @@ from deidkit.pixels.candidates import _CELL, find_candidates, mosaic_of, smoothe
 from deidkit.pixels.candidates import _GAP as _MOSAIC_GAP
 from deidkit.pixels.candidates import _PAD as _CANDIDATE_PAD
 from deidkit.pixels.orient import Piece, box_back, corners_back, slanted_candidates, turned
-from deidkit.pixels.render import both_polarities
+from deidkit.pixels.render import _percentiles, both_polarities
 
 __all__ = ["Word", "read_frame", "read_words", "tesseract_path", "tesseract_version"]
 
@@ -322,7 +322,7 @@ def _line_shaped(piece: Piece) -> bool:
 
 def _own_contrast(patch: np.ndarray) -> np.ndarray:
     """A crop stretched to its own range: Tesseract binarises a mosaic with one threshold."""
-    lo, hi = np.percentile(patch, (1.0, 99.0))
+    lo, hi = _percentiles(patch, (1.0, 99.0))
     if hi - lo < 8:
         return patch
     out: np.ndarray = np.clip((patch.astype(np.float32) - lo) * (255.0 / (hi - lo)), 0, 255)
