@@ -129,6 +129,7 @@ def main() -> None:
             )
         )
         return
+    print(f"load average at start: {_load()}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         inputs = make_inputs(Path(tmp), args.mm)
         print(
@@ -149,8 +150,17 @@ def main() -> None:
                 print(
                     f"{path.name.split('.')[0]:<16}{case:<28}{wall:>8.1f}"
                     f"{stats['deface_s']:>10.1f}{stats['cpu_s']:>8.1f}{stats['peak_mb']:>9.0f}"
-                    f"{stats['brain_changed']:>10d}"
+                    f"{stats['brain_changed']:>10d}",
+                    flush=True,
                 )
+    print(f"load average at end: {_load()}")
+
+
+def _load() -> str:
+    import os
+
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
 
 
 if __name__ == "__main__":
