@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import re
 import warnings
 from dataclasses import dataclass, replace
@@ -22,6 +21,7 @@ from deidkit.core.errors import DeidkitError, InputFileError
 from deidkit.core.io import publish_bytes
 from deidkit.core.keys import ProjectKey
 from deidkit.core.locations import Location
+from deidkit.core.quiet import silence_pydicom
 from deidkit.core.runreport import (
     STATUS_DRY_RUN,
     STATUS_HELD_BACK,
@@ -56,7 +56,6 @@ REASON_CONFLICT: Final = "output_conflict"
 REASON_BAD_IDS: Final = "invalid_new_identifiers"
 REASON_INTERNAL: Final = "internal_error"
 
-_PYDICOM_LOGGER: Final = logging.getLogger("pydicom")
 _SAFE_COMPONENT: Final = re.compile(r"^[A-Za-z0-9.]{1,64}$")
 
 
@@ -185,7 +184,7 @@ def init_worker(config: WorkerConfig) -> None:
 
     global _CONFIG
     _CONFIG = config
-    _PYDICOM_LOGGER.disabled = True
+    silence_pydicom()
     exit_with_parent()
 
 
