@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import pickle
 from pathlib import Path
 
@@ -119,14 +121,16 @@ def test_chunk_shares_identical_actions(
     project_key: ProjectKey,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
     # Outcomes with equal actions carry one tuple, so a chunk's result pickles them once;
     # nothing else about the outcomes changes.
     series = sorted(sample_corpus.released)[:4]
     tasks = [(str(sample_corpus.root / rel), rel) for rel in series]
     monkeypatch.setattr(scrubfile, "_CONFIG", None)
-    logger = scrubfile._PYDICOM_LOGGER
+    logger = logging.getLogger("pydicom")
     monkeypatch.setattr(logger, "disabled", logger.disabled)  # init_worker silences it
+    request.addfinalizer(functools.partial(logger.setLevel, logger.level))  # clears caches
     init_worker(_config(project_key, tmp_path / "chunk", dry_run=True))
     outcomes = run_chunk(tasks)
     alone = [process_file(Path(p), rel, _config(project_key, tmp_path / "one", dry_run=True))
