@@ -50,3 +50,13 @@ def test_low_confidence_words_are_only_matched_to_identifiers(ids) -> None:
 
 def test_identifiers_never_show_values(ids) -> None:
     assert "QUIXOTE" not in repr(ids).upper()
+
+
+@pytest.mark.parametrize("label", ["THI", "PLA", "Gen", "Crd", "A4C", "HGen"])
+def test_ultrasound_screen_words_are_no_listed_names(label: str, ids) -> None:
+    # The names list knows "Thi" (a given name) and others: on an echo screen they are
+    # the vendor's labels (tissue harmonic imaging, parasternal long axis), seen in
+    # pydicom's examples_ybr_color.dcm, and cleaning them would cry wolf.
+    line = (1, 1, 1, 1)
+    words = [Word(label, 0, 0, 30, 12, 96.0, line), Word("0.7", 40, 0, 20, 12, 96.0, line)]
+    assert phi_words(words, ids) == []
