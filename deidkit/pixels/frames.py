@@ -107,6 +107,29 @@ def encode_native(frames: np.ndarray, layout: PixelLayout, original: bytes) -> b
     return body + original[len(body) :]
 
 
+def _undecodable(ds: pydicom.Dataset, exc: Exception) -> str:
+    """Why decoding failed: no plugin for the syntax (name what to install), or bad data.
+
+    Telling the two apart keeps an officer from installing plugins that are already there
+    when the stream itself is damaged.
+    """
+    from pydicom.pixels.decoders.base import get_decoder
+
+    try:
+        available = get_decoder(ds.file_meta.TransferSyntaxUID).is_available
+    except Exception:  # no decoder for the syntax at all, or no file meta
+        available = False
+    if available:
+        return (
+            f"the installed decoders could not decode this pixel data ({type(exc).__name__}): "
+            "damaged or an unsupported variant of its transfer syntax"
+        )
+    return (
+        f"no installed plugin decodes this transfer syntax ({type(exc).__name__}); "
+        "install pylibjpeg, pylibjpeg-libjpeg and pylibjpeg-openjpeg (or gdcm)"
+    )
+
+
 def decode_frames(ds: pydicom.Dataset, layout: PixelLayout) -> np.ndarray:
     """All frames as ``(frames, rows, columns, samples)`` in the stored representation.
 
@@ -119,10 +142,6 @@ def decode_frames(ds: pydicom.Dataset, layout: PixelLayout) -> np.ndarray:
     try:
         array = np.asarray(ds.pixel_array)
     except Exception as exc:  # pydicom's message can name plugins, never values
-        raise PixelDataError(
-            "undecodable",
-            f"pixel data in this transfer syntax cannot be decoded ({type(exc).__name__}); "
-            "install pylibjpeg, pylibjpeg-libjpeg and pylibjpeg-openjpeg",
-        ) from exc
+        raise PixelDataError("undecodable", _undecodable(ds, exc)) from exc
     shape = (layout.frames, layout.rows, layout.columns, layout.samples)
     return array.reshape(shape).copy()  # pydicom caches its array: never edit that one

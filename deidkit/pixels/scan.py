@@ -21,6 +21,7 @@ from typing import Any, Final
 
 from deidkit.core.errors import DeidkitError, OcrUnavailableError
 from deidkit.core.io import atomic_write_text
+from deidkit.core.quiet import quiet_pydicom
 from deidkit.pixels.regions import RegionRule
 
 __all__ = ["FileScan", "ScanSummary", "iter_files", "scan_tree"]
@@ -183,10 +184,9 @@ def scan_tree(
             entry.error = type(exc).__name__
         return entry, frames, own
 
-    # pydicom's warnings can quote values; the filters are process-wide and each thread's
-    # catch_warnings restores what it found, so they are off around all the threads
-    with warnings.catch_warnings(), ThreadPoolExecutor(max(1, min(cores, len(paths)))) as pool:
-        warnings.simplefilter("ignore")
+    # pydicom's warnings and log records can quote values; the filters are process-wide and
+    # each thread's catch_warnings restores what it found, so they are off around all threads
+    with quiet_pydicom(), ThreadPoolExecutor(max(1, min(cores, len(paths)))) as pool:
         done = pool.map(one, range(1, len(paths) + 1), paths)
         for entry, frames, own in done:  # in walk order, whichever finished first
             summary.files.append(entry)
