@@ -20,6 +20,7 @@ from typing import Final
 
 from deidkit.core.errors import DeidkitError, OcrUnavailableError
 from deidkit.rules.phi_text import find_phi_spans as find_text_spans
+from deidkit.verify.names import ordinary_word
 from deidkit.verify.records import Finding, OriginalIndex
 
 __all__ = ["CHECK_PIXEL_TEXT", "OcrCheck", "ocr_check", "pixel_values"]
@@ -30,6 +31,8 @@ _NON_ALNUM: Final = re.compile(r"[^0-9A-Z]")
 _NAME_KEYWORD: Final = re.compile(r"(Name|Names|Physician|Operators?)$")
 _ID_KEYWORDS: Final = frozenset({"PatientID", "OtherPatientIDs", "AccessionNumber", "StudyID"})
 _PLACE_KEYWORDS: Final = frozenset({"InstitutionName", "InstitutionAddress"})
+#: A value this long is searched for in a whole line with spaces dropped, too.
+_WHOLE_MIN: Final = 10
 
 
 @dataclass
@@ -65,13 +68,21 @@ def pixel_values(index: OriginalIndex | None) -> frozenset[str]:
     out: set[str] = set()
     for value, keyword in index.values.items():
         if _NAME_KEYWORD.search(keyword):
-            out |= {_norm(p) for p in re.split(r"[\^\s,]+", value)}
+            # the values are the whole batch's: a name part that is an ordinary word
+            # ("Green") is a colour on another patient's screen; the whole name still counts
+            parts = [p for p in re.split(r"[\^\s,]+", value) if p]
+            if len(parts) > 1:
+                out.add(_norm("".join(parts)))
+            out |= {_norm(p) for p in parts if not ordinary_word(p.lower())}
         elif keyword in _ID_KEYWORDS:
             out.add(_norm(value))
         elif keyword.endswith("Date") and re.fullmatch(r"\d{8}", value.strip()):
             out |= _digit_forms(int(value[:4]), int(value[4:6]), int(value[6:8]))
         elif keyword in _PLACE_KEYWORDS:
-            out |= {_norm(p) for p in value.split()}
+            # the whole name, and only its distinctive words alone: "General", "Medical",
+            # "Center" of some institution in the batch are a preset or a logo on a screen
+            out.add(_norm(value))
+            out |= {_norm(p) for p in value.split() if not ordinary_word(p.lower())}
     return frozenset(v for v in out if len(v) >= 4)
 
 
@@ -85,13 +96,16 @@ def _one_slip(a: str, b: str) -> bool:
 
 
 def _phi_kind(line: str, words: list[str], values: frozenset[str]) -> str | None:
+    joined = _norm(line)
+    if any(len(value) >= _WHOLE_MIN and value in joined for value in values):
+        return "original-value"  # a multi-word value read as separate words
     for word in map(_norm, words):
         if len(word) < 4:
             continue
         for value in values:
             if word == value or (len(value) >= 5 and value in word):
                 return "original-value"
-            if len(value) >= 5 and _one_slip(word, value):
+            if len(value) >= 5 and len(word) >= 5 and _one_slip(word, value):
                 return "original-value"
     for span in find_text_spans(line, None, names=False):
         if span.kind in _GENERIC_KINDS:
