@@ -34,7 +34,8 @@ _PROBE = textwrap.dedent(
             "silence_pydicom()\n"
             "import pydicom.pixels.decoders.base as b\n"
             "b.LOGGER.exception('child record')\n"
-            "logging.getLogger('pydicom').warning('parent record')",
+            "logging.getLogger('pydicom').warning('parent record')\n"
+            "import warnings; warnings.warn('a warning record', UserWarning)",
         ),
     ],
 )
