@@ -52,7 +52,7 @@ def test_identifiers_never_show_values(ids) -> None:
     assert "QUIXOTE" not in repr(ids).upper()
 
 
-@pytest.mark.parametrize("label", ["THI", "PLA", "Gen", "Crd", "A4C", "HGen"])
+@pytest.mark.parametrize("label", ["THI", "PLA", "Gen", "Crd", "A4C", "HGen", "SIEMENS", "Voluson"])
 def test_ultrasound_screen_words_are_no_listed_names(label: str, ids) -> None:
     # The names list knows "Thi" (a given name) and others: on an echo screen they are
     # the vendor's labels (tissue harmonic imaging, parasternal long axis), seen in
