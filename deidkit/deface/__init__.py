@@ -5,6 +5,7 @@ Public API
 deface_image(img, ...)            deface a nibabel NIfTI image in memory
 deface_raw(raw, grid, ...)        the same on a stored voxel array and its grid
 run_batch(INPUT, OUTPUT, options) the ``deidkit deface`` command as a function
+run_url_batch(INPUT, OUTPUT, ...) the same where INPUT or OUTPUT is an fsspec URL
 scrub_nifti_header(img)           empty NIfTI free-text header fields and extensions
 scrub_sidecar(dict, profile=...)  a BIDS JSON sidecar under a profile's E.1-1 codes
 
@@ -31,6 +32,7 @@ from deidkit.deface.errors import (
 from deidkit.deface.geometry import Grid, grid_of
 from deidkit.deface.methods import FaceMask, get_method, method_names
 from deidkit.deface.nifti_io import NIFTI_TEXT_FIELDS, raw_data, scrub_nifti_header, slope_inter
+from deidkit.deface.remote import run_url_batch
 
 __all__ = [
     "BRAIN_MARGIN_MM",
@@ -53,6 +55,7 @@ __all__ = [
     "get_method",
     "method_names",
     "run_batch",
+    "run_url_batch",
     "scrub_nifti_header",
     "scrub_sidecar",
 ]

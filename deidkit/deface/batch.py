@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -54,7 +54,10 @@ __all__ = [
     "DefaceOptions",
     "DefaceReport",
     "FileResult",
+    "ReportFolder",
     "Task",
+    "TaskRunner",
+    "execute_plan",
     "make_plan",
     "plan",
     "public_message",
@@ -375,6 +378,43 @@ def run_batch(
     """
     planned = make_plan(source, output, options)
     folder = prepare_output(output, force=force)
+    return execute_plan(planned, folder, options, workers=workers, progress=progress,
+                        cluster=cluster)  # fmt: skip
+
+
+class ReportFolder(Protocol):
+    """Where a run's outputs and report go: a local OUTPUT folder or one at a URL."""
+
+    @property
+    def previous_outputs(self) -> tuple[str, ...]: ...
+
+    def write_report(self, document: dict[str, Any]) -> None: ...
+
+    def tidy(self, outputs: set[str] | None) -> int: ...
+
+
+class TaskRunner(Protocol):
+    """Runs one task in a worker; must pickle (a module-level function or a partial of one)."""
+
+    def __call__(self, task: Task, options: DefaceOptions) -> list[FileResult]: ...
+
+
+def execute_plan(
+    planned: BatchPlan,
+    folder: ReportFolder,
+    options: DefaceOptions,
+    *,
+    workers: int = 1,
+    progress: Callable[[FileResult], None] | None = None,
+    cluster: DaskCluster | None = None,
+    runner: TaskRunner | None = None,
+) -> DefaceReport:
+    """Run planned tasks into a prepared OUTPUT (:func:`run_batch` after its checks).
+
+    ``runner`` replaces :func:`run_task` (with one head at a time per process), e.g. to
+    fetch a task's inputs from a URL first and put its outputs after
+    (:mod:`deidkit.deface.remote`).
+    """
     report = DefaceReport(left_behind=planned.left_behind)
     previous = sorted(folder.previous_outputs)
     # Another participant's earlier outputs are not this run's to rewrite or remove.
@@ -383,7 +423,7 @@ def run_batch(
     folder.write_report(_report_document(report, options, complete=False, outputs=previous))
     try:
         _run_tasks(planned.tasks, options, report, workers=workers, progress=progress,
-                   cluster=cluster)  # fmt: skip
+                   cluster=cluster, runner=runner)  # fmt: skip
     except BaseException:
         # Interrupted: keep every earlier output (the next run rewrites or removes them),
         # but list what this run wrote too, so that the next run can tell them apart.
@@ -420,6 +460,7 @@ def _run_tasks(
     workers: int,
     progress: Callable[[FileResult], None] | None,
     cluster: DaskCluster | None = None,
+    runner: TaskRunner | None = None,
 ) -> None:
     def collect(results: list[FileResult]) -> None:
         for r in results:
@@ -430,7 +471,7 @@ def _run_tasks(
     heavy = [t for t in tasks if t.kind in ("nifti", "dicom")]
     light = [t for t in tasks if t.kind not in ("nifti", "dicom")]
     for task in light:
-        collect(run_task(task, options))
+        collect(run_task(task, options) if runner is None else runner(task, options))
     # Worker processes start from multiprocessing's default context, as they always have.
     executor: Executor = (
         cluster.executor(initializer=_worker_init, name="deface")
@@ -440,6 +481,7 @@ def _run_tasks(
         else LocalProcessExecutor(workers, initializer=_worker_init, start_method=None)
     )
     with executor:
-        for results in executor.map(functools.partial(_run_task_alone, options=options), heavy):
+        one = functools.partial(runner or _run_task_alone, options=options)
+        for results in executor.map(one, heavy):
             collect(results)
     report.results.sort(key=lambda r: r.path)

@@ -24,7 +24,14 @@ from typing import Any
 from deidkit.core.errors import OutputPathError
 from deidkit.core.io import atomic_write_text
 
-__all__ = ["REPORT_FORMAT", "REPORT_NAME", "REPORT_TOOL", "OutputFolder", "prepare_output"]
+__all__ = [
+    "REPORT_FORMAT",
+    "REPORT_NAME",
+    "REPORT_TOOL",
+    "OutputFolder",
+    "listed_outputs",
+    "prepare_output",
+]
 
 #: The report's name inside OUTPUT: a dotfile, which BIDS tools (and deface's own planner)
 #: skip, so a defaced BIDS dataset stays valid.
@@ -146,6 +153,11 @@ def prepare_output(output: Path, *, force: bool = False) -> OutputFolder:
         if not force:
             raise OutputPathError(ERR_FOREIGN)
         return OutputFolder(output, ours=False, existing_dirs=_existing_dirs(output))
+    return OutputFolder(output, ours=True, previous_outputs=listed_outputs(report))
+
+
+def listed_outputs(report: dict[str, Any]) -> tuple[str, ...]:
+    """The outputs an earlier run's report lists: plain relative names inside OUTPUT only."""
     listed = report.get("outputs")
     previous = [_safe_rel(v) for v in listed] if isinstance(listed, list) else []
-    return OutputFolder(output, ours=True, previous_outputs=tuple(p for p in previous if p))
+    return tuple(p for p in previous if p)
