@@ -24,6 +24,7 @@ from deidkit.commands._common import (
 )
 from deidkit.core.errors import UsageError
 from deidkit.core.io import OutputKind, check_output_path
+from deidkit.core.locations import Location
 
 if TYPE_CHECKING:
     from deidkit.deface import DefaceReport
@@ -52,14 +53,18 @@ _EPILOG = (
 def deface(
     ctx: typer.Context,
     input_path: Annotated[
-        Path,
+        str,
         typer.Argument(
             metavar="INPUT",
-            help="NIfTI file, folder, BIDS dataset (BIDS_DIR) or DICOM series folder.",
+            help="NIfTI file, folder, BIDS dataset (BIDS_DIR) or DICOM series folder; a "
+            "local path or an fsspec URL (s3://, gs://, memory://, file://).",
         ),
     ],
     output: Annotated[
-        Path, typer.Argument(metavar="OUTPUT", help="Output folder (outside INPUT).")
+        str,
+        typer.Argument(
+            metavar="OUTPUT", help="Output folder (outside INPUT); a local path or a URL."
+        ),
     ],
     analysis_level: Annotated[
         str | None,
@@ -139,7 +144,7 @@ def deface(
 ) -> None:
     """Remove the face from 3D head scans; never the brain (refused if it would change)."""
     from deidkit.commands._progress import plain_progress
-    from deidkit.deface import DefaceOptions, FileResult, method_names, run_batch
+    from deidkit.deface import DefaceOptions, FileResult, method_names, run_batch, run_url_batch
     from deidkit.deface.tasks import BAD_STATUSES
     from deidkit.rules.profile import load_profile
 
@@ -152,14 +157,18 @@ def deface(
             raise typer.BadParameter(
                 f"choose one of {', '.join(method_names())}", param_hint="--method"
             )
+        src = Location.parse(input_path, option="INPUT")
+        out = Location.parse(output, option="OUTPUT")
+        local_in = None if src.is_remote else src.local_path
+        local_out = None if out.is_remote else out.local_path
         check_json_out(
-            target, inputs={"INPUT": input_path}, releases={"OUTPUT": output}, force=force
+            target, inputs={"INPUT": local_in}, releases={"OUTPUT": local_out}, force=force
         )
         if qc is not None:
             _check_qc_dir(
                 qc,
-                input_path=input_path,
-                output=output,
+                input_path=local_in,
+                output=local_out,
                 brain_mask=brain_mask,
                 applyto=applyto or [],
             )
@@ -177,7 +186,10 @@ def deface(
             participant_labels=labels,
         )
         with (
-            cluster_for(executor, scheduler, workers=workers) as cluster,
+            # memory:// is seen by threads of this process only
+            cluster_for(
+                executor, scheduler, workers=workers, processes=src.shared and out.shared
+            ) as cluster,
             Progress(
                 TextColumn("deface"),
                 BarColumn(),
@@ -196,9 +208,12 @@ def deface(
                 if lines is not None:
                     lines.advance(flagged=result.status in BAD_STATUSES)
 
-            report = run_batch(
-                input_path, output, options, workers=workers, progress=tick, force=force,
-                cluster=cluster,
+            report = (
+                run_url_batch(src.url, out.url, options, workers=workers, progress=tick,
+                              force=force, cluster=cluster)
+                if src.is_remote or out.is_remote
+                else run_batch(src.local_path, out.local_path, options, workers=workers,
+                               progress=tick, force=force, cluster=cluster)
             )  # fmt: skip
         emit_json(target, report.to_json(show_paths=show_paths))
     if target.text:
@@ -224,7 +239,12 @@ def _print_summary(report: DefaceReport, *, show_paths: bool) -> None:
 
 
 def _check_qc_dir(
-    qc: Path, *, input_path: Path, output: Path, brain_mask: Path | None, applyto: list[Path]
+    qc: Path,
+    *,
+    input_path: Path | None,
+    output: Path | None,
+    brain_mask: Path | None,
+    applyto: list[Path],
 ) -> None:
     """The QC renderings show the face before defacing: never in INPUT, OUTPUT or a release."""
     inputs: dict[str, Path | None] = {"INPUT": input_path, "--brain-mask": brain_mask}
