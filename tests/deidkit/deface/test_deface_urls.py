@@ -187,3 +187,13 @@ def test_memory_on_a_dask_cluster_of_threads(local_run: LocalRun, memory: tuple[
                                cluster=cluster)  # fmt: skip
     assert report.results == local_run.report.results
     assert memory_tree(fs, f"{root}/out") == local_run.tree
+
+
+def test_local_url_on_two_worker_processes(local_run: LocalRun, tmp_path: Path) -> None:
+    # local:// is fsspec's own local file system: shared by processes, puts not atomic (a temp
+    # name beside the target, then moved), so this runs the process pool and the moved puts.
+    out = tmp_path / "out"
+    report = run_url_batch(f"local://{local_run.source}", f"local://{out}", DefaceOptions(),
+                           workers=2)  # fmt: skip
+    assert report.results == local_run.report.results
+    assert read_tree(out) == local_run.tree  # no temp file left
