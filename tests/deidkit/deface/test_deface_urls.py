@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -75,10 +76,13 @@ def memory_tree(fs: Any, root: str) -> dict[str, bytes]:
 
 
 def test_memory_to_memory_gives_the_bytes_of_a_local_run(
-    local_run: LocalRun, memory: tuple[Any, str]
+    local_run: LocalRun, memory: tuple[Any, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fs, root = memory
     upload(local_run.source, fs, f"{root}/in")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where the private copies go
     ticks: list[str] = []
     report = run_url_batch(f"memory://{root}/in", f"memory://{root}/out", DefaceOptions(),
                            workers=2, progress=lambda r: ticks.append(r.status))  # fmt: skip
@@ -86,6 +90,7 @@ def test_memory_to_memory_gives_the_bytes_of_a_local_run(
     assert report.left_behind == local_run.report.left_behind == {"text": 1}
     assert sorted(ticks) == ["defaced", "defaced", "scrubbed"]
     assert memory_tree(fs, f"{root}/out") == local_run.tree  # the run report too
+    assert not any(scratch.iterdir())  # the skeleton and each group's copy are gone
 
 
 def test_a_rerun_resumes_into_its_own_output_and_removes_stale_files(
