@@ -233,6 +233,11 @@ def _print_summary(report: DefaceReport, *, show_paths: bool) -> None:
             typer.echo(f"{r.status:8} {name}{qc_note}{note}")
     summary = ", ".join(f"{n} {s}" for s, n in sorted(report.counts().items()))
     typer.echo(f"summary: {summary}")
+    if report.reused:
+        typer.echo(
+            f"resumed: {report.reused} image group(s) an earlier run into OUTPUT finished "
+            "were not defaced again (same settings, inputs and outputs)"
+        )
     if report.left_behind:
         kinds = ", ".join(f"{n} {kind}" for kind, n in report.left_behind.items())
         typer.echo(f"left behind (not written to OUTPUT): {kinds}")

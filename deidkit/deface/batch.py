@@ -16,6 +16,7 @@ import contextlib
 import functools
 import os
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -42,6 +43,15 @@ from deidkit.deface.errors import BrainOverlapError, FaceStillDetectedError
 from deidkit.deface.nifti_io import is_nifti_path
 from deidkit.deface.output import prepare_output
 from deidkit.deface.pipeline import deface_nifti_group, flag_note, run_qc, write_description
+from deidkit.deface.resume import (
+    RESUMABLE_KINDS,
+    GroupJob,
+    GroupOutcome,
+    group_key,
+    local_reader,
+    reuse_or_run,
+    settings_fingerprint,
+)
 from deidkit.deface.tasks import BAD_STATUSES, OK_STATUSES, DefaceOptions, FileResult, Task
 
 if TYPE_CHECKING:
@@ -62,6 +72,7 @@ __all__ = [
     "plan",
     "public_message",
     "run_batch",
+    "run_group",
     "run_task",
 ]
 
@@ -73,6 +84,8 @@ class DefaceReport:
     results: list[FileResult] = field(default_factory=list)
     #: Files of INPUT not written to OUTPUT, counted by kind (``json``, ``table``, ...).
     left_behind: dict[str, int] = field(default_factory=dict)
+    #: Image groups not defaced again: an earlier run into OUTPUT left them unchanged.
+    reused: int = 0
 
     @property
     def outputs(self) -> list[str]:
@@ -250,6 +263,18 @@ def _run_task_alone(task: Task, options: DefaceOptions) -> list[FileResult]:
         return run_task(task, options)
 
 
+def run_group(job: GroupJob, options: DefaceOptions) -> GroupOutcome:
+    """Run a job's task into a local OUTPUT, or reuse what an earlier run wrote for it."""
+    task = job.task
+    return reuse_or_run(
+        job,
+        task,
+        options,
+        deface=functools.partial(_run_task_alone, task, options),
+        at_output=local_reader(task.out_root),
+    )
+
+
 def run_task(task: Task, options: DefaceOptions) -> list[FileResult]:
     """Run one task; errors become results, never exceptions."""
     first = _rel(task.sources[0], task.root)
@@ -314,7 +339,12 @@ def _worker_init() -> None:
 
 
 def _report_document(
-    report: DefaceReport, options: DefaceOptions, *, complete: bool, outputs: list[str]
+    report: DefaceReport,
+    options: DefaceOptions,
+    *,
+    complete: bool,
+    outputs: list[str],
+    groups: dict[str, Any],
 ) -> dict[str, Any]:
     # Counts and options only: no path of INPUT, of the brain mask or of the QC folder.
     return {
@@ -335,6 +365,7 @@ def _report_document(
         "counts": report.counts(),
         "left_behind": report.left_behind,
         "outputs": outputs,
+        "groups": dict(sorted(groups.items())),
     }
 
 
@@ -388,15 +419,22 @@ class ReportFolder(Protocol):
     @property
     def previous_outputs(self) -> tuple[str, ...]: ...
 
+    @property
+    def previous_records(self) -> dict[str, Any]: ...
+
     def write_report(self, document: dict[str, Any]) -> None: ...
 
     def tidy(self, outputs: set[str] | None) -> int: ...
 
 
 class TaskRunner(Protocol):
-    """Runs one task in a worker; must pickle (a module-level function or a partial of one)."""
+    """Runs one job in a worker; must pickle (a module-level function or a partial of one).
 
-    def __call__(self, task: Task, options: DefaceOptions) -> list[FileResult]: ...
+    :func:`run_group` is the local one: it defaces the job's task, or reuses the earlier
+    run's results when the job's record still holds (:mod:`deidkit.deface.resume`).
+    """
+
+    def __call__(self, job: GroupJob, options: DefaceOptions) -> GroupOutcome: ...
 
 
 def execute_plan(
@@ -411,32 +449,103 @@ def execute_plan(
 ) -> DefaceReport:
     """Run planned tasks into a prepared OUTPUT (:func:`run_batch` after its checks).
 
-    ``runner`` replaces :func:`run_task` (with one head at a time per process), e.g. to
-    fetch a task's inputs from a URL first and put its outputs after
-    (:mod:`deidkit.deface.remote`).
+    ``runner`` replaces :func:`run_group`, e.g. to fetch a task's inputs from a URL first
+    and put its outputs after (:mod:`deidkit.deface.remote`). An image group that an
+    earlier run into OUTPUT finished, with the same settings and inputs and its outputs
+    unchanged, is not defaced again (:mod:`deidkit.deface.resume`; counted in ``reused``).
     """
     report = DefaceReport(left_behind=planned.left_behind)
     previous = sorted(folder.previous_outputs)
     # Another participant's earlier outputs are not this run's to rewrite or remove.
     labels = participant_labels(options.participant_labels)
     others = [p for p in previous if not in_selection(Path(p), labels)]
-    folder.write_report(_report_document(report, options, complete=False, outputs=previous))
+    journal = _Journal(folder, report, options, previous)
+    journal.write(complete=False)
+    settings = settings_fingerprint(options)
+    jobs = [GroupJob(t, settings, journal.previous_record(t)) for t in planned.tasks]
     try:
-        _run_tasks(planned.tasks, options, report, workers=workers, progress=progress,
+        _run_tasks(jobs, options, report, journal, workers=workers, progress=progress,
                    cluster=cluster, runner=runner)  # fmt: skip
     except BaseException:
         # Interrupted: keep every earlier output (the next run rewrites or removes them),
-        # but list what this run wrote too, so that the next run can tell them apart.
+        # but list what this run wrote too, so that the next run can tell them apart, and
+        # the records of the groups that finished, so that the next run skips them.
         folder.tidy(None)
-        known = sorted({*previous, *report.outputs})
         with contextlib.suppress(OSError):
-            folder.write_report(_report_document(report, options, complete=False, outputs=known))
+            journal.write(complete=False)
         raise
     outputs = sorted({*report.outputs, *others})
     _count_unwritten_sidecars(planned.tasks, set(outputs), report.left_behind)
     folder.tidy(set(outputs))
-    folder.write_report(_report_document(report, options, complete=True, outputs=outputs))
+    journal.keep_only({group_key(j.task) for j in jobs if _resumable(j.task)}, set(others))
+    journal.write(complete=True, outputs=outputs)
     return report
+
+
+def _resumable(task: Task) -> bool:
+    return task.kind in RESUMABLE_KINDS
+
+
+#: The report is rewritten as groups finish, but it grows with them: a rewrite waits until
+#: about 20 times its own duration has passed, so rewriting costs about 5 % of the run.
+_REWRITE_WAIT = 20.0
+
+
+class _Journal:
+    """The run report and the group records that go into it as groups finish."""
+
+    def __init__(
+        self,
+        folder: ReportFolder,
+        report: DefaceReport,
+        options: DefaceOptions,
+        previous: list[str],
+    ) -> None:
+        self._folder, self._report, self._options = folder, report, options
+        self._previous = previous
+        self._earlier = dict(folder.previous_records)
+        self._records = dict(self._earlier)
+        self._due = 0.0
+
+    def previous_record(self, task: Task) -> dict[str, Any] | None:
+        record = self._earlier.get(group_key(task)) if _resumable(task) else None
+        return record if isinstance(record, dict) else None
+
+    def write(self, *, complete: bool, outputs: list[str] | None = None) -> None:
+        """Write the report; ``outputs`` None: the earlier run's and this run's so far."""
+        known = sorted({*self._previous, *self._report.outputs}) if outputs is None else outputs
+        started = time.monotonic()
+        document = _report_document(self._report, self._options, complete=complete,
+                                    outputs=known, groups=self._records)  # fmt: skip
+        self._folder.write_report(document)
+        now = time.monotonic()
+        self._due = now + _REWRITE_WAIT * (now - started)
+
+    def finished(self, task: Task, outcome: GroupOutcome) -> None:
+        """Keep a finished group's record (or drop its stale one) and maybe rewrite."""
+        if not _resumable(task):
+            return
+        key = group_key(task)
+        if outcome.record is None:
+            self._records.pop(key, None)
+        else:
+            self._records[key] = outcome.record
+        self._report.reused += outcome.reused
+        if time.monotonic() >= self._due:
+            self.write(complete=False)
+
+    def keep_only(self, planned: set[str], others: set[str]) -> None:
+        """Drop records of groups this run did not plan, but for other participants' ones."""
+        self._records = {
+            key: record
+            for key, record in self._records.items()
+            if key in planned or _outputs_among(record, others)
+        }
+
+
+def _outputs_among(record: dict[str, Any], names: set[str]) -> bool:
+    outputs = record.get("outputs")
+    return isinstance(outputs, dict) and bool(outputs) and set(outputs) <= names
 
 
 def _count_unwritten_sidecars(tasks: list[Task], written: set[str], left: dict[str, int]) -> None:
@@ -453,25 +562,28 @@ def _count_unwritten_sidecars(tasks: list[Task], written: set[str], left: dict[s
 
 
 def _run_tasks(
-    tasks: list[Task],
+    jobs: list[GroupJob],
     options: DefaceOptions,
     report: DefaceReport,
+    journal: _Journal,
     *,
     workers: int,
     progress: Callable[[FileResult], None] | None,
     cluster: DaskCluster | None = None,
     runner: TaskRunner | None = None,
 ) -> None:
-    def collect(results: list[FileResult]) -> None:
-        for r in results:
+    def collect(job: GroupJob, outcome: GroupOutcome) -> None:
+        for r in outcome.results:
             report.results.append(r)
             if progress is not None:
                 progress(r)
+        journal.finished(job.task, outcome)
 
-    heavy = [t for t in tasks if t.kind in ("nifti", "dicom")]
-    light = [t for t in tasks if t.kind not in ("nifti", "dicom")]
-    for task in light:
-        collect(run_task(task, options) if runner is None else runner(task, options))
+    run: TaskRunner = runner or run_group
+    heavy = [j for j in jobs if j.task.kind in ("nifti", "dicom")]
+    light = [j for j in jobs if j.task.kind not in ("nifti", "dicom")]
+    for job in light:
+        collect(job, run(job, options))
     # Worker processes start from multiprocessing's default context, as they always have.
     executor: Executor = (
         cluster.executor(initializer=_worker_init, name="deface")
@@ -481,7 +593,7 @@ def _run_tasks(
         else LocalProcessExecutor(workers, initializer=_worker_init, start_method=None)
     )
     with executor:
-        one = functools.partial(runner or _run_task_alone, options=options)
-        for results in executor.map(one, heavy):
-            collect(results)
+        one = functools.partial(run, options=options)
+        for job, outcome in zip(heavy, executor.map(one, heavy), strict=True):
+            collect(job, outcome)
     report.results.sort(key=lambda r: r.path)

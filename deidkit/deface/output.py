@@ -5,7 +5,9 @@ it recognises by the report it left there (:data:`REPORT_NAME`); any other non-e
 needs ``force``, and an existing file is refused. The report is written first (``complete``
 false), so that a run interrupted half way is still recognised, and again at the end. It
 holds counts, options and the names of the files the run wrote (names already in OUTPUT),
-never the name of a file that failed or was left behind.
+never the name of a file that failed or was left behind, and a record of each image group
+that finished (its results and output digests, :mod:`deidkit.deface.resume`), rewritten as
+groups finish, so that a rerun skips them.
 
 At the end, files an earlier run wrote that this run did not write again are removed (so
 OUTPUT never holds a stale image the report does not list), and so are folders the run
@@ -31,6 +33,8 @@ __all__ = [
     "OutputFolder",
     "listed_outputs",
     "prepare_output",
+    "previous_records",
+    "safe_rel",
 ]
 
 #: The report's name inside OUTPUT: a dotfile, which BIDS tools (and deface's own planner)
@@ -53,6 +57,8 @@ class OutputFolder:
     root: Path
     ours: bool
     previous_outputs: tuple[str, ...] = ()
+    #: The earlier run's records of finished image groups (:mod:`deidkit.deface.resume`).
+    previous_records: dict[str, Any] = field(default_factory=dict)
     existing_dirs: frozenset[str] = field(default_factory=frozenset)
 
     def write_report(self, document: dict[str, Any]) -> None:
@@ -92,8 +98,8 @@ class OutputFolder:
                 here.rmdir()
 
 
-def _safe_rel(value: object) -> str | None:
-    # The report is read back from disk: only plain relative names inside OUTPUT count.
+def safe_rel(value: object) -> str | None:
+    """``value`` as a plain relative name inside OUTPUT, or None (a report read back)."""
     if not isinstance(value, str) or not value or "\\" in value:
         return None
     rel = PurePosixPath(value)
@@ -153,11 +159,24 @@ def prepare_output(output: Path, *, force: bool = False) -> OutputFolder:
         if not force:
             raise OutputPathError(ERR_FOREIGN)
         return OutputFolder(output, ours=False, existing_dirs=_existing_dirs(output))
-    return OutputFolder(output, ours=True, previous_outputs=listed_outputs(report))
+    return OutputFolder(
+        output,
+        ours=True,
+        previous_outputs=listed_outputs(report),
+        previous_records=previous_records(report),
+    )
 
 
 def listed_outputs(report: dict[str, Any]) -> tuple[str, ...]:
     """The outputs an earlier run's report lists: plain relative names inside OUTPUT only."""
     listed = report.get("outputs")
-    previous = [_safe_rel(v) for v in listed] if isinstance(listed, list) else []
+    previous = [safe_rel(v) for v in listed] if isinstance(listed, list) else []
     return tuple(p for p in previous if p)
+
+
+def previous_records(report: dict[str, Any]) -> dict[str, Any]:
+    """The image-group records an earlier run's report holds (checked when they are used)."""
+    groups = report.get("groups")
+    if not isinstance(groups, dict):
+        return {}
+    return {k: v for k, v in groups.items() if isinstance(k, str) and isinstance(v, dict)}

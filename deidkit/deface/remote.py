@@ -33,7 +33,7 @@ import posixpath
 import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,14 +50,16 @@ from deidkit.deface.output import (
     REPORT_TOOL,
     listed_outputs,
     prepare_output,
+    previous_records,
 )
+from deidkit.deface.resume import GroupJob, GroupOutcome, Reader, local_reader, reuse_or_run
 from deidkit.deface.tasks import DefaceOptions, FileResult, Task
 
 if TYPE_CHECKING:
     from deidkit.core.dask_executor import DaskCluster
     from deidkit.deface.batch import ReportFolder
 
-__all__ = ["UrlOutputFolder", "UrlSides", "run_url_batch", "run_url_task"]
+__all__ = ["UrlOutputFolder", "UrlSides", "run_url_batch", "run_url_group", "run_url_task"]
 
 #: Bytes of a file the planner reads (``is_dicom_file``: the magic at offset 128).
 _HEAD = 132
@@ -84,6 +86,8 @@ class UrlOutputFolder:
 
     out: Location
     previous_outputs: tuple[str, ...] = ()
+    #: The earlier run's records of finished image groups (:mod:`deidkit.deface.resume`).
+    previous_records: dict[str, Any] = field(default_factory=dict)
 
     def write_report(self, document: dict[str, Any]) -> None:
         """Put the run report (``document`` and the marker keys) as a local run writes it."""
@@ -123,7 +127,7 @@ def prepare_url_output(out: Location, *, force: bool) -> UrlOutputFolder:
         if not force:
             raise OutputPathError(ERR_FOREIGN)
         return UrlOutputFolder(out)
-    return UrlOutputFolder(out, listed_outputs(report))
+    return UrlOutputFolder(out, listed_outputs(report), previous_records(report))
 
 
 def _read_url_report(out: Location) -> dict[str, Any] | None:
@@ -175,7 +179,7 @@ def run_url_batch(
             else prepare_output(out.local_path, force=force)
         )
         sides = UrlSides(base, out if out.is_remote else None)
-        runner = functools.partial(run_url_task, sides=sides)
+        runner = functools.partial(run_url_group, sides=sides)
         return execute_plan(planned, folder, options, workers=workers, progress=progress,
                             cluster=cluster, runner=runner)  # fmt: skip
 
@@ -240,6 +244,16 @@ def run_url_task(task: Task, options: DefaceOptions, *, sides: UrlSides) -> list
     Errors become results, never exceptions (as :func:`run_task`); messages of fetch and
     put failures give the error's type only (backends' messages quote URLs).
     """
+    return run_url_group(GroupJob(task), options, sides=sides).results
+
+
+def run_url_group(job: GroupJob, options: DefaceOptions, *, sides: UrlSides) -> GroupOutcome:
+    """:func:`run_url_task`, or the earlier run's results where its record still holds.
+
+    The group is fetched either way (its record is checked against the inputs' bytes); a
+    skipped group's outputs are read back from OUTPUT to check their digests.
+    """
+    task = job.task
     first = _rel(task.sources[0], task.root)
     with tempfile.TemporaryDirectory(prefix="deidkit-deface-") as scratch:
         place = Path(scratch)  # 0700: the copies are the patient's images
@@ -248,14 +262,31 @@ def run_url_task(task: Task, options: DefaceOptions, *, sides: UrlSides) -> list
             try:
                 local = _fetched(task, sides.source, place / "in")
             except Exception as exc:
-                return [FileResult(first, "failed", f"{type(exc).__name__} while reading")]
+                failed = FileResult(first, "failed", f"{type(exc).__name__} while reading")
+                return GroupOutcome([failed])
         if sides.output is not None:
             local = replace(local, out_root=place / "out")
-        with _ONE_HEAD_AT_A_TIME:
-            results = run_task(local, options)
-        if sides.output is None:
-            return results
-        return _put_outputs(results, place / "out", sides.output)
+        deface = functools.partial(_deface_and_put, local, options, sides.output)
+        at_output = (
+            local_reader(task.out_root) if sides.output is None else _url_reader(sides.output)
+        )
+        return reuse_or_run(job, local, options, deface=deface, at_output=at_output)
+
+
+def _deface_and_put(task: Task, options: DefaceOptions, out: Location | None) -> list[FileResult]:
+    with _ONE_HEAD_AT_A_TIME:
+        results = run_task(task, options)
+    return results if out is None else _put_outputs(results, task.out_root, out)
+
+
+def _url_reader(out: Location) -> Reader:
+    def read(rel: str) -> bytes | None:
+        try:
+            return out.read_bytes(out.child(rel))
+        except (OSError, ValueError):  # FileNotFoundError among them; backends' own errors
+            return None
+
+    return read
 
 
 def _rel(path: Path, root: Path) -> str:
