@@ -57,7 +57,7 @@ from deidkit.core.errors import DeidkitError  # noqa: E402
 from deidkit.deface.core import changed_voxels, deface_raw, fill_value, scaled_volume  # noqa: E402
 from deidkit.deface.geometry import Grid  # noqa: E402
 from deidkit.deface.methods import posed  # noqa: E402
-from deidkit.deface.qc import HOG_THRESHOLD, ViewScores, view_scores  # noqa: E402
+from deidkit.deface.qc import HOG_THRESHOLD, ViewScores, view_levels, view_scores  # noqa: E402
 from deidkit.deface.qc import visible_face_removed as visible_removed  # noqa: E402
 from deidkit.deface.templates import HeadTemplate, load_template  # noqa: E402
 
@@ -270,9 +270,19 @@ def _upstream(raw: Any, grid: Grid, truth: Any) -> Any:
 
 
 def evaluate(
-    raw: Any, grid: Grid, truth: Any, scaling: tuple[float, float], method: str, pose: Grid
+    raw: Any,
+    grid: Grid,
+    truth: Any,
+    scaling: tuple[float, float],
+    method: str,
+    pose: Grid,
+    levels: dict[str, float] | None,
 ) -> dict[str, Any]:
-    """Deface one variant with ``method`` and score it against the truth (renders: ``pose``)."""
+    """Deface one variant with ``method`` and score it against the truth (renders: ``pose``).
+
+    ``levels``: the input's surface thresholds per view, as the QC renders outputs (None:
+    each output at its own, the QC before issue 20's last fix, ``--own-levels``).
+    """
     row: dict[str, Any] = {"method": method}
     start, cpu = time.perf_counter(), time.process_time()
     face = None
@@ -295,12 +305,12 @@ def evaluate(
     before = scaled_volume(raw, scaling)
     after = scaled_volume(out, scaling)
     if face is not None:
-        row["reface_face"] = _summary(view_scores(after, pose))[2]
+        row["reface_face"] = _summary(view_scores(after, pose, levels=levels))[2]
         after = np.where(face, np.float32(0.0), after).astype(np.float32)
     changed = changed_voxels(raw, out)
     first = out.reshape((*out.shape[:3], -1))[..., 0]
     gone = changed | (first == fill_value(raw, scaling))
-    haar, hog, fired = _summary(view_scores(after, pose))
+    haar, hog, fired = _summary(view_scores(after, pose, levels=levels))
     visible = visible_removed(before, after, pose, truth.face)
     row.update(
         status="defaced",
@@ -335,6 +345,7 @@ def _line(row: dict[str, Any]) -> str:
         f"haar={row.get('haar_after', '-')!s:>2} "
         f"hog={'-' if hog is None else f'{hog:+.2f}':>5} "
         f"{row.get('seconds', 0):5}s cpu={row.get('cpu_seconds', '-')!s:>5}s "
+        f"before={'face' if row['detected_before'] else 'none'} "
         f"{'PASS' if row['pass'] else 'FAIL'}"
         + (f"  [{row['finding'][:40]}]" if row.get("finding") else "")
     )
@@ -349,6 +360,11 @@ def main() -> None:
     )
     parser.add_argument("--only", nargs="*", default=None)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--own-levels",
+        action="store_true",
+        help="render each output at its own surface threshold (the QC before the fix)",
+    )
     args = parser.parse_args()
     print(f"load average at start: {_load()}", flush=True)
     heads = {"A": load_template()}
@@ -364,9 +380,12 @@ def main() -> None:
             heads[key] = head_b(heads["A"])
         raw, grid, truth, scaling, true_pose = build(heads[key], spec)
         pose = posed(grid, true_pose)
-        _, hog_before, fired_before = _summary(view_scores(scaled_volume(raw, scaling), pose))
+        volume = scaled_volume(raw, scaling)
+        scores_before = view_scores(volume, pose)
+        _, hog_before, fired_before = _summary(scores_before)
+        levels = None if args.own_levels else view_levels(volume, pose, scores=scores_before)
         for method in args.methods:
-            scored = evaluate(raw, grid, truth, scaling, method, pose)
+            scored = evaluate(raw, grid, truth, scaling, method, pose, levels)
             row = {"variant": name, "head": key, **scored}
             row.update(detected_before=fired_before, hog_before=hog_before)
             row["pass"] = _passes(row)
@@ -380,8 +399,11 @@ def main() -> None:
         timed = [r for r in mine if "cpu_seconds" in r]
         worst = max((r["seconds"] for r in timed), default=0.0)
         worst_cpu = max((r["cpu_seconds"] for r in timed), default=0.0)
+        before = sum(bool(r["detected_before"]) for r in mine)
+        after = sum(bool(r.get("detected_after")) for r in mine)
         print(
             f"{method:10s} {passed}/{len(mine)} pass (threshold HOG {HOG_THRESHOLD:+.1f}); "
+            f"face detected before {before}, after {after}; "
             f"slowest {worst:.1f} s wall, {worst_cpu:.1f} s CPU per volume"
         )
     print(f"load average at end: {_load()}")

@@ -83,9 +83,9 @@ def run_qc(
         )
         record, flagged = asdict(rec), rec.flagged
     else:
-        from deidkit.deface.qc import face_found, view_scores
+        from deidkit.deface.qc import face_found, view_levels, view_scores
 
-        flagged = face_found(view_scores(after, grid))
+        flagged = face_found(view_scores(after, grid, levels=view_levels(before, grid)))
     if flagged and options.strict:
         raise FaceStillDetectedError()
     return record

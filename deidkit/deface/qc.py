@@ -6,7 +6,9 @@ shipped in the opencv-python-headless wheel) on renderings upscaled 3x, and dlib
 frontal-face detector (compiled into the ``dlib-bin`` wheel, no model file) on the same
 depth lit from above. A file is flagged when either fires on any view; the record keeps
 every view's Haar hits and best HOG score, and the share of the visible face surface
-removed on the front view. When the defacing
+removed on the front view. The output is rendered at the input's head-surface level, view
+by view (:func:`view_levels`): at its own, lower one, air noise roughened the untouched
+forehead into pits that the Haar cascade read as eyes. When the defacing
 method registered the template, both renderings are made in the template's canonical pose
 (``"render_pose": "template"`` in the record), so the detector always sees an upright
 frontal face whatever the head's pitch, roll or yaw; otherwise in the subject's own pose.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -33,8 +36,8 @@ from deidkit.deface._deps import cv2
 from deidkit.deface.geometry import Grid
 from deidkit.deface.render import (
     LIGHT_FROM_BELOW,
-    front_depth,
     front_surface,
+    front_view,
     render_pose,
     render_views,
     shade,
@@ -122,10 +125,14 @@ _PROFILE_CASCADE = "haarcascade_profileface.xml"
 
 @dataclass(frozen=True)
 class ViewScores:
-    """Both detectors on one view: Haar hits and dlib's best HOG score (None: no window)."""
+    """Both detectors on one view: Haar hits and dlib's best HOG score (None: no window).
+
+    ``level`` is the head-surface threshold the view was rendered at (:func:`view_levels`).
+    """
 
     haar: int
     hog: float | None
+    level: float | None = None
 
     @property
     def fired(self) -> bool:
@@ -171,19 +178,43 @@ def hog_score(image: NDArray[np.uint8]) -> float | None:
     return round(float(max(scores)), 3) if len(scores) else None
 
 
-def view_scores(volume: NDArray[np.float32], grid: Grid) -> dict[str, ViewScores]:
+def view_scores(
+    volume: NDArray[np.float32], grid: Grid, *, levels: Mapping[str, float] | None = None
+) -> dict[str, ViewScores]:
     """Render every view of :data:`VIEW_YAWS` and run both detectors on each.
 
     Haar: the frontal cascade on every view, plus the profile cascade on the turned ones;
     both on the QC shading (light from below). HOG: on the same depth lit from above.
+    ``levels`` (view -> surface threshold): pass the input's (:func:`view_levels`) when
+    ``volume`` is a defaced output, so the head that defacing left is rendered as it was
+    and not roughened by the output's own, lower threshold (see
+    :func:`~deidkit.deface.render.front_view`).
     """
     out: dict[str, ViewScores] = {}
     for view, yaw in VIEW_YAWS.items():
-        depth = front_depth(volume, grid, yaw_deg=yaw)
+        level = None if levels is None else levels.get(view)
+        depth, used = front_view(volume, grid, yaw_deg=yaw, level=level)
         haar_img = shade(depth, light_from_below=LIGHT_FROM_BELOW)
         haar = detect_faces(haar_img) + (detect_profiles(haar_img) if yaw else 0)
-        out[view] = ViewScores(haar, hog_score(shade(depth, light_from_below=HOG_LIGHT_FROM_BELOW)))
+        hog = hog_score(shade(depth, light_from_below=HOG_LIGHT_FROM_BELOW))
+        out[view] = ViewScores(haar, hog, used)
     return out
+
+
+def view_levels(
+    volume: NDArray[np.float32],
+    grid: Grid,
+    *,
+    scores: Mapping[str, ViewScores] | None = None,
+) -> dict[str, float]:
+    """Head-surface threshold of each view of ``volume`` (the input before defacing).
+
+    Taken from ``scores`` (:func:`view_scores` of the same volume) when given, else
+    rendered (no detector runs).
+    """
+    if scores is not None:
+        return {view: s.level for view, s in scores.items() if s.level is not None}
+    return {view: front_view(volume, grid, yaw_deg=yaw)[1] for view, yaw in VIEW_YAWS.items()}
 
 
 def face_found(scores: dict[str, ViewScores]) -> bool:
@@ -278,8 +309,11 @@ def write_qc(
         ``flagged`` is True when either detector still finds a face on any view.
     """
     cv = cv2()
-    views_before, views_after = render_views(before, grid), render_views(after, grid)
-    scores_before, scores_after = view_scores(before, grid), view_scores(after, grid)
+    scores_before = view_scores(before, grid)
+    levels = view_levels(before, grid, scores=scores_before)
+    scores_after = view_scores(after, grid, levels=levels)
+    views_before = render_views(before, grid, level=levels.get("front"))
+    views_after = render_views(after, grid, level=levels.get("front"))
     detected_before, detected_after = face_found(scores_before), face_found(scores_after)
     ident = qc_id(relative_path)
     pose = render_pose(grid)

@@ -74,16 +74,26 @@ def _shade(
     return img.astype(np.uint8)
 
 
-def head_surface(vol: NDArray[np.float32]) -> NDArray[np.bool_]:
-    """Head voxels of a rendering volume: smoothed, thresholded, largest component only."""
+def head_surface(vol: NDArray[np.float32], *, level: float | None = None) -> NDArray[np.bool_]:
+    """Head voxels of a rendering volume: smoothed, thresholded, largest component only.
+
+    ``level`` is the intensity threshold on the smoothed volume (default: its own
+    :func:`~deidkit.deface.intensity.head_threshold`).
+    """
+    return _head_surface(vol, level)[0]
+
+
+def _head_surface(vol: NDArray[np.float32], level: float | None) -> tuple[NDArray[np.bool_], float]:
     smooth = ndimage.gaussian_filter(vol, SMOOTH_MM / RENDER_MM)
-    inside = smooth > head_threshold(smooth)
+    if level is None:
+        level = head_threshold(smooth)
+    inside = smooth > level
     labels, count = ndimage.label(inside)
     if count > 1:
         sizes = np.bincount(labels.ravel())
         sizes[0] = 0
         inside = labels == int(np.argmax(sizes))
-    return np.asarray(inside, dtype=bool)
+    return np.asarray(inside, dtype=bool), float(level)
 
 
 def shade(depth: NDArray[np.float32], *, light_from_below: float) -> NDArray[np.uint8]:
@@ -134,16 +144,38 @@ def front_depth(
     quarter view); the pose is chosen as in :func:`render_views`. Rows are S (top superior),
     columns R..L as a viewer facing the subject sees them.
     """
+    return front_view(volume, grid, yaw_deg=yaw_deg, template_transform=template_transform)[0]
+
+
+def front_view(
+    volume: NDArray[np.float32],
+    grid: Grid,
+    *,
+    yaw_deg: float = 0.0,
+    template_transform: FloatArray | None = None,
+    level: float | None = None,
+) -> tuple[NDArray[np.float32], float]:
+    """:func:`front_depth` of the surface at ``level`` (default: the volume's own), and the level.
+
+    A defaced volume's own level is not the original's: the emptied zone, smoothed, adds
+    low values that pull the air estimate down (to half the original's on a noisy 1 mm
+    head), so air noise joins the scalp as speckle that a detector can read as eyes. The
+    level of the same view before defacing keeps the untouched head's surface where it was.
+    """
     from deidkit.deface.methods import template_transform as carried
 
     transform = carried(grid) if template_transform is None else template_transform
-    inside = head_surface(_render_volume(volume, grid, transform, yaw_deg))
+    inside, used = _head_surface(_render_volume(volume, grid, transform, yaw_deg), level)
     depth = _depth_image(inside, axis=1, from_high=True)
-    return np.asarray(depth.T[::-1, :], dtype=np.float32)
+    return np.asarray(depth.T[::-1, :], dtype=np.float32), used
 
 
 def render_views(
-    volume: NDArray[np.float32], grid: Grid, *, template_transform: FloatArray | None = None
+    volume: NDArray[np.float32],
+    grid: Grid,
+    *,
+    template_transform: FloatArray | None = None,
+    level: float | None = None,
 ) -> dict[str, NDArray[np.uint8]]:
     """Render the head surface from the front and from the (subject's) right side.
 
@@ -155,6 +187,9 @@ def render_views(
         The volume's grid; a ``PosedGrid`` (from a defacing method) selects the template pose.
     template_transform
         Optional 4x4 subject -> template world map; overrides the grid's own.
+    level
+        Surface threshold (as :func:`front_view`; the front view's level before defacing
+        renders an output's untouched head as it was).
 
     Returns
     -------
@@ -164,7 +199,7 @@ def render_views(
     from deidkit.deface.methods import template_transform as carried
 
     transform = carried(grid) if template_transform is None else template_transform
-    inside = head_surface(_render_volume(volume, grid, transform, 0.0))
+    inside = head_surface(_render_volume(volume, grid, transform, 0.0), level=level)
     # Front: look along -A (from anterior); image rows = S (top = superior), cols = R..L
     # as a viewer facing the subject sees them (subject's right on the viewer's left).
     front = _depth_image(inside, axis=1, from_high=True)  # (x, z)
