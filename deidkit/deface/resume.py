@@ -147,7 +147,7 @@ def _record(
     return {
         "settings": settings,
         "inputs": inputs,
-        "results": [asdict(r) for r in results],
+        "results": [{**asdict(r), "outputs": list(r.outputs)} for r in results],  # as JSON
         "outputs": outputs,
         "qc_files": qc_files,
     }

@@ -9,6 +9,7 @@ again; other settings deface every group again; the same over a ``memory://`` OU
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,7 +30,7 @@ from deidkit.cli import app
 from deidkit.commands._common import EXIT_OK
 from deidkit.deface import DefaceOptions, DefaceReport, run_batch, run_url_batch
 from deidkit.deface.output import REPORT_NAME, prepare_output
-from deidkit.deface.resume import GroupJob, GroupOutcome
+from deidkit.deface.resume import GroupJob, GroupOutcome, local_reader, reuse_or_run
 from deidkit.deface.tasks import FileResult, Task
 from deidkit.deface.templates import HeadTemplate
 
@@ -117,65 +118,90 @@ def test_a_crashed_run_resumes_and_skips_the_finished_group(
     assert third.results == ref_report.results and read_tree(out) == read_tree(ref_out)
 
 
-def test_a_tampered_or_missing_output_is_defaced_again(
+def copy_tree(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_a_changed_or_missing_output_is_defaced_again(
     source: Path, reference: tuple[DefaceReport, Path], tmp_path: Path, defaced: list[str]
 ) -> None:
     ref_report, ref_out = reference
-    out = tmp_path / "out"
-    run_batch(source, out, DefaceOptions())
+    out = copy_tree(ref_out, tmp_path / "out")
     (out / "x" / "b_T1w.nii.gz").write_bytes(b"tampered")
-    slices = sorted((out / "series1").iterdir())
-    slices[0].unlink()
-    defaced.clear()
+    # A sidecar belongs to its image's group: without it, that group is defaced again.
+    (out / "a_T1w.json").unlink()
     again = run_batch(source, out, DefaceOptions())
-    assert sorted(defaced) == ["series1", "x/b_T1w.nii.gz"] and again.reused == 1
+    assert sorted(defaced) == ["a_T1w.nii.gz", "x/b_T1w.nii.gz"] and again.reused == 1
     assert again.results == ref_report.results
-    assert read_tree(out) == read_tree(ref_out)
-    # A changed sidecar output belongs to its image's group: that group is defaced again.
-    (out / "a_T1w.json").write_text("{}")
-    defaced.clear()
-    run_batch(source, out, DefaceOptions())
-    assert defaced == ["a_T1w.nii.gz"]
     assert read_tree(out) == read_tree(ref_out)
 
 
 def test_other_settings_or_a_changed_input_deface_again(
-    source: Path, tmp_path: Path, defaced: list[str]
+    source: Path, reference: tuple[DefaceReport, Path], tmp_path: Path, defaced: list[str]
 ) -> None:
-    out = tmp_path / "out"
-    run_batch(source, out, DefaceOptions())
-    defaced.clear()
-    blurred = run_batch(source, out, DefaceOptions(blur=True))
-    assert sorted(defaced) == GROUPS and blurred.reused == 0
-    fresh = run_batch(source, tmp_path / "fresh", DefaceOptions(blur=True))
-    assert read_tree(out) == read_tree(tmp_path / "fresh")
-    assert blurred.results == fresh.results
+    _ref_report, ref_out = reference
     # An input changed in place (same name) is defaced again; the others are not.
-    copy = tmp_path / "in"
-    (copy / "x").mkdir(parents=True)
-    for rel, data in read_tree(source).items():
-        (copy / rel).parent.mkdir(parents=True, exist_ok=True)
-        (copy / rel).write_bytes(data)
-    run_batch(copy, tmp_path / "c", DefaceOptions())
-    (copy / "a_T1w.json").write_text(json.dumps({"EchoTime": 0.004}))
-    defaced.clear()
-    assert run_batch(copy, tmp_path / "c", DefaceOptions()).reused == 2
+    changed = copy_tree(source, tmp_path / "in")
+    (changed / "a_T1w.json").write_text(json.dumps({"EchoTime": 0.004}))
+    out = copy_tree(ref_out, tmp_path / "out")
+    assert run_batch(changed, out, DefaceOptions()).reused == 2
     assert defaced == ["a_T1w.nii.gz"]
-    assert json.loads((tmp_path / "c" / "a_T1w.json").read_text()) == {"EchoTime": 0.004}
-
-
-def test_a_record_that_names_files_outside_output_is_not_trusted(
-    source: Path, tmp_path: Path, defaced: list[str]
-) -> None:
-    out = tmp_path / "out"
-    run_batch(source, out, DefaceOptions())
-    report = json.loads((out / REPORT_NAME).read_text())
-    for record in report["groups"].values():
-        record["results"][0]["outputs"] = ["../elsewhere.nii.gz"]
-    (out / REPORT_NAME).write_text(json.dumps(report))
+    assert json.loads((out / "a_T1w.json").read_text()) == {"EchoTime": 0.004}
     defaced.clear()
-    assert run_batch(source, out, DefaceOptions()).reused == 0
-    assert sorted(defaced) == GROUPS
+    blurred = run_batch(changed, out, DefaceOptions(blur=True))
+    assert sorted(defaced) == GROUPS and blurred.reused == 0
+    report = json.loads((out / REPORT_NAME).read_text())
+    assert len(report["groups"]) == 3 and report["options"]["blur"] is True
+
+
+def test_a_record_is_checked_before_it_is_trusted(source: Path, tmp_path: Path) -> None:
+    task = batch.make_plan(source, tmp_path / "out", DefaceOptions()).tasks[0]
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a_T1w.nii.gz").write_bytes(b"defaced")
+    done = [FileResult("a_T1w.nii.gz", "defaced", "mask", None, ("a_T1w.nii.gz",))]
+    runs: list[int] = []
+
+    def deface() -> list[FileResult]:
+        runs.append(1)
+        return done
+
+    def outcome(job: GroupJob) -> GroupOutcome:
+        return reuse_or_run(job, task, DefaceOptions(), deface=deface, at_output=local_reader(out))
+
+    first = outcome(GroupJob(task, "settings"))
+    assert first.record is not None and not first.reused and len(runs) == 1
+    assert outcome(GroupJob(task, "settings", first.record)).reused and len(runs) == 1
+    assert not outcome(GroupJob(task, "other settings", first.record)).reused
+    outside = json.loads(json.dumps(first.record))
+    outside["results"][0]["outputs"] = ["../elsewhere.nii.gz"]
+    outside["outputs"] = {"../elsewhere.nii.gz": first.record["outputs"]["a_T1w.nii.gz"]}
+    assert not outcome(GroupJob(task, "settings", outside)).reused
+    failed = json.loads(json.dumps(first.record))
+    failed["results"][0]["status"] = "failed"  # never recorded: the report names no failure
+    assert not outcome(GroupJob(task, "settings", failed)).reused
+    assert len(runs) == 4
+    refused = [FileResult("a_T1w.nii.gz", "refused", "the brain would change")]
+    # With --qc, the QC files belong to the record: a changed one defaces the group again.
+    qc_dir = tmp_path / "qc"
+    qc_dir.mkdir()
+    (qc_dir / "abc123.png").write_bytes(b"png")
+    (qc_dir / "abc123.json").write_text("{}")
+    with_qc = [FileResult("a_T1w.nii.gz", "defaced", "mask", {"qc_id": "abc123"}, done[0].outputs)]
+    options = DefaceOptions(qc_dir=qc_dir)
+
+    def qc_outcome(job: GroupJob) -> GroupOutcome:
+        return reuse_or_run(job, task, options, deface=lambda: with_qc, at_output=local_reader(out))
+
+    recorded = qc_outcome(GroupJob(task, "qc")).record
+    assert recorded is not None and sorted(recorded["qc_files"]) == ["abc123.json", "abc123.png"]
+    assert qc_outcome(GroupJob(task, "qc", recorded)).reused
+    (qc_dir / "abc123.json").write_text('{"changed": 1}')
+    assert not qc_outcome(GroupJob(task, "qc", recorded)).reused
+    kept = reuse_or_run(GroupJob(task, "settings"), task, DefaceOptions(),
+                        deface=lambda: refused, at_output=local_reader(out))  # fmt: skip
+    assert kept.record is None
 
 
 _KILLED_RUN = """
@@ -204,29 +230,44 @@ def _cli(*args: str) -> tuple[int, str]:
 def test_a_killed_cli_run_resumes_with_the_same_command(
     source: Path, tmp_path: Path, defaced: list[str]
 ) -> None:
-    ref_out, ref_qc = tmp_path / "ref", tmp_path / "ref-qc"
-    code, ref_json = _cli(str(source), str(ref_out), "--qc", str(ref_qc), "--json")
+    source = copy_tree(source, tmp_path / "in")
+    shutil.rmtree(source / "series1")  # two groups are enough here
+    code, ref_json = _cli(str(source), str(tmp_path / "ref"), "--json")
     assert code == EXIT_OK, ref_json
-    out, qc = tmp_path / "out", tmp_path / "qc"
-    args = ["deface", str(source), str(out), "--qc", str(qc), "--json"]
+    out = tmp_path / "out"
+    args = ["deface", str(source), str(out), "--json"]
     killed = subprocess.run([sys.executable, "-c", _KILLED_RUN, *args],
                             capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    assert len(json.loads((out / REPORT_NAME).read_text())["groups"]) == 1
+    report = json.loads((out / REPORT_NAME).read_text())
+    assert report["complete"] is False and len(report["groups"]) == 1
     defaced.clear()
-    code, resumed_json = _cli(str(source), str(out), "--qc", str(qc), "--json")
+    code, resumed_json = _cli(str(source), str(out), "--json")
     assert code == EXIT_OK, resumed_json
-    assert len(defaced) == 2  # the first group was not defaced again
+    assert defaced == ["x/b_T1w.nii.gz"]  # the first group was not defaced again
     assert json.loads(resumed_json) == json.loads(ref_json)
-    assert read_tree(out) == read_tree(ref_out)
-    assert read_tree(qc) == read_tree(ref_qc)  # QC JSON and renderings
-    # The QC files belong to the record: a missing one defaces its group again.
-    next(qc.glob("*.json")).unlink()
+    assert read_tree(out) == read_tree(tmp_path / "ref")
+
+
+def test_a_rerun_with_qc_reuses_the_qc_record_and_keeps_its_files(
+    source: Path, tmp_path: Path, defaced: list[str]
+) -> None:
+    one = tmp_path / "in"
+    one.mkdir()
+    shutil.copy(source / "a_T1w.nii.gz", one)  # one group: QC renders take seconds
+    out, qc = tmp_path / "out", tmp_path / "qc"
+    code, first_json = _cli(str(one), str(out), "--qc", str(qc), "--json")
+    assert code == EXIT_OK, first_json
+    assert json.loads(first_json)["results"][0]["qc"]["qc_id"]
+    outputs, qc_files = read_tree(out), read_tree(qc)
     defaced.clear()
-    code, text = _cli(str(source), str(out), "--qc", str(qc))
-    assert code == EXIT_OK and len(defaced) == 1
-    assert "resumed: 2 image group(s)" in text
-    assert read_tree(qc) == read_tree(ref_qc)
+    code, again_json = _cli(str(one), str(out), "--qc", str(qc), "--json")
+    assert code == EXIT_OK and defaced == []
+    assert json.loads(again_json) == json.loads(first_json)  # the QC record too
+    assert read_tree(out) == outputs and read_tree(qc) == qc_files
+    code, text = _cli(str(one), str(out), "--qc", str(qc))
+    assert code == EXIT_OK and defaced == []
+    assert "resumed: 1 image group(s)" in text
 
 
 fsspec = pytest.importorskip("fsspec", reason="needs the 'cloud' extra (fsspec)")
@@ -268,18 +309,20 @@ def test_a_url_output_resumes_too(
 ) -> None:
     ref_report, ref_out = reference
     fs, root = memory
-    out = f"memory://{root}/out"
+    for rel, data in read_tree(source).items():
+        fs.pipe_file(f"{root}/in/{rel}", data)
+    src, out = f"memory://{root}/in", f"memory://{root}/out"
     restore = _failing_second(monkeypatch)
     with pytest.raises(RuntimeError, match="crashed"):
-        run_url_batch(source, out, DefaceOptions())
+        run_url_batch(src, out, DefaceOptions())
     restore()
     defaced.clear()
-    again = run_url_batch(source, out, DefaceOptions())
+    again = run_url_batch(src, out, DefaceOptions())
     assert again.reused == 1 and sorted(defaced) == ["series1", "x/b_T1w.nii.gz"]
     assert again.results == ref_report.results
     assert _memory_tree(fs, f"{root}/out") == read_tree(ref_out)
     fs.pipe_file(f"{root}/out/x/b_T1w.nii.gz", b"tampered")
     defaced.clear()
-    assert run_url_batch(source, out, DefaceOptions()).reused == 2
+    assert run_url_batch(src, out, DefaceOptions()).reused == 2
     assert defaced == ["x/b_T1w.nii.gz"]
     assert _memory_tree(fs, f"{root}/out") == read_tree(ref_out)
