@@ -15,7 +15,9 @@ The defacing code stays the local one; only where files come from and go to chan
   files left at OUTPUT, as a local series is written whole or not at all.
 * **OUTPUT at a URL** follows the local folder's rules (:mod:`deidkit.deface.output`): new,
   empty or an earlier deface output (its ``.deidkit-deface.json``), else ``force``; a rerun
-  rewrites the same bytes and removes the stale outputs an earlier run listed.
+  skips the groups the earlier run finished (:mod:`deidkit.deface.resume`: the group is
+  fetched, its outputs read back and checked against their recorded digests), defaces the
+  rest and removes the stale outputs an earlier run listed.
 
 ``memory://`` is one process's memory: the local executor then runs in process whatever
 ``workers`` says, and a Dask cluster must be threads of this process. ``--qc``,

@@ -287,7 +287,7 @@ def _memory_tree(fs: Any, root: str) -> dict[str, bytes]:
 
 
 def _failing_second(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
-    real = remote.run_task
+    real = batch.run_task  # the spy, which the fixture put in both modules
     calls: list[Task] = []
 
     def dies(task: Task, options: DefaceOptions) -> list[FileResult]:
