@@ -84,11 +84,18 @@ def settings_fingerprint(options: DefaceOptions) -> str:
         "margin_mm": options.margin_mm,
         "ears": options.ears,
         "qc": options.qc_dir is not None,
-        "brain_mask": _sha256(mask.read_bytes()) if mask is not None else None,
+        "brain_mask": _file_digest(mask) if mask is not None else None,
         "profile": options.profile.to_json() if options.profile is not None else None,
     }
     text = json.dumps(payload, sort_keys=True, default=str)
     return _sha256(text.encode("utf-8"))[:32]
+
+
+def _file_digest(path: Path) -> str:
+    try:
+        return _sha256(path.read_bytes())
+    except OSError:  # each group then fails on it, as it always has; never the whole run
+        return "unreadable"
 
 
 def _rel(path: Path, root: Path) -> str:

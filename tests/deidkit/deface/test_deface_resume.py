@@ -30,7 +30,13 @@ from deidkit.cli import app
 from deidkit.commands._common import EXIT_OK
 from deidkit.deface import DefaceOptions, DefaceReport, run_batch, run_url_batch
 from deidkit.deface.output import REPORT_NAME, prepare_output
-from deidkit.deface.resume import GroupJob, GroupOutcome, local_reader, reuse_or_run
+from deidkit.deface.resume import (
+    GroupJob,
+    GroupOutcome,
+    local_reader,
+    reuse_or_run,
+    settings_fingerprint,
+)
 from deidkit.deface.tasks import FileResult, Task
 from deidkit.deface.templates import HeadTemplate
 
@@ -270,11 +276,9 @@ def test_a_rerun_with_qc_reuses_the_qc_record_and_keeps_its_files(
     assert "resumed: 1 image group(s)" in text
 
 
-fsspec = pytest.importorskip("fsspec", reason="needs the 'cloud' extra (fsspec)")
-
-
 @pytest.fixture
 def memory() -> Iterator[tuple[Any, str]]:
+    fsspec = pytest.importorskip("fsspec", reason="needs the 'cloud' extra (fsspec)")
     fs = fsspec.filesystem("memory")
     root = f"/deface-resume{uuid.uuid4().hex}"
     yield fs, root
@@ -326,3 +330,16 @@ def test_a_url_output_resumes_too(
     assert run_url_batch(src, out, DefaceOptions()).reused == 2
     assert defaced == ["x/b_T1w.nii.gz"]
     assert _memory_tree(fs, f"{root}/out") == read_tree(ref_out)
+
+
+def test_settings_count_the_brain_mask_by_its_bytes(tmp_path: Path) -> None:
+    mask = tmp_path / "mask.nii"
+    missing = settings_fingerprint(DefaceOptions(brain_mask=mask))  # each group fails on it
+    mask.write_bytes(b"one")
+    first = settings_fingerprint(DefaceOptions(brain_mask=mask))
+    mask.write_bytes(b"two")
+    assert len({missing, first, settings_fingerprint(DefaceOptions(brain_mask=mask))}) == 3
+    assert settings_fingerprint(DefaceOptions(qc_dir=tmp_path / "a")) == settings_fingerprint(
+        DefaceOptions(qc_dir=tmp_path / "b")
+    )
+    assert settings_fingerprint(DefaceOptions()) != settings_fingerprint(DefaceOptions(ears=True))
