@@ -343,3 +343,21 @@ def test_settings_count_the_brain_mask_by_its_bytes(tmp_path: Path) -> None:
         DefaceOptions(qc_dir=tmp_path / "b")
     )
     assert settings_fingerprint(DefaceOptions()) != settings_fingerprint(DefaceOptions(ears=True))
+
+
+def test_worker_processes_and_dask_skip_the_same_groups(
+    source: Path, reference: tuple[DefaceReport, Path], tmp_path: Path, defaced: list[str]
+) -> None:
+    ref_report, ref_out = reference
+    out = copy_tree(ref_out, tmp_path / "out")
+    (out / "x" / "b_T1w.nii.gz").unlink()
+    pooled = run_batch(source, out, DefaceOptions(), workers=2)  # the spy sees no process
+    assert pooled.reused == 2 and pooled.results == ref_report.results
+    assert read_tree(out) == read_tree(ref_out)
+    pytest.importorskip("distributed", reason="needs the 'dask' extra (dask[distributed])")
+    from deidkit.core.dask_executor import DaskCluster
+
+    with DaskCluster.connect(workers=2, processes=False, dashboard_address=":0") as cluster:
+        on_dask = run_batch(source, out, DefaceOptions(), cluster=cluster)
+    assert on_dask.reused == 3 and defaced == []
+    assert on_dask.results == ref_report.results and read_tree(out) == read_tree(ref_out)
