@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,3 +41,14 @@ def key_file(tmp_path: Path) -> Path:
     path = tmp_path / "keys" / "project.key"
     generate_key_file(path)
     return path
+
+
+@pytest.fixture
+def memory() -> Iterator[tuple[Any, str]]:
+    """fsspec's memory file system and a fresh root in it, removed afterwards."""
+    fsspec = pytest.importorskip("fsspec", reason="needs the 'cloud' extra (fsspec)")
+    fs = fsspec.filesystem("memory")
+    root = f"/t{uuid.uuid4().hex}"
+    yield fs, root
+    if fs.exists(root):
+        fs.rm(root, recursive=True)

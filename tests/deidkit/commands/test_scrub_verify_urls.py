@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from memory_fs import memory_tree, upload
 from scrub_helpers import read_tree
 from typer.testing import CliRunner
 
@@ -21,26 +20,6 @@ fsspec = pytest.importorskip("fsspec", reason="needs the 'cloud' extra (fsspec)"
 
 runner = CliRunner()
 _SIDECARS = (".run-report.json", ".actions.jsonl")
-
-
-@pytest.fixture
-def memory() -> Iterator[tuple[Any, str]]:
-    """fsspec's memory file system and a fresh root in it, removed afterwards."""
-    fs = fsspec.filesystem("memory")
-    root = f"/cli{uuid.uuid4().hex}"
-    yield fs, root
-    if fs.exists(root):
-        fs.rm(root, recursive=True)
-
-
-def _upload(local: Path, fs: Any, root: str) -> None:
-    for path in sorted(local.rglob("*")):
-        if path.is_file():
-            fs.pipe_file(f"{root}/{path.relative_to(local).as_posix()}", path.read_bytes())
-
-
-def _memory_tree(fs: Any, root: str) -> dict[str, bytes]:
-    return {path[len(root) + 1 :]: fs.cat_file(path) for path in fs.find(root)}
 
 
 def _scrub(source: str, out: str, key_file: Path, *extra: str) -> Any:
@@ -65,12 +44,12 @@ def test_memory_round_trip_scrub_then_verify(
     local = tmp_path / "release"
     plain = _scrub(str(small_corpus.root), str(local), key_file, "--workers", "1")
     assert plain.exit_code == EXIT_HELD_BACK  # the corpus' broken files
-    _upload(small_corpus.root, fs, f"{root}/in")
+    upload(small_corpus.root, fs, f"{root}/in")
 
     scrubbed = _scrub(f"memory://{root}/in", f"memory://{root}/release", key_file)
 
     assert scrubbed.exit_code == EXIT_HELD_BACK, scrubbed.output
-    assert _memory_tree(fs, f"{root}/release") == read_tree(local)
+    assert memory_tree(fs, f"{root}/release") == read_tree(local)
     assert f"run report: memory://{root}/release.run-report.json" in scrubbed.stdout
     assert "CANARY" not in scrubbed.output
     for suffix in _SIDECARS:
@@ -100,13 +79,13 @@ def test_memory_on_a_dask_cluster_of_threads(
 ) -> None:
     pytest.importorskip("distributed", reason="needs the 'dask' extra (dask[distributed])")
     fs, root = memory
-    _upload(small_corpus.root, fs, f"{root}/in")
+    upload(small_corpus.root, fs, f"{root}/in")
     local = _scrub(str(small_corpus.root), str(tmp_path / "local"), key_file, "--workers", "1")
     spread = _scrub(f"memory://{root}/in", f"memory://{root}/out", key_file,
                     "--executor", "dask", "--workers", "2")  # fmt: skip
     assert spread.exit_code == local.exit_code == EXIT_HELD_BACK, spread.output
     assert "started a local Dask cluster: 2 worker threads" in spread.stderr
-    assert _memory_tree(fs, f"{root}/out") == read_tree(tmp_path / "local")
+    assert memory_tree(fs, f"{root}/out") == read_tree(tmp_path / "local")
 
 
 @pytest.mark.parametrize("command", ["scrub", "verify"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pickle
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,15 +15,6 @@ from deidkit.core.locations import TEMP_PREFIX, Location, is_url
 from deidkit.scrub.inputs import iter_input_paths
 
 fsspec = pytest.importorskip("fsspec", reason="needs the 'cloud' extra (fsspec)")
-
-
-@pytest.fixture
-def memory() -> Iterator[tuple[Any, str]]:
-    fs = fsspec.filesystem("memory")
-    root = f"/loc{uuid.uuid4().hex}"
-    yield fs, root
-    if fs.exists(root):
-        fs.rm(root, recursive=True)
 
 
 def _tree(folder: Path, names: list[str]) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +31,6 @@ def source(template: HeadTemplate, tmp_path_factory: pytest.TempPathFactory) -> 
     head, _truth = make_head(template, grid)
     nib.save(nifti(head, grid), src / f"{NAME}_T1w.nii.gz")
     return src
-
-
-@pytest.fixture
-def memory() -> Iterator[tuple[Any, str]]:
-    fs = fsspec.filesystem("memory")
-    root = f"/deface-cli{uuid.uuid4().hex}"
-    yield fs, root
-    if fs.exists(root):
-        fs.rm(root, recursive=True)
 
 
 def test_memory_round_trip_equals_a_local_run(

@@ -13,14 +13,14 @@ import shutil
 import signal
 import subprocess
 import sys
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import nibabel as nib
 import pytest
 from deface_heads import head_grid, make_head, nifti
+from memory_fs import memory_tree
 from test_deface_dicom import write_series
 from typer.testing import CliRunner
 
@@ -276,20 +276,6 @@ def test_a_rerun_with_qc_reuses_the_qc_record_and_keeps_its_files(
     assert "resumed: 1 image group(s)" in text
 
 
-@pytest.fixture
-def memory() -> Iterator[tuple[Any, str]]:
-    fsspec = pytest.importorskip("fsspec", reason="needs the 'cloud' extra (fsspec)")
-    fs = fsspec.filesystem("memory")
-    root = f"/deface-resume{uuid.uuid4().hex}"
-    yield fs, root
-    if fs.exists(root):
-        fs.rm(root, recursive=True)
-
-
-def _memory_tree(fs: Any, root: str) -> dict[str, bytes]:
-    return {path[len(root) + 1 :]: fs.cat_file(path) for path in fs.find(root)}
-
-
 def _failing_second(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
     real = batch.run_task  # the spy, which the fixture put in both modules
     calls: list[Task] = []
@@ -324,12 +310,12 @@ def test_a_url_output_resumes_too(
     again = run_url_batch(src, out, DefaceOptions())
     assert again.reused == 1 and sorted(defaced) == ["series1", "x/b_T1w.nii.gz"]
     assert again.results == ref_report.results
-    assert _memory_tree(fs, f"{root}/out") == read_tree(ref_out)
+    assert memory_tree(fs, f"{root}/out") == read_tree(ref_out)
     fs.pipe_file(f"{root}/out/x/b_T1w.nii.gz", b"tampered")
     defaced.clear()
     assert run_url_batch(src, out, DefaceOptions()).reused == 2
     assert defaced == ["x/b_T1w.nii.gz"]
-    assert _memory_tree(fs, f"{root}/out") == read_tree(ref_out)
+    assert memory_tree(fs, f"{root}/out") == read_tree(ref_out)
 
 
 def test_settings_count_the_brain_mask_by_its_bytes(tmp_path: Path) -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,6 +13,7 @@ from typing import Any
 import nibabel as nib
 import pytest
 from deface_heads import head_grid, make_head, nifti
+from memory_fs import memory_tree, upload
 from test_deface_dicom import write_series
 
 from deidkit.core.errors import OutputPathError, UsageError
@@ -53,26 +52,6 @@ def local_run(template: HeadTemplate, tmp_path_factory: pytest.TempPathFactory) 
     report = run_batch(src, base / "local", DefaceOptions())
     assert report.counts() == {"defaced": 2, "scrubbed": 1}
     return LocalRun(src, report, read_tree(base / "local"))
-
-
-@pytest.fixture
-def memory() -> Iterator[tuple[Any, str]]:
-    """fsspec's memory file system and a fresh root in it, removed afterwards."""
-    fs = fsspec.filesystem("memory")
-    root = f"/deface{uuid.uuid4().hex}"
-    yield fs, root
-    if fs.exists(root):
-        fs.rm(root, recursive=True)
-
-
-def upload(local: Path, fs: Any, root: str) -> None:
-    for path in sorted(local.rglob("*")):
-        if path.is_file():
-            fs.pipe_file(f"{root}/{path.relative_to(local).as_posix()}", path.read_bytes())
-
-
-def memory_tree(fs: Any, root: str) -> dict[str, bytes]:
-    return {path[len(root) + 1 :]: fs.cat_file(path) for path in fs.find(root)}
 
 
 def test_memory_to_memory_gives_the_bytes_of_a_local_run(

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from memory_fs import memory_tree, upload
 from scrub_helpers import read_tree
 
 from deidkit.core.errors import OutputPathError, UsageError
@@ -27,28 +27,8 @@ fsspec = pytest.importorskip("fsspec", reason="needs the 'cloud' extra (fsspec)"
 _RUN_ONLY = ("started", "finished", "elapsed_seconds", "worker_restarts", "input", "output")
 
 
-@pytest.fixture
-def memory() -> Iterator[Any]:
-    """fsspec's memory file system, emptied of what the test put there."""
-    fs = fsspec.filesystem("memory")
-    roots = f"/t{uuid.uuid4().hex}"
-    yield fs, roots
-    if fs.exists(roots):
-        fs.rm(roots, recursive=True)
-
-
-def _upload(local: Path, fs: Any, root: str) -> None:
-    for path in sorted(local.rglob("*")):
-        if path.is_file():
-            fs.pipe_file(f"{root}/{path.relative_to(local).as_posix()}", path.read_bytes())
-
-
-def _memory_tree(fs: Any, root: str) -> dict[str, bytes]:
-    return {
-        path[len(root) + 1 :]: fs.cat_file(path)
-        for path in fs.find(root)
-        if not path.endswith((".run-report.json", ".actions.jsonl"))
-    }
+def _released(fs: Any, root: str) -> dict[str, bytes]:
+    return memory_tree(fs, root, exclude=(".run-report.json", ".actions.jsonl"))
 
 
 def _scrub(source: Path | str, out: Path | str, key: ProjectKey, **kw: Any) -> ScrubSummary:
@@ -70,13 +50,13 @@ def test_memory_to_memory_gives_the_bytes_of_a_local_run(
     fs, root = memory
     local = tmp_path / "release"
     expected = _scrub(small_corpus.root, local, project_key, workers=1)
-    _upload(small_corpus.root, fs, f"{root}/in")
+    upload(small_corpus.root, fs, f"{root}/in")
 
     summary = _scrub(f"memory://{root}/in", f"memory://{root}/out", project_key)
 
     assert summary.counts == expected.counts
     assert expected.counts["released"] > 4 and expected.counts["held_back"] > 0
-    assert _memory_tree(fs, f"{root}/out") == read_tree(local)
+    assert _released(fs, f"{root}/out") == read_tree(local)
     assert fs.cat_file(f"{root}/out.actions.jsonl") == action_log_path(local).read_bytes()
     report = fs.cat_file(f"{root}/out.run-report.json")
     assert _comparable(report) == _comparable(run_report_path(local).read_bytes())
@@ -103,12 +83,12 @@ def test_memory_input_to_local_output_and_local_input_to_memory_output(
 ) -> None:
     fs, root = memory
     expected = read_tree(_given_tree(small_corpus, project_key, tmp_path / "plain"))
-    _upload(small_corpus.root, fs, f"{root}/in")
+    upload(small_corpus.root, fs, f"{root}/in")
     # --workers 2 asked: memory:// runs in this process all the same (workers would not see it)
     _scrub(f"memory://{root}/in", tmp_path / "from-memory", project_key, workers=2)
     assert read_tree(tmp_path / "from-memory") == expected
     _scrub(small_corpus.root, f"memory://{root}/to", project_key, workers=2)
-    assert _memory_tree(fs, f"{root}/to") == expected
+    assert _released(fs, f"{root}/to") == expected
 
 
 def _given_tree(corpus: SampleCorpus, key: ProjectKey, out: Path) -> Path:
@@ -120,9 +100,9 @@ def test_resume_skips_outputs_already_in_a_url_output(
     small_corpus: SampleCorpus, project_key: ProjectKey, memory: Any
 ) -> None:
     fs, root = memory
-    _upload(small_corpus.root, fs, f"{root}/in")
+    upload(small_corpus.root, fs, f"{root}/in")
     first = _scrub(f"memory://{root}/in", f"memory://{root}/out", project_key)
-    released = sorted(_memory_tree(fs, f"{root}/out"))
+    released = sorted(_released(fs, f"{root}/out"))
     fs.rm_file(f"{root}/out/{released[0]}")  # as if the run had been killed before it
 
     again = _scrub(f"memory://{root}/in", f"memory://{root}/out", project_key)
@@ -130,7 +110,7 @@ def test_resume_skips_outputs_already_in_a_url_output(
     assert again.report["resumed"] is True
     assert again.counts["written"] == 1
     assert again.counts["unchanged"] == first.counts["released"] - 1
-    assert sorted(_memory_tree(fs, f"{root}/out")) == released
+    assert sorted(_released(fs, f"{root}/out")) == released
 
 
 def test_url_output_of_other_settings_is_refused(
@@ -189,7 +169,7 @@ def test_a_failed_put_is_held_back_and_the_rerun_writes_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     fs, root = memory
-    _upload(small_corpus.root, fs, f"{root}/in")
+    upload(small_corpus.root, fs, f"{root}/in")
     real_put = Location.put_bytes
     failed: list[str] = []
 
