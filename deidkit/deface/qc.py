@@ -89,23 +89,31 @@ def _cascade() -> Any:
     return cv.CascadeClassifier(str(Path(cv.data.haarcascades) / _CASCADE))
 
 
-def detect_faces(image: NDArray[np.uint8]) -> int:
-    """Number of faces OpenCV's Haar frontal-face cascade finds on a rendering."""
+def _cascade_hits(cascade: Any, image: NDArray[np.uint8], *, mirrored: bool = False) -> int:
+    """Hits of a Haar ``cascade`` on ``image`` upscaled as the QC reads it (and its mirror)."""
     cv = cv2()
     big = cv.resize(image, None, fx=_UPSCALE, fy=_UPSCALE, interpolation=cv.INTER_CUBIC)
     # A face on a head rendering spans a good part of the head; smaller hits are ears/texture.
     side = int(_MIN_FACE_SHARE * min(big.shape[:2]))
+    candidates = (big, np.ascontiguousarray(big[:, ::-1])) if mirrored else (big,)
     # One thread: the grouping of hits must not depend on how work was split (same bytes in,
     # same answer out); the image is small, so this costs milliseconds.
     threads = cv.getNumThreads()
     cv.setNumThreads(1)
     try:
-        faces = _cascade().detectMultiScale(
-            big, scaleFactor=1.05, minNeighbors=MIN_NEIGHBOURS, minSize=(side, side)
-        )
+        return sum(
+            len(cascade.detectMultiScale(
+                candidate, scaleFactor=1.05, minNeighbors=MIN_NEIGHBOURS, minSize=(side, side)
+            ))
+            for candidate in candidates
+        )  # fmt: skip
     finally:
         cv.setNumThreads(threads)
-    return len(faces)
+
+
+def detect_faces(image: NDArray[np.uint8]) -> int:
+    """Number of faces OpenCV's Haar frontal-face cascade finds on a rendering."""
+    return _cascade_hits(_cascade(), image)
 
 
 #: The views both detectors look at: the front and three-quarter views (head turned +-30
@@ -155,21 +163,7 @@ def _hog() -> Any:
 
 def detect_profiles(image: NDArray[np.uint8]) -> int:
     """Faces OpenCV's Haar profile cascade finds on a rendering and on its mirror image."""
-    cv = cv2()
-    big = cv.resize(image, None, fx=_UPSCALE, fy=_UPSCALE, interpolation=cv.INTER_CUBIC)
-    side = int(_MIN_FACE_SHARE * min(big.shape[:2]))
-    threads = cv.getNumThreads()
-    cv.setNumThreads(1)
-    try:
-        found = 0
-        for candidate in (big, np.ascontiguousarray(big[:, ::-1])):
-            faces = _profile_cascade().detectMultiScale(
-                candidate, scaleFactor=1.05, minNeighbors=MIN_NEIGHBOURS, minSize=(side, side)
-            )
-            found += len(faces)
-    finally:
-        cv.setNumThreads(threads)
-    return found
+    return _cascade_hits(_profile_cascade(), image, mirrored=True)
 
 
 def hog_score(image: NDArray[np.uint8]) -> float | None:
